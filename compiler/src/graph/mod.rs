@@ -1,0 +1,189 @@
+//! The layer graph: nodes for the input, each layer and the loss, edges carrying the tensor
+//! shape `[B, T, F]` (or `[B, F]`) that flows along them, and every shape check.
+//!
+//! `check` infers shapes through the graph and checks them against the data framing, the
+//! encoding and the training settings, collecting every independent error. It allocates
+//! nothing in proportion to the sizes a spec asks for: sizes are untrusted input, and the
+//! memory they would need is estimated and bounded before anything runs.
+
+mod dot;
+mod framing;
+mod memory;
+mod shapes;
+mod training;
+
+use std::fmt;
+
+use petgraph::graph::{DiGraph, NodeIndex};
+
+pub use dot::to_dot;
+pub use framing::Framed;
+pub use memory::{Memory, MEMORY_LIMIT};
+
+use crate::diagnostic::Diagnostic;
+use crate::span::Span;
+use crate::spec::{Batch, Spec, DEFAULT_BATCH};
+
+/// A spec that passed every check, with its graph and the sizes derived from it.
+#[derive(Clone, Debug)]
+pub struct Checked {
+    pub graph: LayerGraph,
+    pub framed: Framed,
+    pub batch: u64,
+    pub memory: Memory,
+}
+
+/// A linear chain today (Keras `Sequential`), kept as a graph so that plans and the DOT
+/// view walk edges rather than assume a list.
+#[derive(Clone, Debug)]
+pub struct LayerGraph {
+    pub graph: DiGraph<Node, Shape>,
+    pub input: NodeIndex,
+    pub loss: NodeIndex,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Node {
+    pub op: Op,
+    /// What in the spec this node comes from.
+    pub span: Span,
+    /// Trainable parameters, in Keras' count (one bias per LSTM gate).
+    pub params: u128,
+    pub output: Shape,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    Input,
+    Lstm {
+        units: u64,
+        stateful: bool,
+        sequences: bool,
+    },
+    Repeat {
+        times: u64,
+    },
+    Dense {
+        units: u64,
+        softmax: bool,
+        per_step: bool,
+    },
+    CrossEntropy,
+}
+
+/// `[batch, steps, features]`, or `[batch, features]` when `steps` is `None`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    pub batch: u64,
+    pub steps: Option<u64>,
+    pub features: u64,
+}
+
+impl LayerGraph {
+    /// The nodes from input to loss.
+    pub fn chain(&self) -> Vec<&Node> {
+        let mut nodes = vec![&self.graph[self.input]];
+        let mut at = self.input;
+        while let Some(next) = self.graph.neighbors(at).next() {
+            nodes.push(&self.graph[next]);
+            at = next;
+        }
+        nodes
+    }
+
+    pub fn total_params(&self) -> u128 {
+        self.graph.node_weights().map(|node| node.params).sum()
+    }
+}
+
+/// Runs every shape and consistency check on a resolved spec.
+pub fn check(spec: &Spec) -> (Option<Checked>, Vec<Diagnostic>) {
+    let mut diagnostics = Vec::new();
+    let framed = framing::frame(&spec.data)
+        .map_err(|d| diagnostics.push(d))
+        .ok();
+    let batch = batch_size(spec, framed);
+    let graph = shapes::build(spec, batch, &mut diagnostics);
+    if let Some(framed) = framed {
+        shapes::check_against_data(spec, &graph, framed, &mut diagnostics);
+        training::check_batch(spec, framed, &mut diagnostics);
+    }
+    shapes::check_softmax(spec, &mut diagnostics);
+    framing::check_fresh(spec, &mut diagnostics);
+    training::check_show(spec, framed, &mut diagnostics);
+    let memory = framed.map(|framed| memory::estimate(spec, &graph, framed));
+    if let Some(memory) = &memory {
+        memory::check(spec, &graph, memory, &mut diagnostics);
+    }
+    let checked = match (framed, memory) {
+        (Some(framed), Some(memory)) if diagnostics.is_empty() => Some(Checked {
+            graph,
+            framed,
+            batch,
+            memory,
+        }),
+        _ => None,
+    };
+    (checked, diagnostics)
+}
+
+/// The batch size a run uses: as written, the whole data set for `all`, Keras' 32 if unset.
+fn batch_size(spec: &Spec, framed: Option<Framed>) -> u64 {
+    match spec.train.batch.as_ref().map(|b| b.value) {
+        Some(Batch::Size(n)) => n,
+        Some(Batch::All) => framed.map_or(1, |f| f.samples),
+        None => DEFAULT_BATCH,
+    }
+}
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.steps {
+            Some(steps) => write!(f, "[{}, {}, {}]", self.batch, steps, self.features),
+            None => write!(f, "[{}, {}]", self.batch, self.features),
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    /// The layer as it is written in a spec.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Op::Input => write!(f, "input"),
+            Op::Lstm {
+                units,
+                stateful,
+                sequences,
+            } => {
+                write!(
+                    f,
+                    "lstm {units}{}{}",
+                    flag(*stateful, " stateful"),
+                    flag(*sequences, " sequences")
+                )
+            }
+            Op::Repeat { times } => write!(f, "repeat {times}"),
+            Op::Dense {
+                units,
+                softmax,
+                per_step,
+            } => {
+                write!(
+                    f,
+                    "dense {units}{}{}",
+                    flag(*softmax, " softmax"),
+                    flag(*per_step, " per_step")
+                )
+            }
+            Op::CrossEntropy => write!(f, "crossentropy"),
+        }
+    }
+}
+
+fn flag(set: bool, text: &str) -> &str {
+    if set {
+        text
+    } else {
+        ""
+    }
+}

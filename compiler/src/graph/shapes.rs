@@ -1,0 +1,378 @@
+//! Shape inference through the layers, and the checks of the model against its data.
+
+use petgraph::graph::DiGraph;
+
+use super::{Framed, LayerGraph, Node, Op, Shape};
+use crate::diagnostic::Diagnostic;
+use crate::span::Span;
+use crate::spec::{LayerKind, Spec};
+
+/// What the walk remembers about the layers behind the current one, for hints.
+struct Walk {
+    shape: Shape,
+    /// The layer that produced `shape`, and how to call it in a note.
+    producer: Span,
+    producer_text: String,
+    /// Where the current number of time steps was decided: `input` or a `repeat`.
+    steps_from: Span,
+}
+
+/// Builds the graph, inferring each layer's output shape. A layer that receives the wrong
+/// rank is reported and then taken as declared, so one mistake reports once.
+pub fn build(spec: &Spec, batch: u64, diagnostics: &mut Vec<Diagnostic>) -> LayerGraph {
+    let input = &spec.model.input;
+    let mut graph = DiGraph::new();
+    let shape = Shape {
+        batch,
+        steps: Some(input.steps.value),
+        features: input.features.value,
+    };
+    let input_node = graph.add_node(Node {
+        op: Op::Input,
+        span: input.span,
+        params: 0,
+        output: shape,
+    });
+    let mut walk = Walk {
+        shape,
+        producer: input.span,
+        producer_text: "input".into(),
+        steps_from: input.steps.span,
+    };
+    let mut previous = input_node;
+    for layer in &spec.model.layers {
+        let node = layer_node(&layer.kind, layer.span, &mut walk, diagnostics);
+        let output = node.output;
+        let index = graph.add_node(node);
+        graph.add_edge(previous, index, output);
+        previous = index;
+    }
+    let loss_node = Node {
+        op: Op::CrossEntropy,
+        span: spec.train.loss.span,
+        params: 0,
+        output: walk.shape,
+    };
+    let loss = graph.add_node(loss_node);
+    graph.add_edge(previous, loss, walk.shape);
+    LayerGraph {
+        graph,
+        input: input_node,
+        loss,
+    }
+}
+
+fn layer_node(
+    kind: &LayerKind,
+    span: Span,
+    walk: &mut Walk,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Node {
+    let input = walk.shape;
+    let (op, params, output) = match kind {
+        LayerKind::Lstm {
+            units,
+            stateful,
+            sequences,
+        } => {
+            let steps = input.steps.unwrap_or_else(|| {
+                diagnostics.push(lstm_needs_sequence(span, walk));
+                1
+            });
+            let h = u128::from(units.value);
+            let params = (4 * h)
+                .saturating_mul(u128::from(input.features) + h)
+                .saturating_add(4 * h);
+            let output = Shape {
+                batch: input.batch,
+                steps: sequences.map(|_| steps),
+                features: units.value,
+            };
+            (
+                Op::Lstm {
+                    units: units.value,
+                    stateful: stateful.is_some(),
+                    sequences: sequences.is_some(),
+                },
+                params,
+                output,
+            )
+        }
+        LayerKind::Repeat { times } => {
+            if input.steps.is_some() {
+                diagnostics.push(repeat_needs_vector(span, walk));
+            }
+            walk.steps_from = span;
+            let output = Shape {
+                batch: input.batch,
+                steps: Some(times.value),
+                features: input.features,
+            };
+            (Op::Repeat { times: times.value }, 0, output)
+        }
+        LayerKind::Dense {
+            units,
+            softmax,
+            per_step,
+        } => {
+            match (per_step, input.steps) {
+                (Some(flag), None) => diagnostics.push(per_step_needs_sequence(*flag, walk)),
+                (None, Some(_)) => diagnostics.push(dense_needs_per_step(span, walk)),
+                _ => {}
+            }
+            let params =
+                u128::from(input.features) * u128::from(units.value) + u128::from(units.value);
+            let steps = per_step.map(|_| input.steps.unwrap_or(1));
+            let output = Shape {
+                batch: input.batch,
+                steps,
+                features: units.value,
+            };
+            (
+                Op::Dense {
+                    units: units.value,
+                    softmax: softmax.is_some(),
+                    per_step: per_step.is_some(),
+                },
+                params,
+                output,
+            )
+        }
+    };
+    walk.producer = span;
+    walk.producer_text = op.to_string();
+    walk.shape = output;
+    Node {
+        op,
+        span,
+        params,
+        output,
+    }
+}
+
+fn lstm_needs_sequence(span: Span, walk: &Walk) -> Diagnostic {
+    Diagnostic::error(
+        format!("lstm needs a sequence `[B, T, F]`, found `{}`", walk.shape),
+        span,
+        "receives one vector per sample",
+    )
+    .with_note_at(
+        walk.producer,
+        format!("`{}` returns only its last state", walk.producer_text),
+    )
+    .with_help("add `sequences` to the layer before, or put `repeat N` in front of this lstm")
+}
+
+fn repeat_needs_vector(span: Span, walk: &Walk) -> Diagnostic {
+    Diagnostic::error(
+        format!(
+            "repeat needs one vector `[B, F]` per sample, found the sequence `{}`",
+            walk.shape
+        ),
+        span,
+        "receives a sequence",
+    )
+    .with_note_at(
+        walk.producer,
+        format!("`{}` returns a sequence", walk.producer_text),
+    )
+    .with_help(
+        "remove `sequences` from the lstm before, so it returns its last state for repeat to copy",
+    )
+}
+
+fn per_step_needs_sequence(flag: Span, walk: &Walk) -> Diagnostic {
+    Diagnostic::error(
+        format!(
+            "per-step dense needs a sequence `[B, T, F]`, found `{}`",
+            walk.shape
+        ),
+        flag,
+        "no steps to apply it to",
+    )
+    .with_note_at(
+        walk.producer,
+        format!("`{}` returns only its last state", walk.producer_text),
+    )
+    .with_help("add `sequences` to the lstm before, or remove `per_step`")
+}
+
+fn dense_needs_per_step(span: Span, walk: &Walk) -> Diagnostic {
+    Diagnostic::error(format!("dense needs one vector `[B, F]` per sample, found the sequence `{}`", walk.shape), span, "receives a sequence")
+        .with_note_at(walk.producer, format!("`{}` returns a sequence", walk.producer_text))
+        .with_help("add `per_step` to apply the dense layer to every step, or remove `sequences` from the lstm before")
+}
+
+/// The model's input must be what the data framing produces, and its output what the
+/// targets hold.
+pub fn check_against_data(
+    spec: &Spec,
+    graph: &LayerGraph,
+    framed: Framed,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let input = &spec.model.input;
+    let data = &spec.data;
+    let layout_hint = "`layout=features` puts a window's symbols side by side in one step";
+    if input.steps.value != framed.steps {
+        diagnostics.push(
+            Diagnostic::error(
+                format!(
+                    "input has {} steps, but the data framing produces {}",
+                    input.steps.value, framed.steps
+                ),
+                input.steps.span,
+                format!("the data gives {} steps", framed.steps),
+            )
+            .with_note_at(data.frame.span, "framed here")
+            .with_help(format!("write `steps={}`; {layout_hint}", framed.steps)),
+        );
+    }
+    if input.features.value != framed.features {
+        diagnostics.push(
+            Diagnostic::error(format!("input has {} features, but the data encoding produces {}", input.features.value, framed.features), input.features.span, format!("the data gives {} features a step", framed.features))
+                .with_note_at(data.encode.span, "encoded here")
+                .with_help(format!("write `features={}`: normalize gives 1 feature a symbol, one_hot one per class ({})", framed.features, framed.classes)),
+        );
+    }
+    check_output(spec, graph, framed, diagnostics);
+}
+
+fn check_output(
+    spec: &Spec,
+    graph: &LayerGraph,
+    framed: Framed,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let chain = graph.chain();
+    let last = chain[chain.len() - 2];
+    let output = last.output;
+    if let (Op::Dense { units, .. }, Some(layer)) = (&last.op, spec.model.layers.last()) {
+        if *units != framed.classes {
+            let units_span = match &layer.kind {
+                LayerKind::Dense { units, .. } => units.span,
+                _ => layer.span,
+            };
+            diagnostics.push(
+                Diagnostic::error(
+                    format!(
+                        "output size {units} differs from the {} classes of the targets",
+                        framed.classes
+                    ),
+                    units_span,
+                    format!("expected {}", framed.classes),
+                )
+                .with_note_at(spec.data.source.span, format!("{} classes", framed.classes))
+                .with_help(format!(
+                    "end the model with `dense {} softmax`",
+                    framed.classes
+                )),
+            );
+        }
+    }
+    let steps_from = steps_source(spec);
+    match (framed.target_steps, output.steps) {
+        (Some(target), Some(steps)) if target != steps => diagnostics.push(
+            Diagnostic::error(
+                format!("the model outputs {steps} steps, but the targets have {target}"),
+                steps_from,
+                format!("sets {steps} steps"),
+            )
+            .with_note_at(
+                spec.data.frame.span,
+                format!("{target} target steps per sample"),
+            )
+            .with_help(format!(
+                "the decoder must run for {target} steps: `repeat {target}` after the encoder"
+            )),
+        ),
+        (Some(target), None) => diagnostics.push(
+            Diagnostic::error(
+                format!(
+                    "the targets have {target} steps, but the model outputs one vector per sample"
+                ),
+                last.span,
+                "one vector per sample",
+            )
+            .with_note_at(
+                spec.data.frame.span,
+                format!("{target} target steps per sample"),
+            )
+            .with_help(
+                "return sequences from the last lstm and end with `dense N softmax per_step`",
+            ),
+        ),
+        (None, Some(steps)) => diagnostics.push(
+            Diagnostic::error(
+                format!(
+                    "the model outputs {steps} steps, but the targets are one symbol per sample"
+                ),
+                last.span,
+                "outputs a sequence",
+            )
+            .with_note_at(spec.data.frame.span, "one target symbol per sample")
+            .with_help("drop `sequences` from the last lstm and `per_step` from the dense"),
+        ),
+        _ => {}
+    }
+}
+
+/// Where the output's number of steps was set: the last `repeat`, else `input`.
+fn steps_source(spec: &Spec) -> Span {
+    let last_repeat = spec
+        .model
+        .layers
+        .iter()
+        .rev()
+        .find_map(|layer| match &layer.kind {
+            LayerKind::Repeat { times } => Some(times.span),
+            _ => None,
+        });
+    last_repeat.unwrap_or(spec.model.input.steps.span)
+}
+
+/// Cross-entropy takes probabilities: softmax on the last layer and nowhere else.
+pub fn check_softmax(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
+    let layers = &spec.model.layers;
+    for (index, layer) in layers.iter().enumerate() {
+        let LayerKind::Dense {
+            softmax: Some(flag),
+            ..
+        } = layer.kind
+        else {
+            continue;
+        };
+        if index + 1 < layers.len() {
+            diagnostics.push(
+                Diagnostic::error(
+                    "softmax on a layer that is not the output",
+                    flag,
+                    "not the last layer",
+                )
+                .with_note_at(
+                    spec.train.loss.span,
+                    "crossentropy applies softmax's probabilities at the output",
+                )
+                .with_help("remove `softmax` here; only the last layer takes it"),
+            );
+        }
+    }
+    let ends_in_softmax = matches!(
+        layers.last().map(|l| &l.kind),
+        Some(LayerKind::Dense {
+            softmax: Some(_),
+            ..
+        })
+    );
+    if let (false, Some(last)) = (ends_in_softmax, layers.last()) {
+        diagnostics.push(
+            Diagnostic::error(
+                "crossentropy needs a softmax output",
+                last.span,
+                "the last layer has no softmax",
+            )
+            .with_note_at(spec.train.loss.span, "the loss is crossentropy")
+            .with_help("end the model with `dense C softmax`, C the number of classes"),
+        );
+    }
+}

@@ -1,0 +1,115 @@
+//! Checks that tie the model to its training and demonstration settings: fixed batches for
+//! stateful layers, and what `show generate(...)` needs.
+
+use super::framing::{self, Framed};
+use crate::diagnostic::Diagnostic;
+use crate::span::Span;
+use crate::spec::{Batch, Frame, LayerKind, ShowItem, Spec};
+
+/// Stateful layers keep one state per batch slot, so batches must be fixed and full.
+pub fn check_batch(spec: &Spec, framed: Framed, diagnostics: &mut Vec<Diagnostic>) {
+    let Some(stateful) = first_stateful(spec) else {
+        return;
+    };
+    let Some(batch) = &spec.train.batch else {
+        diagnostics.push(
+            Diagnostic::error(
+                "stateful lstm without a fixed batch size",
+                stateful,
+                "keeps one state per batch slot",
+            )
+            .with_note_at(spec.train.span, "no `batch` here")
+            .with_help(format!(
+                "add `batch=N` to `train`, N dividing the {} samples, e.g. `batch=1`",
+                framed.samples
+            )),
+        );
+        return;
+    };
+    let Batch::Size(size) = batch.value else {
+        return;
+    };
+    if framed.samples % size != 0 {
+        diagnostics.push(
+            Diagnostic::error(
+                format!(
+                    "batch size {size} does not divide the {} samples of a stateful run",
+                    framed.samples
+                ),
+                batch.span,
+                "leaves a partial batch",
+            )
+            .with_note_at(
+                stateful,
+                "stateful: slot i of each batch carries on from slot i of the one before",
+            )
+            .with_help(format!(
+                "every batch must be full; use one of: {}",
+                divisors(framed.samples)
+            )),
+        );
+    }
+}
+
+fn first_stateful(spec: &Spec) -> Option<Span> {
+    spec.model.layers.iter().find_map(|layer| match layer.kind {
+        LayerKind::Lstm { stateful, .. } => stateful,
+        _ => None,
+    })
+}
+
+/// The divisors of `n`, at most eight of them, for hints.
+fn divisors(n: u64) -> String {
+    let small = (1..=n.min(1 << 20)).filter(|d| n % d == 0);
+    let listed: Vec<String> = small.take(8).map(|d| format!("batch={d}")).collect();
+    listed.join(", ")
+}
+
+/// Generation feeds each predicted letter back in as the next input.
+pub fn check_show(spec: &Spec, framed: Option<Framed>, diagnostics: &mut Vec<Diagnostic>) {
+    for item in &spec.show.items {
+        let ShowItem::Generate { from, .. } = item.value else {
+            continue;
+        };
+        let Some(letters) = framing::letters(&spec.data.source.value) else {
+            diagnostics.push(
+                Diagnostic::error(
+                    "generate needs an alphabet source",
+                    item.span,
+                    "seeds with a letter",
+                )
+                .with_note_at(spec.data.source.span, "not an alphabet")
+                .with_help("use `source=alphabet`, or show `predictions` instead"),
+            );
+            continue;
+        };
+        if !letters.contains(&from) {
+            diagnostics.push(
+                Diagnostic::error(
+                    format!("{from:?} is not a letter of the alphabet"),
+                    item.span,
+                    "unknown seed letter",
+                )
+                .with_help(format!(
+                    "seed with one of {:?}",
+                    letters.iter().collect::<String>()
+                )),
+            );
+        }
+        let one_in_one_out = spec.data.frame.value == Frame::Windows { size: 1 }
+            && framed.is_some_and(|f| f.steps == 1);
+        if !one_in_one_out {
+            diagnostics.push(
+                Diagnostic::error(
+                    "generate needs one letter in and one out",
+                    item.span,
+                    "feeds each prediction back as the next input",
+                )
+                .with_note_at(spec.data.frame.span, "samples are not single letters")
+                .with_help(
+                    "use `frame=windows(1)` with `layout=steps`, as the stateful tutorial does",
+                ),
+            );
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! The typed spec: what a `.lstm` file means, with the span of everything a later check may
+//! point at.
+//!
+//! `resolve` builds it from the syntax tree and reports unknown sections, layers and options,
+//! duplicates, missing pieces and values out of range. Shapes are not checked here; that is
+//! `graph`'s job.
+
+mod args;
+mod data;
+mod model;
+mod resolve;
+mod train;
+
+pub use resolve::resolve;
+
+use crate::span::{Span, Spanned};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Spec {
+    pub model: Model,
+    pub data: Data,
+    pub train: Train,
+    pub eval: Eval,
+    pub show: Show,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Model {
+    pub name: Spanned<String>,
+    pub input: Input,
+    pub layers: Vec<Layer>,
+}
+
+/// `input steps=T features=I`: the shape of one sample, `[T, I]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Input {
+    pub steps: Spanned<u64>,
+    pub features: Spanned<u64>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Layer {
+    pub kind: LayerKind,
+    /// The whole statement.
+    pub span: Span,
+}
+
+/// A flag written on a layer, with where it was written.
+pub type Flag = Option<Span>;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum LayerKind {
+    /// Keras `LSTM(units, stateful=, return_sequences=)`.
+    Lstm {
+        units: Spanned<u64>,
+        stateful: Flag,
+        sequences: Flag,
+    },
+    /// Keras `RepeatVector(times)`.
+    Repeat { times: Spanned<u64> },
+    /// Keras `Dense(units, activation=)`, wrapped in `TimeDistributed` when `per_step`.
+    Dense {
+        units: Spanned<u64>,
+        softmax: Flag,
+        per_step: Flag,
+    },
+}
+
+impl LayerKind {
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            LayerKind::Lstm { .. } => "lstm",
+            LayerKind::Repeat { .. } => "repeat",
+            LayerKind::Dense { .. } => "dense",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Data {
+    pub source: Spanned<Source>,
+    pub frame: Spanned<Frame>,
+    pub encode: Spanned<Encode>,
+    pub layout: Spanned<Layout>,
+    /// `fresh=each_epoch`: draw new data from the source before every epoch.
+    pub fresh: Flag,
+    pub span: Span,
+}
+
+/// Where the symbol sequence comes from. Symbols are class indices `0..classes`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Source {
+    /// A fixed sequence of letters; symbol `k` is the `k`-th letter.
+    Alphabet { letters: Vec<char> },
+    /// `length` integers drawn uniformly from `lo..hi`; symbol `v - lo`.
+    RandomInts { lo: i64, hi: i64, length: u64 },
+}
+
+impl Source {
+    pub fn classes(&self) -> u64 {
+        match self {
+            Source::Alphabet { letters } => letters.len() as u64,
+            Source::RandomInts { lo, hi, .. } => hi.abs_diff(*lo),
+        }
+    }
+
+    pub fn length(&self) -> u64 {
+        match self {
+            Source::Alphabet { letters } => letters.len() as u64,
+            Source::RandomInts { length, .. } => *length,
+        }
+    }
+
+    pub fn is_random(&self) -> bool {
+        matches!(self, Source::RandomInts { .. })
+    }
+}
+
+/// How samples (input steps, target) are cut from the sequence.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Frame {
+    /// Every window of `size` symbols, target the symbol after it.
+    Windows { size: u64 },
+    /// `count` random runs of 1 to `max_len` symbols, padded to `max_len`, target the symbol
+    /// after the run (Keras `pad_sequences`).
+    Runs { count: u64, max_len: u64, pad: Pad },
+    /// Every window of `steps_in` symbols; target its first `steps_out` symbols, per step
+    /// (the tutorials' pandas `shift` framing).
+    Lag { steps_in: u64, steps_out: u64 },
+    /// The whole sequence is one sample; target the symbol at `index`.
+    Pick { index: u64 },
+}
+
+impl Frame {
+    /// Whether samples are drawn at random from the sequence.
+    pub fn is_random(&self) -> bool {
+        matches!(self, Frame::Runs { .. })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pad {
+    /// Zeros before the run, as Keras `pad_sequences` by default.
+    Pre,
+    Post,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encode {
+    /// One feature per step: symbol index divided by the number of classes.
+    Normalize,
+    /// `classes` features per step.
+    OneHot,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// One time step per symbol: `[T, F]`.
+    Steps,
+    /// All symbols of a sample side by side in one time step: `[1, T * F]`.
+    Features,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Train {
+    pub loss: Spanned<Loss>,
+    pub optimizer: Spanned<Adam>,
+    pub epochs: Spanned<u64>,
+    /// `None` when not written: Keras' default of 32, which a stateful run may not rely on.
+    pub batch: Option<Spanned<Batch>>,
+    pub shuffle: Spanned<bool>,
+    pub reset: Spanned<Reset>,
+    pub seed: Spanned<u64>,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loss {
+    /// Categorical cross-entropy on softmax outputs.
+    CrossEntropy,
+}
+
+/// Adam; Keras' defaults: lr 0.001, beta1 0.9, beta2 0.999, epsilon 1e-7.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Adam {
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub epsilon: f64,
+}
+
+impl Default for Adam {
+    fn default() -> Adam {
+        Adam {
+            lr: 0.001,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-7,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Batch {
+    Size(u64),
+    /// The whole data set in one batch.
+    All,
+}
+
+/// When stateful layers forget their state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reset {
+    EachEpoch,
+    Never,
+}
+
+/// The batch size Keras uses when none is given.
+pub const DEFAULT_BATCH: u64 = 32;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Eval {
+    pub on: Spanned<EvalOn>,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EvalOn {
+    /// The training data (after the last epoch).
+    Train,
+    /// `draws` fresh draws from the data source.
+    Fresh { draws: u64 },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Show {
+    pub items: Vec<Spanned<ShowItem>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ShowItem {
+    /// The `accuracy: 98.90%` line.
+    Accuracy,
+    /// Input, expected and predicted symbols for evaluation samples.
+    Predictions { count: Option<u64>, order: Order },
+    /// Seed with one symbol and feed each prediction back as the next input, keeping state.
+    Generate { from: char, steps: u64 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Order {
+    First,
+    Random,
+}

@@ -1,0 +1,257 @@
+//! The `model NAME { ... }` section: the input declaration and the layers, in order.
+
+use super::args::{self, bind, positive, required, unknown};
+use super::{Flag, Input, Layer, LayerKind, Model};
+use crate::diagnostic::Diagnostic;
+use crate::span::Spanned;
+use crate::syntax::ast::{Stmt, ValueKind};
+
+const LAYERS: [&str; 4] = ["input", "lstm", "repeat", "dense"];
+
+/// Keras names users reach for, and what this language calls them.
+const KERAS_NAMES: [(&str, &str); 5] = [
+    ("repeatvector", "`repeat N`"),
+    ("timedistributed", "`dense N per_step`"),
+    ("softmax", "the `softmax` flag of dense: `dense N softmax`"),
+    ("sequential", "a `model NAME { ... }` block"),
+    (
+        "activation",
+        "the `softmax` flag of dense: `dense N softmax`",
+    ),
+];
+
+pub fn resolve(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Option<Model> {
+    let name = model_name(stmt, diagnostics);
+    let Some(block) = &stmt.block else {
+        diagnostics.push(
+            Diagnostic::error("model without layers", stmt.span, "expected `{` and the layers")
+                .with_help("write `model NAME {`, then `input steps=T features=F` and one layer a line, then `}`"),
+        );
+        return None;
+    };
+    let mut input = None;
+    let mut layers = Vec::new();
+    for (index, layer_stmt) in block.stmts.iter().enumerate() {
+        let keyword = &layer_stmt.keyword;
+        if keyword.text == "input" {
+            if index > 0 {
+                diagnostics.push(
+                    Diagnostic::error("`input` must come first", keyword.span, "not the first line of the model")
+                        .with_help("move `input` to the first line of the block; it declares what the layers receive"),
+                );
+            }
+            input = resolve_input(layer_stmt, diagnostics).or(input);
+        } else if let Some(layer) = resolve_layer(layer_stmt, diagnostics) {
+            layers.push(layer);
+        }
+    }
+    if block.stmts.iter().all(|s| s.keyword.text != "input") {
+        diagnostics.push(
+            Diagnostic::error(
+                "missing `input`",
+                block.span,
+                "no `input` line in this model",
+            )
+            .with_help(
+                "start the block with the shape of one sample, e.g. `input steps=5 features=100`",
+            ),
+        );
+    }
+    if layers.is_empty() && block.stmts.iter().all(|s| s.keyword.text == "input") {
+        diagnostics.push(
+            Diagnostic::error("model has no layers", block.span, "no layers in this block")
+                .with_help("add layers after `input`, e.g. `lstm 32` and `dense 26 softmax`"),
+        );
+        return None;
+    }
+    Some(Model {
+        name: name?,
+        input: input?,
+        layers,
+    })
+}
+
+fn model_name(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Option<Spanned<String>> {
+    match stmt.items.as_slice() {
+        [item] if item.name.is_none() => match &item.value.kind {
+            ValueKind::Ident(name) => Some(Spanned::new(name.clone(), item.span)),
+            _ => {
+                diagnostics.push(
+                    Diagnostic::error("expected a model name", item.span, "not a name")
+                        .with_help("name the model with a plain word: `model echo {`"),
+                );
+                None
+            }
+        },
+        _ => {
+            diagnostics.push(
+                Diagnostic::error(
+                    "expected one model name",
+                    stmt.keyword
+                        .span
+                        .to(stmt.items.last().map_or(stmt.keyword.span, |i| i.span)),
+                    "one name after `model`",
+                )
+                .with_help("write `model NAME {`"),
+            );
+            None
+        }
+    }
+}
+
+fn resolve_input(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Option<Input> {
+    let slots = bind(&stmt.items, &["steps", "features"], 0, "input", diagnostics);
+    let steps = required(slots[0], "steps", stmt.span, "input steps=5 features=100");
+    let features = required(
+        slots[1],
+        "features",
+        stmt.span,
+        "input steps=5 features=100",
+    );
+    let steps = steps.and_then(|v| positive(v, "steps"));
+    let features = features.and_then(|v| positive(v, "features"));
+    match (steps, features) {
+        (Ok(steps), Ok(features)) => Some(Input {
+            steps,
+            features,
+            span: stmt.span,
+        }),
+        (steps, features) => {
+            diagnostics.extend(steps.err().into_iter().chain(features.err()));
+            None
+        }
+    }
+}
+
+fn resolve_layer(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Option<Layer> {
+    let keyword = &stmt.keyword;
+    let kind = match keyword.text.as_str() {
+        "lstm" => {
+            let (units, flags) =
+                size_and_flags(stmt, "units", &["stateful", "sequences"], diagnostics);
+            LayerKind::Lstm {
+                units: units?,
+                stateful: flags[0],
+                sequences: flags[1],
+            }
+        }
+        "repeat" => {
+            let (times, _) = size_and_flags(stmt, "times", &[], diagnostics);
+            LayerKind::Repeat { times: times? }
+        }
+        "dense" => {
+            let (units, flags) =
+                size_and_flags(stmt, "units", &["softmax", "per_step"], diagnostics);
+            LayerKind::Dense {
+                units: units?,
+                softmax: flags[0],
+                per_step: flags[1],
+            }
+        }
+        other => {
+            let lower = other.to_ascii_lowercase();
+            let diagnostic = match KERAS_NAMES.iter().find(|(keras, _)| *keras == lower) {
+                Some((_, ours)) => Diagnostic::error(
+                    format!("unknown layer `{other}`"),
+                    keyword.span,
+                    "not a known layer",
+                )
+                .with_help(format!("this language writes it as {ours}")),
+                None => unknown("layer", other, keyword.span, &LAYERS),
+            };
+            diagnostics.push(diagnostic);
+            return None;
+        }
+    };
+    Some(Layer {
+        kind,
+        span: stmt.span,
+    })
+}
+
+/// A layer's size (its one positional number) and which of `flags` are set.
+fn size_and_flags(
+    stmt: &Stmt,
+    size_name: &str,
+    flags: &[&str],
+    diagnostics: &mut Vec<Diagnostic>,
+) -> (Option<Spanned<u64>>, Vec<Flag>) {
+    let layer = stmt.keyword.text.as_str();
+    let mut size = None;
+    let mut set: Vec<Flag> = vec![None; flags.len()];
+    for item in &stmt.items {
+        let word = match (&item.name, &item.value.kind) {
+            (None, ValueKind::Ident(word)) => word,
+            (None, _) if size.is_none() => {
+                size = Some(
+                    positive(&item.value, size_name)
+                        .map_err(|d| diagnostics.push(d))
+                        .ok(),
+                );
+                continue;
+            }
+            _ => {
+                let help = layer_help(layer, flags);
+                diagnostics.push(
+                    Diagnostic::error(
+                        format!("unexpected item in `{layer}`"),
+                        item.span,
+                        "not expected here",
+                    )
+                    .with_help(help),
+                );
+                continue;
+            }
+        };
+        match flags.iter().position(|f| f == word) {
+            Some(index) if set[index].is_some() => diagnostics.push(
+                Diagnostic::error(
+                    format!("`{word}` given twice"),
+                    item.span,
+                    "given again here",
+                )
+                .with_help("remove one of them"),
+            ),
+            Some(index) => set[index] = Some(item.span),
+            None if flags.is_empty() => diagnostics.push(
+                Diagnostic::error(
+                    format!("unknown flag `{word}` for `{layer}`"),
+                    item.span,
+                    "not a flag",
+                )
+                .with_help(layer_help(layer, flags)),
+            ),
+            None => diagnostics.push(args::unknown(
+                &format!("flag of `{layer}`"),
+                word,
+                item.span,
+                flags,
+            )),
+        }
+    }
+    let size = match size {
+        Some(size) => size,
+        None => {
+            diagnostics.push(
+                Diagnostic::error(
+                    format!("missing {size_name} of `{layer}`"),
+                    stmt.span,
+                    format!("expected the {size_name} after `{layer}`"),
+                )
+                .with_help(layer_help(layer, flags)),
+            );
+            None
+        }
+    };
+    (size, set)
+}
+
+fn layer_help(layer: &str, flags: &[&str]) -> String {
+    match flags {
+        [] => format!("write `{layer} N`"),
+        _ => format!(
+            "write `{layer} N` followed by any of the flags: {}",
+            flags.join(", ")
+        ),
+    }
+}

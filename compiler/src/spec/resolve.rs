@@ -1,0 +1,111 @@
+//! The top level of a spec: which sections there are, each once, and the required ones.
+
+use super::{data, model, train, Eval, EvalOn, Show, Spec};
+use crate::diagnostic::Diagnostic;
+use crate::span::{Span, Spanned};
+use crate::syntax::ast::{File, Stmt};
+
+const SECTIONS: [&str; 5] = ["model", "data", "train", "eval", "show"];
+
+/// What a section looks like, for "missing section" hints.
+const EXAMPLES: [&str; 3] = [
+    "model NAME { input steps=1 features=1\n  lstm 32\n  dense 26 softmax }",
+    "data source=alphabet frame=windows(1) encode=normalize",
+    "train epochs=500 batch=1",
+];
+
+/// Builds the typed spec. Returns `None` when a required part could not be read; the
+/// diagnostics say why. A spec may come back together with diagnostics about parts that were
+/// skipped, so that shape checks can still report their own errors in the same run.
+pub fn resolve(file: &File, source_len: usize) -> (Option<Spec>, Vec<Diagnostic>) {
+    let mut diagnostics = Vec::new();
+    if file.stmts.is_empty() {
+        diagnostics.push(
+            Diagnostic::error("empty spec", Span::point(0), "no statements in this file")
+                .with_help(
+                    "a spec needs `model`, `data` and `train` sections; see specs/README.md",
+                ),
+        );
+        return (None, diagnostics);
+    }
+    let sections = sections(file, &mut diagnostics);
+    let end = Span::point(source_len);
+    let model = required(sections[0], 0, end, &mut diagnostics)
+        .and_then(|s| model::resolve(s, &mut diagnostics));
+    let data = required(sections[1], 1, end, &mut diagnostics)
+        .and_then(|s| data::resolve(s, &mut diagnostics));
+    let train = required(sections[2], 2, end, &mut diagnostics)
+        .and_then(|s| train::resolve(s, &mut diagnostics));
+    let eval = match sections[3] {
+        Some(stmt) => train::resolve_eval(stmt, &mut diagnostics),
+        None => Some(Eval {
+            on: Spanned::new(EvalOn::Train, Span::default()),
+            span: Span::default(),
+        }),
+    };
+    let show = match sections[4] {
+        Some(stmt) => train::resolve_show(stmt, &mut diagnostics),
+        None => Some(Show { items: Vec::new() }),
+    };
+    let spec = match (model, data, train, eval, show) {
+        (Some(model), Some(data), Some(train), Some(eval), Some(show)) => Some(Spec {
+            model,
+            data,
+            train,
+            eval,
+            show,
+        }),
+        _ => None,
+    };
+    (spec, diagnostics)
+}
+
+/// The statement of each section, in `SECTIONS` order; reports unknown and repeated ones.
+fn sections<'a>(file: &'a File, diagnostics: &mut Vec<Diagnostic>) -> [Option<&'a Stmt>; 5] {
+    let mut found: [Option<&Stmt>; 5] = [None; 5];
+    for stmt in &file.stmts {
+        let keyword = &stmt.keyword;
+        let Some(index) = SECTIONS.iter().position(|s| *s == keyword.text) else {
+            diagnostics.push(super::args::unknown(
+                "section",
+                &keyword.text,
+                keyword.span,
+                &SECTIONS,
+            ));
+            continue;
+        };
+        match found[index] {
+            Some(first) => diagnostics.push(
+                Diagnostic::error(
+                    format!("duplicate `{}` section", keyword.text),
+                    keyword.span,
+                    "second one here",
+                )
+                .with_note_at(first.keyword.span, "first one here")
+                .with_help("a spec describes one experiment: merge the two sections into one"),
+            ),
+            None => found[index] = Some(stmt),
+        }
+    }
+    found
+}
+
+fn required<'a>(
+    stmt: Option<&'a Stmt>,
+    index: usize,
+    end: Span,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<&'a Stmt> {
+    if stmt.is_none() {
+        let name = SECTIONS[index];
+        diagnostics.push(
+            Diagnostic::error(
+                format!("missing `{name}` section"),
+                end,
+                format!("expected a `{name}` section in this file"),
+            )
+            .with_help(format!("add one, e.g.\n{}", EXAMPLES[index])),
+        );
+    }
+    stmt
+}
