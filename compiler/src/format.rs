@@ -28,3 +28,12 @@ pub fn group(n: u128) -> String {
     }
     out
 }
+
+/// "1 step", "3 steps".
+pub fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}

@@ -61,8 +61,13 @@ fn check_text(text: &str) -> Result<(Spec, Checked), Vec<Diagnostic>> {
     diagnostics.extend(graph_errors);
     match checked {
         Some(checked) if diagnostics.is_empty() => Ok((spec, checked)),
-        _ => Err(diagnostics),
+        _ => Err(in_source_order(diagnostics)),
     }
+}
+
+fn in_source_order(mut diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    diagnostics.sort_by_key(|d| d.primary.span.start);
+    diagnostics
 }
 
 #[cold]

@@ -4,6 +4,7 @@ use petgraph::graph::DiGraph;
 
 use super::{Framed, LayerGraph, Node, Op, Shape};
 use crate::diagnostic::Diagnostic;
+use crate::format::count;
 use crate::span::Span;
 use crate::spec::{LayerKind, Spec};
 
@@ -218,11 +219,12 @@ pub fn check_against_data(
         diagnostics.push(
             Diagnostic::error(
                 format!(
-                    "input has {} steps, but the data framing produces {}",
-                    input.steps.value, framed.steps
+                    "input has {}, but the data framing produces {}",
+                    count(input.steps.value, "step"),
+                    framed.steps
                 ),
                 input.steps.span,
-                format!("the data gives {} steps", framed.steps),
+                format!("the data gives {}", count(framed.steps, "step")),
             )
             .with_note_at(data.frame.span, "framed here")
             .with_help(format!("write `steps={}`; {layout_hint}", framed.steps)),
@@ -230,7 +232,7 @@ pub fn check_against_data(
     }
     if input.features.value != framed.features {
         diagnostics.push(
-            Diagnostic::error(format!("input has {} features, but the data encoding produces {}", input.features.value, framed.features), input.features.span, format!("the data gives {} features a step", framed.features))
+            Diagnostic::error(format!("input has {}, but the data encoding produces {}", count(input.features.value, "feature"), framed.features), input.features.span, format!("the data gives {} a step", count(framed.features, "feature")))
                 .with_note_at(data.encode.span, "encoded here")
                 .with_help(format!("write `features={}`: normalize gives 1 feature a symbol, one_hot one per class ({})", framed.features, framed.classes)),
         );
@@ -274,13 +276,16 @@ fn check_output(
     match (framed.target_steps, output.steps) {
         (Some(target), Some(steps)) if target != steps => diagnostics.push(
             Diagnostic::error(
-                format!("the model outputs {steps} steps, but the targets have {target}"),
+                format!(
+                    "the model outputs {}, but the targets have {target}",
+                    count(steps, "step")
+                ),
                 steps_from,
-                format!("sets {steps} steps"),
+                format!("sets {}", count(steps, "step")),
             )
             .with_note_at(
                 spec.data.frame.span,
-                format!("{target} target steps per sample"),
+                format!("{} per sample", count(target, "target step")),
             )
             .with_help(format!(
                 "the decoder must run for {target} steps: `repeat {target}` after the encoder"
@@ -289,14 +294,15 @@ fn check_output(
         (Some(target), None) => diagnostics.push(
             Diagnostic::error(
                 format!(
-                    "the targets have {target} steps, but the model outputs one vector per sample"
+                    "the targets have {}, but the model outputs one vector per sample",
+                    count(target, "step")
                 ),
                 last.span,
                 "one vector per sample",
             )
             .with_note_at(
                 spec.data.frame.span,
-                format!("{target} target steps per sample"),
+                format!("{} per sample", count(target, "target step")),
             )
             .with_help(
                 "return sequences from the last lstm and end with `dense N softmax per_step`",
@@ -305,7 +311,8 @@ fn check_output(
         (None, Some(steps)) => diagnostics.push(
             Diagnostic::error(
                 format!(
-                    "the model outputs {steps} steps, but the targets are one symbol per sample"
+                    "the model outputs {}, but the targets are one symbol per sample",
+                    count(steps, "step")
                 ),
                 last.span,
                 "outputs a sequence",

@@ -22,12 +22,7 @@ pub fn bind<'a>(
             Some(name) => match params.iter().position(|p| *p == name.text) {
                 Some(index) => index,
                 None => {
-                    diagnostics.push(unknown(
-                        &format!("option of `{owner}`"),
-                        &name.text,
-                        name.span,
-                        params,
-                    ));
+                    diagnostics.push(unknown_for("option", owner, &name.text, name.span, params));
                     continue;
                 }
             },
@@ -84,11 +79,40 @@ fn surplus_value(item: &Item, params: &[&str], positional: usize, owner: &str) -
 
 /// "unknown layer `lstn`", with "did you mean `lstm`?" when a candidate is close.
 pub fn unknown(kind: &str, word: &str, span: Span, candidates: &[&str]) -> Diagnostic {
-    let diagnostic = Diagnostic::error(
+    unknown_message(
         format!("unknown {kind} `{word}`"),
+        kind,
+        word,
         span,
-        format!("not a known {kind}"),
-    );
+        candidates,
+    )
+}
+
+/// "unknown option `epoch` for `train`", with a suggestion as `unknown`.
+pub fn unknown_for(
+    kind: &str,
+    owner: &str,
+    word: &str,
+    span: Span,
+    candidates: &[&str],
+) -> Diagnostic {
+    unknown_message(
+        format!("unknown {kind} `{word}` for `{owner}`"),
+        kind,
+        word,
+        span,
+        candidates,
+    )
+}
+
+fn unknown_message(
+    message: String,
+    kind: &str,
+    word: &str,
+    span: Span,
+    candidates: &[&str],
+) -> Diagnostic {
+    let diagnostic = Diagnostic::error(message, span, format!("not a known {kind}"));
     match suggest(word, candidates) {
         Some(candidate) => diagnostic.with_help(format!("did you mean `{candidate}`?")),
         None => diagnostic.with_help(format!("expected one of: {}", candidates.join(", "))),
@@ -111,18 +135,23 @@ pub fn keep<T>(diagnostics: &mut Vec<Diagnostic>, result: Result<T, Diagnostic>)
     result.map_err(|d| diagnostics.push(d)).ok()
 }
 
-/// The option as written, or `default` (spanned at `at`) when it is not written; `None`
-/// with the diagnostic recorded when it is written wrong.
+/// The option as written, or `default` (spanned at `at`) when it is not written. When it is
+/// written wrong, the diagnostic is recorded and `default` stands in, so that later checks
+/// still run; a spec with any diagnostic is never run.
 pub fn optional<T>(
     slot: Option<&Value>,
     default: T,
     at: Span,
     diagnostics: &mut Vec<Diagnostic>,
     read: impl FnOnce(&Value) -> Result<Spanned<T>, Diagnostic>,
-) -> Option<Spanned<T>> {
-    match slot {
-        Some(value) => keep(diagnostics, read(value)),
-        None => Some(Spanned::new(default, at)),
+) -> Spanned<T> {
+    match slot.map(read) {
+        Some(Ok(value)) => value,
+        Some(Err(diagnostic)) => {
+            diagnostics.push(diagnostic);
+            Spanned::new(default, at)
+        }
+        None => Spanned::new(default, at),
     }
 }
 
@@ -231,12 +260,7 @@ pub fn choice<T: Copy>(
     };
     match choices.iter().find(|(name, _)| name == word) {
         Some((_, choice)) => Ok(Spanned::new(*choice, value.span)),
-        None => Err(unknown(
-            &format!("value for `{what}`"),
-            word,
-            value.span,
-            &names,
-        )),
+        None => Err(unknown_for("value", what, word, value.span, &names)),
     }
 }
 

@@ -46,14 +46,14 @@ pub fn resolve(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Option<Data> {
     });
     let fresh = optional(slots[4], false, stmt.span, diagnostics, |v| {
         choice(v, "fresh", &[("each_epoch", true), ("never", false)])
-    })
-    .map(|fresh| fresh.value.then_some(fresh.span));
+    });
+    let fresh = fresh.value.then_some(fresh.span);
     Some(Data {
         source: source?,
         frame: frame?,
         encode: encode?,
-        layout: layout?,
-        fresh: fresh?,
+        layout,
+        fresh,
         span: stmt.span,
     })
 }

@@ -221,12 +221,7 @@ fn size_and_flags(
                 )
                 .with_help(layer_help(layer, flags)),
             ),
-            None => diagnostics.push(args::unknown(
-                &format!("flag of `{layer}`"),
-                word,
-                item.span,
-                flags,
-            )),
+            None => diagnostics.push(args::unknown_for("flag", layer, word, item.span, flags)),
         }
     }
     let size = match size {

@@ -35,7 +35,7 @@ pub fn resolve(file: &File, source_len: usize) -> (Option<Spec>, Vec<Diagnostic>
     let data = required(sections[1], 1, end, &mut diagnostics)
         .and_then(|s| data::resolve(s, &mut diagnostics));
     let train = required(sections[2], 2, end, &mut diagnostics)
-        .and_then(|s| train::resolve(s, &mut diagnostics));
+        .map(|s| train::resolve(s, &mut diagnostics));
     let eval = match sections[3] {
         Some(stmt) => train::resolve_eval(stmt, &mut diagnostics),
         None => Some(Eval {

@@ -21,7 +21,7 @@ const TRAIN_PARAMS: [&str; 7] = [
 ];
 const SHOW_ITEMS: [&str; 3] = ["accuracy", "predictions", "generate"];
 
-pub fn resolve(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Option<Train> {
+pub fn resolve(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Train {
     let slots = bind(&stmt.items, &TRAIN_PARAMS, 0, "train", diagnostics);
     let at = stmt.span;
     let loss = optional(slots[0], Loss::CrossEntropy, at, diagnostics, |v| {
@@ -31,11 +31,12 @@ pub fn resolve(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Option<Train> 
     let epochs = keep(
         diagnostics,
         required(slots[2], "epochs", at, "train epochs=500").and_then(|v| positive(v, "epochs")),
-    );
-    let batch = match slots[3] {
-        Some(value) => keep(diagnostics, batch(value)).map(Some),
-        None => Some(None),
-    };
+    )
+    .unwrap_or(Spanned::new(1, at));
+    // A batch written wrong stands in as `all`, which no batch check objects to.
+    let batch = slots[3].map(|value| {
+        keep(diagnostics, batch(value)).unwrap_or(Spanned::new(Batch::All, value.span))
+    });
     let shuffle = optional(slots[4], true, at, diagnostics, |v| boolean(v, "shuffle"));
     let reset = optional(slots[5], Reset::EachEpoch, at, diagnostics, |v| {
         choice(
@@ -45,16 +46,16 @@ pub fn resolve(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Option<Train> 
         )
     });
     let seed = optional(slots[6], 0, at, diagnostics, |v| non_negative(v, "seed"));
-    Some(Train {
-        loss: loss?,
-        optimizer: optimizer?,
-        epochs: epochs?,
-        batch: batch?,
-        shuffle: shuffle?,
-        reset: reset?,
-        seed: seed?,
+    Train {
+        loss,
+        optimizer,
+        epochs,
+        batch,
+        shuffle,
+        reset,
+        seed,
         span: stmt.span,
-    })
+    }
 }
 
 fn adam(value: &Value) -> Result<Spanned<Adam>, Diagnostic> {

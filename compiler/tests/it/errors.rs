@@ -1,0 +1,68 @@
+//! Invalid specs: each file in `compiler/test_data/err` starts with `# expect: HEADLINE`,
+//! must fail with a diagnostic whose message contains HEADLINE, and its fully rendered
+//! diagnostics (carets, `file:line:col`) are kept as an insta snapshot beside it.
+
+use compiler::{compile, diagnostic};
+
+use crate::{lstm_files, repo_root};
+
+#[test]
+fn invalid_specs() {
+    let dir = repo_root().join("compiler/test_data/err");
+    let files = lstm_files(&dir);
+    assert!(files.len() >= 20, "one invalid spec per error kind");
+    for path in files {
+        let bytes = std::fs::read(&path).unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let expected = expected_headline(&bytes, &name);
+        let compiled = compile(&bytes);
+        let Err(diagnostics) = &compiled.result else {
+            panic!("{name} should not check clean")
+        };
+        assert!(
+            diagnostics.iter().any(|d| d.message.contains(&expected)),
+            "{name}: no diagnostic says {expected:?}; got {:#?}",
+            diagnostics.iter().map(|d| &d.message).collect::<Vec<_>>()
+        );
+        let rendered = diagnostic::render(&name, &compiled.text, diagnostics);
+        insta::with_settings!({ snapshot_path => "../../test_data/err/snapshots", prepend_module_to_snapshot => false }, {
+            insta::assert_snapshot!(name.trim_end_matches(".lstm"), rendered);
+        });
+    }
+}
+
+fn expected_headline(bytes: &[u8], name: &str) -> String {
+    let first_line = bytes.split(|b| *b == b'\n').next().unwrap();
+    let first_line = std::str::from_utf8(first_line).unwrap();
+    let Some(expected) = first_line.strip_prefix("# expect: ") else {
+        panic!("{name} must start with `# expect: HEADLINE`")
+    };
+    expected.to_string()
+}
+
+#[test]
+fn several_independent_errors_in_one_run() {
+    let path = repo_root().join("compiler/test_data/err/several_errors.lstm");
+    let Err(diagnostics) = compile(&std::fs::read(path).unwrap()).result else {
+        panic!()
+    };
+    assert!(diagnostics.len() >= 3, "{diagnostics:#?}");
+}
+
+#[test]
+fn deep_nesting_is_an_error_not_a_stack_overflow() {
+    let deep_calls = format!("train x={}1{}\n", "f(".repeat(100_000), ")".repeat(100_000));
+    let deep_blocks = format!("model m {}\n", "a {\n".repeat(100_000));
+    for text in [deep_calls, deep_blocks] {
+        assert!(compile(text.as_bytes()).result.is_err());
+    }
+}
+
+#[test]
+fn oversized_spec_is_refused() {
+    let text = format!("# {}\n", "x".repeat(compiler::MAX_SPEC_BYTES));
+    let Err(diagnostics) = compile(text.as_bytes()).result else {
+        panic!()
+    };
+    assert!(diagnostics[0].message.contains("more than the"));
+}

@@ -1,0 +1,28 @@
+//! The compiler's one integration test binary: tests go through the public boundaries
+//! (`compile`, the rendered diagnostics, the `lstmc` binary), never through internals.
+
+mod cli;
+mod errors;
+mod roundtrip;
+mod specs;
+
+use std::path::{Path, PathBuf};
+
+/// The repository root, where `specs/` lives.
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The files with extension `lstm` in `dir`, sorted by name.
+fn lstm_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "lstm"))
+        .collect();
+    files.sort();
+    files
+}
