@@ -31,6 +31,9 @@ pub fn resolve(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Option<Model> 
     };
     let mut input = None;
     let mut layers = Vec::new();
+    // A layer that does not resolve leaves a hole in the chain: shapes after it would be
+    // checked against the wrong input, so the model is not checked further.
+    let mut all_layers_resolved = true;
     for (index, layer_stmt) in block.stmts.iter().enumerate() {
         let keyword = &layer_stmt.keyword;
         if keyword.text == "input" {
@@ -41,8 +44,11 @@ pub fn resolve(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Option<Model> 
                 );
             }
             input = resolve_input(layer_stmt, diagnostics).or(input);
-        } else if let Some(layer) = resolve_layer(layer_stmt, diagnostics) {
-            layers.push(layer);
+        } else {
+            match resolve_layer(layer_stmt, diagnostics) {
+                Some(layer) => layers.push(layer),
+                None => all_layers_resolved = false,
+            }
         }
     }
     if block.stmts.iter().all(|s| s.keyword.text != "input") {
@@ -57,11 +63,14 @@ pub fn resolve(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Option<Model> 
             ),
         );
     }
-    if layers.is_empty() && block.stmts.iter().all(|s| s.keyword.text == "input") {
+    if block.stmts.iter().all(|s| s.keyword.text == "input") {
         diagnostics.push(
             Diagnostic::error("model has no layers", block.span, "no layers in this block")
                 .with_help("add layers after `input`, e.g. `lstm 32` and `dense 26 softmax`"),
         );
+        return None;
+    }
+    if !all_layers_resolved {
         return None;
     }
     Some(Model {
