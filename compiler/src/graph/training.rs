@@ -29,7 +29,7 @@ pub fn check_batch(spec: &Spec, framed: Framed, diagnostics: &mut Vec<Diagnostic
     let Batch::Size(size) = batch.value else {
         return;
     };
-    if framed.samples % size != 0 {
+    if !framed.samples.is_multiple_of(size) {
         diagnostics.push(
             Diagnostic::error(
                 format!(
@@ -60,7 +60,7 @@ fn first_stateful(spec: &Spec) -> Option<Span> {
 
 /// The divisors of `n`, at most eight of them, for hints.
 fn divisors(n: u64) -> String {
-    let small = (1..=n.min(1 << 20)).filter(|d| n % d == 0);
+    let small = (1..=n.min(1 << 20)).filter(|d| n.is_multiple_of(*d));
     let listed: Vec<String> = small.take(8).map(|d| format!("batch={d}")).collect();
     listed.join(", ")
 }

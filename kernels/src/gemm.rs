@@ -1,0 +1,277 @@
+//! Matrix multiply, `C (+)= A·B`, for every form the LSTM needs (A·B, A·Bᵀ, Aᵀ·B) through
+//! strided views.
+//!
+//! Two paths, chosen per call by size (see ARCHITECTURE.md for the measurements):
+//! - small products, the tutorials' shapes (a batch of 1 to 21 rows times a few hundred
+//!   columns), go through `small`, a register-blocked `f32x8` kernel with no packing and no
+//!   allocation: at these sizes the packing and dispatch of a general GEMM cost more than the
+//!   arithmetic;
+//! - large products go to the `gemm` crate (packed, cache-blocked, AVX2/FMA micro-kernels),
+//!   which reaches PyTorch's single-core throughput.
+//!
+//! Large products are cut into fixed chunks of `CHUNK_COLS` columns of C, run on rayon when
+//! the product is big enough to pay for the threads. The cut does not depend on the number
+//! of threads, so the result is the same bits with one thread or many.
+
+use rayon::prelude::*;
+use wide::f32x8;
+
+use crate::denormal::FlushDenormals;
+
+/// A read-only matrix view: element `(r, c)` at `data[r * row_stride + c * col_stride]`.
+#[derive(Clone, Copy, Debug)]
+pub struct Mat<'a> {
+    pub data: &'a [f32],
+    pub rows: usize,
+    pub cols: usize,
+    pub row_stride: usize,
+    pub col_stride: usize,
+}
+
+/// A row-major output view: element `(r, c)` at `data[r * row_stride + c]`.
+#[derive(Debug)]
+pub struct MatMut<'a> {
+    pub data: &'a mut [f32],
+    pub rows: usize,
+    pub cols: usize,
+    pub row_stride: usize,
+}
+
+impl<'a> Mat<'a> {
+    /// A dense row-major `[rows, cols]` matrix at the start of `data`.
+    pub fn new(data: &'a [f32], rows: usize, cols: usize) -> Mat<'a> {
+        Mat {
+            data,
+            rows,
+            cols,
+            row_stride: cols,
+            col_stride: 1,
+        }
+    }
+
+    /// The transposed view: no data moves.
+    pub fn t(self) -> Mat<'a> {
+        Mat {
+            data: self.data,
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+        }
+    }
+
+    /// Whether every element of the view lies inside `data`.
+    fn fits(&self) -> bool {
+        self.rows == 0
+            || self.cols == 0
+            || (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride
+                < self.data.len()
+    }
+}
+
+impl<'a> MatMut<'a> {
+    pub fn new(data: &'a mut [f32], rows: usize, cols: usize) -> MatMut<'a> {
+        MatMut {
+            data,
+            rows,
+            cols,
+            row_stride: cols,
+        }
+    }
+
+    fn fits(&self) -> bool {
+        self.rows == 0
+            || self.cols == 0
+            || (self.rows - 1) * self.row_stride + self.cols <= self.data.len()
+    }
+}
+
+/// Below this many multiply-adds (with unit column stride in B), the small kernel is faster
+/// than the `gemm` crate on this machine (`cargo bench --bench kernels -- gemm_crossover`).
+pub const SMALL_MAX_MACS: usize = 1 << 18;
+/// Above this many multiply-adds, chunks run on rayon's threads.
+pub const PARALLEL_MIN_MACS: usize = 1 << 22;
+/// Columns of C per chunk of a large product.
+pub const CHUNK_COLS: usize = 256;
+
+/// `C = A·B`, or `C += A·B` when `accumulate`. Shapes `A [m, k]`, `B [k, n]`, `C [m, n]`.
+///
+/// Panics if the shapes disagree or a view reaches past its slice: these are the caller's
+/// contract, checked once per call, not per element.
+pub fn gemm(c: &mut MatMut, a: Mat, b: Mat, accumulate: bool) {
+    assert!(
+        a.rows == c.rows && b.cols == c.cols && a.cols == b.rows,
+        "gemm shapes: A {}x{}, B {}x{}, C {}x{}",
+        a.rows,
+        a.cols,
+        b.rows,
+        b.cols,
+        c.rows,
+        c.cols
+    );
+    assert!(
+        a.fits() && b.fits() && c.fits(),
+        "gemm view reaches past its slice"
+    );
+    let (m, n, k) = (c.rows, c.cols, a.cols);
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            for row in 0..m {
+                c.data[row * c.row_stride..row * c.row_stride + n].fill(0.0);
+            }
+        }
+        return;
+    }
+    let macs = m * n * k;
+    if b.col_stride == 1 && macs <= SMALL_MAX_MACS {
+        small(c, a, b, accumulate);
+    } else {
+        large(c, a, b, accumulate, macs >= PARALLEL_MIN_MACS);
+    }
+}
+
+/// Register-blocked kernel: blocks of 4 rows by 16 columns of C held in eight `f32x8`
+/// accumulators while k runs, then 8-column and single-column remainders.
+fn small(c: &mut MatMut, a: Mat, b: Mat, accumulate: bool) {
+    let n = c.cols;
+    let mut col = 0;
+    while col + 16 <= n {
+        rows::<2>(c, a, b, col, accumulate);
+        col += 16;
+    }
+    if col + 8 <= n {
+        rows::<1>(c, a, b, col, accumulate);
+        col += 8;
+    }
+    for j in col..n {
+        for i in 0..c.rows {
+            let mut sum = if accumulate {
+                c.data[i * c.row_stride + j]
+            } else {
+                0.0
+            };
+            for p in 0..a.cols {
+                sum = a.data[i * a.row_stride + p * a.col_stride]
+                    .mul_add(b.data[p * b.row_stride + j], sum);
+            }
+            c.data[i * c.row_stride + j] = sum;
+        }
+    }
+}
+
+fn rows<const V: usize>(c: &mut MatMut, a: Mat, b: Mat, col: usize, accumulate: bool) {
+    let mut row = 0;
+    while row + 4 <= c.rows {
+        block::<4, V>(c, a, b, row, col, accumulate);
+        row += 4;
+    }
+    while row < c.rows {
+        block::<1, V>(c, a, b, row, col, accumulate);
+        row += 1;
+    }
+}
+
+#[inline(always)]
+fn block<const R: usize, const V: usize>(
+    c: &mut MatMut,
+    a: Mat,
+    b: Mat,
+    row: usize,
+    col: usize,
+    accumulate: bool,
+) {
+    let mut acc = [[f32x8::ZERO; V]; R];
+    if accumulate {
+        for (r, acc_row) in acc.iter_mut().enumerate() {
+            for (v, lane) in acc_row.iter_mut().enumerate() {
+                *lane = load8(c.data, (row + r) * c.row_stride + col + 8 * v);
+            }
+        }
+    }
+    for p in 0..a.cols {
+        let mut b_lanes = [f32x8::ZERO; V];
+        for (v, lane) in b_lanes.iter_mut().enumerate() {
+            *lane = load8(b.data, p * b.row_stride + col + 8 * v);
+        }
+        for (r, acc_row) in acc.iter_mut().enumerate() {
+            let a_value = f32x8::splat(a.data[(row + r) * a.row_stride + p * a.col_stride]);
+            for v in 0..V {
+                acc_row[v] = a_value.mul_add(b_lanes[v], acc_row[v]);
+            }
+        }
+    }
+    for (r, acc_row) in acc.iter().enumerate() {
+        for (v, lane) in acc_row.iter().enumerate() {
+            let at = (row + r) * c.row_stride + col + 8 * v;
+            c.data[at..at + 8].copy_from_slice(&lane.to_array());
+        }
+    }
+}
+
+#[inline(always)]
+fn load8(data: &[f32], at: usize) -> f32x8 {
+    f32x8::from(<[f32; 8]>::try_from(&data[at..at + 8]).unwrap())
+}
+
+/// Fixed column chunks through the `gemm` crate, on rayon when `parallel`.
+fn large(c: &mut MatMut, a: Mat, b: Mat, accumulate: bool, parallel: bool) {
+    let n = c.cols;
+    let out = OutPtr(c.data.as_mut_ptr());
+    let row_stride = c.row_stride;
+    let run = |chunk: usize| {
+        let _ftz = FlushDenormals::new();
+        let col = chunk * CHUNK_COLS;
+        let width = CHUNK_COLS.min(n - col);
+        // SAFETY: `gemm` checked that A, B and C lie inside their slices. Each chunk reads
+        // columns `col..col + width` of B and writes the same columns of C, so chunks never
+        // touch the same element of C, whichever thread runs them.
+        unsafe {
+            gemm::gemm(
+                a.rows,
+                width,
+                a.cols,
+                out.at(col),
+                1,
+                row_stride as isize,
+                accumulate,
+                a.data.as_ptr(),
+                a.col_stride as isize,
+                a.row_stride as isize,
+                b.data.as_ptr().add(col * b.col_stride),
+                b.col_stride as isize,
+                b.row_stride as isize,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            )
+        }
+    };
+    let chunks = n.div_ceil(CHUNK_COLS);
+    if parallel {
+        (0..chunks).into_par_iter().for_each(run);
+    } else {
+        (0..chunks).for_each(run);
+    }
+}
+
+/// C's data pointer, shared by the chunks that write disjoint columns of it.
+#[derive(Clone, Copy)]
+struct OutPtr(*mut f32);
+
+// SAFETY: chunks write disjoint columns (see `large`).
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+
+impl OutPtr {
+    /// # Safety
+    /// `offset` must lie inside the slice the pointer came from.
+    unsafe fn at(self, offset: usize) -> *mut f32 {
+        self.0.add(offset)
+    }
+}

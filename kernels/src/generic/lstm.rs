@@ -1,0 +1,131 @@
+//! The LSTM layer over a sequence, in f64, step by step as the equations read.
+//!
+//! `z = x_t·W_ih + h_{t-1}·W_hh + b`, split into gates i, f, g, o of H each;
+//! `i, f, o = sigmoid`, `g = tanh`; `c_t = f·c_{t-1} + i·g`; `h_t = o·tanh(c_t)`.
+
+use super::sigmoid;
+
+/// What forward keeps: activated gates `[T, B, 4H]`, and `c`, `h` as `[T+1, B, H]` with
+/// the initial state in slot 0.
+#[derive(Clone, Debug)]
+pub struct LstmRefTape {
+    pub gates: Vec<f64>,
+    pub c: Vec<f64>,
+    pub h: Vec<f64>,
+}
+
+/// Sizes as `(T, B, I, H)`.
+pub type Dims = (usize, usize, usize, usize);
+
+#[allow(clippy::too_many_arguments)]
+pub fn lstm_forward(
+    dims: Dims,
+    x: &[f64],
+    w_ih: &[f64],
+    w_hh: &[f64],
+    bias: &[f64],
+    h0: &[f64],
+    c0: &[f64],
+) -> LstmRefTape {
+    let (steps, batch, input, hidden) = dims;
+    let g4 = 4 * hidden;
+    let mut tape = LstmRefTape {
+        gates: vec![0.0; steps * batch * g4],
+        c: [c0.to_vec(), vec![0.0; steps * batch * hidden]].concat(),
+        h: [h0.to_vec(), vec![0.0; steps * batch * hidden]].concat(),
+    };
+    for t in 0..steps {
+        for b in 0..batch {
+            let x_row = &x[(t * batch + b) * input..][..input];
+            let h_prev: Vec<f64> = tape.h[(t * batch + b) * hidden..][..hidden].to_vec();
+            let mut z = bias.to_vec();
+            for (j, zj) in z.iter_mut().enumerate() {
+                for p in 0..input {
+                    *zj += x_row[p] * w_ih[p * g4 + j];
+                }
+                for p in 0..hidden {
+                    *zj += h_prev[p] * w_hh[p * g4 + j];
+                }
+            }
+            for j in 0..hidden {
+                let (i, f, g, o) = (
+                    sigmoid(z[j]),
+                    sigmoid(z[hidden + j]),
+                    z[2 * hidden + j].tanh(),
+                    sigmoid(z[3 * hidden + j]),
+                );
+                let c_prev = tape.c[(t * batch + b) * hidden + j];
+                let c = f * c_prev + i * g;
+                let gates = &mut tape.gates[(t * batch + b) * g4..];
+                gates[j] = i;
+                gates[hidden + j] = f;
+                gates[2 * hidden + j] = g;
+                gates[3 * hidden + j] = o;
+                tape.c[((t + 1) * batch + b) * hidden + j] = c;
+                tape.h[((t + 1) * batch + b) * hidden + j] = o * c.tanh();
+            }
+        }
+    }
+    tape
+}
+
+/// Gradients `(dW_ih, dW_hh, dbias, dx)` given `dh_out [T, B, H]`, the gradient of the loss
+/// with respect to every step's output. The initial state is taken as a constant.
+pub fn lstm_backward(
+    dims: Dims,
+    x: &[f64],
+    w_ih: &[f64],
+    w_hh: &[f64],
+    tape: &LstmRefTape,
+    dh_out: &[f64],
+) -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) {
+    let (steps, batch, input, hidden) = dims;
+    let g4 = 4 * hidden;
+    let mut dw_ih = vec![0.0; input * g4];
+    let mut dw_hh = vec![0.0; hidden * g4];
+    let mut dbias = vec![0.0; g4];
+    let mut dx = vec![0.0; steps * batch * input];
+    let mut dh_next = vec![0.0; batch * hidden];
+    let mut dc_next = vec![0.0; batch * hidden];
+    for t in (0..steps).rev() {
+        for b in 0..batch {
+            let row = t * batch + b;
+            let gates = &tape.gates[row * g4..][..g4];
+            let mut dz = vec![0.0; g4];
+            for j in 0..hidden {
+                let (i, f, g, o) = (
+                    gates[j],
+                    gates[hidden + j],
+                    gates[2 * hidden + j],
+                    gates[3 * hidden + j],
+                );
+                let c = tape.c[((t + 1) * batch + b) * hidden + j];
+                let c_prev = tape.c[row * hidden + j];
+                let dh = dh_out[row * hidden + j] + dh_next[b * hidden + j];
+                let tanh_c = c.tanh();
+                let dc = dc_next[b * hidden + j] + dh * o * (1.0 - tanh_c * tanh_c);
+                dz[j] = dc * g * i * (1.0 - i);
+                dz[hidden + j] = dc * c_prev * f * (1.0 - f);
+                dz[2 * hidden + j] = dc * i * (1.0 - g * g);
+                dz[3 * hidden + j] = dh * tanh_c * o * (1.0 - o);
+                dc_next[b * hidden + j] = dc * f;
+            }
+            let h_prev = &tape.h[row * hidden..][..hidden];
+            let x_row = &x[row * input..][..input];
+            for (k, &dzk) in dz.iter().enumerate() {
+                dbias[k] += dzk;
+                for p in 0..input {
+                    dw_ih[p * g4 + k] += x_row[p] * dzk;
+                    dx[row * input + p] += w_ih[p * g4 + k] * dzk;
+                }
+                for p in 0..hidden {
+                    dw_hh[p * g4 + k] += h_prev[p] * dzk;
+                }
+            }
+            for p in 0..hidden {
+                dh_next[b * hidden + p] = (0..g4).map(|k| w_hh[p * g4 + k] * dz[k]).sum();
+            }
+        }
+    }
+    (dw_ih, dw_hh, dbias, dx)
+}

@@ -1,0 +1,29 @@
+//! Loads and stores of up to 8 lanes, for rows whose length is not a multiple of 8.
+
+use wide::f32x8;
+
+/// `dst += src`, elementwise.
+pub fn add_into(dst: &mut [f32], src: &[f32]) {
+    for j in (0..dst.len()).step_by(8) {
+        let n = 8.min(dst.len() - j);
+        store(dst, j, n, load(dst, j, n) + load(src, j, n));
+    }
+}
+
+/// Up to 8 floats from `data[at..]`, zero-padded.
+#[inline(always)]
+pub fn load(data: &[f32], at: usize, n: usize) -> f32x8 {
+    if n == 8 {
+        f32x8::from(<[f32; 8]>::try_from(&data[at..at + 8]).unwrap())
+    } else {
+        let mut lanes = [0.0; 8];
+        lanes[..n].copy_from_slice(&data[at..at + n]);
+        f32x8::from(lanes)
+    }
+}
+
+/// The first `n` lanes of `value` into `data[at..]`.
+#[inline(always)]
+pub fn store(data: &mut [f32], at: usize, n: usize, value: f32x8) {
+    data[at..at + n].copy_from_slice(&value.to_array()[..n]);
+}

@@ -1,0 +1,25 @@
+//! f32 kernels for training LSTM sequence models on CPUs: matrix multiply, the LSTM layer
+//! forward and backward, dense, softmax with cross-entropy, Adam, and row gather.
+//!
+//! Each kernel is vectorised with `wide` (`f32x8`; AVX2 + FMA with the workspace's target
+//! features) and has a plain scalar reference in `generic`, against which the tests check it.
+//! This crate knows nothing of specs, graphs or plans: it computes on slices.
+//!
+//! Conventions, everywhere:
+//! - dims: T time steps, B batch rows, I inputs, H hidden units, O outputs, C classes;
+//! - gates `[4H]` in the order i, f, g, o (input, forget, cell candidate, output), as
+//!   Keras and PyTorch;
+//! - matrices row-major; sequences time-major, `[T, B, ·]`;
+//! - gradient buffers are accumulated into (`+=`), and zeroing them is the caller's;
+//! - no kernel allocates: buffers are sized once by the caller (`LstmTape::new`, ...).
+
+pub mod activation;
+pub mod adam;
+pub mod denormal;
+pub mod dense;
+pub mod gather;
+pub mod gemm;
+pub mod generic;
+mod lanes;
+pub mod lstm;
+pub mod softmax;

@@ -1,0 +1,430 @@
+//! The LSTM layer over a whole sequence, forward and backward (backprop through time).
+//!
+//! Dims: T steps, B batch rows, I inputs, H hidden units; gates `[4H]` in the order i, f, g, o
+//! (Keras and PyTorch). Sequences are time-major, `[T, B, ·]`, so each step is one
+//! contiguous `[B, ·]` block. Weights: `W_ih [I, 4H]`, `W_hh [H, 4H]`, one bias `[4H]`.
+//!
+//! Forward, the way fast CPU LSTMs do it:
+//! 1. the input projection of all steps at once: one GEMM `[T·B, I]·[I, 4H]`, or a row
+//!    gather from `W_ih` for one-hot input, or one `[B, I]·[I, 4H]` GEMM copied to every step
+//!    for a repeated vector;
+//! 2. per step, the recurrent GEMM `h_{t-1}·W_hh` accumulated onto it, then one fused pass
+//!    (`cell_forward`) that adds the bias, applies sigmoid/tanh, updates c and h, and stores
+//!    what backward needs.
+//!
+//! Backward runs t = T-1 down to 0: the fused `cell_backward` gives the gate gradients, one
+//! small GEMM per step carries the gradient into `h_{t-1}` (against a transposed `W_hh` made
+//! once per call), and the weight gradients of all steps are single GEMMs at the end.
+//! Gradients accumulate (`+=`); zeroing them is the caller's.
+//!
+//! Nothing here allocates: the tape and scratch buffers are made once per shape.
+
+use wide::f32x8;
+
+use crate::activation::{sigmoid8, tanh8};
+use crate::denormal::FlushDenormals;
+use crate::gather::{gather_rows, scatter_add_rows};
+use crate::gemm::{gemm, Mat, MatMut};
+use crate::lanes::{add_into, load, store};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LstmDims {
+    pub steps: usize,
+    pub batch: usize,
+    pub input: usize,
+    pub hidden: usize,
+}
+
+impl LstmDims {
+    fn gates(&self) -> usize {
+        4 * self.hidden
+    }
+}
+
+pub struct LstmWeights<'a> {
+    /// `[I, 4H]`.
+    pub w_ih: &'a [f32],
+    /// `[H, 4H]`.
+    pub w_hh: &'a [f32],
+    /// `[4H]`.
+    pub bias: &'a [f32],
+}
+
+/// Gradients of `LstmWeights`, accumulated into.
+pub struct LstmGrads<'a> {
+    pub w_ih: &'a mut [f32],
+    pub w_hh: &'a mut [f32],
+    pub bias: &'a mut [f32],
+}
+
+/// What the layer reads at each step.
+#[derive(Clone, Copy)]
+pub enum LstmInput<'a> {
+    /// `[T, B, I]` features.
+    Dense(&'a [f32]),
+    /// `[T, B]` the index of the hot feature: a one-hot input, projected by a row gather.
+    OneHot(&'a [u32]),
+    /// `[B, I]` the same vector at every step (Keras `RepeatVector`), projected once.
+    Repeated(&'a [f32]),
+}
+
+/// The gradient of the loss with respect to the layer's outputs.
+#[derive(Clone, Copy)]
+pub enum OutputGrad<'a> {
+    /// `[T, B, H]`: the layer returns sequences.
+    Sequence(&'a [f32]),
+    /// `[B, H]`: the layer returns its last state only.
+    Last(&'a [f32]),
+}
+
+/// What forward keeps for backward.
+pub struct LstmTape {
+    dims: LstmDims,
+    /// `[T, B, 4H]`: gate activations i, f, g, o (pre-activations while a step runs).
+    gates: Vec<f32>,
+    /// `[T+1, B, H]`: slot 0 is the initial cell state, slot t+1 the state after step t.
+    c: Vec<f32>,
+    /// `[T+1, B, H]`: slot 0 is the initial hidden state, slot t+1 the output of step t.
+    h: Vec<f32>,
+    /// `[T, B, H]`: `tanh(c_t)`.
+    tanh_c: Vec<f32>,
+}
+
+impl LstmTape {
+    pub fn new(dims: LstmDims) -> LstmTape {
+        let state = (dims.steps + 1) * dims.batch * dims.hidden;
+        LstmTape {
+            dims,
+            gates: vec![0.0; dims.steps * dims.batch * dims.gates()],
+            c: vec![0.0; state],
+            h: vec![0.0; state],
+            tanh_c: vec![0.0; dims.steps * dims.batch * dims.hidden],
+        }
+    }
+
+    fn state_len(&self) -> usize {
+        self.dims.batch * self.dims.hidden
+    }
+
+    /// `[B, H]` initial hidden and cell state, to set before `lstm_forward`.
+    pub fn initial_state_mut(&mut self) -> (&mut [f32], &mut [f32]) {
+        let n = self.state_len();
+        (&mut self.h[..n], &mut self.c[..n])
+    }
+
+    /// `[B, H]` hidden and cell state after the last step.
+    pub fn final_state(&self) -> (&[f32], &[f32]) {
+        let n = self.state_len();
+        let last = self.dims.steps * n;
+        (&self.h[last..last + n], &self.c[last..last + n])
+    }
+
+    /// `[T, B, H]` the output of every step.
+    pub fn outputs(&self) -> &[f32] {
+        &self.h[self.state_len()..]
+    }
+
+    /// `[T, B, 4H]` the activated gates.
+    pub fn gates(&self) -> &[f32] {
+        &self.gates
+    }
+}
+
+/// Buffers backward works in.
+pub struct LstmScratch {
+    /// `[T, B, 4H]` gradients of the gate pre-activations.
+    dgates: Vec<f32>,
+    /// `[4H, H]`: `W_hhᵀ`, so the per-step product is a plain A·B.
+    w_hh_t: Vec<f32>,
+    /// `[B, H]` gradients flowing into the previous step's h and c.
+    dh_next: Vec<f32>,
+    dc_next: Vec<f32>,
+    /// `[B, 4H]` gate gradients summed over steps, for a repeated input.
+    dgates_sum: Vec<f32>,
+}
+
+impl LstmScratch {
+    pub fn new(dims: LstmDims) -> LstmScratch {
+        let state = dims.batch * dims.hidden;
+        LstmScratch {
+            dgates: vec![0.0; dims.steps * dims.batch * dims.gates()],
+            w_hh_t: vec![0.0; dims.hidden * dims.gates()],
+            dh_next: vec![0.0; state],
+            dc_next: vec![0.0; state],
+            dgates_sum: vec![0.0; dims.batch * dims.gates()],
+        }
+    }
+}
+
+/// Runs the layer over the sequence from the initial state in the tape.
+pub fn lstm_forward(input: LstmInput, w: &LstmWeights, tape: &mut LstmTape) {
+    let _ftz = FlushDenormals::new();
+    let dims = tape.dims;
+    check_weights(dims, w);
+    project_input(dims, input, w.w_ih, &mut tape.gates);
+    let (b, h, g4) = (dims.batch, dims.hidden, dims.gates());
+    for t in 0..dims.steps {
+        let gates = &mut tape.gates[t * b * g4..(t + 1) * b * g4];
+        let h_prev = Mat::new(&tape.h[t * b * h..(t + 1) * b * h], b, h);
+        gemm(
+            &mut MatMut::new(gates, b, g4),
+            h_prev,
+            Mat::new(w.w_hh, h, g4),
+            true,
+        );
+        let (c_prev, c_next) = tape.c[t * b * h..(t + 2) * b * h].split_at_mut(b * h);
+        let h_next = &mut tape.h[(t + 1) * b * h..(t + 2) * b * h];
+        let tanh_c = &mut tape.tanh_c[t * b * h..(t + 1) * b * h];
+        for row in 0..b {
+            let span = row * h..(row + 1) * h;
+            cell_forward(
+                &mut gates[row * g4..(row + 1) * g4],
+                w.bias,
+                &c_prev[span.clone()],
+                &mut c_next[span.clone()],
+                &mut h_next[span.clone()],
+                &mut tanh_c[span],
+            );
+        }
+    }
+}
+
+fn check_weights(dims: LstmDims, w: &LstmWeights) {
+    let g4 = dims.gates();
+    assert_eq!(w.w_ih.len(), dims.input * g4, "W_ih must be [I, 4H]");
+    assert_eq!(w.w_hh.len(), dims.hidden * g4, "W_hh must be [H, 4H]");
+    assert_eq!(w.bias.len(), g4, "bias must be [4H]");
+}
+
+/// Fills `gates [T, B, 4H]` with the input projection of every step.
+fn project_input(dims: LstmDims, input: LstmInput, w_ih: &[f32], gates: &mut [f32]) {
+    let (t, b, i, g4) = (dims.steps, dims.batch, dims.input, dims.gates());
+    let w = Mat::new(w_ih, i, g4);
+    match input {
+        LstmInput::Dense(x) => {
+            assert_eq!(x.len(), t * b * i, "input must be [T, B, I]");
+            gemm(
+                &mut MatMut::new(gates, t * b, g4),
+                Mat::new(x, t * b, i),
+                w,
+                false,
+            );
+        }
+        LstmInput::OneHot(index) => {
+            assert_eq!(index.len(), t * b, "one-hot input must be [T, B] indices");
+            gather_rows(w_ih, g4, index, gates);
+        }
+        LstmInput::Repeated(x) => {
+            assert_eq!(x.len(), b * i, "repeated input must be [B, I]");
+            let (first, rest) = gates.split_at_mut(b * g4);
+            gemm(&mut MatMut::new(first, b, g4), Mat::new(x, b, i), w, false);
+            for step in rest.chunks_exact_mut(b * g4) {
+                step.copy_from_slice(first);
+            }
+        }
+    }
+}
+
+/// One row of one step: `z [4H]` holds the pre-activations without bias on entry and the
+/// activated gates on exit; writes `c`, `h` and `tanh(c)` for this row.
+#[inline(always)]
+fn cell_forward(
+    z: &mut [f32],
+    bias: &[f32],
+    c_prev: &[f32],
+    c: &mut [f32],
+    h: &mut [f32],
+    tanh_c: &mut [f32],
+) {
+    let hidden = c.len();
+    for j in (0..hidden).step_by(8) {
+        let n = 8.min(hidden - j);
+        let pre = |gate: usize| load(z, gate * hidden + j, n) + load(bias, gate * hidden + j, n);
+        let (i, f, g, o) = (
+            sigmoid8(pre(0)),
+            sigmoid8(pre(1)),
+            tanh8(pre(2)),
+            sigmoid8(pre(3)),
+        );
+        let c_new = f.mul_add(load(c_prev, j, n), i * g);
+        let tc = tanh8(c_new);
+        for (gate, value) in [i, f, g, o].into_iter().enumerate() {
+            store(z, gate * hidden + j, n, value);
+        }
+        store(c, j, n, c_new);
+        store(tanh_c, j, n, tc);
+        store(h, j, n, o * tc);
+    }
+}
+
+/// One row of one step, backward: from the gradient reaching h (`dh_out + dh_next`) and c
+/// (`dc_next`), the gate pre-activation gradients `dz [4H]`; `dc_next` becomes the gradient
+/// for the previous step's c.
+#[inline(always)]
+fn cell_backward(
+    gates: &[f32],
+    c_prev: &[f32],
+    tanh_c: &[f32],
+    dh: CellDh,
+    dc_next: &mut [f32],
+    dz: &mut [f32],
+) {
+    let hidden = c_prev.len();
+    let one = f32x8::ONE;
+    for j in (0..hidden).step_by(8) {
+        let n = 8.min(hidden - j);
+        let gate = |k: usize| load(gates, k * hidden + j, n);
+        let (i, f, g, o) = (gate(0), gate(1), gate(2), gate(3));
+        let tc = load(tanh_c, j, n);
+        let dh = dh.at(j, n);
+        let dc = (dh * o).mul_add(one - tc * tc, load(dc_next, j, n));
+        store(dz, j, n, dc * g * i * (one - i));
+        store(dz, hidden + j, n, dc * load(c_prev, j, n) * f * (one - f));
+        store(dz, 2 * hidden + j, n, dc * i * (one - g * g));
+        store(dz, 3 * hidden + j, n, dh * tc * o * (one - o));
+        store(dc_next, j, n, dc * f);
+    }
+}
+
+/// The gradient reaching one row's h: from the step's output, if it has one, plus from the
+/// next step.
+#[derive(Clone, Copy)]
+struct CellDh<'a> {
+    out: Option<&'a [f32]>,
+    next: &'a [f32],
+}
+
+impl CellDh<'_> {
+    #[inline(always)]
+    fn at(&self, j: usize, n: usize) -> f32x8 {
+        let next = load(self.next, j, n);
+        match self.out {
+            Some(out) => next + load(out, j, n),
+            None => next,
+        }
+    }
+}
+
+/// Backprop through time over the sequence `lstm_forward` last ran. Accumulates the weight
+/// gradients into `grads`, and writes the input gradient into `dx` when given (`[T, B, I]`
+/// for a dense input, `[B, I]` for a repeated one; one-hot inputs have none). The initial
+/// state is a constant: gradients do not flow past the start of the sequence.
+pub fn lstm_backward(
+    input: LstmInput,
+    w: &LstmWeights,
+    tape: &LstmTape,
+    dout: OutputGrad,
+    scratch: &mut LstmScratch,
+    grads: LstmGrads,
+    dx: Option<&mut [f32]>,
+) {
+    let _ftz = FlushDenormals::new();
+    let dims = tape.dims;
+    check_weights(dims, w);
+    let (t_len, b, h, g4) = (dims.steps, dims.batch, dims.hidden, dims.gates());
+    transpose_into(w.w_hh, h, g4, &mut scratch.w_hh_t);
+    scratch.dh_next.fill(0.0);
+    scratch.dc_next.fill(0.0);
+    for t in (0..t_len).rev() {
+        let dgates = &mut scratch.dgates[t * b * g4..(t + 1) * b * g4];
+        for row in 0..b {
+            let span = row * h..(row + 1) * h;
+            let out = match dout {
+                OutputGrad::Sequence(d) => Some(&d[(t * b + row) * h..][..h]),
+                OutputGrad::Last(d) if t + 1 == t_len => Some(&d[span.clone()]),
+                OutputGrad::Last(_) => None,
+            };
+            cell_backward(
+                &tape.gates[(t * b + row) * g4..][..g4],
+                &tape.c[(t * b + row) * h..][..h],
+                &tape.tanh_c[(t * b + row) * h..][..h],
+                CellDh {
+                    out,
+                    next: &scratch.dh_next[span.clone()],
+                },
+                &mut scratch.dc_next[span],
+                &mut dgates[row * g4..(row + 1) * g4],
+            );
+        }
+        if t > 0 {
+            let dz = Mat::new(dgates, b, g4);
+            gemm(
+                &mut MatMut::new(&mut scratch.dh_next, b, h),
+                dz,
+                Mat::new(&scratch.w_hh_t, g4, h),
+                false,
+            );
+        }
+    }
+    let dz_all = Mat::new(&scratch.dgates, t_len * b, g4);
+    let h_prev = Mat::new(&tape.h[..t_len * b * h], t_len * b, h);
+    gemm(
+        &mut MatMut::new(grads.w_hh, h, g4),
+        h_prev.t(),
+        dz_all,
+        true,
+    );
+    add_column_sums(&scratch.dgates, g4, grads.bias);
+    input_backward(dims, input, w.w_ih, scratch, grads.w_ih, dx);
+}
+
+/// The gradients of the input projection: `dW_ih` and the input gradient.
+fn input_backward(
+    dims: LstmDims,
+    input: LstmInput,
+    w_ih: &[f32],
+    scratch: &mut LstmScratch,
+    dw_ih: &mut [f32],
+    dx: Option<&mut [f32]>,
+) {
+    let (t, b, i, g4) = (dims.steps, dims.batch, dims.input, dims.gates());
+    let w_ih_t = Mat::new(w_ih, i, g4).t();
+    match input {
+        LstmInput::Dense(x) => {
+            let dz = Mat::new(&scratch.dgates, t * b, g4);
+            gemm(
+                &mut MatMut::new(dw_ih, i, g4),
+                Mat::new(x, t * b, i).t(),
+                dz,
+                true,
+            );
+            if let Some(dx) = dx {
+                gemm(&mut MatMut::new(dx, t * b, i), dz, w_ih_t, false);
+            }
+        }
+        LstmInput::OneHot(index) => scatter_add_rows(&scratch.dgates, g4, index, dw_ih),
+        LstmInput::Repeated(x) => {
+            // The same projection fed every step, so its gradient is the sum over steps.
+            scratch.dgates_sum.fill(0.0);
+            for step in scratch.dgates.chunks_exact(b * g4) {
+                add_into(&mut scratch.dgates_sum, step);
+            }
+            let dz = Mat::new(&scratch.dgates_sum, b, g4);
+            gemm(
+                &mut MatMut::new(dw_ih, i, g4),
+                Mat::new(x, b, i).t(),
+                dz,
+                true,
+            );
+            if let Some(dx) = dx {
+                gemm(&mut MatMut::new(dx, b, i), dz, w_ih_t, false);
+            }
+        }
+    }
+}
+
+/// `dst [cols, rows] = srcᵀ` for `src [rows, cols]`.
+pub fn transpose_into(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+    for r in 0..rows {
+        for c in 0..cols {
+            dst[c * rows + r] = src[r * cols + c];
+        }
+    }
+}
+
+/// `sums[j] += Σ_r m[r, j]` for `m [R, width]`.
+pub fn add_column_sums(m: &[f32], width: usize, sums: &mut [f32]) {
+    for row in m.chunks_exact(width) {
+        add_into(sums, row);
+    }
+}

@@ -1,0 +1,95 @@
+//! Matrix multiply in every form, on both paths, against the reference; and the same bits
+//! whatever the number of threads.
+
+use kernels::gemm::{gemm, Mat, MatMut, PARALLEL_MIN_MACS, SMALL_MAX_MACS};
+use kernels::generic::matmul;
+use proptest::prelude::*;
+
+use crate::{assert_close, floats, to_f64};
+
+/// Stores `m` as `[rows, cols]`, or transposed as `[cols, rows]` and viewed back through
+/// `t()`, so one test covers A·B, Aᵀ·B, A·Bᵀ and Aᵀ·Bᵀ.
+fn stored(m: &[f32], rows: usize, cols: usize, transposed: bool) -> Vec<f32> {
+    if !transposed {
+        return m.to_vec();
+    }
+    let mut t = vec![0.0; m.len()];
+    kernels::lstm::transpose_into(m, rows, cols, &mut t);
+    t
+}
+
+fn view(data: &[f32], rows: usize, cols: usize, transposed: bool) -> Mat<'_> {
+    if transposed {
+        Mat::new(data, cols, rows).t()
+    } else {
+        Mat::new(data, rows, cols)
+    }
+}
+
+fn check(m: usize, k: usize, n: usize, ta: bool, tb: bool, accumulate: bool, seed: u64) {
+    let a = floats(seed, m * k, 1.0);
+    let b = floats(seed + 1, k * n, 1.0);
+    let c0 = floats(seed + 2, m * n, 1.0);
+    let mut want = c0.clone();
+    matmul(&mut want, &a, &b, m, k, n, accumulate);
+    let (a_store, b_store) = (stored(&a, m, k, ta), stored(&b, k, n, tb));
+    let mut got = c0;
+    gemm(
+        &mut MatMut::new(&mut got, m, n),
+        view(&a_store, m, k, ta),
+        view(&b_store, k, n, tb),
+        accumulate,
+    );
+    let tolerance = 1e-6 * (k as f64 + 1.0);
+    assert_close(
+        &format!("{m}x{k}x{n} ta={ta} tb={tb} acc={accumulate}"),
+        &got,
+        &to_f64(&want),
+        tolerance,
+        tolerance,
+    );
+}
+
+proptest! {
+    #[test]
+    fn small_shapes(m in 1usize..24, k in 0usize..40, n in 1usize..70, ta: bool, tb: bool, accumulate: bool, seed: u64) {
+        check(m, k, n, ta, tb, accumulate, seed);
+    }
+}
+
+#[test]
+fn large_shapes_use_the_packed_path() {
+    for (m, k, n) in [(65, 130, 300), (1, 4096, 129), (257, 257, 257)] {
+        assert!(m * k * n > SMALL_MAX_MACS);
+        for (ta, tb) in [(false, false), (true, false), (false, true)] {
+            check(m, k, n, ta, tb, true, (m * n) as u64);
+        }
+    }
+}
+
+#[test]
+fn same_bits_with_one_thread_and_two() {
+    let (m, k, n) = (64, 512, 1000);
+    assert!(m * k * n >= PARALLEL_MIN_MACS);
+    let a = floats(3, m * k, 1.0);
+    let b = floats(4, k * n, 1.0);
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let mut c = vec![0.0f32; m * n];
+        pool.install(|| {
+            gemm(
+                &mut MatMut::new(&mut c, m, n),
+                Mat::new(&a, m, k),
+                Mat::new(&b, k, n),
+                false,
+            )
+        });
+        c
+    };
+    let one: Vec<u32> = run(1).iter().map(|x| x.to_bits()).collect();
+    let two: Vec<u32> = run(2).iter().map(|x| x.to_bits()).collect();
+    assert!(one == two, "results differ between 1 and 2 threads");
+}

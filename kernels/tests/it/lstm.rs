@@ -1,0 +1,279 @@
+//! The LSTM layer: the f64 reference's gradients against finite differences, and the SIMD
+//! kernel against the reference for every input kind, both output kinds and odd sizes, from
+//! a non-zero initial state.
+
+use kernels::generic::{lstm_backward as ref_backward, lstm_forward as ref_forward};
+use kernels::lstm::{
+    lstm_backward, lstm_forward, LstmDims, LstmGrads, LstmInput, LstmScratch, LstmTape,
+    LstmWeights, OutputGrad,
+};
+use proptest::prelude::*;
+
+use crate::layers::numeric_gradient;
+use crate::{assert_close, floats, to_f64};
+
+struct Case {
+    dims: LstmDims,
+    x: Vec<f32>,
+    w_ih: Vec<f32>,
+    w_hh: Vec<f32>,
+    bias: Vec<f32>,
+    h0: Vec<f32>,
+    c0: Vec<f32>,
+    /// `[T, B, H]` the gradient reaching every output.
+    dh_out: Vec<f32>,
+}
+
+fn case(steps: usize, batch: usize, input: usize, hidden: usize, seed: u64) -> Case {
+    let dims = LstmDims {
+        steps,
+        batch,
+        input,
+        hidden,
+    };
+    let g4 = 4 * hidden;
+    Case {
+        dims,
+        x: floats(seed, steps * batch * input, 1.0),
+        w_ih: floats(seed + 1, input * g4, 0.5),
+        w_hh: floats(seed + 2, hidden * g4, 0.5),
+        bias: floats(seed + 3, g4, 0.5),
+        h0: floats(seed + 4, batch * hidden, 0.5),
+        c0: floats(seed + 5, batch * hidden, 0.5),
+        dh_out: floats(seed + 6, steps * batch * hidden, 1.0),
+    }
+}
+
+fn dims_tuple(d: LstmDims) -> (usize, usize, usize, usize) {
+    (d.steps, d.batch, d.input, d.hidden)
+}
+
+#[test]
+fn reference_gradients_match_finite_differences() {
+    let c = case(3, 2, 3, 4, 11);
+    let dims = dims_tuple(c.dims);
+    let (x, w_ih, w_hh, bias, h0, c0, dh) = (
+        to_f64(&c.x),
+        to_f64(&c.w_ih),
+        to_f64(&c.w_hh),
+        to_f64(&c.bias),
+        to_f64(&c.h0),
+        to_f64(&c.c0),
+        to_f64(&c.dh_out),
+    );
+    // L = Σ_t Σ dh_out ⊙ h_t, so dL/dh_t = dh_out.
+    let loss = |x: &[f64], w_ih: &[f64], w_hh: &[f64], bias: &[f64]| -> f64 {
+        let tape = ref_forward(dims, x, w_ih, w_hh, bias, &h0, &c0);
+        tape.h[h0.len()..].iter().zip(&dh).map(|(h, d)| h * d).sum()
+    };
+    let tape = ref_forward(dims, &x, &w_ih, &w_hh, &bias, &h0, &c0);
+    let (dw_ih, dw_hh, dbias, dx) = ref_backward(dims, &x, &w_ih, &w_hh, &tape, &dh);
+    let check = |what: &str, analytic: &[f64], numeric: Vec<f64>| {
+        for (i, (a, n)) in analytic.iter().zip(&numeric).enumerate() {
+            assert!(
+                (a - n).abs() <= 1e-7 * (1.0 + n.abs()),
+                "{what}[{i}]: analytic {a}, numeric {n}"
+            );
+        }
+    };
+    check(
+        "dW_ih",
+        &dw_ih,
+        numeric_gradient(&w_ih, |w| loss(&x, w, &w_hh, &bias)),
+    );
+    check(
+        "dW_hh",
+        &dw_hh,
+        numeric_gradient(&w_hh, |w| loss(&x, &w_ih, w, &bias)),
+    );
+    check(
+        "dbias",
+        &dbias,
+        numeric_gradient(&bias, |b| loss(&x, &w_ih, &w_hh, b)),
+    );
+    check(
+        "dx",
+        &dx,
+        numeric_gradient(&x, |x| loss(x, &w_ih, &w_hh, &bias)),
+    );
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Dense,
+    OneHot,
+    Repeated,
+}
+
+/// The dense `[T, B, I]` input a kind amounts to, for the reference.
+fn reference_input(c: &Case, kind: Kind, index: &[u32]) -> Vec<f32> {
+    let d = c.dims;
+    match kind {
+        Kind::Dense => c.x.clone(),
+        Kind::OneHot => index
+            .iter()
+            .flat_map(|&i| (0..d.input).map(move |j| if j == i as usize { 1.0 } else { 0.0 }))
+            .collect(),
+        Kind::Repeated => (0..d.steps)
+            .flat_map(|_| c.x[..d.batch * d.input].iter().copied())
+            .collect(),
+    }
+}
+
+fn check_against_reference(c: &Case, kind: Kind, last_only: bool) {
+    let d = c.dims;
+    let index: Vec<u32> = (0..d.steps * d.batch)
+        .map(|r| (r * 5 % d.input) as u32)
+        .collect();
+    let input = match kind {
+        Kind::Dense => LstmInput::Dense(&c.x),
+        Kind::OneHot => LstmInput::OneHot(&index),
+        Kind::Repeated => LstmInput::Repeated(&c.x[..d.batch * d.input]),
+    };
+    let w = LstmWeights {
+        w_ih: &c.w_ih,
+        w_hh: &c.w_hh,
+        bias: &c.bias,
+    };
+    let mut tape = LstmTape::new(d);
+    let (h0, c0) = tape.initial_state_mut();
+    h0.copy_from_slice(&c.h0);
+    c0.copy_from_slice(&c.c0);
+    lstm_forward(input, &w, &mut tape);
+
+    let state = d.batch * d.hidden;
+    let mut dh = c.dh_out.clone();
+    if last_only {
+        let last = (d.steps - 1) * state;
+        dh[..last].fill(0.0);
+    }
+    let x_ref = to_f64(&reference_input(c, kind, &index));
+    let (w_ih, w_hh, bias) = (to_f64(&c.w_ih), to_f64(&c.w_hh), to_f64(&c.bias));
+    let reference = ref_forward(
+        dims_tuple(d),
+        &x_ref,
+        &w_ih,
+        &w_hh,
+        &bias,
+        &to_f64(&c.h0),
+        &to_f64(&c.c0),
+    );
+    let what = format!("{d:?} {kind:?} last_only={last_only}");
+    assert_close(
+        &format!("{what} h"),
+        tape.outputs(),
+        &reference.h[state..],
+        1e-5,
+        1e-5,
+    );
+    assert_close(
+        &format!("{what} gates"),
+        tape.gates(),
+        &reference.gates,
+        1e-5,
+        1e-5,
+    );
+
+    let g4 = 4 * d.hidden;
+    let (mut dw_ih, mut dw_hh, mut dbias) = (
+        vec![0.0; d.input * g4],
+        vec![0.0; d.hidden * g4],
+        vec![0.0; g4],
+    );
+    let dx_len = match kind {
+        Kind::Repeated => state / d.hidden * d.input,
+        _ => d.steps * d.batch * d.input,
+    };
+    let mut dx = vec![0.0; dx_len];
+    let dout = if last_only {
+        OutputGrad::Last(&c.dh_out[(d.steps - 1) * state..])
+    } else {
+        OutputGrad::Sequence(&c.dh_out)
+    };
+    let mut scratch = LstmScratch::new(d);
+    let grads = LstmGrads {
+        w_ih: &mut dw_ih,
+        w_hh: &mut dw_hh,
+        bias: &mut dbias,
+    };
+    let want_dx = !matches!(kind, Kind::OneHot);
+    lstm_backward(
+        input,
+        &w,
+        &tape,
+        dout,
+        &mut scratch,
+        grads,
+        want_dx.then_some(&mut dx[..]),
+    );
+
+    let (r_dw_ih, r_dw_hh, r_dbias, r_dx) = ref_backward(
+        dims_tuple(d),
+        &x_ref,
+        &w_ih,
+        &w_hh,
+        &reference,
+        &to_f64(&dh),
+    );
+    let tolerance = 2e-5 * d.steps as f64;
+    assert_close(
+        &format!("{what} dW_ih"),
+        &dw_ih,
+        &r_dw_ih,
+        tolerance,
+        tolerance,
+    );
+    assert_close(
+        &format!("{what} dW_hh"),
+        &dw_hh,
+        &r_dw_hh,
+        tolerance,
+        tolerance,
+    );
+    assert_close(
+        &format!("{what} dbias"),
+        &dbias,
+        &r_dbias,
+        tolerance,
+        tolerance,
+    );
+    match kind {
+        Kind::Dense => assert_close(&format!("{what} dx"), &dx, &r_dx, tolerance, tolerance),
+        Kind::Repeated => {
+            // The repeated vector's gradient is the sum over steps of the reference's.
+            let mut summed = vec![0.0; dx_len];
+            for step in r_dx.chunks(dx_len) {
+                for (s, v) in summed.iter_mut().zip(step) {
+                    *s += v;
+                }
+            }
+            assert_close(&format!("{what} dx"), &dx, &summed, tolerance, tolerance);
+        }
+        Kind::OneHot => {}
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn simd_layer_matches_reference(steps in 1usize..6, batch in 1usize..5, input in 1usize..12, hidden in 1usize..20, seed: u64, kind in 0u8..3, last_only: bool) {
+        let kind = [Kind::Dense, Kind::OneHot, Kind::Repeated][kind as usize];
+        check_against_reference(&case(steps, batch, input, hidden, seed % 1000), kind, last_only);
+    }
+}
+
+#[test]
+fn tutorial_shapes_match_reference() {
+    // alphabet, stateful, index recall, echo, and the encoder-decoder's decoder.
+    for (steps, batch, input, hidden) in [
+        (1, 1, 1, 32),
+        (1, 1, 1, 50),
+        (5, 1, 10, 25),
+        (5, 7, 100, 20),
+        (2, 21, 150, 150),
+    ] {
+        for kind in [Kind::Dense, Kind::OneHot, Kind::Repeated] {
+            check_against_reference(&case(steps, batch, input, hidden, 5), kind, false);
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! The kernels' one integration test binary: every SIMD kernel against its scalar reference,
+//! and every backward pass against finite differences.
+
+mod activations;
+mod gemm;
+mod layers;
+mod lstm;
+
+/// Checks `|got - want| <= atol + rtol·|want|` elementwise; the message names the worst.
+pub fn assert_close(what: &str, got: &[f32], want: &[f64], atol: f64, rtol: f64) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths differ");
+    let mut worst: Option<(usize, f64)> = None;
+    for (index, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let excess = (f64::from(g) - w).abs() - (atol + rtol * w.abs());
+        if excess > 0.0 && worst.is_none_or(|(_, e)| excess > e) {
+            worst = Some((index, excess));
+        }
+    }
+    if let Some((index, _)) = worst {
+        panic!(
+            "{what}: element {index} is {} but should be {} (atol {atol}, rtol {rtol})",
+            got[index], want[index]
+        );
+    }
+}
+
+pub fn to_f64(xs: &[f32]) -> Vec<f64> {
+    xs.iter().map(|&x| f64::from(x)).collect()
+}
+
+/// Deterministic pseudo-random floats in [-scale, scale] from a seed.
+pub fn floats(seed: u64, len: usize, scale: f32) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            ((state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
+        })
+        .collect()
+}
