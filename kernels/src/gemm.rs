@@ -94,11 +94,34 @@ pub const PARALLEL_MIN_MACS: usize = 1 << 22;
 /// Columns of C per chunk of a large product.
 pub const CHUNK_COLS: usize = 256;
 
+/// Which implementation runs a product.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GemmPath {
+    /// The register-blocked `f32x8` kernel; needs B with unit column stride.
+    Small,
+    /// The `gemm` crate, in fixed column chunks.
+    Packed,
+}
+
+/// The path `gemm` picks for a product of these shapes.
+pub fn choose_path(a: Mat, b: Mat) -> GemmPath {
+    if b.col_stride == 1 && a.rows * b.cols * a.cols <= SMALL_MAX_MACS {
+        GemmPath::Small
+    } else {
+        GemmPath::Packed
+    }
+}
+
 /// `C = A·B`, or `C += A·B` when `accumulate`. Shapes `A [m, k]`, `B [k, n]`, `C [m, n]`.
 ///
 /// Panics if the shapes disagree or a view reaches past its slice: these are the caller's
 /// contract, checked once per call, not per element.
 pub fn gemm(c: &mut MatMut, a: Mat, b: Mat, accumulate: bool) {
+    gemm_via(choose_path(a, b), c, a, b, accumulate);
+}
+
+/// `gemm` on a given path, for benchmarks and tests that compare the two.
+pub fn gemm_via(path: GemmPath, c: &mut MatMut, a: Mat, b: Mat, accumulate: bool) {
     assert!(
         a.rows == c.rows && b.cols == c.cols && a.cols == b.rows,
         "gemm shapes: A {}x{}, B {}x{}, C {}x{}",
@@ -113,6 +136,10 @@ pub fn gemm(c: &mut MatMut, a: Mat, b: Mat, accumulate: bool) {
         a.fits() && b.fits() && c.fits(),
         "gemm view reaches past its slice"
     );
+    assert!(
+        path == GemmPath::Packed || b.col_stride == 1,
+        "the small kernel needs B with unit column stride"
+    );
     let (m, n, k) = (c.rows, c.cols, a.cols);
     if m == 0 || n == 0 {
         return;
@@ -125,24 +152,29 @@ pub fn gemm(c: &mut MatMut, a: Mat, b: Mat, accumulate: bool) {
         }
         return;
     }
-    let macs = m * n * k;
-    if b.col_stride == 1 && macs <= SMALL_MAX_MACS {
-        small(c, a, b, accumulate);
-    } else {
-        large(c, a, b, accumulate, macs >= PARALLEL_MIN_MACS);
+    match path {
+        GemmPath::Small => small(c, a, b, accumulate),
+        GemmPath::Packed => large(c, a, b, accumulate, m * n * k >= PARALLEL_MIN_MACS),
     }
 }
 
-/// Register-blocked kernel: blocks of 4 rows by 16 columns of C held in eight `f32x8`
-/// accumulators while k runs, then 8-column and single-column remainders.
+/// Register-blocked kernel: C is covered by blocks of R rows by V·8 columns, each held in
+/// R·V `f32x8` accumulators (12 at most, of the 16 AVX2 registers) while k runs; leftover
+/// columns fewer than 8 are done one by one.
 fn small(c: &mut MatMut, a: Mat, b: Mat, accumulate: bool) {
     let n = c.cols;
     let mut col = 0;
-    while col + 16 <= n {
-        rows::<2>(c, a, b, col, accumulate);
-        col += 16;
+    // Four rows by three vectors, or up to three rows by four vectors: twelve accumulators
+    // against one B load per vector and one broadcast per row.
+    while col + 24 <= n {
+        let width = if c.rows < 4 && col + 32 <= n { 4 } else { 3 };
+        match width {
+            4 => rows::<4>(c, a, b, col, accumulate),
+            _ => rows::<3>(c, a, b, col, accumulate),
+        }
+        col += 8 * width;
     }
-    if col + 8 <= n {
+    while col + 8 <= n {
         rows::<1>(c, a, b, col, accumulate);
         col += 8;
     }
@@ -162,18 +194,25 @@ fn small(c: &mut MatMut, a: Mat, b: Mat, accumulate: bool) {
     }
 }
 
+/// All rows of C for the V vectors of columns starting at `col`.
 fn rows<const V: usize>(c: &mut MatMut, a: Mat, b: Mat, col: usize, accumulate: bool) {
     let mut row = 0;
-    while row + 4 <= c.rows {
-        block::<4, V>(c, a, b, row, col, accumulate);
-        row += 4;
+    if V <= 3 {
+        while row + 4 <= c.rows {
+            block::<4, V>(c, a, b, row, col, accumulate);
+            row += 4;
+        }
     }
-    while row < c.rows {
-        block::<1, V>(c, a, b, row, col, accumulate);
-        row += 1;
+    match c.rows - row {
+        0 => {}
+        1 => block::<1, V>(c, a, b, row, col, accumulate),
+        2 => block::<2, V>(c, a, b, row, col, accumulate),
+        3 => block::<3, V>(c, a, b, row, col, accumulate),
+        _ => unreachable!("blocks of four rows cover all but three"),
     }
 }
 
+/// `C[row..row+R, col..col+8V] (+)= A[row..row+R, :]·B[:, col..col+8V]`.
 #[inline(always)]
 fn block<const R: usize, const V: usize>(
     c: &mut MatMut,
@@ -183,21 +222,30 @@ fn block<const R: usize, const V: usize>(
     col: usize,
     accumulate: bool,
 ) {
+    // The block's last rows and columns lie inside the views, which `gemm_via` checked
+    // against their slices; these asserts make that visible to the reader and the optimiser
+    // once per block rather than once per load.
+    assert!(row + R <= c.rows && col + 8 * V <= c.cols && b.col_stride == 1);
     let mut acc = [[f32x8::ZERO; V]; R];
     if accumulate {
         for (r, acc_row) in acc.iter_mut().enumerate() {
             for (v, lane) in acc_row.iter_mut().enumerate() {
-                *lane = load8(c.data, (row + r) * c.row_stride + col + 8 * v);
+                *lane = load8(&c.data[(row + r) * c.row_stride + col + 8 * v..]);
             }
         }
     }
+    let a_ptr = a.data.as_ptr();
+    let b_ptr = b.data.as_ptr();
     for p in 0..a.cols {
         let mut b_lanes = [f32x8::ZERO; V];
         for (v, lane) in b_lanes.iter_mut().enumerate() {
-            *lane = load8(b.data, p * b.row_stride + col + 8 * v);
+            // SAFETY: p < k and col + 8V <= n, so the 8 floats at (p, col + 8v) lie in B.
+            *lane = unsafe { read8(b_ptr.add(p * b.row_stride + col + 8 * v)) };
         }
         for (r, acc_row) in acc.iter_mut().enumerate() {
-            let a_value = f32x8::splat(a.data[(row + r) * a.row_stride + p * a.col_stride]);
+            // SAFETY: row + r < m and p < k, so (row + r, p) lies in A.
+            let a_value =
+                f32x8::splat(unsafe { *a_ptr.add((row + r) * a.row_stride + p * a.col_stride) });
             for v in 0..V {
                 acc_row[v] = a_value.mul_add(b_lanes[v], acc_row[v]);
             }
@@ -212,8 +260,15 @@ fn block<const R: usize, const V: usize>(
 }
 
 #[inline(always)]
-fn load8(data: &[f32], at: usize) -> f32x8 {
-    f32x8::from(<[f32; 8]>::try_from(&data[at..at + 8]).unwrap())
+fn load8(data: &[f32]) -> f32x8 {
+    f32x8::from(<[f32; 8]>::try_from(&data[..8]).unwrap())
+}
+
+/// # Safety
+/// `ptr` must point at 8 readable floats.
+#[inline(always)]
+unsafe fn read8(ptr: *const f32) -> f32x8 {
+    f32x8::from(ptr.cast::<[f32; 8]>().read_unaligned())
 }
 
 /// Fixed column chunks through the `gemm` crate, on rayon when `parallel`.

@@ -17,7 +17,9 @@ pub fn load(data: &[f32], at: usize, n: usize) -> f32x8 {
         f32x8::from(<[f32; 8]>::try_from(&data[at..at + 8]).unwrap())
     } else {
         let mut lanes = [0.0; 8];
-        lanes[..n].copy_from_slice(&data[at..at + n]);
+        for (lane, &x) in lanes.iter_mut().zip(&data[at..at + n]) {
+            *lane = x;
+        }
         f32x8::from(lanes)
     }
 }
@@ -25,5 +27,11 @@ pub fn load(data: &[f32], at: usize, n: usize) -> f32x8 {
 /// The first `n` lanes of `value` into `data[at..]`.
 #[inline(always)]
 pub fn store(data: &mut [f32], at: usize, n: usize, value: f32x8) {
-    data[at..at + n].copy_from_slice(&value.to_array()[..n]);
+    // A copy of a length known only at run time becomes a call to memmove: keep the full
+    // vector, by far the common case, a fixed-size copy.
+    if n == 8 {
+        data[at..at + 8].copy_from_slice(&value.to_array());
+    } else {
+        data[at..at + n].copy_from_slice(&value.to_array()[..n]);
+    }
 }

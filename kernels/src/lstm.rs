@@ -322,7 +322,10 @@ pub fn lstm_backward(
     let dims = tape.dims;
     check_weights(dims, w);
     let (t_len, b, h, g4) = (dims.steps, dims.batch, dims.hidden, dims.gates());
-    transpose_into(w.w_hh, h, g4, &mut scratch.w_hh_t);
+    if t_len > 1 {
+        // Only steps after the first pass a gradient back through W_hh.
+        transpose_into(w.w_hh, h, g4, &mut scratch.w_hh_t);
+    }
     scratch.dh_next.fill(0.0);
     scratch.dc_next.fill(0.0);
     for t in (0..t_len).rev() {

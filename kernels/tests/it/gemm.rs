@@ -1,7 +1,7 @@
 //! Matrix multiply in every form, on both paths, against the reference; and the same bits
 //! whatever the number of threads.
 
-use kernels::gemm::{gemm, Mat, MatMut, PARALLEL_MIN_MACS, SMALL_MAX_MACS};
+use kernels::gemm::{gemm, gemm_via, GemmPath, Mat, MatMut, PARALLEL_MIN_MACS, SMALL_MAX_MACS};
 use kernels::generic::matmul;
 use proptest::prelude::*;
 
