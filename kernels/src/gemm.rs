@@ -17,6 +17,7 @@ use rayon::prelude::*;
 use wide::f32x8;
 
 use crate::denormal::FlushDenormals;
+use crate::lanes::{load, store};
 
 /// A read-only matrix view: element `(r, c)` at `data[r * row_stride + c * col_stride]`.
 #[derive(Clone, Copy, Debug)]
@@ -178,19 +179,49 @@ fn small(c: &mut MatMut, a: Mat, b: Mat, accumulate: bool) {
         rows::<1>(c, a, b, col, accumulate);
         col += 8;
     }
-    for j in col..n {
-        for i in 0..c.rows {
-            let mut sum = if accumulate {
-                c.data[i * c.row_stride + j]
-            } else {
-                0.0
-            };
-            for p in 0..a.cols {
-                sum = a.data[i * a.row_stride + p * a.col_stride]
-                    .mul_add(b.data[p * b.row_stride + j], sum);
-            }
-            c.data[i * c.row_stride + j] = sum;
+    if col < n {
+        tail_rows(c, a, b, col, accumulate);
+    }
+}
+
+/// The last `n - col` (< 8) columns: one zero-padded vector per row of C.
+fn tail_rows(c: &mut MatMut, a: Mat, b: Mat, col: usize, accumulate: bool) {
+    let mut row = 0;
+    while row + 4 <= c.rows {
+        tail_block::<4>(c, a, b, row, col, accumulate);
+        row += 4;
+    }
+    while row < c.rows {
+        tail_block::<1>(c, a, b, row, col, accumulate);
+        row += 1;
+    }
+}
+
+#[inline(always)]
+fn tail_block<const R: usize>(
+    c: &mut MatMut,
+    a: Mat,
+    b: Mat,
+    row: usize,
+    col: usize,
+    accumulate: bool,
+) {
+    let width = c.cols - col;
+    let mut acc = [f32x8::ZERO; R];
+    if accumulate {
+        for (r, lane) in acc.iter_mut().enumerate() {
+            *lane = load(c.data, (row + r) * c.row_stride + col, width);
         }
+    }
+    for p in 0..a.cols {
+        let b_lane = load_past_row(b.data, p * b.row_stride + col, width);
+        for (r, lane) in acc.iter_mut().enumerate() {
+            *lane = f32x8::splat(a.data[(row + r) * a.row_stride + p * a.col_stride])
+                .mul_add(b_lane, *lane);
+        }
+    }
+    for (r, lane) in acc.iter().enumerate() {
+        store(c.data, (row + r) * c.row_stride + col, width, *lane);
     }
 }
 
@@ -256,6 +287,17 @@ fn block<const R: usize, const V: usize>(
             let at = (row + r) * c.row_stride + col + 8 * v;
             c.data[at..at + 8].copy_from_slice(&lane.to_array());
         }
+    }
+}
+
+/// `width` floats at `at`, as a full vector when the slice goes on that far: the lanes past
+/// `width` only feed accumulator lanes that are never stored.
+#[inline(always)]
+fn load_past_row(data: &[f32], at: usize, width: usize) -> f32x8 {
+    if at + 8 <= data.len() {
+        load8(&data[at..])
+    } else {
+        load(data, at, width)
     }
 }
 

@@ -68,12 +68,13 @@ fn row_max(row: &[f32]) -> f32 {
 
 /// `out = exp(row - max)`; returns the sum.
 fn exp_shifted(row: &[f32], max: f32, out: &mut [f32]) -> f32 {
-    let mut sum = 0.0;
+    let mut sum = f32x8::ZERO;
     for j in (0..row.len()).step_by(8) {
         let n = 8.min(row.len() - j);
-        let e = exp8(load(row, j, n) - f32x8::splat(max)).to_array();
-        out[j..j + n].copy_from_slice(&e[..n]);
-        sum += e[..n].iter().sum::<f32>();
+        let e = exp8(load(row, j, n) - f32x8::splat(max));
+        store(out, j, n, e);
+        // Padding lanes hold exp(0 - max) and must not count.
+        sum += if n == 8 { e } else { load(out, j, n) };
     }
-    sum
+    sum.reduce_add()
 }
