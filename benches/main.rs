@@ -16,6 +16,7 @@ use kernels::lstm::{
     lstm_backward, lstm_forward, LstmDims, LstmGrads, LstmInput, LstmScratch, LstmTape,
     LstmWeights, OutputGrad,
 };
+use kernels::packed::{gemm_packed, PackedMat};
 use kernels::softmax::softmax_xent;
 
 fn filled(len: usize, seed: u32) -> Vec<f32> {
@@ -75,6 +76,43 @@ fn gemm_crossover(c: &mut Criterion) {
                     })
                 },
             );
+        }
+    }
+    group.finish();
+}
+
+/// The recurrent product `h_{t-1}·W_hh` at each workload's shape, through the three paths.
+fn recurrent_product(c: &mut Criterion) {
+    let mut group = c.benchmark_group("recurrent_product");
+    for shape in SHAPES {
+        let (m, k, n) = (shape.batch, shape.hidden, 4 * shape.hidden);
+        let (a, b, mut out) = (filled(m * k, 1), filled(k * n, 2), vec![0.0; m * n]);
+        let mut packed = PackedMat::new(k, n);
+        packed.pack(Mat::new(&b, k, n));
+        group.throughput(Throughput::Elements(2 * (m * n * k) as u64));
+        let id = |path: &str| BenchmarkId::new(path, format!("{}_{m}x{k}x{n}", shape.name));
+        group.bench_function(id("PackedB"), |bench| {
+            bench.iter(|| {
+                gemm_packed(
+                    &mut MatMut::new(&mut out, m, n),
+                    Mat::new(&a, m, k),
+                    &packed,
+                    true,
+                )
+            })
+        });
+        for path in [GemmPath::Small, GemmPath::Packed] {
+            group.bench_function(id(&format!("{path:?}")), |bench| {
+                bench.iter(|| {
+                    gemm_via(
+                        path,
+                        &mut MatMut::new(&mut out, m, n),
+                        Mat::new(&a, m, k),
+                        Mat::new(&b, k, n),
+                        true,
+                    )
+                })
+            });
         }
     }
     group.finish();
@@ -202,6 +240,7 @@ criterion_group!(
     benches,
     gemm_square,
     gemm_crossover,
+    recurrent_product,
     lstm_layer,
     dense_softmax,
     adam,

@@ -22,4 +22,5 @@ pub mod gemm;
 pub mod generic;
 mod lanes;
 pub mod lstm;
+pub mod packed;
 pub mod softmax;

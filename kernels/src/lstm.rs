@@ -24,8 +24,9 @@ use wide::f32x8;
 use crate::activation::{sigmoid8, tanh8};
 use crate::denormal::FlushDenormals;
 use crate::gather::{gather_rows, scatter_add_rows};
-use crate::gemm::{gemm, Mat, MatMut};
+use crate::gemm::{gemm, Mat, MatMut, SMALL_MAX_MACS};
 use crate::lanes::{add_into, load, store};
+use crate::packed::{gemm_packed, PackedMat};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LstmDims {
@@ -88,6 +89,8 @@ pub struct LstmTape {
     h: Vec<f32>,
     /// `[T, B, H]`: `tanh(c_t)`.
     tanh_c: Vec<f32>,
+    /// `W_hh` packed for the per-step product, when the shapes make packing pay.
+    w_hh_packed: Option<PackedMat>,
 }
 
 impl LstmTape {
@@ -99,6 +102,7 @@ impl LstmTape {
             c: vec![0.0; state],
             h: vec![0.0; state],
             tanh_c: vec![0.0; dims.steps * dims.batch * dims.hidden],
+            w_hh_packed: packing_pays(dims).then(|| PackedMat::new(dims.hidden, dims.gates())),
         }
     }
 
@@ -134,8 +138,8 @@ impl LstmTape {
 pub struct LstmScratch {
     /// `[T, B, 4H]` gradients of the gate pre-activations.
     dgates: Vec<f32>,
-    /// `[4H, H]`: `W_hhᵀ`, so the per-step product is a plain A·B.
-    w_hh_t: Vec<f32>,
+    /// `W_hhᵀ [4H, H]`, so the per-step product is a plain A·B.
+    w_hh_t: StepMatrix,
     /// `[B, H]` gradients flowing into the previous step's h and c.
     dh_next: Vec<f32>,
     dc_next: Vec<f32>,
@@ -148,7 +152,10 @@ impl LstmScratch {
         let state = dims.batch * dims.hidden;
         LstmScratch {
             dgates: vec![0.0; dims.steps * dims.batch * dims.gates()],
-            w_hh_t: vec![0.0; dims.hidden * dims.gates()],
+            w_hh_t: match packing_pays(dims) {
+                true => StepMatrix::Packed(PackedMat::new(dims.gates(), dims.hidden)),
+                false => StepMatrix::Plain(vec![0.0; dims.hidden * dims.gates()]),
+            },
             dh_next: vec![0.0; state],
             dc_next: vec![0.0; state],
             dgates_sum: vec![0.0; dims.batch * dims.gates()],
@@ -163,15 +170,17 @@ pub fn lstm_forward(input: LstmInput, w: &LstmWeights, tape: &mut LstmTape) {
     check_weights(dims, w);
     project_input(dims, input, w.w_ih, &mut tape.gates);
     let (b, h, g4) = (dims.batch, dims.hidden, dims.gates());
+    if let Some(packed) = &mut tape.w_hh_packed {
+        packed.pack(Mat::new(w.w_hh, h, g4));
+    }
     for t in 0..dims.steps {
         let gates = &mut tape.gates[t * b * g4..(t + 1) * b * g4];
         let h_prev = Mat::new(&tape.h[t * b * h..(t + 1) * b * h], b, h);
-        gemm(
-            &mut MatMut::new(gates, b, g4),
-            h_prev,
-            Mat::new(w.w_hh, h, g4),
-            true,
-        );
+        let mut gates_mat = MatMut::new(gates, b, g4);
+        match &tape.w_hh_packed {
+            Some(packed) => gemm_packed(&mut gates_mat, h_prev, packed, true),
+            None => gemm(&mut gates_mat, h_prev, Mat::new(w.w_hh, h, g4), true),
+        }
         let (c_prev, c_next) = tape.c[t * b * h..(t + 2) * b * h].split_at_mut(b * h);
         let h_next = &mut tape.h[(t + 1) * b * h..(t + 2) * b * h];
         let tanh_c = &mut tape.tanh_c[t * b * h..(t + 1) * b * h];
@@ -324,7 +333,7 @@ pub fn lstm_backward(
     let (t_len, b, h, g4) = (dims.steps, dims.batch, dims.hidden, dims.gates());
     if t_len > 1 {
         // Only steps after the first pass a gradient back through W_hh.
-        transpose_into(w.w_hh, h, g4, &mut scratch.w_hh_t);
+        scratch.w_hh_t.fill_transposed(w.w_hh, h, g4);
     }
     scratch.dh_next.fill(0.0);
     scratch.dc_next.fill(0.0);
@@ -351,12 +360,9 @@ pub fn lstm_backward(
         }
         if t > 0 {
             let dz = Mat::new(dgates, b, g4);
-            gemm(
-                &mut MatMut::new(&mut scratch.dh_next, b, h),
-                dz,
-                Mat::new(&scratch.w_hh_t, g4, h),
-                false,
-            );
+            scratch
+                .w_hh_t
+                .multiply(&mut MatMut::new(&mut scratch.dh_next, b, h), dz);
         }
     }
     let dz_all = Mat::new(&scratch.dgates, t_len * b, g4);
@@ -412,6 +418,36 @@ fn input_backward(
             if let Some(dx) = dx {
                 gemm(&mut MatMut::new(dx, b, i), dz, w_ih_t, false);
             }
+        }
+    }
+}
+
+/// Packing `W_hh` once per pass beats a plain GEMM per step from a batch of about 24 rows
+/// and products beyond the small kernel's (`recurrent_product` in the benchmarks).
+fn packing_pays(dims: LstmDims) -> bool {
+    dims.batch >= 24 && dims.batch * dims.hidden * dims.gates() > SMALL_MAX_MACS
+}
+
+/// `W_hhᵀ` for backward's per-step product, packed or as a plain transposed copy.
+enum StepMatrix {
+    Packed(PackedMat),
+    Plain(Vec<f32>),
+}
+
+impl StepMatrix {
+    /// Fills with `srcᵀ` for `src [rows, cols]`.
+    fn fill_transposed(&mut self, src: &[f32], rows: usize, cols: usize) {
+        match self {
+            StepMatrix::Packed(packed) => packed.pack(Mat::new(src, rows, cols).t()),
+            StepMatrix::Plain(plain) => transpose_into(src, rows, cols, plain),
+        }
+    }
+
+    /// `C = A·self`.
+    fn multiply(&self, c: &mut MatMut, a: Mat) {
+        match self {
+            StepMatrix::Packed(packed) => gemm_packed(c, a, packed, false),
+            StepMatrix::Plain(plain) => gemm(c, a, Mat::new(plain, a.cols, c.cols), false),
         }
     }
 }

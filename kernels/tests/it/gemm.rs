@@ -93,3 +93,46 @@ fn same_bits_with_one_thread_and_two() {
     let two: Vec<u32> = run(2).iter().map(|x| x.to_bits()).collect();
     assert!(one == two, "results differ between 1 and 2 threads");
 }
+
+proptest! {
+    #[test]
+    fn packed_b_matches_reference(m in 1usize..20, k in 0usize..300, n in 1usize..40, tb: bool, accumulate: bool, seed: u64) {
+        let a = floats(seed, m * k, 1.0);
+        let b = floats(seed + 1, k * n, 1.0);
+        let c0 = floats(seed + 2, m * n, 1.0);
+        let mut want = c0.clone();
+        matmul(&mut want, &a, &b, m, k, n, accumulate);
+        let b_store = stored(&b, k, n, tb);
+        let mut packed = kernels::packed::PackedMat::new(k, n);
+        packed.pack(view(&b_store, k, n, tb));
+        let mut got = c0;
+        kernels::packed::gemm_packed(&mut MatMut::new(&mut got, m, n), Mat::new(&a, m, k), &packed, accumulate);
+        let tolerance = 1e-6 * (k as f64 + 1.0);
+        assert_close(&format!("packed {m}x{k}x{n} tb={tb}"), &got, &to_f64(&want), tolerance, tolerance);
+    }
+}
+
+#[test]
+fn packed_b_same_bits_with_one_thread_and_two() {
+    let (m, k, n) = (64, 512, 1000);
+    let a = floats(5, m * k, 1.0);
+    let mut packed = kernels::packed::PackedMat::new(k, n);
+    packed.pack(Mat::new(&floats(6, k * n, 1.0), k, n));
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let mut c = vec![0.0f32; m * n];
+        pool.install(|| {
+            kernels::packed::gemm_packed(
+                &mut MatMut::new(&mut c, m, n),
+                Mat::new(&a, m, k),
+                &packed,
+                false,
+            )
+        });
+        c.iter().map(|x| x.to_bits()).collect::<Vec<u32>>()
+    };
+    assert!(run(1) == run(2), "results differ between 1 and 2 threads");
+}

@@ -264,13 +264,15 @@ proptest! {
 
 #[test]
 fn tutorial_shapes_match_reference() {
-    // alphabet, stateful, index recall, echo, and the encoder-decoder's decoder.
+    // alphabet, stateful, index recall, echo, the encoder-decoder's decoder, and a batch
+    // large enough that the recurrent weights are packed once per pass.
     for (steps, batch, input, hidden) in [
         (1, 1, 1, 32),
         (1, 1, 1, 50),
         (5, 1, 10, 25),
         (5, 7, 100, 20),
         (2, 21, 150, 150),
+        (3, 24, 7, 64),
     ] {
         for kind in [Kind::Dense, Kind::OneHot, Kind::Repeated] {
             check_against_reference(&case(steps, batch, input, hidden, 5), kind, false);
