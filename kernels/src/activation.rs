@@ -62,7 +62,7 @@ pub fn exp8(x: f32x8) -> f32x8 {
     p = r.mul_add(p, f32x8::splat(8.333_452e-3));
     p = r.mul_add(p, f32x8::splat(4.166_579_6e-2));
     p = r.mul_add(p, f32x8::splat(1.666_666_5e-1));
-    p = r.mul_add(p, f32x8::splat(5.000_000_1e-1));
+    p = r.mul_add(p, f32x8::splat(5e-1));
     let exp_r = (p * r).mul_add(r, r) + f32x8::ONE;
     let two_to_n: f32x8 = bytemuck::cast((n.round_int() + i32x8::splat(127)) << 23);
     exp_r * two_to_n

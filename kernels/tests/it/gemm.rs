@@ -33,16 +33,29 @@ fn check(m: usize, k: usize, n: usize, ta: bool, tb: bool, accumulate: bool, see
     let mut want = c0.clone();
     matmul(&mut want, &a, &b, m, k, n, accumulate);
     let (a_store, b_store) = (stored(&a, m, k, ta), stored(&b, k, n, tb));
-    let mut got = c0;
-    gemm(
-        &mut MatMut::new(&mut got, m, n),
-        view(&a_store, m, k, ta),
-        view(&b_store, k, n, tb),
-        accumulate,
-    );
     let tolerance = 1e-6 * (k as f64 + 1.0);
+    let (a_view, b_view) = (view(&a_store, m, k, ta), view(&b_store, k, n, tb));
+    // Both paths, whatever `gemm` would pick: the small kernel needs B's columns adjacent.
+    let mut paths = vec![GemmPath::Packed];
+    if b_view.col_stride == 1 {
+        paths.push(GemmPath::Small);
+    }
+    for path in paths {
+        let mut got = c0.clone();
+        gemm_via(
+            path,
+            &mut MatMut::new(&mut got, m, n),
+            a_view,
+            b_view,
+            accumulate,
+        );
+        let what = format!("{path:?} {m}x{k}x{n} ta={ta} tb={tb} acc={accumulate}");
+        assert_close(&what, &got, &to_f64(&want), tolerance, tolerance);
+    }
+    let mut got = c0;
+    gemm(&mut MatMut::new(&mut got, m, n), a_view, b_view, accumulate);
     assert_close(
-        &format!("{m}x{k}x{n} ta={ta} tb={tb} acc={accumulate}"),
+        &format!("chosen path {m}x{k}x{n}"),
         &got,
         &to_f64(&want),
         tolerance,
