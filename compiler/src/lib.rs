@@ -8,6 +8,8 @@
 pub mod diagnostic;
 pub mod format;
 pub mod graph;
+pub mod lower;
+pub mod report;
 pub mod span;
 pub mod spec;
 pub mod summary;

@@ -116,6 +116,15 @@ impl LstmTape {
         (&mut self.h[..n], &mut self.c[..n])
     }
 
+    /// Makes the state after the last step the initial state: a stateful layer's next batch
+    /// carries on where this one ended.
+    pub fn carry_state(&mut self) {
+        let n = self.state_len();
+        let last = self.dims.steps * n;
+        self.h.copy_within(last..last + n, 0);
+        self.c.copy_within(last..last + n, 0);
+    }
+
     /// `[B, H]` hidden and cell state after the last step.
     pub fn final_state(&self) -> (&[f32], &[f32]) {
         let n = self.state_len();

@@ -109,6 +109,7 @@ pub fn check(spec: &Spec) -> (Option<Checked>, Vec<Diagnostic>) {
         training::check_batch(spec, framed, &mut diagnostics);
     }
     shapes::check_softmax(spec, &mut diagnostics);
+    shapes::check_repeat_feeds_lstm(spec, &mut diagnostics);
     framing::check_fresh(spec, &mut diagnostics);
     training::check_show(spec, framed, &mut diagnostics);
     let memory = framed.map(|framed| memory::estimate(spec, &graph, framed));

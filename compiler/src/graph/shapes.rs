@@ -338,6 +338,30 @@ fn steps_source(spec: &Spec) -> Span {
     last_repeat.unwrap_or(spec.model.input.steps.span)
 }
 
+/// `repeat` copies a vector over steps for an LSTM decoder to read; the runtime feeds it to
+/// that LSTM as a repeated input, projected once.
+pub fn check_repeat_feeds_lstm(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
+    let layers = &spec.model.layers;
+    for (index, layer) in layers.iter().enumerate() {
+        if !matches!(layer.kind, LayerKind::Repeat { .. }) {
+            continue;
+        }
+        let next = layers.get(index + 1);
+        if matches!(next.map(|l| &l.kind), Some(LayerKind::Lstm { .. })) {
+            continue;
+        }
+        let mut diagnostic = Diagnostic::error("repeat must feed an lstm", layer.span, "not followed by an lstm")
+            .with_help("repeat copies the encoder's last state over steps for an lstm decoder: put `lstm N sequences` after it");
+        if let Some(next) = next {
+            diagnostic = diagnostic.with_note_at(
+                next.span,
+                format!("`{}` reads the repeated vector", next.kind.keyword()),
+            );
+        }
+        diagnostics.push(diagnostic);
+    }
+}
+
 /// Cross-entropy takes probabilities: softmax on the last layer and nowhere else.
 pub fn check_softmax(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
     let layers = &spec.model.layers;

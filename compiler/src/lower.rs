@@ -1,0 +1,156 @@
+//! Lowering: a checked spec to the runtime's `Plan`, with every size resolved and every span
+//! dropped.
+
+use runtime::plan::{
+    AdamConfig, DataPlan, EvalPlan, FramePlan, LayerPlan, Plan, ShowPlan, SourcePlan, TrainPlan,
+};
+
+use crate::graph::Checked;
+use crate::spec::{
+    Encode, EvalOn, Frame, LayerKind, Layout, Order, Pad, Reset, ShowItem, Source, Spec,
+};
+
+/// The plan for a spec that passed every check. Sizes fit in `usize`: the memory bound
+/// refused anything larger.
+pub fn lower(spec: &Spec, checked: &Checked) -> Plan {
+    Plan {
+        name: spec.model.name.value.clone(),
+        steps: spec.model.input.steps.value as usize,
+        features: spec.model.input.features.value as usize,
+        layers: spec
+            .model
+            .layers
+            .iter()
+            .map(|layer| lower_layer(&layer.kind))
+            .collect(),
+        data: lower_data(spec),
+        train: lower_train(spec, checked),
+        eval: match spec.eval.on.value {
+            EvalOn::Train => EvalPlan::Train,
+            EvalOn::Fresh { draws } => EvalPlan::Fresh {
+                draws: draws as usize,
+            },
+        },
+        show: spec
+            .show
+            .items
+            .iter()
+            .map(|item| lower_show(&item.value, &spec.data.source.value))
+            .collect(),
+    }
+}
+
+fn lower_layer(kind: &LayerKind) -> LayerPlan {
+    match kind {
+        LayerKind::Lstm {
+            units,
+            stateful,
+            sequences,
+        } => LayerPlan::Lstm {
+            units: units.value as usize,
+            stateful: stateful.is_some(),
+            sequences: sequences.is_some(),
+        },
+        LayerKind::Repeat { times } => LayerPlan::Repeat {
+            times: times.value as usize,
+        },
+        LayerKind::Dense {
+            units,
+            softmax,
+            per_step,
+        } => LayerPlan::Dense {
+            units: units.value as usize,
+            softmax: softmax.is_some(),
+            per_step: per_step.is_some(),
+        },
+    }
+}
+
+fn lower_data(spec: &Spec) -> DataPlan {
+    let data = &spec.data;
+    let source = match &data.source.value {
+        Source::Alphabet { letters } => SourcePlan::Alphabet {
+            letters: letters.clone(),
+        },
+        Source::RandomInts { lo, hi, length } => SourcePlan::RandomInts {
+            lo: *lo,
+            hi: *hi,
+            length: *length as usize,
+        },
+    };
+    let frame = match data.frame.value {
+        Frame::Windows { size } => FramePlan::Windows {
+            size: size as usize,
+        },
+        Frame::Runs {
+            count,
+            max_len,
+            pad,
+        } => FramePlan::Runs {
+            count: count as usize,
+            max_len: max_len as usize,
+            pad_before: pad == Pad::Pre,
+        },
+        Frame::Lag {
+            steps_in,
+            steps_out,
+        } => FramePlan::Lag {
+            steps_in: steps_in as usize,
+            steps_out: steps_out as usize,
+        },
+        Frame::Pick { index } => FramePlan::Pick {
+            index: index as usize,
+        },
+    };
+    DataPlan {
+        source,
+        frame,
+        one_hot: data.encode.value == Encode::OneHot,
+        as_features: data.layout.value == Layout::Features,
+        fresh: data.fresh.is_some(),
+    }
+}
+
+fn lower_train(spec: &Spec, checked: &Checked) -> TrainPlan {
+    let train = &spec.train;
+    let adam = train.optimizer.value;
+    TrainPlan {
+        epochs: train.epochs.value as usize,
+        batch: checked.batch as usize,
+        shuffle: train.shuffle.value,
+        reset_each_epoch: train.reset.value == Reset::EachEpoch,
+        seed: train.seed.value,
+        adam: AdamConfig {
+            lr: adam.lr,
+            beta1: adam.beta1,
+            beta2: adam.beta2,
+            epsilon: adam.epsilon,
+        },
+    }
+}
+
+fn lower_show(item: &ShowItem, source: &Source) -> ShowPlan {
+    match *item {
+        ShowItem::Accuracy => ShowPlan::Accuracy,
+        ShowItem::Predictions { count, order } => ShowPlan::Predictions {
+            count: count.map(|c| c as usize),
+            random: order == Order::Random,
+        },
+        ShowItem::Generate { from, steps } => {
+            let letters = match source {
+                Source::Alphabet { letters } => letters,
+                Source::RandomInts { .. } => {
+                    unreachable!("the checker requires an alphabet to generate from")
+                }
+            };
+            let symbol = letters
+                .iter()
+                .position(|&c| c == from)
+                .expect("the checker found the seed letter in the alphabet");
+            ShowPlan::Generate {
+                from: symbol as u32,
+                steps: steps as usize,
+            }
+        }
+    }
+}

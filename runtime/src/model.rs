@@ -1,0 +1,411 @@
+//! The network: parameters shared by every batch size (`Model`), and the buffers one batch
+//! size runs forward and backward in (`Workspace`).
+//!
+//! Activations flow time-major between layers. An LSTM after `repeat` reads the repeated
+//! vector as `LstmInput::Repeated`, so its input projection runs once rather than once per
+//! step; the compiler only lowers `repeat` in front of an LSTM.
+
+use kernels::adam::adam_update;
+use kernels::dense::{dense_backward, dense_forward};
+use kernels::lstm::{
+    lstm_backward, lstm_forward, LstmDims, LstmGrads, LstmInput, LstmScratch, LstmTape,
+    LstmWeights, OutputGrad,
+};
+use kernels::softmax::softmax_xent;
+use rand_pcg::Pcg64Mcg;
+
+use crate::data::{Batch, Encoding};
+use crate::init::{glorot_uniform, lstm_bias, orthogonal};
+use crate::plan::{LayerPlan, Plan};
+
+/// A parameter tensor with its gradient and Adam moments.
+pub struct Tensor {
+    pub value: Vec<f32>,
+    grad: Vec<f32>,
+    m: Vec<f32>,
+    v: Vec<f32>,
+}
+
+impl Tensor {
+    fn new(value: Vec<f32>) -> Tensor {
+        let len = value.len();
+        Tensor {
+            value,
+            grad: vec![0.0; len],
+            m: vec![0.0; len],
+            v: vec![0.0; len],
+        }
+    }
+}
+
+/// The layers and their parameters: `[W_ih, W_hh, bias]` per LSTM, `[W, b]` per dense.
+pub struct Model {
+    pub layers: Vec<LayerPlan>,
+    /// Each layer's input width, and its first tensor in `tensors`.
+    inputs: Vec<usize>,
+    first_tensor: Vec<usize>,
+    pub tensors: Vec<Tensor>,
+    step: u64,
+}
+
+impl Model {
+    /// Keras-initialised parameters for `plan`, drawn from `rng` layer by layer.
+    pub fn new(plan: &Plan, rng: &mut Pcg64Mcg) -> Model {
+        let mut tensors = Vec::new();
+        let (mut inputs, mut first_tensor) = (Vec::new(), Vec::new());
+        let mut width = plan.features;
+        for layer in &plan.layers {
+            inputs.push(width);
+            first_tensor.push(tensors.len());
+            match *layer {
+                LayerPlan::Lstm { units, .. } => {
+                    tensors.push(Tensor::new(glorot_uniform(width, 4 * units, rng)));
+                    tensors.push(Tensor::new(orthogonal(units, 4 * units, rng)));
+                    tensors.push(Tensor::new(lstm_bias(units)));
+                    width = units;
+                }
+                LayerPlan::Dense { units, .. } => {
+                    tensors.push(Tensor::new(glorot_uniform(width, units, rng)));
+                    tensors.push(Tensor::new(vec![0.0; units]));
+                    width = units;
+                }
+                LayerPlan::Repeat { .. } => {}
+            }
+        }
+        Model {
+            layers: plan.layers.clone(),
+            inputs,
+            first_tensor,
+            tensors,
+            step: 0,
+        }
+    }
+
+    /// One Adam step on every tensor with the gradients accumulated since the last.
+    pub fn update(&mut self, adam: kernels::adam::AdamConfig) {
+        self.step += 1;
+        for tensor in &mut self.tensors {
+            adam_update(
+                &mut tensor.value,
+                &tensor.grad,
+                &mut tensor.m,
+                &mut tensor.v,
+                adam,
+                self.step,
+            );
+            tensor.grad.fill(0.0);
+        }
+    }
+}
+
+/// Per-layer buffers for batches of `rows`.
+enum Work {
+    Lstm {
+        dims: LstmDims,
+        stateful: bool,
+        sequences: bool,
+        tape: LstmTape,
+        scratch: LstmScratch,
+        d_input: Vec<f32>,
+    },
+    Repeat,
+    Dense {
+        k: usize,
+        o: usize,
+        per_step: bool,
+        y: Vec<f32>,
+        w_t: Vec<f32>,
+        d_input: Vec<f32>,
+    },
+}
+
+/// What a layer reads: the batch, a sequence `[T, B, F]`, a vector `[B, F]`, or a vector
+/// repeated over steps.
+enum Flow<'a> {
+    Features(&'a [f32]),
+    Hot(&'a [u32]),
+    Sequence(&'a [f32]),
+    Vector(&'a [f32]),
+    Repeated(&'a [f32]),
+}
+
+/// Everything one batch size needs, allocated once.
+pub struct Workspace {
+    pub rows: usize,
+    encoding: Encoding,
+    works: Vec<Work>,
+    pub probs: Vec<f32>,
+    dlogits: Vec<f32>,
+}
+
+impl Workspace {
+    pub fn new(model: &Model, rows: usize, encoding: Encoding) -> Workspace {
+        let mut steps = encoding.steps;
+        let mut works = Vec::new();
+        let mut sequence = true;
+        for (index, layer) in model.layers.iter().enumerate() {
+            let input = model.inputs[index];
+            let work = match *layer {
+                LayerPlan::Lstm {
+                    units,
+                    stateful,
+                    sequences,
+                } => {
+                    let dims = LstmDims {
+                        steps,
+                        batch: rows,
+                        input,
+                        hidden: units,
+                    };
+                    let repeated =
+                        index > 0 && matches!(model.layers[index - 1], LayerPlan::Repeat { .. });
+                    let d_input = match (index, repeated) {
+                        (0, _) => Vec::new(),
+                        (_, true) => vec![0.0; rows * input],
+                        (_, false) => vec![0.0; steps * rows * input],
+                    };
+                    sequence = sequences;
+                    Work::Lstm {
+                        dims,
+                        stateful,
+                        sequences,
+                        tape: LstmTape::new(dims),
+                        scratch: LstmScratch::new(dims),
+                        d_input,
+                    }
+                }
+                LayerPlan::Repeat { times } => {
+                    steps = times;
+                    sequence = true;
+                    Work::Repeat
+                }
+                LayerPlan::Dense {
+                    units, per_step, ..
+                } => {
+                    let n = if per_step { steps * rows } else { rows };
+                    let d_input = if index == 0 {
+                        Vec::new()
+                    } else {
+                        vec![0.0; n * input]
+                    };
+                    sequence = per_step;
+                    Work::Dense {
+                        k: input,
+                        o: units,
+                        per_step,
+                        y: vec![0.0; n * units],
+                        w_t: vec![0.0; input * units],
+                        d_input,
+                    }
+                }
+            };
+            works.push(work);
+        }
+        let classes = match model.layers.last() {
+            Some(LayerPlan::Dense { units, .. }) => *units,
+            _ => unreachable!("the compiler ends every model with a softmax dense layer"),
+        };
+        let logit_rows = if sequence { steps * rows } else { rows };
+        Workspace {
+            rows,
+            encoding,
+            works,
+            probs: vec![0.0; logit_rows * classes],
+            dlogits: vec![0.0; logit_rows * classes],
+        }
+    }
+
+    /// Zeroes the state every stateful layer carries.
+    pub fn reset_state(&mut self) {
+        for work in &mut self.works {
+            if let Work::Lstm { tape, .. } = work {
+                let (h, c) = tape.initial_state_mut();
+                h.fill(0.0);
+                c.fill(0.0);
+            }
+        }
+    }
+
+    /// Makes each stateful layer's final state the next batch's initial state. Call after
+    /// `backward`, which still reads this batch's initial state.
+    pub fn carry_state(&mut self) {
+        for work in &mut self.works {
+            if let Work::Lstm {
+                tape,
+                stateful: true,
+                ..
+            } = work
+            {
+                tape.carry_state();
+            }
+        }
+    }
+
+    /// Runs the batch through every layer; returns the summed cross-entropy of its targets
+    /// and leaves the class probabilities in `probs` and the loss gradient in `dlogits`.
+    pub fn forward(&mut self, model: &Model, batch: &Batch) -> f64 {
+        for index in 0..self.works.len() {
+            let (done, rest) = self.works.split_at_mut(index);
+            let flow = output_of(done, index, batch, self.encoding);
+            run_layer(&mut rest[0], flow, model, index);
+        }
+        let logits = match self.works.last() {
+            Some(Work::Dense { y, .. }) => y,
+            _ => unreachable!("the compiler ends every model with a softmax dense layer"),
+        };
+        let rows = batch.targets.len();
+        let classes = self.probs.len() / rows;
+        softmax_xent(
+            logits,
+            classes,
+            &batch.targets,
+            1.0 / rows as f32,
+            &mut self.probs,
+            &mut self.dlogits,
+        )
+    }
+
+    /// Backprop from the loss of the last `forward`, accumulating into the model's gradients.
+    pub fn backward(&mut self, model: &mut Model, batch: &Batch) {
+        for index in (0..self.works.len()).rev() {
+            let (done, rest) = self.works.split_at_mut(index);
+            let (current, after) = rest.split_first_mut().unwrap();
+            let d_out = match next_gradient(after) {
+                Some(gradient) => gradient,
+                None => &self.dlogits,
+            };
+            let flow = output_of(done, index, batch, self.encoding);
+            backward_layer(current, flow, d_out, model, index);
+        }
+    }
+}
+
+/// What layer `index` reads: the batch for the first, else the previous layer's output.
+fn output_of<'a>(done: &'a [Work], index: usize, batch: &'a Batch, encoding: Encoding) -> Flow<'a> {
+    if index == 0 {
+        return if encoding.gather {
+            Flow::Hot(&batch.hot)
+        } else {
+            Flow::Features(&batch.x)
+        };
+    }
+    match &done[index - 1] {
+        Work::Lstm {
+            tape,
+            sequences: true,
+            ..
+        } => Flow::Sequence(tape.outputs()),
+        Work::Lstm { tape, .. } => Flow::Vector(tape.final_state().0),
+        Work::Dense {
+            y, per_step: true, ..
+        } => Flow::Sequence(y),
+        Work::Dense { y, .. } => Flow::Vector(y),
+        Work::Repeat => match output_of(done, index - 1, batch, encoding) {
+            Flow::Vector(vector) => Flow::Repeated(vector),
+            _ => unreachable!("the compiler puts repeat after a layer returning one vector"),
+        },
+    }
+}
+
+fn lstm_input<'a>(flow: &Flow<'a>) -> LstmInput<'a> {
+    match *flow {
+        Flow::Features(x) | Flow::Sequence(x) => LstmInput::Dense(x),
+        Flow::Hot(hot) => LstmInput::OneHot(hot),
+        Flow::Repeated(vector) => LstmInput::Repeated(vector),
+        Flow::Vector(_) => unreachable!("the compiler gives an lstm a sequence"),
+    }
+}
+
+fn dense_input<'a>(flow: &Flow<'a>) -> &'a [f32] {
+    match *flow {
+        Flow::Features(x) | Flow::Sequence(x) | Flow::Vector(x) => x,
+        Flow::Hot(_) | Flow::Repeated(_) => unreachable!("dense reads features"),
+    }
+}
+
+fn run_layer(work: &mut Work, flow: Flow, model: &Model, index: usize) {
+    let first = model.first_tensor[index];
+    let tensors = &model.tensors;
+    match work {
+        Work::Lstm { tape, .. } => {
+            let w = LstmWeights {
+                w_ih: &tensors[first].value,
+                w_hh: &tensors[first + 1].value,
+                bias: &tensors[first + 2].value,
+            };
+            lstm_forward(lstm_input(&flow), &w, tape);
+        }
+        Work::Dense { k, o, y, .. } => dense_forward(
+            dense_input(&flow),
+            &tensors[first].value,
+            &tensors[first + 1].value,
+            *k,
+            *o,
+            y,
+        ),
+        Work::Repeat => {}
+    }
+}
+
+/// The gradient reaching a layer's output: the input gradient of the next layer that has
+/// one (`repeat` passes it through unchanged).
+fn next_gradient(after: &[Work]) -> Option<&[f32]> {
+    match after.first()? {
+        Work::Lstm { d_input, .. } | Work::Dense { d_input, .. } => Some(d_input),
+        Work::Repeat => next_gradient(&after[1..]),
+    }
+}
+
+fn backward_layer(work: &mut Work, flow: Flow, d_out: &[f32], model: &mut Model, index: usize) {
+    let first = model.first_tensor[index];
+    let tensors = &mut model.tensors[first..];
+    match work {
+        Work::Lstm {
+            dims,
+            sequences,
+            tape,
+            scratch,
+            d_input,
+            ..
+        } => {
+            let (w_ih, rest) = tensors.split_first_mut().unwrap();
+            let (w_hh, rest) = rest.split_first_mut().unwrap();
+            let bias = &mut rest[0];
+            let w = LstmWeights {
+                w_ih: &w_ih.value,
+                w_hh: &w_hh.value,
+                bias: &bias.value,
+            };
+            let grads = LstmGrads {
+                w_ih: &mut w_ih.grad,
+                w_hh: &mut w_hh.grad,
+                bias: &mut bias.grad,
+            };
+            let dout = if *sequences {
+                OutputGrad::Sequence(d_out)
+            } else {
+                OutputGrad::Last(&d_out[..dims.batch * dims.hidden])
+            };
+            let dx = (!d_input.is_empty()).then_some(&mut d_input[..]);
+            lstm_backward(lstm_input(&flow), &w, tape, dout, scratch, grads, dx);
+        }
+        Work::Dense {
+            k, o, w_t, d_input, ..
+        } => {
+            let (w, rest) = tensors.split_first_mut().unwrap();
+            let b = &mut rest[0];
+            let dx = (!d_input.is_empty()).then_some((&mut d_input[..], &mut w_t[..]));
+            dense_backward(
+                dense_input(&flow),
+                &w.value,
+                d_out,
+                *k,
+                *o,
+                &mut w.grad,
+                &mut b.grad,
+                dx,
+            );
+        }
+        Work::Repeat => {}
+    }
+}

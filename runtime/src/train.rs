@@ -1,0 +1,284 @@
+//! The training loop, evaluation and generation, with Keras' semantics: stateless layers
+//! start every batch from zero; stateful layers carry slot i's state from batch to batch
+//! until a reset; the state is reset after every epoch (if the plan says so), and before and
+//! after evaluation and generation.
+
+use std::fmt;
+use std::time::Instant;
+
+use rand::seq::SliceRandom;
+use rand::{RngExt, SeedableRng};
+use rand_pcg::Pcg64Mcg;
+
+use crate::data::{sample_count, Batch, Dataset, Encoding};
+use crate::model::{Model, Workspace};
+use crate::plan::{EvalPlan, Plan};
+
+/// One epoch's figures, averaged over its targets as Keras reports them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EpochStats {
+    pub epoch: usize,
+    pub loss: f64,
+    pub accuracy: f64,
+    pub seconds: f64,
+}
+
+/// Training produced a loss that is not a finite number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NotFinite {
+    pub epoch: usize,
+    pub batch: usize,
+}
+
+impl fmt::Display for NotFinite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the loss became NaN or infinite in epoch {}, batch {}",
+            self.epoch, self.batch
+        )
+    }
+}
+
+/// Accuracy on the evaluation data, and what the model predicted for the last draw.
+pub struct Evaluation {
+    pub accuracy: f64,
+    pub data: Dataset,
+    /// `[N, target_steps]` predicted classes.
+    pub predicted: Vec<u32>,
+}
+
+impl Evaluation {
+    /// The samples to show: the first `count` (all when `None`), or `count` drawn at random
+    /// with replacement, as the variable-length tutorial draws them.
+    pub fn shown_samples(&self, count: Option<usize>, random: bool, seed: u64) -> Vec<usize> {
+        let samples = self.data.samples();
+        let count = count.unwrap_or(samples);
+        if !random {
+            return (0..count.min(samples)).collect();
+        }
+        let mut rng = Pcg64Mcg::seed_from_u64(seed ^ SHOW_STREAM);
+        (0..count).map(|_| rng.random_range(0..samples)).collect()
+    }
+}
+
+/// A plan being run: the model, its data, and the workspaces for its batch sizes.
+pub struct Trainer {
+    plan: Plan,
+    pub model: Model,
+    data: Dataset,
+    encoding: Encoding,
+    runners: Runners,
+    order: Vec<usize>,
+    data_rng: Pcg64Mcg,
+    shuffle_rng: Pcg64Mcg,
+}
+
+/// A workspace and the batch buffer that feeds it.
+struct Runner {
+    workspace: Workspace,
+    batch: Batch,
+}
+
+impl Runner {
+    fn new(model: &Model, rows: usize, encoding: Encoding, target_steps: usize) -> Runner {
+        Runner {
+            workspace: Workspace::new(model, rows, encoding),
+            batch: Batch::new(rows, encoding, target_steps),
+        }
+    }
+}
+
+/// The full batch size, and the last partial batch of a stateless run when the samples do
+/// not divide evenly.
+struct Runners {
+    full: Runner,
+    partial: Option<Runner>,
+}
+
+impl Runners {
+    fn for_rows(&mut self, rows: usize) -> &mut Runner {
+        match &mut self.partial {
+            Some(partial) if rows == partial.batch.rows => partial,
+            _ => &mut self.full,
+        }
+    }
+
+    fn reset_state(&mut self) {
+        self.full.workspace.reset_state();
+    }
+
+    /// Predicts every sample of `data` in order, the state carried from batch to batch;
+    /// writes the predicted classes and returns how many targets were right.
+    fn predict(
+        &mut self,
+        model: &Model,
+        encoding: Encoding,
+        data: &Dataset,
+        predicted: &mut [u32],
+    ) -> usize {
+        let target_steps = data.target_steps;
+        let mut correct = 0;
+        let ids: Vec<usize> = (0..data.samples()).collect();
+        for chunk in ids.chunks(self.full.batch.rows) {
+            let runner = self.for_rows(chunk.len());
+            runner.batch.fill(data, chunk, encoding);
+            runner.workspace.forward(model, &runner.batch);
+            runner.workspace.carry_state();
+            correct += count_correct(&runner.workspace.probs, &runner.batch.targets);
+            let classes = runner.workspace.probs.len() / runner.batch.targets.len();
+            for (position, probs) in runner.workspace.probs.chunks(classes).enumerate() {
+                let (step, row) = (position / chunk.len(), position % chunk.len());
+                predicted[chunk[row] * target_steps + step] = argmax(probs) as u32;
+            }
+        }
+        correct
+    }
+}
+
+/// Independent streams, so that adding a draw in one never shifts the others.
+const DATA_STREAM: u64 = 0x5851_f42d_4c95_7f2d;
+const SHUFFLE_STREAM: u64 = 0x1405_7b7e_f767_814f;
+const SHOW_STREAM: u64 = 0x2545_f491_4f6c_dd1d;
+
+impl Trainer {
+    /// Initialises the model and draws the first data, all from the plan's seed.
+    pub fn new(plan: &Plan) -> Trainer {
+        let seed = plan.train.seed;
+        let model = Model::new(plan, &mut Pcg64Mcg::seed_from_u64(seed));
+        let mut data_rng = Pcg64Mcg::seed_from_u64(seed ^ DATA_STREAM);
+        let mut data = Dataset::new(&plan.data);
+        data.draw(&plan.data, &mut data_rng);
+        let encoding = Encoding::new(&plan.data, plan.steps, plan.features);
+        let samples = sample_count(&plan.data);
+        let rows = plan.train.batch.min(samples);
+        let full = Runner::new(&model, rows, encoding, data.target_steps);
+        let partial = (samples % rows != 0)
+            .then(|| Runner::new(&model, samples % rows, encoding, data.target_steps));
+        Trainer {
+            plan: plan.clone(),
+            model,
+            data,
+            encoding,
+            runners: Runners { full, partial },
+            order: (0..samples).collect(),
+            data_rng,
+            shuffle_rng: Pcg64Mcg::seed_from_u64(seed ^ SHUFFLE_STREAM),
+        }
+    }
+
+    /// Trains for the plan's epochs, calling `on_epoch` after each.
+    pub fn train(&mut self, mut on_epoch: impl FnMut(EpochStats)) -> Result<(), NotFinite> {
+        for epoch in 1..=self.plan.train.epochs {
+            let start = Instant::now();
+            if self.plan.data.fresh && epoch > 1 {
+                self.data.draw(&self.plan.data, &mut self.data_rng);
+            }
+            let (loss, accuracy) = self.epoch(epoch)?;
+            if self.plan.train.reset_each_epoch {
+                self.runners.reset_state();
+            }
+            on_epoch(EpochStats {
+                epoch,
+                loss,
+                accuracy,
+                seconds: start.elapsed().as_secs_f64(),
+            });
+        }
+        Ok(())
+    }
+
+    fn epoch(&mut self, epoch: usize) -> Result<(f64, f64), NotFinite> {
+        if self.plan.train.shuffle {
+            self.order.shuffle(&mut self.shuffle_rng);
+        }
+        let (mut loss, mut correct, mut targets) = (0.0, 0, 0);
+        for (index, ids) in self.order.chunks(self.runners.full.batch.rows).enumerate() {
+            let runner = self.runners.for_rows(ids.len());
+            runner.batch.fill(&self.data, ids, self.encoding);
+            let batch_loss = runner.workspace.forward(&self.model, &runner.batch);
+            if !batch_loss.is_finite() {
+                return Err(NotFinite {
+                    epoch,
+                    batch: index + 1,
+                });
+            }
+            runner.workspace.backward(&mut self.model, &runner.batch);
+            self.model.update(self.plan.train.adam);
+            runner.workspace.carry_state();
+            loss += batch_loss;
+            correct += count_correct(&runner.workspace.probs, &runner.batch.targets);
+            targets += runner.batch.targets.len();
+        }
+        Ok((loss / targets as f64, correct as f64 / targets as f64))
+    }
+
+    /// Scores the model on the plan's evaluation data, each draw from a reset state.
+    pub fn evaluate(&mut self) -> Evaluation {
+        let mut predicted = vec![0; self.data.samples() * self.data.target_steps];
+        let (data, correct, total) = match self.plan.eval {
+            EvalPlan::Train => {
+                self.runners.reset_state();
+                let correct =
+                    self.runners
+                        .predict(&self.model, self.encoding, &self.data, &mut predicted);
+                (self.data.clone(), correct, predicted.len())
+            }
+            EvalPlan::Fresh { draws } => {
+                let mut data = Dataset::new(&self.plan.data);
+                let mut correct = 0;
+                for _ in 0..draws {
+                    data.draw(&self.plan.data, &mut self.data_rng);
+                    self.runners.reset_state();
+                    correct +=
+                        self.runners
+                            .predict(&self.model, self.encoding, &data, &mut predicted);
+                }
+                (data, correct, draws * predicted.len())
+            }
+        };
+        self.runners.reset_state();
+        Evaluation {
+            accuracy: correct as f64 / total as f64,
+            data,
+            predicted,
+        }
+    }
+
+    /// Seeds with `from` and feeds each prediction back as the next input for `steps`
+    /// steps, the state carried from one to the next; returns `(input, predicted)` pairs.
+    pub fn generate(&mut self, from: u32, steps: usize) -> Vec<(u32, u32)> {
+        let mut runner = Runner::new(&self.model, 1, self.encoding, 1);
+        let mut symbol = from;
+        let mut pairs = Vec::with_capacity(steps);
+        for _ in 0..steps {
+            runner.batch.fill_one(&[symbol], self.encoding);
+            runner.workspace.forward(&self.model, &runner.batch);
+            runner.workspace.carry_state();
+            let next = argmax(&runner.workspace.probs) as u32;
+            pairs.push((symbol, next));
+            symbol = next;
+        }
+        pairs
+    }
+}
+
+fn argmax(values: &[f32]) -> usize {
+    let mut best = 0;
+    for (index, &value) in values.iter().enumerate() {
+        if value > values[best] {
+            best = index;
+        }
+    }
+    best
+}
+
+/// Targets whose class has the highest probability, as Keras' categorical accuracy counts.
+fn count_correct(probs: &[f32], targets: &[u32]) -> usize {
+    let classes = probs.len() / targets.len();
+    probs
+        .chunks(classes)
+        .zip(targets)
+        .filter(|(row, &target)| argmax(row) == target as usize)
+        .count()
+}
