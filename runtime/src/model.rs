@@ -99,6 +99,8 @@ impl Model {
 }
 
 /// Per-layer buffers for batches of `rows`.
+// A model has a handful of layers: boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 enum Work {
     Lstm {
         dims: LstmDims,

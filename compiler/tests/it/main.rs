@@ -4,6 +4,7 @@
 mod cli;
 mod errors;
 mod roundtrip;
+mod run;
 mod specs;
 
 use std::path::{Path, PathBuf};
