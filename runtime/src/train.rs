@@ -153,7 +153,7 @@ impl Trainer {
         let samples = sample_count(&plan.data);
         let rows = plan.train.batch.min(samples);
         let full = Runner::new(&model, rows, encoding, data.target_steps);
-        let partial = (samples % rows != 0)
+        let partial = (!samples.is_multiple_of(rows))
             .then(|| Runner::new(&model, samples % rows, encoding, data.target_steps));
         Trainer {
             plan: plan.clone(),
