@@ -136,3 +136,59 @@ fn spec_errors_stop_before_running() {
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn log_has_a_row_per_epoch() {
+    let path = std::env::temp_dir().join(format!("lstmc_log_{}.csv", std::process::id()));
+    let out = lstmc(&[
+        "run",
+        "specs/alphabet_steps.lstm",
+        "--epochs",
+        "7",
+        "--log",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let log = std::fs::read_to_string(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines[0], "epoch,loss,accuracy,seconds");
+    let epochs: Vec<&str> = lines[1..]
+        .iter()
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(epochs, ["1", "2", "3", "4", "5", "6", "7"]);
+}
+
+#[test]
+fn seeds_run_in_parallel_and_match_single_runs() {
+    let out = lstmc(&[
+        "run",
+        "specs/alphabet_naive.lstm",
+        "--epochs",
+        "60",
+        "--seed",
+        "3",
+        "--seeds",
+        "3",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    assert!(lines[3].starts_with("mean "), "{stdout}");
+    for (line, seed) in lines.iter().zip(["3", "4", "5"]) {
+        let single = lstmc(&[
+            "run",
+            "specs/alphabet_naive.lstm",
+            "--epochs",
+            "60",
+            "--seed",
+            seed,
+        ]);
+        assert_eq!(
+            *line,
+            format!("seed {seed}: accuracy: {:.2}%", accuracy(&single))
+        );
+    }
+}
