@@ -4,8 +4,11 @@
 use std::fmt::Write;
 
 use runtime::data::PAD;
-use runtime::plan::{FramePlan, Plan, SourcePlan};
+use runtime::model::LayerReport;
+use runtime::plan::{FramePlan, LayerPlan, Plan, SourcePlan};
 use runtime::train::Evaluation;
+
+use crate::format::{group, human};
 
 /// A symbol as the tutorials print it: a letter, or the integer it stands for.
 pub fn symbol_name(source: &SourcePlan, symbol: u32) -> String {
@@ -59,6 +62,78 @@ pub fn predictions(plan: &Plan, evaluation: &Evaluation, samples: &[usize]) -> S
         .unwrap();
     }
     out
+}
+
+/// The lowered plan, for `lstmc check --plan`: each layer's kernel calls and the memory its
+/// buffers hold at the training batch size, then the totals.
+pub fn plan(plan: &Plan, layers: &[LayerReport], parameter_floats: usize) -> String {
+    let mut out = String::new();
+    let fresh = if plan.data.fresh {
+        ", fresh data each epoch"
+    } else {
+        ""
+    };
+    writeln!(
+        out,
+        "plan {}: batch {}, {} epochs{fresh}",
+        plan.name, plan.train.batch, plan.train.epochs
+    )
+    .unwrap();
+    for (index, (layer, report)) in plan.layers.iter().zip(layers).enumerate() {
+        writeln!(out, "layer {}: {}", index + 1, layer_text(layer)).unwrap();
+        for op in &report.ops {
+            writeln!(out, "  {op}").unwrap();
+        }
+        if report.floats > 0 {
+            writeln!(
+                out,
+                "  buffers: {} floats, {}",
+                group(report.floats as u128),
+                human(4 * report.floats as u128)
+            )
+            .unwrap();
+        }
+    }
+    let buffers: usize = layers.iter().map(|l| l.floats).sum();
+    writeln!(
+        out,
+        "parameters with gradients and Adam moments: {}",
+        human(4 * parameter_floats as u128)
+    )
+    .unwrap();
+    writeln!(out, "layer buffers: {}", human(4 * buffers as u128)).unwrap();
+    out
+}
+
+fn layer_text(layer: &LayerPlan) -> String {
+    let flag = |set: bool, name: &str| {
+        if set {
+            format!(" {name}")
+        } else {
+            String::new()
+        }
+    };
+    match *layer {
+        LayerPlan::Lstm {
+            units,
+            stateful,
+            sequences,
+        } => format!(
+            "lstm {units}{}{}",
+            flag(stateful, "stateful"),
+            flag(sequences, "sequences")
+        ),
+        LayerPlan::Repeat { times } => format!("repeat {times}"),
+        LayerPlan::Dense {
+            units,
+            softmax,
+            per_step,
+        } => format!(
+            "dense {units}{}{}",
+            flag(softmax, "softmax"),
+            flag(per_step, "per_step")
+        ),
+    }
 }
 
 /// `A -> B` per generated step.

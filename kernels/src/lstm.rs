@@ -141,6 +141,12 @@ impl LstmTape {
     pub fn gates(&self) -> &[f32] {
         &self.gates
     }
+
+    /// Floats held, for memory reports.
+    pub fn floats(&self) -> usize {
+        let packed = self.w_hh_packed.as_ref().map_or(0, PackedMat::floats);
+        self.gates.len() + self.c.len() + self.h.len() + self.tanh_c.len() + packed
+    }
 }
 
 /// Buffers backward works in.
@@ -157,6 +163,15 @@ pub struct LstmScratch {
 }
 
 impl LstmScratch {
+    /// Floats held, for memory reports.
+    pub fn floats(&self) -> usize {
+        let w_hh_t = match &self.w_hh_t {
+            StepMatrix::Packed(packed) => packed.floats(),
+            StepMatrix::Plain(plain) => plain.len(),
+        };
+        self.dgates.len() + w_hh_t + self.dh_next.len() + self.dc_next.len() + self.dgates_sum.len()
+    }
+
     pub fn new(dims: LstmDims) -> LstmScratch {
         let state = dims.batch * dims.hidden;
         LstmScratch {
@@ -433,7 +448,7 @@ fn input_backward(
 
 /// Packing `W_hh` once per pass beats a plain GEMM per step from a batch of about 24 rows
 /// and products beyond the small kernel's (`recurrent_product` in the benchmarks).
-fn packing_pays(dims: LstmDims) -> bool {
+pub fn packing_pays(dims: LstmDims) -> bool {
     dims.batch >= 24 && dims.batch * dims.hidden * dims.gates() > SMALL_MAX_MACS
 }
 

@@ -41,6 +41,11 @@ impl PackedMat {
         }
     }
 
+    /// Floats held, padding included.
+    pub fn floats(&self) -> usize {
+        self.data.len()
+    }
+
     /// Rearranges `b` into the panels.
     pub fn pack(&mut self, b: Mat) {
         assert!(

@@ -49,6 +49,11 @@ pub struct Model {
 }
 
 impl Model {
+    /// Floats held per parameter: value, gradient and Adam's two moments.
+    pub fn floats(&self) -> usize {
+        self.tensors.iter().map(|t| 4 * t.value.len()).sum()
+    }
+
     /// Keras-initialised parameters for `plan`, drawn from `rng` layer by layer.
     pub fn new(plan: &Plan, rng: &mut Pcg64Mcg) -> Model {
         let mut tensors = Vec::new();
@@ -98,6 +103,14 @@ impl Model {
     }
 }
 
+/// What one layer runs and holds, for `lstmc check --plan`.
+pub struct LayerReport {
+    /// The kernel calls, in the order they run.
+    pub ops: Vec<String>,
+    /// Floats of activations, gradients and scratch held for one batch size.
+    pub floats: usize,
+}
+
 /// Per-layer buffers for batches of `rows`.
 // A model has a handful of layers: boxing the large variant would buy nothing.
 #[allow(clippy::large_enum_variant)]
@@ -119,6 +132,46 @@ enum Work {
         w_t: Vec<f32>,
         d_input: Vec<f32>,
     },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LstmSource {
+    Hot,
+    Repeated,
+    Features,
+}
+
+fn lstm_ops(dims: LstmDims, source: LstmSource) -> Vec<String> {
+    let LstmDims {
+        steps: t,
+        batch: b,
+        input: i,
+        hidden: h,
+    } = dims;
+    let g4 = 4 * h;
+    let projection = match source {
+        LstmSource::Hot => format!("input projection: row gather from W_ih [{i}, {g4}] for [{t}, {b}] one-hot indices, no matrix multiply"),
+        LstmSource::Repeated => format!("input projection: one GEMM [{b}, {i}]·[{i}, {g4}] for the repeated vector, copied to {t} steps"),
+        LstmSource::Features => format!("input projection: one GEMM [{}, {i}]·[{i}, {g4}] for all {t} steps", t * b),
+    };
+    let packed = if kernels::lstm::packing_pays(dims) {
+        ", W_hh packed once per pass"
+    } else {
+        ""
+    };
+    let d_input = match source {
+        LstmSource::Hot => "dW_ih by scatter-add of rows".to_string(),
+        LstmSource::Repeated => {
+            format!("dW_ih and the vector's gradient from the gate gradients summed over {t} steps")
+        }
+        LstmSource::Features => format!("dW_ih as one GEMM over {} rows", t * b),
+    };
+    vec![
+        projection,
+        format!("per step ({t}): recurrent GEMM [{b}, {h}]·[{h}, {g4}]{packed}, then the fused cell (bias, sigmoid/tanh, c and h)"),
+        format!("backward per step: fused cell backward, GEMM [{b}, {g4}]·[{g4}, {h}] into the previous h"),
+        format!("backward at the end: dW_hh as one GEMM over {} rows, {d_input}", t * b),
+    ]
 }
 
 /// What a layer reads: the batch, a sequence `[T, B, F]`, a vector `[B, F]`, or a vector
@@ -215,6 +268,43 @@ impl Workspace {
             probs: vec![0.0; logit_rows * classes],
             dlogits: vec![0.0; logit_rows * classes],
         }
+    }
+
+    /// What each layer runs and holds at this batch size.
+    pub fn describe(&self, model: &Model) -> Vec<LayerReport> {
+        let last = self.works.len() - 1;
+        self.works
+            .iter()
+            .enumerate()
+            .map(|(index, work)| match work {
+                Work::Lstm { dims, tape, scratch, d_input, .. } => {
+                    let repeated = index > 0 && matches!(model.layers[index - 1], LayerPlan::Repeat { .. });
+                    let input = if index == 0 && self.encoding.gather {
+                        LstmSource::Hot
+                    } else if repeated {
+                        LstmSource::Repeated
+                    } else {
+                        LstmSource::Features
+                    };
+                    LayerReport { ops: lstm_ops(*dims, input), floats: tape.floats() + scratch.floats() + d_input.len() }
+                }
+                Work::Repeat => LayerReport {
+                    ops: vec!["no kernel: the next lstm projects the vector once and reads it at every step".into()],
+                    floats: 0,
+                },
+                Work::Dense { k, o, y, w_t, d_input, .. } => {
+                    let n = y.len() / o;
+                    let mut ops = vec![format!("forward: GEMM [{n}, {k}]·[{k}, {o}] + bias")];
+                    let mut floats = y.len() + w_t.len() + d_input.len();
+                    if index == last {
+                        ops.push(format!("loss: fused softmax cross-entropy over {n} rows of {o} classes"));
+                        floats += self.probs.len() + self.dlogits.len();
+                    }
+                    ops.push(format!("backward: dW [{k}, {n}]·[{n}, {o}], db column sums{}", if d_input.is_empty() { "" } else { ", dx against Wᵀ" }));
+                    LayerReport { ops, floats }
+                }
+            })
+            .collect()
     }
 
     /// Zeroes the state every stateful layer carries.

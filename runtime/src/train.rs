@@ -167,6 +167,14 @@ impl Trainer {
         }
     }
 
+    /// What each layer runs and holds for full batches, and the floats the parameters hold.
+    pub fn describe(&self) -> (Vec<crate::model::LayerReport>, usize) {
+        (
+            self.runners.full.workspace.describe(&self.model),
+            self.model.floats(),
+        )
+    }
+
     /// Trains for the plan's epochs, calling `on_epoch` after each.
     pub fn train(&mut self, mut on_epoch: impl FnMut(EpochStats)) -> Result<(), NotFinite> {
         for epoch in 1..=self.plan.train.epochs {

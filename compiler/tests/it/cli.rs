@@ -76,3 +76,10 @@ fn graph_flag_prints_dot() {
         "{stdout}"
     );
 }
+
+#[test]
+fn encoder_decoder_plan() {
+    let out = lstmc(&["check", "--plan", "specs/encoder_decoder.lstm"]);
+    assert_eq!(out.status.code(), Some(0));
+    insta::assert_snapshot!(String::from_utf8(out.stdout).unwrap());
+}

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use compiler::{compile, diagnostic, graph, summary, Compiled};
+use compiler::{compile, diagnostic, graph, lower, report, summary, Compiled};
+use runtime::train::Trainer;
 
 mod run;
 
@@ -32,8 +33,11 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// Print the layer graph in Graphviz DOT instead of the summary.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "plan")]
         graph: bool,
+        /// Print the lowered plan (kernel calls, buffers, bytes) instead of the summary.
+        #[arg(long)]
+        plan: bool,
     },
     /// Train, evaluate and show what the spec asks for.
     Run {
@@ -58,7 +62,16 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check { files, graph } => check_all(&files, graph),
+        Command::Check { files, graph, plan } => {
+            let view = if graph {
+                View::Graph
+            } else if plan {
+                View::Plan
+            } else {
+                View::Summary
+            };
+            check_all(&files, view)
+        }
         Command::Run {
             file,
             seed,
@@ -77,10 +90,18 @@ fn main() -> ExitCode {
     }
 }
 
-fn check_all(files: &[PathBuf], graph: bool) -> ExitCode {
+/// What `check` prints for a valid spec.
+#[derive(Clone, Copy)]
+enum View {
+    Summary,
+    Graph,
+    Plan,
+}
+
+fn check_all(files: &[PathBuf], view: View) -> ExitCode {
     let mut worst = 0;
     for path in files {
-        worst = worst.max(check_one(path, graph));
+        worst = worst.max(check_one(path, view));
     }
     ExitCode::from(worst)
 }
@@ -108,20 +129,26 @@ pub(crate) fn report_errors(
     EXIT_SPEC_ERRORS
 }
 
-fn check_one(path: &Path, graph: bool) -> u8 {
+fn check_one(path: &Path, view: View) -> u8 {
     let compiled = match read_and_compile(path) {
         Ok(compiled) => compiled,
         Err(code) => return code,
     };
     let name = path.display().to_string();
     match &compiled.result {
-        Ok((spec, checked)) if graph => {
-            print!("{}", graph::to_dot(&spec.model.name.value, &checked.graph));
-            0
-        }
         Ok((spec, checked)) => {
-            println!("{name}: ok");
-            print!("{}", summary::render(spec, checked));
+            match view {
+                View::Graph => print!("{}", graph::to_dot(&spec.model.name.value, &checked.graph)),
+                View::Plan => {
+                    let plan = lower::lower(spec, checked);
+                    let (layers, parameter_floats) = Trainer::new(&plan).describe();
+                    print!("{}", report::plan(&plan, &layers, parameter_floats));
+                }
+                View::Summary => {
+                    println!("{name}: ok");
+                    print!("{}", summary::render(spec, checked));
+                }
+            }
             0
         }
         Err(diagnostics) => report_errors(path, &compiled, diagnostics),
