@@ -36,6 +36,11 @@ impl Tensor {
             v: vec![0.0; len],
         }
     }
+
+    /// The gradient accumulated since the last update.
+    pub fn grad(&self) -> &[f32] {
+        &self.grad
+    }
 }
 
 /// The layers and their parameters: `[W_ih, W_hh, bias]` per LSTM, `[W, b]` per dense.

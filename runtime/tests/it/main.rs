@@ -1,6 +1,8 @@
 //! The runtime's data: each framing cuts the samples the tutorials cut, and batches encode
 //! them time-major.
 
+mod gradients;
+
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 use runtime::data::{sample_count, Batch, Dataset, Encoding, PAD};
