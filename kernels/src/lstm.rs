@@ -19,6 +19,7 @@
 //!
 //! Nothing here allocates: the tape and scratch buffers are made once per shape.
 
+use rayon::prelude::*;
 use wide::f32x8;
 
 use crate::activation::{sigmoid8, tanh8};
@@ -208,16 +209,29 @@ pub fn lstm_forward(input: LstmInput, w: &LstmWeights, tape: &mut LstmTape) {
         let (c_prev, c_next) = tape.c[t * b * h..(t + 2) * b * h].split_at_mut(b * h);
         let h_next = &mut tape.h[(t + 1) * b * h..(t + 2) * b * h];
         let tanh_c = &mut tape.tanh_c[t * b * h..(t + 1) * b * h];
-        for row in 0..b {
-            let span = row * h..(row + 1) * h;
-            cell_forward(
-                &mut gates[row * g4..(row + 1) * g4],
-                w.bias,
-                &c_prev[span.clone()],
-                &mut c_next[span.clone()],
-                &mut h_next[span.clone()],
-                &mut tanh_c[span],
-            );
+        let rows = gates
+            .chunks_mut(g4)
+            .zip(c_prev.chunks(h))
+            .zip(c_next.chunks_mut(h))
+            .zip(h_next.chunks_mut(h));
+        let cell =
+            |(((z, c_prev), c), h_row): (((&mut [f32], &[f32]), &mut [f32]), &mut [f32]),
+             tanh_c: &mut [f32]| { cell_forward(z, w.bias, c_prev, c, h_row, tanh_c) };
+        if cells_in_parallel(dims) {
+            let par_rows = gates
+                .par_chunks_mut(g4)
+                .zip(c_prev.par_chunks(h))
+                .zip(c_next.par_chunks_mut(h))
+                .zip(h_next.par_chunks_mut(h));
+            par_rows
+                .zip(tanh_c.par_chunks_mut(h))
+                .for_each(|(row, tanh_c)| {
+                    let _ftz = FlushDenormals::new();
+                    cell(row, tanh_c)
+                });
+        } else {
+            rows.zip(tanh_c.chunks_mut(h))
+                .for_each(|(row, tanh_c)| cell(row, tanh_c));
         }
     }
 }
@@ -363,24 +377,42 @@ pub fn lstm_backward(
     scratch.dc_next.fill(0.0);
     for t in (0..t_len).rev() {
         let dgates = &mut scratch.dgates[t * b * g4..(t + 1) * b * g4];
-        for row in 0..b {
-            let span = row * h..(row + 1) * h;
+        let (tape_ref, dh_next) = (&*tape, &scratch.dh_next);
+        let cell = |row: usize, (dz, dc_next): (&mut [f32], &mut [f32])| {
+            let at = t * b + row;
             let out = match dout {
-                OutputGrad::Sequence(d) => Some(&d[(t * b + row) * h..][..h]),
-                OutputGrad::Last(d) if t + 1 == t_len => Some(&d[span.clone()]),
+                OutputGrad::Sequence(d) => Some(&d[at * h..][..h]),
+                OutputGrad::Last(d) if t + 1 == t_len => Some(&d[row * h..][..h]),
                 OutputGrad::Last(_) => None,
             };
+            let dh = CellDh {
+                out,
+                next: &dh_next[row * h..][..h],
+            };
             cell_backward(
-                &tape.gates[(t * b + row) * g4..][..g4],
-                &tape.c[(t * b + row) * h..][..h],
-                &tape.tanh_c[(t * b + row) * h..][..h],
-                CellDh {
-                    out,
-                    next: &scratch.dh_next[span.clone()],
-                },
-                &mut scratch.dc_next[span],
-                &mut dgates[row * g4..(row + 1) * g4],
+                &tape_ref.gates[at * g4..][..g4],
+                &tape_ref.c[at * h..][..h],
+                &tape_ref.tanh_c[at * h..][..h],
+                dh,
+                dc_next,
+                dz,
             );
+        };
+        if cells_in_parallel(dims) {
+            dgates
+                .par_chunks_mut(g4)
+                .zip(scratch.dc_next.par_chunks_mut(h))
+                .enumerate()
+                .for_each(|(row, pair)| {
+                    let _ftz = FlushDenormals::new();
+                    cell(row, pair)
+                });
+        } else {
+            dgates
+                .chunks_mut(g4)
+                .zip(scratch.dc_next.chunks_mut(h))
+                .enumerate()
+                .for_each(|(row, pair)| cell(row, pair));
         }
         if t > 0 {
             let dz = Mat::new(dgates, b, g4);
@@ -444,6 +476,14 @@ fn input_backward(
             }
         }
     }
+}
+
+/// Above this many cells a step (B·H), the fused cell passes spread rows over rayon's
+/// threads; rows are independent, so the bits do not depend on how many.
+const PARALLEL_MIN_CELLS: usize = 1 << 14;
+
+fn cells_in_parallel(dims: LstmDims) -> bool {
+    dims.batch * dims.hidden >= PARALLEL_MIN_CELLS
 }
 
 /// Packing `W_hh` once per pass beats a plain GEMM per step from a batch of about 24 rows

@@ -265,7 +265,8 @@ proptest! {
 #[test]
 fn tutorial_shapes_match_reference() {
     // alphabet, stateful, index recall, echo, the encoder-decoder's decoder, and a batch
-    // large enough that the recurrent weights are packed once per pass.
+    // large enough that the recurrent weights are packed once per pass, and one with enough
+    // cells a step that the cell passes run on several threads.
     for (steps, batch, input, hidden) in [
         (1, 1, 1, 32),
         (1, 1, 1, 50),
@@ -273,9 +274,63 @@ fn tutorial_shapes_match_reference() {
         (5, 7, 100, 20),
         (2, 21, 150, 150),
         (3, 24, 7, 64),
+        (2, 64, 3, 256),
     ] {
         for kind in [Kind::Dense, Kind::OneHot, Kind::Repeated] {
             check_against_reference(&case(steps, batch, input, hidden, 5), kind, false);
         }
     }
+}
+
+#[test]
+fn same_bits_with_one_thread_and_two() {
+    let c = case(3, 64, 9, 256, 21);
+    let d = c.dims;
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let w = LstmWeights {
+                w_ih: &c.w_ih,
+                w_hh: &c.w_hh,
+                bias: &c.bias,
+            };
+            let mut tape = LstmTape::new(d);
+            lstm_forward(LstmInput::Dense(&c.x), &w, &mut tape);
+            let g4 = 4 * d.hidden;
+            let (mut dw_ih, mut dw_hh, mut dbias) = (
+                vec![0.0; d.input * g4],
+                vec![0.0; d.hidden * g4],
+                vec![0.0; g4],
+            );
+            let grads = LstmGrads {
+                w_ih: &mut dw_ih,
+                w_hh: &mut dw_hh,
+                bias: &mut dbias,
+            };
+            let mut scratch = LstmScratch::new(d);
+            lstm_backward(
+                LstmInput::Dense(&c.x),
+                &w,
+                &tape,
+                OutputGrad::Sequence(&c.dh_out),
+                &mut scratch,
+                grads,
+                None,
+            );
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
+            (
+                bits(tape.outputs()),
+                bits(&dw_ih),
+                bits(&dw_hh),
+                bits(&dbias),
+            )
+        })
+    };
+    assert!(
+        run(1) == run(2),
+        "LSTM results differ between 1 and 2 threads"
+    );
 }
