@@ -209,29 +209,25 @@ pub fn lstm_forward(input: LstmInput, w: &LstmWeights, tape: &mut LstmTape) {
         let (c_prev, c_next) = tape.c[t * b * h..(t + 2) * b * h].split_at_mut(b * h);
         let h_next = &mut tape.h[(t + 1) * b * h..(t + 2) * b * h];
         let tanh_c = &mut tape.tanh_c[t * b * h..(t + 1) * b * h];
-        let rows = gates
-            .chunks_mut(g4)
-            .zip(c_prev.chunks(h))
-            .zip(c_next.chunks_mut(h))
-            .zip(h_next.chunks_mut(h));
-        let cell =
-            |(((z, c_prev), c), h_row): (((&mut [f32], &[f32]), &mut [f32]), &mut [f32]),
-             tanh_c: &mut [f32]| { cell_forward(z, w.bias, c_prev, c, h_row, tanh_c) };
         if cells_in_parallel(dims) {
-            let par_rows = gates
+            let rows = gates
                 .par_chunks_mut(g4)
                 .zip(c_prev.par_chunks(h))
-                .zip(c_next.par_chunks_mut(h))
-                .zip(h_next.par_chunks_mut(h));
-            par_rows
+                .zip(c_next.par_chunks_mut(h));
+            rows.zip(h_next.par_chunks_mut(h))
                 .zip(tanh_c.par_chunks_mut(h))
-                .for_each(|(row, tanh_c)| {
+                .for_each(|((((z, cp), c), hn), tc)| {
                     let _ftz = FlushDenormals::new();
-                    cell(row, tanh_c)
+                    cell_forward(z, w.bias, cp, c, hn, tc)
                 });
         } else {
-            rows.zip(tanh_c.chunks_mut(h))
-                .for_each(|(row, tanh_c)| cell(row, tanh_c));
+            let rows = gates
+                .chunks_mut(g4)
+                .zip(c_prev.chunks(h))
+                .zip(c_next.chunks_mut(h));
+            rows.zip(h_next.chunks_mut(h))
+                .zip(tanh_c.chunks_mut(h))
+                .for_each(|((((z, cp), c), hn), tc)| cell_forward(z, w.bias, cp, c, hn, tc));
         }
     }
 }
@@ -377,7 +373,7 @@ pub fn lstm_backward(
     scratch.dc_next.fill(0.0);
     for t in (0..t_len).rev() {
         let dgates = &mut scratch.dgates[t * b * g4..(t + 1) * b * g4];
-        let (tape_ref, dh_next) = (&*tape, &scratch.dh_next);
+        let (tape_ref, dh_next) = (tape, &scratch.dh_next);
         let cell = |row: usize, (dz, dc_next): (&mut [f32], &mut [f32])| {
             let at = t * b + row;
             let out = match dout {
