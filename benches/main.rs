@@ -8,7 +8,10 @@
 use std::time::Duration;
 
 use benches::{TrainStep, SHAPES};
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{
+    criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
+};
 use kernels::adam::{adam_update, AdamConfig};
 use kernels::dense::dense_forward;
 use kernels::gemm::{gemm_via, GemmPath, Mat, MatMut};
@@ -62,23 +65,32 @@ fn gemm_crossover(c: &mut Criterion) {
         let (a, b, mut out) = (filled(m * k, 1), filled(k * n, 2), vec![0.0; m * n]);
         group.throughput(Throughput::Elements(2 * (m * n * k) as u64));
         for path in [GemmPath::Small, GemmPath::Packed] {
-            group.bench_function(
-                BenchmarkId::new(format!("{path:?}"), format!("{m}x{k}x{n}")),
-                |bench| {
-                    bench.iter(|| {
-                        gemm_via(
-                            path,
-                            &mut MatMut::new(&mut out, m, n),
-                            Mat::new(&a, m, k),
-                            Mat::new(&b, k, n),
-                            true,
-                        )
-                    })
-                },
-            );
+            let id = BenchmarkId::new(format!("{path:?}"), format!("{m}x{k}x{n}"));
+            bench_path(&mut group, id, path, (&a, &b, &mut out), (m, k, n));
         }
     }
     group.finish();
+}
+
+/// `C += A·B` through one GEMM path.
+fn bench_path(
+    group: &mut BenchmarkGroup<WallTime>,
+    id: BenchmarkId,
+    path: GemmPath,
+    (a, b, out): (&[f32], &[f32], &mut [f32]),
+    (m, k, n): (usize, usize, usize),
+) {
+    group.bench_function(id, |bench| {
+        bench.iter(|| {
+            gemm_via(
+                path,
+                &mut MatMut::new(out, m, n),
+                Mat::new(a, m, k),
+                Mat::new(b, k, n),
+                true,
+            )
+        })
+    });
 }
 
 /// The recurrent product `h_{t-1}·W_hh` at each workload's shape, through the three paths.
@@ -102,17 +114,13 @@ fn recurrent_product(c: &mut Criterion) {
             })
         });
         for path in [GemmPath::Small, GemmPath::Packed] {
-            group.bench_function(id(&format!("{path:?}")), |bench| {
-                bench.iter(|| {
-                    gemm_via(
-                        path,
-                        &mut MatMut::new(&mut out, m, n),
-                        Mat::new(&a, m, k),
-                        Mat::new(&b, k, n),
-                        true,
-                    )
-                })
-            });
+            bench_path(
+                &mut group,
+                id(&format!("{path:?}")),
+                path,
+                (&a, &b, &mut out),
+                (m, k, n),
+            );
         }
     }
     group.finish();

@@ -1,16 +1,6 @@
 //! The `lstmc` binary: exit codes, output streams and several files in one call.
 
-use std::process::{Command, Output};
-
-use crate::repo_root;
-
-fn lstmc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lstmc"))
-        .args(args)
-        .current_dir(repo_root())
-        .output()
-        .unwrap()
-}
+use crate::lstmc;
 
 #[test]
 fn valid_spec_prints_summary_and_exits_0() {

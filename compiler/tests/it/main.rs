@@ -8,6 +8,7 @@ mod run;
 mod specs;
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 /// The repository root, where `specs/` lives.
 fn repo_root() -> PathBuf {
@@ -15,6 +16,15 @@ fn repo_root() -> PathBuf {
         .parent()
         .unwrap()
         .to_path_buf()
+}
+
+/// Runs the `lstmc` binary from the repository root.
+fn lstmc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lstmc"))
+        .args(args)
+        .current_dir(repo_root())
+        .output()
+        .unwrap()
 }
 
 /// The files with extension `lstm` in `dir`, sorted by name.

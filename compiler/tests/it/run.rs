@@ -2,17 +2,9 @@
 //! accuracy with the spec's seed, the same seed gives the same numbers, and diverging
 //! training stops with exit code 3.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
-use crate::repo_root;
-
-fn lstmc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lstmc"))
-        .args(args)
-        .current_dir(repo_root())
-        .output()
-        .unwrap()
-}
+use crate::{lstmc, repo_root};
 
 /// The `accuracy: 98.90%` line's figure.
 fn accuracy(out: &Output) -> f64 {

@@ -5,7 +5,7 @@ use kernels::gemm::{gemm, gemm_via, GemmPath, Mat, MatMut, PARALLEL_MIN_MACS, SM
 use kernels::generic::matmul;
 use proptest::prelude::*;
 
-use crate::{assert_close, floats, to_f64};
+use crate::{assert_close, bits, floats, to_f64, with_threads};
 
 /// Stores `m` as `[rows, cols]`, or transposed as `[cols, rows]` and viewed back through
 /// `t()`, so one test covers A·B, Aᵀ·B, A·Bᵀ and Aᵀ·Bᵀ.
@@ -87,12 +87,8 @@ fn same_bits_with_one_thread_and_two() {
     let a = floats(3, m * k, 1.0);
     let b = floats(4, k * n, 1.0);
     let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
         let mut c = vec![0.0f32; m * n];
-        pool.install(|| {
+        with_threads(threads, || {
             gemm(
                 &mut MatMut::new(&mut c, m, n),
                 Mat::new(&a, m, k),
@@ -102,8 +98,7 @@ fn same_bits_with_one_thread_and_two() {
         });
         c
     };
-    let one: Vec<u32> = run(1).iter().map(|x| x.to_bits()).collect();
-    let two: Vec<u32> = run(2).iter().map(|x| x.to_bits()).collect();
+    let (one, two) = (bits(&run(1)), bits(&run(2)));
     assert!(one == two, "results differ between 1 and 2 threads");
 }
 
@@ -132,12 +127,8 @@ fn packed_b_same_bits_with_one_thread_and_two() {
     let mut packed = kernels::packed::PackedMat::new(k, n);
     packed.pack(Mat::new(&floats(6, k * n, 1.0), k, n));
     let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
         let mut c = vec![0.0f32; m * n];
-        pool.install(|| {
+        with_threads(threads, || {
             kernels::packed::gemm_packed(
                 &mut MatMut::new(&mut c, m, n),
                 Mat::new(&a, m, k),
@@ -145,7 +136,7 @@ fn packed_b_same_bits_with_one_thread_and_two() {
                 false,
             )
         });
-        c.iter().map(|x| x.to_bits()).collect::<Vec<u32>>()
+        bits(&c)
     };
     assert!(run(1) == run(2), "results differ between 1 and 2 threads");
 }

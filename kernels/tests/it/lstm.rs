@@ -10,7 +10,7 @@ use kernels::lstm::{
 use proptest::prelude::*;
 
 use crate::layers::numeric_gradient;
-use crate::{assert_close, floats, to_f64};
+use crate::{assert_close, bits, floats, to_f64, with_threads};
 
 struct Case {
     dims: LstmDims,
@@ -287,11 +287,7 @@ fn same_bits_with_one_thread_and_two() {
     let c = case(3, 64, 9, 256, 21);
     let d = c.dims;
     let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| {
+        with_threads(threads, || {
             let w = LstmWeights {
                 w_ih: &c.w_ih,
                 w_hh: &c.w_hh,
@@ -320,7 +316,6 @@ fn same_bits_with_one_thread_and_two() {
                 grads,
                 None,
             );
-            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
             (
                 bits(tape.outputs()),
                 bits(&dw_ih),
