@@ -7,7 +7,7 @@ use super::{Framed, LayerGraph, Op, Shape};
 use crate::diagnostic::Diagnostic;
 use crate::format::{group, human};
 use crate::span::Span;
-use crate::spec::{EvalOn, Spec};
+use crate::spec::Spec;
 
 /// The most a spec may ask for: parameters, optimizer state, activations and data.
 pub const MEMORY_LIMIT: u128 = 4 << 30;
@@ -21,7 +21,8 @@ pub struct Memory {
     pub parameters: u128,
     /// One batch's forward tape and its gradients.
     pub activations: u128,
-    /// The framed data set, training or evaluation, whichever is larger.
+    /// The training data and one evaluation draw, at their encoded size (an upper bound: the
+    /// runtime keeps symbol indices and encodes one batch at a time).
     pub data: u128,
 }
 
@@ -33,7 +34,7 @@ impl Memory {
     }
 }
 
-pub fn estimate(spec: &Spec, graph: &LayerGraph, framed: Framed) -> Memory {
+pub fn estimate(graph: &LayerGraph, framed: Framed) -> Memory {
     let parameters = graph.total_params().saturating_mul(4 * F32);
     let activations = node_activations(graph)
         .map(|(_, bytes)| bytes)
@@ -43,14 +44,11 @@ pub fn estimate(spec: &Spec, graph: &LayerGraph, framed: Framed) -> Memory {
         .saturating_add(
             u128::from(framed.target_steps.unwrap_or(1)).saturating_mul(framed.classes.into()),
         );
-    let draws = match spec.eval.on.value {
-        EvalOn::Fresh { draws } => u128::from(draws),
-        EvalOn::Train => 1,
-    };
+    // Training data and one evaluation draw, each at most this size: every fresh draw reuses
+    // the same buffer.
     let data = per_sample
         .saturating_mul(framed.samples.into())
-        .saturating_mul(draws.max(1))
-        .saturating_mul(F32);
+        .saturating_mul(2 * F32);
     Memory {
         parameters,
         activations,

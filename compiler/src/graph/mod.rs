@@ -112,7 +112,7 @@ pub fn check(spec: &Spec) -> (Option<Checked>, Vec<Diagnostic>) {
     shapes::check_repeat_feeds_lstm(spec, &mut diagnostics);
     framing::check_fresh(spec, &mut diagnostics);
     training::check_show(spec, framed, &mut diagnostics);
-    let memory = framed.map(|framed| memory::estimate(spec, &graph, framed));
+    let memory = framed.map(|framed| memory::estimate(&graph, framed));
     if let Some(memory) = &memory {
         memory::check(spec, &graph, memory, &mut diagnostics);
     }
