@@ -91,6 +91,107 @@ impl Model {
         }
     }
 
+    /// The parameters as `torch.nn.LSTM` and `torch.nn.Linear` hold them, named
+    /// `layers.{index}.{name}`: an LSTM's `weight_ih_l0 [4H, I]`, `weight_hh_l0 [4H, H]`,
+    /// `bias_ih_l0 [4H]` (Keras' one bias) and `bias_hh_l0 [4H]` (zeros), gates i, f, g, o;
+    /// a dense layer's `weight [O, K]` and `bias [O]`.
+    pub fn export(&self) -> Vec<NamedTensor> {
+        let mut named = Vec::new();
+        for (index, layer) in self.layers.iter().enumerate() {
+            let first = self.first_tensor[index];
+            let input = self.inputs[index];
+            let tensor = |offset: usize| &self.tensors[first + offset].value;
+            let mut push = |suffix: &str, shape: Vec<usize>, data: Vec<f32>| {
+                named.push(NamedTensor {
+                    name: format!("layers.{index}.{suffix}"),
+                    shape,
+                    data,
+                })
+            };
+            match *layer {
+                LayerPlan::Lstm { units, .. } => {
+                    let g4 = 4 * units;
+                    push(
+                        "weight_ih_l0",
+                        vec![g4, input],
+                        transposed(tensor(0), input, g4),
+                    );
+                    push(
+                        "weight_hh_l0",
+                        vec![g4, units],
+                        transposed(tensor(1), units, g4),
+                    );
+                    push("bias_ih_l0", vec![g4], tensor(2).clone());
+                    push("bias_hh_l0", vec![g4], vec![0.0; g4]);
+                }
+                LayerPlan::Dense { units, .. } => {
+                    push(
+                        "weight",
+                        vec![units, input],
+                        transposed(tensor(0), input, units),
+                    );
+                    push("bias", vec![units], tensor(1).clone());
+                }
+                LayerPlan::Repeat { .. } => {}
+            }
+        }
+        named
+    }
+
+    /// Replaces the parameters with `tensors`, named and laid out as `export` writes them
+    /// (an LSTM's two biases are summed, so PyTorch's own weights load too). Checks every
+    /// name and shape before changing anything.
+    pub fn import(&mut self, tensors: &[NamedTensor]) -> Result<(), ImportError> {
+        let expected = self.export();
+        for want in &expected {
+            let found = tensors
+                .iter()
+                .find(|t| t.name == want.name)
+                .ok_or_else(|| ImportError::Missing(want.name.clone()))?;
+            if found.shape != want.shape {
+                return Err(ImportError::Shape {
+                    name: want.name.clone(),
+                    expected: want.shape.clone(),
+                    found: found.shape.clone(),
+                });
+            }
+        }
+        if let Some(extra) = tensors
+            .iter()
+            .find(|t| expected.iter().all(|want| want.name != t.name))
+        {
+            return Err(ImportError::Unexpected(extra.name.clone()));
+        }
+        let get = |name: String| {
+            &tensors
+                .iter()
+                .find(|t| t.name == name)
+                .expect("checked above")
+                .data
+        };
+        for (index, layer) in self.layers.clone().iter().enumerate() {
+            let first = self.first_tensor[index];
+            let input = self.inputs[index];
+            let name = |suffix: &str| format!("layers.{index}.{suffix}");
+            match *layer {
+                LayerPlan::Lstm { units, .. } => {
+                    let g4 = 4 * units;
+                    self.tensors[first].value = transposed(get(name("weight_ih_l0")), g4, input);
+                    self.tensors[first + 1].value =
+                        transposed(get(name("weight_hh_l0")), g4, units);
+                    let (ih, hh) = (get(name("bias_ih_l0")), get(name("bias_hh_l0")));
+                    self.tensors[first + 2].value = ih.iter().zip(hh).map(|(a, b)| a + b).collect();
+                }
+                LayerPlan::Dense { units, .. } => {
+                    self.tensors[first].value = transposed(get(name("weight")), units, input);
+                    self.tensors[first + 1].value = get(name("bias")).clone();
+                }
+                LayerPlan::Repeat { .. } => {}
+            }
+        }
+        Ok(())
+    }
+
     /// One Adam step on every tensor with the gradients accumulated since the last.
     pub fn update(&mut self, adam: kernels::adam::AdamConfig) {
         self.step += 1;
@@ -106,6 +207,52 @@ impl Model {
             tensor.grad.fill(0.0);
         }
     }
+}
+
+/// A parameter in PyTorch's name and layout, for weight files.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NamedTensor {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+/// Why saved weights do not fit the model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImportError {
+    Missing(String),
+    Unexpected(String),
+    Shape {
+        name: String,
+        expected: Vec<usize>,
+        found: Vec<usize>,
+    },
+}
+
+impl std::fmt::Display for ImportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ImportError::Missing(name) => write!(f, "tensor `{name}` is missing"),
+            ImportError::Unexpected(name) => {
+                write!(f, "tensor `{name}` is not a parameter of this model")
+            }
+            ImportError::Shape {
+                name,
+                expected,
+                found,
+            } => write!(
+                f,
+                "tensor `{name}` has shape {found:?}, the model needs {expected:?}"
+            ),
+        }
+    }
+}
+
+/// `[rows, cols]` as `[cols, rows]`.
+fn transposed(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; data.len()];
+    kernels::lstm::transpose_into(data, rows, cols, &mut out);
+    out
 }
 
 /// What one layer runs and holds, for `lstmc check --plan`.

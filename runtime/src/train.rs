@@ -253,6 +253,22 @@ impl Trainer {
         }
     }
 
+    /// The predicted class of each target step for one input sample of symbols (padding
+    /// included), from a zero state.
+    pub fn predict_one(&mut self, input: &[u32]) -> Vec<u32> {
+        let target_steps = self.data.target_steps;
+        let mut runner = Runner::new(&self.model, 1, self.encoding, target_steps);
+        runner.batch.fill_one(input, self.encoding);
+        runner.workspace.forward(&self.model, &runner.batch);
+        let classes = runner.workspace.probs.len() / target_steps;
+        runner
+            .workspace
+            .probs
+            .chunks(classes)
+            .map(|probs| argmax(probs) as u32)
+            .collect()
+    }
+
     /// Seeds with `from` and feeds each prediction back as the next input for `steps`
     /// steps, the state carried from one to the next; returns `(input, predicted)` pairs.
     pub fn generate(&mut self, from: u32, steps: usize) -> Vec<(u32, u32)> {

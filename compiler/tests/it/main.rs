@@ -6,6 +6,7 @@ mod errors;
 mod roundtrip;
 mod run;
 mod specs;
+mod weights;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -8,7 +8,10 @@ use clap::{Parser, Subcommand};
 use compiler::{compile, diagnostic, graph, lower, report, summary, Compiled};
 use runtime::train::Trainer;
 
+mod files;
+mod predict;
 mod run;
+mod weights;
 
 /// Exit codes: 0 success, 1 a spec has errors, 2 usage or I/O error, 3 training diverged.
 pub(crate) const EXIT_SPEC_ERRORS: u8 = 1;
@@ -56,6 +59,30 @@ enum Command {
         /// Write one CSV row per epoch (epoch, loss, accuracy, seconds) to this file.
         #[arg(long, value_name = "FILE")]
         log: Option<PathBuf>,
+        /// Write the trained weights to this safetensors file (PyTorch names and layouts).
+        #[arg(long, value_name = "FILE", conflicts_with = "seeds")]
+        save: Option<PathBuf>,
+        /// Start from the weights in this safetensors file; with `--epochs 0`, evaluate only.
+        #[arg(long, value_name = "FILE", conflicts_with = "seeds")]
+        load: Option<PathBuf>,
+    },
+    /// Predict with saved weights for new inputs, encoded as the spec encodes its data.
+    Predict {
+        /// The spec the weights were trained with.
+        file: PathBuf,
+        /// The safetensors file to load.
+        #[arg(long, value_name = "FILE")]
+        load: PathBuf,
+        /// One input sequence: letters ("ABC") or integers ("3 6 0 3 1").
+        #[arg(
+            long,
+            required_unless_present = "input_file",
+            conflicts_with = "input_file"
+        )]
+        input: Option<String>,
+        /// A file of input sequences, one a line.
+        #[arg(long, value_name = "FILE")]
+        input_file: Option<PathBuf>,
     },
 }
 
@@ -78,15 +105,25 @@ fn main() -> ExitCode {
             epochs,
             seeds,
             log,
+            save,
+            load,
         } => {
             let options = run::Options {
                 seed,
                 epochs,
                 seeds,
                 log,
+                save,
+                load,
             };
             ExitCode::from(run::run(&file, &options))
         }
+        Command::Predict {
+            file,
+            load,
+            input,
+            input_file,
+        } => ExitCode::from(predict::predict(&file, &load, input, input_file.as_deref())),
     }
 }
 

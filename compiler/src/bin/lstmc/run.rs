@@ -2,7 +2,7 @@
 //! once; and the per-epoch CSV log.
 
 use std::fmt::Write as _;
-use std::io::{IsTerminal, Write as _};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use compiler::{lower, report};
@@ -11,6 +11,8 @@ use rayon::prelude::*;
 use runtime::plan::{Plan, ShowPlan};
 use runtime::train::{EpochStats, NotFinite, Trainer};
 
+use crate::files::write_atomically;
+use crate::weights;
 use crate::{read_and_compile, report_errors, EXIT_USAGE_OR_IO};
 
 const EXIT_NOT_FINITE: u8 = 3;
@@ -20,6 +22,8 @@ pub struct Options {
     pub epochs: Option<usize>,
     pub seeds: Option<u64>,
     pub log: Option<PathBuf>,
+    pub save: Option<PathBuf>,
+    pub load: Option<PathBuf>,
 }
 
 pub fn run(path: &Path, options: &Options) -> u8 {
@@ -35,12 +39,19 @@ pub fn run(path: &Path, options: &Options) -> u8 {
     plan.train.epochs = options.epochs.unwrap_or(plan.train.epochs);
     match options.seeds {
         Some(count) => run_seeds(&plan, count),
-        None => run_one(&plan, options.log.as_deref()),
+        None => run_one(&plan, options, &compiled.text),
     }
 }
 
-fn run_one(plan: &Plan, log: Option<&Path>) -> u8 {
+fn run_one(plan: &Plan, options: &Options, spec_text: &str) -> u8 {
+    let log = options.log.as_deref();
     let mut trainer = Trainer::new(plan);
+    if let Some(path) = &options.load {
+        if let Err(message) = load_into(&mut trainer, path) {
+            eprintln!("error: {message}");
+            return EXIT_USAGE_OR_IO;
+        }
+    }
     let mut progress = Progress::new(plan.train.epochs);
     let mut history = Vec::with_capacity(if log.is_some() { plan.train.epochs } else { 0 });
     let trained = trainer.train(|stats| {
@@ -51,7 +62,7 @@ fn run_one(plan: &Plan, log: Option<&Path>) -> u8 {
     });
     progress.finish();
     if let Some(log) = log {
-        if let Err(error) = write_atomically(log, &csv(&history)) {
+        if let Err(error) = write_atomically(log, csv(&history).as_bytes()) {
             eprintln!("error: cannot write the log {}: {error}", log.display());
             return EXIT_USAGE_OR_IO;
         }
@@ -59,8 +70,23 @@ fn run_one(plan: &Plan, log: Option<&Path>) -> u8 {
     if let Err(not_finite) = trained {
         return diverged(not_finite);
     }
+    if let Some(path) = &options.save {
+        if let Err(message) = weights::save(path, &trainer.model, spec_text) {
+            eprintln!("error: {message}");
+            return EXIT_USAGE_OR_IO;
+        }
+    }
     show(plan, &mut trainer);
     0
+}
+
+/// Replaces the trainer's initial weights with a file's, checked against the spec's shapes.
+pub fn load_into(trainer: &mut Trainer, path: &Path) -> Result<(), String> {
+    let tensors = weights::load(path)?;
+    trainer
+        .model
+        .import(&tensors)
+        .map_err(|error| format!("{} does not fit this spec: {error}", path.display()))
 }
 
 fn diverged(not_finite: NotFinite) -> u8 {
@@ -191,27 +217,4 @@ fn csv(history: &[EpochStats]) -> String {
         .unwrap();
     }
     out
-}
-
-/// Writes through a temporary file in the same folder, synced, then renamed over `path`: a
-/// killed run leaves the old file or the new one, never half of one.
-fn write_atomically(path: &Path, contents: &str) -> std::io::Result<()> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| std::io::Error::other("the path names no file"))?;
-    let temporary = path.with_file_name(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let written = (|| {
-        let mut file = std::fs::File::create(&temporary)?;
-        file.write_all(contents.as_bytes())?;
-        file.sync_all()?;
-        std::fs::rename(&temporary, path)
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&temporary);
-    }
-    written
 }

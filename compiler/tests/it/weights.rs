@@ -1,0 +1,212 @@
+//! Weight files: what `--save` writes (PyTorch's names, dtypes and shapes, read back with the
+//! `safetensors` crate), `--load` round trips, and every kind of bad file is a clear error
+//! with exit code 2.
+
+use std::path::PathBuf;
+
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+
+use crate::{lstmc, repo_root};
+
+fn temp(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("lstmc_{}_{name}", std::process::id()))
+}
+
+/// Trains `spec` for `epochs` and saves its weights; returns the file and `run`'s stdout.
+fn saved(spec: &str, epochs: &str, name: &str) -> (PathBuf, String) {
+    let path = temp(name);
+    let out = lstmc(&[
+        "run",
+        &format!("specs/{spec}.lstm"),
+        "--epochs",
+        epochs,
+        "--save",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (path, String::from_utf8(out.stdout).unwrap())
+}
+
+#[test]
+fn saved_file_has_pytorch_names_dtypes_and_shapes() {
+    let (path, _) = saved("encoder_decoder", "1", "encdec.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let mut found: Vec<(String, Vec<usize>)> = file
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            assert_eq!(view.dtype(), Dtype::F32, "{name}");
+            (name, view.shape().to_vec())
+        })
+        .collect();
+    found.sort();
+    let want = [
+        ("layers.0.bias_hh_l0", vec![600]),
+        ("layers.0.bias_ih_l0", vec![600]),
+        ("layers.0.weight_hh_l0", vec![600, 150]),
+        ("layers.0.weight_ih_l0", vec![600, 100]),
+        ("layers.2.bias_hh_l0", vec![600]),
+        ("layers.2.bias_ih_l0", vec![600]),
+        ("layers.2.weight_hh_l0", vec![600, 150]),
+        ("layers.2.weight_ih_l0", vec![600, 150]),
+        ("layers.3.bias", vec![100]),
+        ("layers.3.weight", vec![100, 150]),
+    ];
+    let want: Vec<(String, Vec<usize>)> = want
+        .iter()
+        .map(|(n, s)| (n.to_string(), s.clone()))
+        .collect();
+    assert_eq!(found, want);
+    let (_, metadata) = SafeTensors::read_metadata(&bytes).unwrap();
+    let metadata = metadata.metadata().clone().unwrap();
+    let spec = std::fs::read_to_string(repo_root().join("specs/encoder_decoder.lstm")).unwrap();
+    assert_eq!(metadata["spec"], spec);
+    assert_eq!(metadata["lstmc_version"], env!("CARGO_PKG_VERSION"));
+}
+
+#[test]
+fn loaded_weights_evaluate_as_they_trained() {
+    let (path, trained) = saved("alphabet_steps", "200", "steps.safetensors");
+    let out = lstmc(&[
+        "run",
+        "specs/alphabet_steps.lstm",
+        "--load",
+        path.to_str().unwrap(),
+        "--epochs",
+        "0",
+    ]);
+    let predicted = lstmc(&[
+        "predict",
+        "specs/alphabet_steps.lstm",
+        "--load",
+        path.to_str().unwrap(),
+        "--input",
+        "ABC",
+    ]);
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), trained);
+    let line = trained
+        .lines()
+        .find(|l| l.starts_with("['A', 'B', 'C'] -> "))
+        .unwrap();
+    let letter = line.trim_start_matches("['A', 'B', 'C'] -> ");
+    assert_eq!(
+        String::from_utf8(predicted.stdout).unwrap(),
+        format!("[A, B, C] -> [{letter}]\n")
+    );
+}
+
+/// Writes `tensors` (name, dtype, shape, bytes) as a safetensors file.
+fn write_tensors(name: &str, tensors: &[(String, Dtype, Vec<usize>, Vec<u8>)]) -> PathBuf {
+    let views: Vec<(String, TensorView)> = tensors
+        .iter()
+        .map(|(n, dtype, shape, data)| {
+            (
+                n.clone(),
+                TensorView::new(*dtype, shape.clone(), data).unwrap(),
+            )
+        })
+        .collect();
+    let path = temp(name);
+    std::fs::write(&path, safetensors::serialize(views, None).unwrap()).unwrap();
+    path
+}
+
+/// The tensors of a freshly saved alphabet_naive model, to edit into bad files.
+fn naive_tensors() -> Vec<(String, Dtype, Vec<usize>, Vec<u8>)> {
+    let (path, _) = saved("alphabet_naive", "1", "naive.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    file.tensors()
+        .into_iter()
+        .map(|(n, v)| (n, v.dtype(), v.shape().to_vec(), v.data().to_vec()))
+        .collect()
+}
+
+fn assert_load_fails(path: PathBuf, message: &str) {
+    let out = lstmc(&[
+        "run",
+        "specs/alphabet_naive.lstm",
+        "--load",
+        path.to_str().unwrap(),
+        "--epochs",
+        "0",
+    ]);
+    // The last case names a file that does not exist.
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(message), "expected {message:?} in {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn bad_weight_files_are_clear_errors() {
+    let good = naive_tensors();
+    let (valid_path, _) = saved("alphabet_naive", "1", "valid.safetensors");
+    let valid = std::fs::read(&valid_path).unwrap();
+    std::fs::remove_file(&valid_path).unwrap();
+
+    let truncated = temp("truncated.safetensors");
+    std::fs::write(&truncated, &valid[..valid.len() - 100]).unwrap();
+    assert_load_fails(truncated, "is not a readable safetensors file");
+
+    let mut corrupt = valid.clone();
+    corrupt[8] = b'X';
+    let corrupted = temp("corrupted.safetensors");
+    std::fs::write(&corrupted, corrupt).unwrap();
+    assert_load_fails(corrupted, "is not a readable safetensors file");
+
+    let text = temp("text.safetensors");
+    std::fs::write(&text, "model alphabet { }\n").unwrap();
+    assert_load_fails(text, "is not a readable safetensors file");
+
+    let mut wrong_dtype = good.clone();
+    let (_, dtype, _, data) = &mut wrong_dtype[0];
+    (*dtype, *data) = (
+        Dtype::F64,
+        data.iter().chain(data.iter()).copied().collect(),
+    );
+    assert_load_fails(
+        write_tensors("dtype.safetensors", &wrong_dtype),
+        "lstmc reads F32",
+    );
+
+    let missing: Vec<_> = good
+        .iter()
+        .filter(|(n, ..)| n != "layers.1.bias")
+        .cloned()
+        .collect();
+    assert_load_fails(
+        write_tensors("missing.safetensors", &missing),
+        "tensor `layers.1.bias` is missing",
+    );
+
+    let mut extra = good.clone();
+    extra.push(("layers.9.weight".into(), Dtype::F32, vec![1], vec![0; 4]));
+    assert_load_fails(
+        write_tensors("extra.safetensors", &extra),
+        "tensor `layers.9.weight` is not a parameter of this model",
+    );
+
+    let mut reshaped = good.clone();
+    let bias = reshaped
+        .iter_mut()
+        .find(|(n, ..)| n == "layers.1.bias")
+        .unwrap();
+    (bias.2, bias.3) = (vec![25], bias.3[..100].to_vec());
+    assert_load_fails(
+        write_tensors("shape.safetensors", &reshaped),
+        "tensor `layers.1.bias` has shape [25], the model needs [26]",
+    );
+
+    assert_load_fails(temp("absent.safetensors"), "cannot read");
+}
