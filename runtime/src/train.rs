@@ -253,20 +253,13 @@ impl Trainer {
         }
     }
 
-    /// The predicted class of each target step for one input sample of symbols (padding
-    /// included), from a zero state.
-    pub fn predict_one(&mut self, input: &[u32]) -> Vec<u32> {
-        let target_steps = self.data.target_steps;
-        let mut runner = Runner::new(&self.model, 1, self.encoding, target_steps);
+    /// The class probabilities `[target_steps, classes]` for one input sample of symbols
+    /// (padding included), from a zero state.
+    pub fn predict_one(&mut self, input: &[u32]) -> Vec<f32> {
+        let mut runner = Runner::new(&self.model, 1, self.encoding, self.data.target_steps);
         runner.batch.fill_one(input, self.encoding);
         runner.workspace.forward(&self.model, &runner.batch);
-        let classes = runner.workspace.probs.len() / target_steps;
-        runner
-            .workspace
-            .probs
-            .chunks(classes)
-            .map(|probs| argmax(probs) as u32)
-            .collect()
+        runner.workspace.probs.clone()
     }
 
     /// Seeds with `from` and feeds each prediction back as the next input for `steps`
@@ -287,7 +280,8 @@ impl Trainer {
     }
 }
 
-fn argmax(values: &[f32]) -> usize {
+/// The index of the largest value, the first on ties.
+pub fn argmax(values: &[f32]) -> usize {
     let mut best = 0;
     for (index, &value) in values.iter().enumerate() {
         if value > values[best] {

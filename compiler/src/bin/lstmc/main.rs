@@ -83,6 +83,9 @@ enum Command {
         /// A file of input sequences, one a line.
         #[arg(long, value_name = "FILE")]
         input_file: Option<PathBuf>,
+        /// Also print each target step's class probabilities.
+        #[arg(long)]
+        probabilities: bool,
     },
 }
 
@@ -123,7 +126,15 @@ fn main() -> ExitCode {
             load,
             input,
             input_file,
-        } => ExitCode::from(predict::predict(&file, &load, input, input_file.as_deref())),
+            probabilities,
+        } => {
+            let inputs = predict::Inputs {
+                line: input,
+                file: input_file.as_deref(),
+                probabilities,
+            };
+            ExitCode::from(predict::predict(&file, &load, inputs))
+        }
     }
 }
 

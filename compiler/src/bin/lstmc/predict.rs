@@ -5,17 +5,20 @@ use std::path::Path;
 use compiler::{lower, report};
 use runtime::data::PAD;
 use runtime::plan::{FramePlan, Plan, SourcePlan};
-use runtime::train::Trainer;
+use runtime::train::{argmax, Trainer};
 
 use crate::run::load_into;
 use crate::{read_and_compile, report_errors, EXIT_USAGE_OR_IO};
 
-pub fn predict(
-    spec: &Path,
-    weights: &Path,
-    input: Option<String>,
-    input_file: Option<&Path>,
-) -> u8 {
+/// Where the inputs come from, and whether to print the class probabilities too.
+pub struct Inputs<'a> {
+    pub line: Option<String>,
+    pub file: Option<&'a Path>,
+    pub probabilities: bool,
+}
+
+pub fn predict(spec: &Path, weights: &Path, inputs: Inputs) -> u8 {
+    let show_probabilities = inputs.probabilities;
     let compiled = match read_and_compile(spec) {
         Ok(compiled) => compiled,
         Err(code) => return code,
@@ -24,7 +27,7 @@ pub fn predict(
         Ok((spec, checked)) => lower::lower(spec, checked),
         Err(diagnostics) => return report_errors(spec, &compiled, diagnostics),
     };
-    let lines = match (input, input_file) {
+    let lines = match (inputs.line, inputs.file) {
         (Some(input), _) => vec![input],
         (None, Some(path)) => match std::fs::read_to_string(path) {
             Ok(text) => text
@@ -52,7 +55,12 @@ pub fn predict(
                 return EXIT_USAGE_OR_IO;
             }
         };
-        let predicted = trainer.predict_one(&symbols);
+        let probabilities = trainer.predict_one(&symbols);
+        let classes = plan.data.source.classes();
+        let predicted: Vec<u32> = probabilities
+            .chunks(classes)
+            .map(|p| argmax(p) as u32)
+            .collect();
         let names = |s: &[u32]| {
             s.iter()
                 .filter(|&&s| s != PAD)
@@ -61,6 +69,12 @@ pub fn predict(
                 .join(", ")
         };
         println!("[{}] -> [{}]", names(&symbols), names(&predicted));
+        if show_probabilities {
+            for step in probabilities.chunks(classes) {
+                let text: Vec<String> = step.iter().map(f32::to_string).collect();
+                println!("probabilities: {}", text.join(" "));
+            }
+        }
     }
     0
 }
