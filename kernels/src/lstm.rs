@@ -111,6 +111,12 @@ impl LstmTape {
         self.dims.batch * self.dims.hidden
     }
 
+    /// `[B, H]` initial hidden and cell state.
+    pub fn initial_state(&self) -> (&[f32], &[f32]) {
+        let n = self.state_len();
+        (&self.h[..n], &self.c[..n])
+    }
+
     /// `[B, H]` initial hidden and cell state, to set before `lstm_forward`.
     pub fn initial_state_mut(&mut self) -> (&mut [f32], &mut [f32]) {
         let n = self.state_len();

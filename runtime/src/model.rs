@@ -192,6 +192,39 @@ impl Model {
         Ok(())
     }
 
+    /// Adam's step count and each tensor's two moments.
+    pub fn adam_state(&self) -> (u64, Pairs) {
+        (
+            self.step,
+            self.tensors
+                .iter()
+                .map(|t| (t.m.clone(), t.v.clone()))
+                .collect(),
+        )
+    }
+
+    /// Restores what `adam_state` gave, checking the sizes first.
+    pub fn set_adam_state(
+        &mut self,
+        step: u64,
+        moments: Vec<(Vec<f32>, Vec<f32>)>,
+    ) -> Result<(), String> {
+        let fits = moments.len() == self.tensors.len()
+            && self
+                .tensors
+                .iter()
+                .zip(&moments)
+                .all(|(t, (m, v))| m.len() == t.value.len() && v.len() == t.value.len());
+        if !fits {
+            return Err("the optimizer state does not fit this model".into());
+        }
+        for (tensor, (m, v)) in self.tensors.iter_mut().zip(moments) {
+            (tensor.m, tensor.v) = (m, v);
+        }
+        self.step = step;
+        Ok(())
+    }
+
     /// One Adam step on every tensor with the gradients accumulated since the last.
     pub fn update(&mut self, adam: kernels::adam::AdamConfig) {
         self.step += 1;
@@ -208,6 +241,9 @@ impl Model {
         }
     }
 }
+
+/// Pairs of buffers: Adam's two moments per tensor, or an LSTM's carried `(h, c)`.
+pub type Pairs = Vec<(Vec<f32>, Vec<f32>)>;
 
 /// A parameter in PyTorch's name and layout, for weight files.
 #[derive(Clone, Debug, PartialEq)]
@@ -468,6 +504,43 @@ impl Workspace {
                 c.fill(0.0);
             }
         }
+    }
+
+    /// The `(h, c)` each LSTM layer starts its next batch from.
+    pub fn carried_state(&self) -> Pairs {
+        self.works
+            .iter()
+            .filter_map(|work| match work {
+                Work::Lstm { tape, .. } => Some((
+                    tape.initial_state().0.to_vec(),
+                    tape.initial_state().1.to_vec(),
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Restores what `carried_state` gave, checking the sizes first.
+    pub fn set_carried_state(&mut self, carried: Pairs) -> Result<(), String> {
+        let current = self.carried_state();
+        let fits = carried.len() == current.len()
+            && carried
+                .iter()
+                .zip(&current)
+                .all(|((h, c), (h0, c0))| h.len() == h0.len() && c.len() == c0.len());
+        if !fits {
+            return Err("the carried state does not fit this model".into());
+        }
+        let tapes = self.works.iter_mut().filter_map(|work| match work {
+            Work::Lstm { tape, .. } => Some(tape),
+            _ => None,
+        });
+        for (tape, (h, c)) in tapes.zip(carried) {
+            let (h0, c0) = tape.initial_state_mut();
+            h0.copy_from_slice(&h);
+            c0.copy_from_slice(&c);
+        }
+        Ok(())
     }
 
     /// Makes each stateful layer's final state the next batch's initial state. Call after

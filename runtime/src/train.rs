@@ -11,7 +11,7 @@ use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
 use crate::data::{sample_count, Batch, Dataset, Encoding};
-use crate::model::{Model, Workspace};
+use crate::model::{Model, Pairs, Workspace};
 use crate::plan::{EvalPlan, Plan};
 
 /// One epoch's figures, averaged over its targets as Keras reports them.
@@ -70,8 +70,19 @@ pub struct Trainer {
     encoding: Encoding,
     runners: Runners,
     order: Vec<usize>,
-    data_rng: Pcg64Mcg,
-    shuffle_rng: Pcg64Mcg,
+    /// Epochs trained so far, counting those before a resumed checkpoint.
+    epochs_done: usize,
+}
+
+/// What a checkpoint holds besides the weights: enough to continue bit for bit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainState {
+    pub epoch: usize,
+    pub adam_step: u64,
+    /// Adam's first and second moments, one pair per parameter tensor, in the model's order.
+    pub moments: Pairs,
+    /// The `(h, c)` each LSTM layer starts its next batch from.
+    pub carried: Pairs,
 }
 
 /// A workspace and the batch buffer that feeds it.
@@ -140,15 +151,25 @@ impl Runners {
 const DATA_STREAM: u64 = 0x5851_f42d_4c95_7f2d;
 const SHUFFLE_STREAM: u64 = 0x1405_7b7e_f767_814f;
 const SHOW_STREAM: u64 = 0x2545_f491_4f6c_dd1d;
+const EVAL_STREAM: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// The random stream for `purpose` at `index` (an epoch, an evaluation draw): derived from the
+/// seed alone, so a run resumed at any epoch draws what an unbroken run draws.
+fn stream(seed: u64, purpose: u64, index: usize) -> Pcg64Mcg {
+    let mut z = seed ^ purpose ^ (index as u64).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    // splitmix64's finaliser, so nearby seeds and indices give unrelated streams.
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    Pcg64Mcg::seed_from_u64(z ^ (z >> 31))
+}
 
 impl Trainer {
     /// Initialises the model and draws the first data, all from the plan's seed.
     pub fn new(plan: &Plan) -> Trainer {
         let seed = plan.train.seed;
         let model = Model::new(plan, &mut Pcg64Mcg::seed_from_u64(seed));
-        let mut data_rng = Pcg64Mcg::seed_from_u64(seed ^ DATA_STREAM);
         let mut data = Dataset::new(&plan.data);
-        data.draw(&plan.data, &mut data_rng);
+        data.draw(&plan.data, &mut stream(seed, DATA_STREAM, 0));
         let encoding = Encoding::new(&plan.data, plan.steps, plan.features);
         let samples = sample_count(&plan.data);
         let rows = plan.train.batch.min(samples);
@@ -162,9 +183,60 @@ impl Trainer {
             encoding,
             runners: Runners { full, partial },
             order: (0..samples).collect(),
-            data_rng,
-            shuffle_rng: Pcg64Mcg::seed_from_u64(seed ^ SHUFFLE_STREAM),
+            epochs_done: 0,
         }
+    }
+
+    /// Training's state after the epochs done so far, for a checkpoint.
+    pub fn state(&self) -> TrainState {
+        let (adam_step, moments) = self.model.adam_state();
+        TrainState {
+            epoch: self.epochs_done,
+            adam_step,
+            moments,
+            carried: self.runners.full.workspace.carried_state(),
+        }
+    }
+
+    /// Continues from a checkpoint's state; the weights are loaded separately. A checkpoint
+    /// at or past the plan's epochs leaves nothing to train: the run only evaluates.
+    pub fn resume(&mut self, state: TrainState) -> Result<(), String> {
+        self.model.set_adam_state(state.adam_step, state.moments)?;
+        self.runners
+            .full
+            .workspace
+            .set_carried_state(state.carried)?;
+        self.epochs_done = state.epoch;
+        Ok(())
+    }
+
+    /// Trains the next epoch; `None` once the plan's epochs are done.
+    pub fn next_epoch(&mut self) -> Option<Result<EpochStats, NotFinite>> {
+        if self.epochs_done >= self.plan.train.epochs {
+            return None;
+        }
+        let epoch = self.epochs_done + 1;
+        let start = Instant::now();
+        if self.plan.data.fresh && epoch > 1 {
+            self.data.draw(
+                &self.plan.data,
+                &mut stream(self.plan.train.seed, DATA_STREAM, epoch),
+            );
+        }
+        let (loss, accuracy) = match self.epoch(epoch) {
+            Ok(figures) => figures,
+            Err(not_finite) => return Some(Err(not_finite)),
+        };
+        if self.plan.train.reset_each_epoch {
+            self.runners.reset_state();
+        }
+        self.epochs_done = epoch;
+        Some(Ok(EpochStats {
+            epoch,
+            loss,
+            accuracy,
+            seconds: start.elapsed().as_secs_f64(),
+        }))
     }
 
     /// What each layer runs and holds for full batches, and the floats the parameters hold.
@@ -175,30 +247,22 @@ impl Trainer {
         )
     }
 
-    /// Trains for the plan's epochs, calling `on_epoch` after each.
+    /// Trains the remaining epochs, calling `on_epoch` after each.
     pub fn train(&mut self, mut on_epoch: impl FnMut(EpochStats)) -> Result<(), NotFinite> {
-        for epoch in 1..=self.plan.train.epochs {
-            let start = Instant::now();
-            if self.plan.data.fresh && epoch > 1 {
-                self.data.draw(&self.plan.data, &mut self.data_rng);
-            }
-            let (loss, accuracy) = self.epoch(epoch)?;
-            if self.plan.train.reset_each_epoch {
-                self.runners.reset_state();
-            }
-            on_epoch(EpochStats {
-                epoch,
-                loss,
-                accuracy,
-                seconds: start.elapsed().as_secs_f64(),
-            });
+        while let Some(stats) = self.next_epoch() {
+            on_epoch(stats?);
         }
         Ok(())
     }
 
     fn epoch(&mut self, epoch: usize) -> Result<(f64, f64), NotFinite> {
+        // A fresh permutation each epoch, as Keras draws one, from the epoch's own stream.
+        for (position, id) in self.order.iter_mut().enumerate() {
+            *id = position;
+        }
         if self.plan.train.shuffle {
-            self.order.shuffle(&mut self.shuffle_rng);
+            self.order
+                .shuffle(&mut stream(self.plan.train.seed, SHUFFLE_STREAM, epoch));
         }
         let (mut loss, mut correct, mut targets) = (0.0, 0, 0);
         for (index, ids) in self.order.chunks(self.runners.full.batch.rows).enumerate() {
@@ -235,8 +299,11 @@ impl Trainer {
             EvalPlan::Fresh { draws } => {
                 let mut data = Dataset::new(&self.plan.data);
                 let mut correct = 0;
-                for _ in 0..draws {
-                    data.draw(&self.plan.data, &mut self.data_rng);
+                for draw in 0..draws {
+                    data.draw(
+                        &self.plan.data,
+                        &mut stream(self.plan.train.seed, EVAL_STREAM, draw),
+                    );
                     self.runners.reset_state();
                     correct +=
                         self.runners

@@ -36,7 +36,7 @@ fn saved(spec: &str, epochs: &str, name: &str) -> (PathBuf, String) {
 fn saved_file_has_pytorch_names_dtypes_and_shapes() {
     let (path, _) = saved("encoder_decoder", "1", "encdec.safetensors");
     let bytes = std::fs::read(&path).unwrap();
-    std::fs::remove_file(&path).unwrap();
+    remove_checkpoint(&path);
     let file = SafeTensors::deserialize(&bytes).unwrap();
     let mut found: Vec<(String, Vec<usize>)> = file
         .tensors()
@@ -123,7 +123,7 @@ fn write_tensors(name: &str, tensors: &[(String, Dtype, Vec<usize>, Vec<u8>)]) -
 fn naive_tensors() -> Vec<(String, Dtype, Vec<usize>, Vec<u8>)> {
     let (path, _) = saved("alphabet_naive", "1", "naive.safetensors");
     let bytes = std::fs::read(&path).unwrap();
-    std::fs::remove_file(&path).unwrap();
+    remove_checkpoint(&path);
     let file = SafeTensors::deserialize(&bytes).unwrap();
     file.tensors()
         .into_iter()
@@ -153,7 +153,7 @@ fn bad_weight_files_are_clear_errors() {
     let good = naive_tensors();
     let (valid_path, _) = saved("alphabet_naive", "1", "valid.safetensors");
     let valid = std::fs::read(&valid_path).unwrap();
-    std::fs::remove_file(&valid_path).unwrap();
+    remove_checkpoint(&valid_path);
 
     let truncated = temp("truncated.safetensors");
     std::fs::write(&truncated, &valid[..valid.len() - 100]).unwrap();
@@ -209,4 +209,88 @@ fn bad_weight_files_are_clear_errors() {
     );
 
     assert_load_fails(temp("absent.safetensors"), "cannot read");
+}
+
+/// Every tensor of a safetensors file, by name, as raw bytes.
+fn tensor_bytes(path: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let bytes = std::fs::read(path).unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let mut tensors: Vec<(String, Vec<u8>)> = file
+        .tensors()
+        .into_iter()
+        .map(|(n, v)| (n, v.data().to_vec()))
+        .collect();
+    tensors.sort();
+    tensors
+}
+
+fn remove_checkpoint(path: &std::path::Path) {
+    std::fs::remove_file(path).unwrap();
+    std::fs::remove_file(format!("{}.state", path.display())).unwrap();
+}
+
+#[test]
+fn resuming_a_checkpoint_gives_the_same_bits_as_one_run() {
+    // Shuffled batches, and fresh data with stateful layers.
+    for spec in ["alphabet_naive", "echo_whole"] {
+        let (whole, whole_out) = saved(spec, "30", &format!("{spec}_whole.safetensors"));
+        let (half, _) = saved(spec, "12", &format!("{spec}_half.safetensors"));
+        let resumed = temp(&format!("{spec}_resumed.safetensors"));
+        let path = format!("specs/{spec}.lstm");
+        let out = lstmc(&[
+            "run",
+            &path,
+            "--epochs",
+            "30",
+            "--load",
+            half.to_str().unwrap(),
+            "--save",
+            resumed.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            tensor_bytes(&whole) == tensor_bytes(&resumed),
+            "{spec}: resumed weights differ"
+        );
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), whole_out);
+        for file in [whole, half, resumed] {
+            remove_checkpoint(&file);
+        }
+    }
+}
+
+#[test]
+fn checkpoints_record_their_epoch_and_refuse_mismatched_pairs() {
+    let path = temp("every.safetensors");
+    let out = lstmc(&[
+        "run",
+        "specs/alphabet_steps.lstm",
+        "--epochs",
+        "7",
+        "--checkpoint-every",
+        "3",
+        "--save",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let sidecar = format!("{}.state", path.display());
+    let (_, metadata) = SafeTensors::read_metadata(&std::fs::read(&sidecar).unwrap()).unwrap();
+    assert_eq!(metadata.metadata().as_ref().unwrap()["epoch"], "7");
+    let (other, _) = saved("alphabet_steps", "3", "other.safetensors");
+    std::fs::copy(format!("{}.state", other.display()), &sidecar).unwrap();
+    let out = lstmc(&[
+        "run",
+        "specs/alphabet_steps.lstm",
+        "--load",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the pair is not one checkpoint"));
+    remove_checkpoint(&path);
+    remove_checkpoint(&other);
 }

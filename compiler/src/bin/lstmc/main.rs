@@ -62,9 +62,13 @@ enum Command {
         /// Write the trained weights to this safetensors file (PyTorch names and layouts).
         #[arg(long, value_name = "FILE", conflicts_with = "seeds")]
         save: Option<PathBuf>,
-        /// Start from the weights in this safetensors file; with `--epochs 0`, evaluate only.
+        /// Start from the weights in this safetensors file, and from its training state when
+        /// the `.state` sidecar a checkpoint writes is beside it; with `--epochs 0`, evaluate only.
         #[arg(long, value_name = "FILE", conflicts_with = "seeds")]
         load: Option<PathBuf>,
+        /// Write a checkpoint (weights and sidecar) to the `--save` file every N epochs.
+        #[arg(long, value_name = "N", requires = "save", value_parser = clap::value_parser!(u64).range(1..))]
+        checkpoint_every: Option<u64>,
     },
     /// Predict with saved weights for new inputs, encoded as the spec encodes its data.
     Predict {
@@ -110,7 +114,9 @@ fn main() -> ExitCode {
             log,
             save,
             load,
+            checkpoint_every,
         } => {
+            let checkpoint_every = checkpoint_every.map(|n| n as usize);
             let options = run::Options {
                 seed,
                 epochs,
@@ -118,6 +124,7 @@ fn main() -> ExitCode {
                 log,
                 save,
                 load,
+                checkpoint_every,
             };
             ExitCode::from(run::run(&file, &options))
         }

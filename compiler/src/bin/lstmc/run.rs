@@ -24,6 +24,7 @@ pub struct Options {
     pub log: Option<PathBuf>,
     pub save: Option<PathBuf>,
     pub load: Option<PathBuf>,
+    pub checkpoint_every: Option<usize>,
 }
 
 pub fn run(path: &Path, options: &Options) -> u8 {
@@ -44,40 +45,70 @@ pub fn run(path: &Path, options: &Options) -> u8 {
 }
 
 fn run_one(plan: &Plan, options: &Options, spec_text: &str) -> u8 {
-    let log = options.log.as_deref();
+    match train_and_save(plan, options, spec_text) {
+        Ok(mut trainer) => {
+            show(plan, &mut trainer);
+            0
+        }
+        Err(code) => code,
+    }
+}
+
+/// Loads, trains epoch by epoch with progress, log and checkpoints, and saves; or gives the
+/// exit code of what went wrong.
+fn train_and_save(plan: &Plan, options: &Options, spec_text: &str) -> Result<Trainer, u8> {
     let mut trainer = Trainer::new(plan);
     if let Some(path) = &options.load {
-        if let Err(message) = load_into(&mut trainer, path) {
-            eprintln!("error: {message}");
-            return EXIT_USAGE_OR_IO;
-        }
+        load_checkpoint(&mut trainer, path).map_err(usage_error)?;
     }
     let mut progress = Progress::new(plan.train.epochs);
-    let mut history = Vec::with_capacity(if log.is_some() { plan.train.epochs } else { 0 });
-    let trained = trainer.train(|stats| {
+    let mut history = Vec::new();
+    let mut trained = Ok(());
+    while let Some(result) = trainer.next_epoch() {
+        let stats = match result {
+            Ok(stats) => stats,
+            Err(not_finite) => {
+                trained = Err(not_finite);
+                break;
+            }
+        };
         progress.epoch(stats);
-        if log.is_some() {
+        if options.log.is_some() {
             history.push(stats);
         }
-    });
+        if let (Some(every), Some(path)) = (options.checkpoint_every, &options.save) {
+            if stats.epoch.is_multiple_of(every) {
+                weights::save_checkpoint(path, &trainer, spec_text).map_err(usage_error)?;
+            }
+        }
+    }
     progress.finish();
-    if let Some(log) = log {
-        if let Err(error) = write_atomically(log, csv(&history).as_bytes()) {
-            eprintln!("error: cannot write the log {}: {error}", log.display());
-            return EXIT_USAGE_OR_IO;
-        }
+    if let Some(log) = &options.log {
+        write_atomically(log, csv(&history).as_bytes()).map_err(|error| {
+            usage_error(format!("cannot write the log {}: {error}", log.display()))
+        })?;
     }
-    if let Err(not_finite) = trained {
-        return diverged(not_finite);
-    }
+    trained.map_err(diverged)?;
     if let Some(path) = &options.save {
-        if let Err(message) = weights::save(path, &trainer.model, spec_text) {
-            eprintln!("error: {message}");
-            return EXIT_USAGE_OR_IO;
-        }
+        weights::save_checkpoint(path, &trainer, spec_text).map_err(usage_error)?;
     }
-    show(plan, &mut trainer);
-    0
+    Ok(trainer)
+}
+
+fn usage_error(message: String) -> u8 {
+    eprintln!("error: {message}");
+    EXIT_USAGE_OR_IO
+}
+
+/// The weights, and the training state when the file is a checkpoint with its sidecar.
+fn load_checkpoint(trainer: &mut Trainer, path: &Path) -> Result<(), String> {
+    load_into(trainer, path)?;
+    if let Some(state) = weights::load_state(path)? {
+        trainer
+            .resume(state)
+            .map_err(|error| format!("{}: {error}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// Replaces the trainer's initial weights with a file's, checked against the spec's shapes.

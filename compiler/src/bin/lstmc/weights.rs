@@ -3,41 +3,13 @@
 //! them with `load_state_dict` unchanged.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use runtime::model::{Model, NamedTensor};
+use runtime::model::NamedTensor;
+use runtime::train::{TrainState, Trainer};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use crate::files::write_atomically;
-
-/// Writes the model's parameters to `path`, atomically.
-pub fn save(path: &Path, model: &Model, spec_text: &str) -> Result<(), String> {
-    let tensors = model.export();
-    let bytes: Vec<Vec<u8>> = tensors
-        .iter()
-        .map(|t| t.data.iter().flat_map(|x| x.to_le_bytes()).collect())
-        .collect();
-    let views = tensors
-        .iter()
-        .zip(&bytes)
-        .map(|(tensor, data)| {
-            TensorView::new(Dtype::F32, tensor.shape.clone(), data)
-                .map(|view| (tensor.name.clone(), view))
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|error| error.to_string())?;
-    let metadata = HashMap::from([
-        ("format".to_string(), "pt".to_string()),
-        (
-            "lstmc_version".to_string(),
-            env!("CARGO_PKG_VERSION").to_string(),
-        ),
-        ("spec".to_string(), spec_text.to_string()),
-    ]);
-    let file = safetensors::serialize(views, Some(metadata)).map_err(|error| error.to_string())?;
-    write_atomically(path, &file)
-        .map_err(|error| format!("cannot write {}: {error}", path.display()))
-}
 
 /// Reads every tensor of a safetensors file as f32, or says what is wrong with the file.
 pub fn load(path: &Path) -> Result<Vec<NamedTensor>, String> {
@@ -74,4 +46,154 @@ pub fn load(path: &Path) -> Result<Vec<NamedTensor>, String> {
         .collect::<Result<_, _>>()?;
     named.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(named)
+}
+
+/// The sidecar beside a weight file that makes it a checkpoint: `model.safetensors.state`.
+pub fn state_path(weights: &Path) -> PathBuf {
+    let mut name = weights.as_os_str().to_owned();
+    name.push(".state");
+    PathBuf::from(name)
+}
+
+/// Writes a checkpoint: the sidecar (Adam's moments as `adam.{k}.m` / `adam.{k}.v`, each LSTM
+/// layer's carried state as `carried.{k}.h` / `carried.{k}.c`, and the epoch and Adam's step
+/// in the metadata), then the weights. Both record the epoch, and loading checks they agree,
+/// so a run killed between the two writes cannot resume from a mismatched pair.
+pub fn save_checkpoint(path: &Path, trainer: &Trainer, spec_text: &str) -> Result<(), String> {
+    let state = trainer.state();
+    let mut named: Vec<(String, &Vec<f32>)> = Vec::new();
+    for (k, (m, v)) in state.moments.iter().enumerate() {
+        named.push((format!("adam.{k}.m"), m));
+        named.push((format!("adam.{k}.v"), v));
+    }
+    for (k, (h, c)) in state.carried.iter().enumerate() {
+        named.push((format!("carried.{k}.h"), h));
+        named.push((format!("carried.{k}.c"), c));
+    }
+    let epoch = state.epoch.to_string();
+    let metadata = [
+        ("epoch", epoch.as_str()),
+        ("adam_step", &state.adam_step.to_string()),
+    ];
+    let tensors = named
+        .into_iter()
+        .map(|(name, data)| NamedTensor {
+            shape: vec![data.len()],
+            data: data.clone(),
+            name,
+        })
+        .collect();
+    write_file(&state_path(path), tensors, &metadata)?;
+    write_file(
+        path,
+        trainer.model.export(),
+        &[("spec", spec_text), ("epoch", &epoch)],
+    )
+}
+
+/// The training state in a checkpoint's sidecar, if there is one.
+pub fn load_state(path: &Path) -> Result<Option<TrainState>, String> {
+    let sidecar = state_path(path);
+    if !sidecar.exists() {
+        return Ok(None);
+    }
+    let metadata = read_metadata(&sidecar)?;
+    let weights_epoch = read_metadata(path)?.get("epoch").cloned();
+    if weights_epoch.as_ref() != metadata.get("epoch") {
+        let show = |epoch: Option<&String>| epoch.map_or("none".to_string(), |e| e.clone());
+        return Err(format!(
+            "{} is from epoch {} but {} from epoch {}: the pair is not one checkpoint",
+            path.display(),
+            show(weights_epoch.as_ref()),
+            sidecar.display(),
+            show(metadata.get("epoch"))
+        ));
+    }
+    let number = |key: &str| {
+        metadata
+            .get(key)
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or_else(|| format!("{} has no `{key}` in its metadata", sidecar.display()))
+    };
+    let (epoch, adam_step) = (number("epoch")? as usize, number("adam_step")?);
+    let mut tensors = load(&sidecar)?;
+    let moments = pairs(&mut tensors, "adam", ("m", "v"));
+    let carried = pairs(&mut tensors, "carried", ("h", "c"));
+    if let Some(extra) = tensors.first() {
+        return Err(format!(
+            "{} has an unexpected tensor `{}`",
+            sidecar.display(),
+            extra.name
+        ));
+    }
+    Ok(Some(TrainState {
+        epoch,
+        adam_step,
+        moments,
+        carried,
+    }))
+}
+
+fn read_metadata(path: &Path) -> Result<HashMap<String, String>, String> {
+    let bytes =
+        std::fs::read(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|error| {
+        format!(
+            "{} is not a readable safetensors file: {error}",
+            path.display()
+        )
+    })?;
+    Ok(header.metadata().clone().unwrap_or_default())
+}
+
+/// Takes `{prefix}.0.{a}` and `{prefix}.0.{b}`, then `{prefix}.1.…`, for as long as both exist.
+fn pairs(
+    tensors: &mut Vec<NamedTensor>,
+    prefix: &str,
+    (a, b): (&str, &str),
+) -> Vec<(Vec<f32>, Vec<f32>)> {
+    let mut found = Vec::new();
+    loop {
+        let k = found.len();
+        let position = |tensors: &[NamedTensor], part: &str| {
+            tensors
+                .iter()
+                .position(|t| t.name == format!("{prefix}.{k}.{part}"))
+        };
+        let (Some(first), Some(_)) = (position(tensors, a), position(tensors, b)) else {
+            return found;
+        };
+        let first = tensors.swap_remove(first).data;
+        let second = position(tensors, b).expect("found above");
+        found.push((first, tensors.swap_remove(second).data));
+    }
+}
+
+fn write_file(
+    path: &Path,
+    tensors: Vec<NamedTensor>,
+    metadata: &[(&str, &str)],
+) -> Result<(), String> {
+    let bytes: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|t| t.data.iter().flat_map(|x| x.to_le_bytes()).collect())
+        .collect();
+    let views = tensors
+        .iter()
+        .zip(&bytes)
+        .map(|(tensor, data)| {
+            TensorView::new(Dtype::F32, tensor.shape.clone(), data)
+                .map(|view| (tensor.name.clone(), view))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| error.to_string())?;
+    let mut info: HashMap<String, String> = metadata
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    info.insert("format".into(), "pt".into());
+    info.insert("lstmc_version".into(), env!("CARGO_PKG_VERSION").into());
+    let file = safetensors::serialize(views, Some(info)).map_err(|error| error.to_string())?;
+    write_atomically(path, &file)
+        .map_err(|error| format!("cannot write {}: {error}", path.display()))
 }
