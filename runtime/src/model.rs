@@ -192,6 +192,23 @@ impl Model {
         Ok(())
     }
 
+    /// Replaces every tensor's values, checking the sizes first.
+    pub fn set_values(&mut self, values: Vec<Vec<f32>>) -> Result<(), String> {
+        let fits = values.len() == self.tensors.len()
+            && self
+                .tensors
+                .iter()
+                .zip(&values)
+                .all(|(t, v)| t.value.len() == v.len());
+        if !fits {
+            return Err("the saved parameters do not fit this model".into());
+        }
+        for (tensor, value) in self.tensors.iter_mut().zip(values) {
+            tensor.value = value;
+        }
+        Ok(())
+    }
+
     /// Adam's step count and each tensor's two moments.
     pub fn adam_state(&self) -> (u64, Pairs) {
         (

@@ -79,6 +79,9 @@ pub struct Trainer {
 pub struct TrainState {
     pub epoch: usize,
     pub adam_step: u64,
+    /// Every parameter tensor's values, in the model's order: the sidecar is a whole
+    /// checkpoint even when the weight file beside it is from an earlier epoch.
+    pub params: Vec<Vec<f32>>,
     /// Adam's first and second moments, one pair per parameter tensor, in the model's order.
     pub moments: Pairs,
     /// The `(h, c)` each LSTM layer starts its next batch from.
@@ -193,14 +196,16 @@ impl Trainer {
         TrainState {
             epoch: self.epochs_done,
             adam_step,
+            params: self.model.tensors.iter().map(|t| t.value.clone()).collect(),
             moments,
             carried: self.runners.full.workspace.carried_state(),
         }
     }
 
-    /// Continues from a checkpoint's state; the weights are loaded separately. A checkpoint
-    /// at or past the plan's epochs leaves nothing to train: the run only evaluates.
+    /// Continues from a checkpoint's state, its parameters included. A checkpoint at or past
+    /// the plan's epochs leaves nothing to train: the run only evaluates.
     pub fn resume(&mut self, state: TrainState) -> Result<(), String> {
+        self.model.set_values(state.params)?;
         self.model.set_adam_state(state.adam_step, state.moments)?;
         self.runners
             .full

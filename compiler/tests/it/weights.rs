@@ -90,7 +90,7 @@ fn loaded_weights_evaluate_as_they_trained() {
         "--input",
         "ABC",
     ]);
-    std::fs::remove_file(&path).unwrap();
+    remove_checkpoint(&path);
     assert_eq!(String::from_utf8(out.stdout).unwrap(), trained);
     let line = trained
         .lines()
@@ -265,9 +265,9 @@ fn resuming_a_checkpoint_gives_the_same_bits_as_one_run() {
 }
 
 #[test]
-fn checkpoints_record_their_epoch_and_refuse_mismatched_pairs() {
+fn checkpoints_survive_a_kill_between_their_two_writes() {
     let path = temp("every.safetensors");
-    let out = lstmc(&[
+    let arguments = [
         "run",
         "specs/alphabet_steps.lstm",
         "--epochs",
@@ -276,21 +276,44 @@ fn checkpoints_record_their_epoch_and_refuse_mismatched_pairs() {
         "3",
         "--save",
         path.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0));
+    ];
+    let seven = lstmc(&arguments);
+    assert_eq!(seven.status.code(), Some(0));
     let sidecar = format!("{}.state", path.display());
     let (_, metadata) = SafeTensors::read_metadata(&std::fs::read(&sidecar).unwrap()).unwrap();
     assert_eq!(metadata.metadata().as_ref().unwrap()["epoch"], "7");
-    let (other, _) = saved("alphabet_steps", "3", "other.safetensors");
-    std::fs::copy(format!("{}.state", other.display()), &sidecar).unwrap();
-    let out = lstmc(&[
+    let (older, _) = saved("alphabet_steps", "3", "older.safetensors");
+
+    // Killed after the sidecar of epoch 7, before its weights: the newer sidecar wins.
+    std::fs::copy(&older, &path).unwrap();
+    let resumed = lstmc(&[
+        "run",
+        "specs/alphabet_steps.lstm",
+        "--epochs",
+        "7",
+        "--load",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        resumed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    assert_eq!(resumed.stdout, seven.stdout);
+
+    // Weights newer than the sidecar beside them are not its checkpoint.
+    let (newer, _) = saved("alphabet_steps", "9", "newer.safetensors");
+    std::fs::copy(&newer, &path).unwrap();
+    let refused = lstmc(&[
         "run",
         "specs/alphabet_steps.lstm",
         "--load",
         path.to_str().unwrap(),
     ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("the pair is not one checkpoint"));
-    remove_checkpoint(&path);
-    remove_checkpoint(&other);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("the pair is not one checkpoint"));
+    for file in [path, older, newer] {
+        remove_checkpoint(&file);
+    }
 }

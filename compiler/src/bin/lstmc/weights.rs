@@ -55,13 +55,17 @@ pub fn state_path(weights: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Writes a checkpoint: the sidecar (Adam's moments as `adam.{k}.m` / `adam.{k}.v`, each LSTM
-/// layer's carried state as `carried.{k}.h` / `carried.{k}.c`, and the epoch and Adam's step
-/// in the metadata), then the weights. Both record the epoch, and loading checks they agree,
-/// so a run killed between the two writes cannot resume from a mismatched pair.
+/// Writes a checkpoint: first the sidecar, a whole checkpoint in lstmc's own layout (the
+/// parameters as `param.{k}`, Adam's moments as `adam.{k}.m` / `adam.{k}.v`, each LSTM layer's
+/// carried state as `carried.{k}.h` / `carried.{k}.c`, the epoch and Adam's step in the
+/// metadata), then the weights in PyTorch's layout. Each write is atomic; a run killed
+/// between the two leaves a newer sidecar, which loading resumes from.
 pub fn save_checkpoint(path: &Path, trainer: &Trainer, spec_text: &str) -> Result<(), String> {
     let state = trainer.state();
     let mut named: Vec<(String, &Vec<f32>)> = Vec::new();
+    for (k, values) in state.params.iter().enumerate() {
+        named.push((format!("param.{k}"), values));
+    }
     for (k, (m, v)) in state.moments.iter().enumerate() {
         named.push((format!("adam.{k}.m"), m));
         named.push((format!("adam.{k}.v"), v));
@@ -98,16 +102,29 @@ pub fn load_state(path: &Path) -> Result<Option<TrainState>, String> {
         return Ok(None);
     }
     let metadata = read_metadata(&sidecar)?;
-    let weights_epoch = read_metadata(path)?.get("epoch").cloned();
-    if weights_epoch.as_ref() != metadata.get("epoch") {
-        let show = |epoch: Option<&String>| epoch.map_or("none".to_string(), |e| e.clone());
+    // The sidecar is written first and is a whole checkpoint: older weights beside it are a
+    // run killed between the two writes. Weights from another or a later epoch are not ours.
+    let weights_epoch = read_metadata(path)?
+        .get("epoch")
+        .and_then(|e| e.parse::<u64>().ok());
+    let state_epoch = metadata.get("epoch").and_then(|e| e.parse::<u64>().ok());
+    if weights_epoch.is_none() || weights_epoch > state_epoch {
+        let show =
+            |epoch: Option<u64>| epoch.map_or("no epoch".to_string(), |e| format!("epoch {e}"));
         return Err(format!(
-            "{} is from epoch {} but {} from epoch {}: the pair is not one checkpoint",
+            "{} ({}) does not go with {} ({}): the pair is not one checkpoint",
             path.display(),
-            show(weights_epoch.as_ref()),
+            show(weights_epoch),
             sidecar.display(),
-            show(metadata.get("epoch"))
+            show(state_epoch)
         ));
+    }
+    if weights_epoch < state_epoch {
+        eprintln!(
+            "note: {} is newer than {}: resuming from it",
+            sidecar.display(),
+            path.display()
+        );
     }
     let number = |key: &str| {
         metadata
@@ -117,6 +134,7 @@ pub fn load_state(path: &Path) -> Result<Option<TrainState>, String> {
     };
     let (epoch, adam_step) = (number("epoch")? as usize, number("adam_step")?);
     let mut tensors = load(&sidecar)?;
+    let params = numbered(&mut tensors, "param");
     let moments = pairs(&mut tensors, "adam", ("m", "v"));
     let carried = pairs(&mut tensors, "carried", ("h", "c"));
     if let Some(extra) = tensors.first() {
@@ -129,9 +147,22 @@ pub fn load_state(path: &Path) -> Result<Option<TrainState>, String> {
     Ok(Some(TrainState {
         epoch,
         adam_step,
+        params,
         moments,
         carried,
     }))
+}
+
+/// Takes `{prefix}.0`, `{prefix}.1`, … for as long as they exist.
+fn numbered(tensors: &mut Vec<NamedTensor>, prefix: &str) -> Vec<Vec<f32>> {
+    let mut found = Vec::new();
+    while let Some(index) = tensors
+        .iter()
+        .position(|t| t.name == format!("{prefix}.{}", found.len()))
+    {
+        found.push(tensors.swap_remove(index).data);
+    }
+    found
 }
 
 fn read_metadata(path: &Path) -> Result<HashMap<String, String>, String> {
