@@ -108,3 +108,37 @@ fn encoder_decoder_gradients_match_finite_differences() {
     check(&encoder_decoder(true));
     check(&encoder_decoder(false));
 }
+
+/// Two LSTMs returning sequences, then two per-step dense layers: the input gradient of an
+/// LSTM fed a sequence, and of a dense layer fed a dense layer.
+#[test]
+fn stacked_gradients_match_finite_differences() {
+    let mut plan = encoder_decoder(false);
+    plan.layers = vec![
+        LayerPlan::Lstm {
+            units: 5,
+            stateful: false,
+            sequences: true,
+        },
+        LayerPlan::Lstm {
+            units: 4,
+            stateful: true,
+            sequences: true,
+        },
+        LayerPlan::Dense {
+            units: 7,
+            softmax: false,
+            per_step: true,
+        },
+        LayerPlan::Dense {
+            units: 6,
+            softmax: true,
+            per_step: true,
+        },
+    ];
+    plan.data.frame = FramePlan::Lag {
+        steps_in: 3,
+        steps_out: 3,
+    };
+    check(&plan);
+}
