@@ -46,29 +46,8 @@ enum Command {
     Run {
         /// The spec file (.lstm).
         file: PathBuf,
-        /// Use this seed instead of the spec's.
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Train for this many epochs instead of the spec's.
-        #[arg(long)]
-        epochs: Option<usize>,
-        /// Train K models with seeds seed, seed+1, ... in parallel and print each accuracy
-        /// with the mean, min and max.
-        #[arg(long, value_name = "K", conflicts_with = "log")]
-        seeds: Option<u64>,
-        /// Write one CSV row per epoch (epoch, loss, accuracy, seconds) to this file.
-        #[arg(long, value_name = "FILE")]
-        log: Option<PathBuf>,
-        /// Write the trained weights to this safetensors file (PyTorch names and layouts).
-        #[arg(long, value_name = "FILE", conflicts_with = "seeds")]
-        save: Option<PathBuf>,
-        /// Start from the weights in this safetensors file, and from its training state when
-        /// the `.state` sidecar a checkpoint writes is beside it; with `--epochs 0`, evaluate only.
-        #[arg(long, value_name = "FILE", conflicts_with = "seeds")]
-        load: Option<PathBuf>,
-        /// Write a checkpoint (weights and sidecar) to the `--save` file every N epochs.
-        #[arg(long, value_name = "N", requires = "save", value_parser = clap::value_parser!(u64).range(1..))]
-        checkpoint_every: Option<u64>,
+        #[command(flatten)]
+        options: run::Options,
     },
     /// Predict with saved weights for new inputs, encoded as the spec encodes its data.
     Predict {
@@ -106,28 +85,7 @@ fn main() -> ExitCode {
             };
             check_all(&files, view)
         }
-        Command::Run {
-            file,
-            seed,
-            epochs,
-            seeds,
-            log,
-            save,
-            load,
-            checkpoint_every,
-        } => {
-            let checkpoint_every = checkpoint_every.map(|n| n as usize);
-            let options = run::Options {
-                seed,
-                epochs,
-                seeds,
-                log,
-                save,
-                load,
-                checkpoint_every,
-            };
-            ExitCode::from(run::run(&file, &options))
-        }
+        Command::Run { file, options } => ExitCode::from(run::run(&file, &options)),
         Command::Predict {
             file,
             load,

@@ -17,14 +17,32 @@ use crate::{read_and_compile, report_errors, EXIT_USAGE_OR_IO};
 
 const EXIT_NOT_FINITE: u8 = 3;
 
+/// `lstmc run`'s options, parsed by clap from the command line.
+#[derive(clap::Args)]
 pub struct Options {
+    /// Use this seed instead of the spec's.
+    #[arg(long)]
     pub seed: Option<u64>,
+    /// Train for this many epochs instead of the spec's.
+    #[arg(long)]
     pub epochs: Option<usize>,
+    /// Train K models with seeds seed, seed+1, ... in parallel and print each accuracy
+    /// with the mean, min and max.
+    #[arg(long, value_name = "K", conflicts_with = "log")]
     pub seeds: Option<u64>,
+    /// Write one CSV row per epoch (epoch, loss, accuracy, seconds) to this file.
+    #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
+    /// Write the trained weights to this safetensors file (PyTorch names and layouts).
+    #[arg(long, value_name = "FILE", conflicts_with = "seeds")]
     pub save: Option<PathBuf>,
+    /// Start from the weights in this safetensors file, and from its training state when
+    /// the `.state` sidecar a checkpoint writes is beside it; with `--epochs 0`, evaluate only.
+    #[arg(long, value_name = "FILE", conflicts_with = "seeds")]
     pub load: Option<PathBuf>,
-    pub checkpoint_every: Option<usize>,
+    /// Write a checkpoint (weights and sidecar) to the `--save` file every N epochs.
+    #[arg(long, value_name = "N", requires = "save", value_parser = clap::value_parser!(u64).range(1..))]
+    pub checkpoint_every: Option<u64>,
 }
 
 pub fn run(path: &Path, options: &Options) -> u8 {
@@ -77,7 +95,7 @@ fn train_and_save(plan: &Plan, options: &Options, spec_text: &str) -> Result<Tra
             history.push(stats);
         }
         if let (Some(every), Some(path)) = (options.checkpoint_every, &options.save) {
-            if stats.epoch.is_multiple_of(every) {
+            if stats.epoch.is_multiple_of(every as usize) {
                 weights::save_checkpoint(path, &trainer, spec_text).map_err(usage_error)?;
             }
         }
