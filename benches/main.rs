@@ -12,7 +12,7 @@ use criterion::measurement::WallTime;
 use criterion::{
     criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
 };
-use kernels::adam::{adam_update, AdamConfig};
+use kernels::adam::{adam_update, AdamConfig, AdamStep};
 use kernels::dense::dense_forward;
 use kernels::gemm::{gemm_via, GemmPath, Mat, MatMut};
 use kernels::lstm::{
@@ -224,7 +224,7 @@ fn adam(c: &mut Criterion) {
     };
     group.throughput(Throughput::Elements(len as u64));
     group.bench_function("1M_params", |bench| {
-        bench.iter(|| adam_update(&mut p, &g, &mut m, &mut v, config, 10))
+        bench.iter(|| adam_update(&mut p, &g, &mut m, &mut v, AdamStep::new(config, 10)))
     });
     group.finish();
 }

@@ -3,7 +3,7 @@
 //! cross-entropy on the last step or on every step, backward through all of it, and Adam.
 //! It is the same work as PyTorch's training step in `../shared/ANCHORS.md`.
 
-use kernels::adam::{adam_update, AdamConfig};
+use kernels::adam::{adam_update, AdamConfig, AdamStep};
 use kernels::dense::{dense_backward, dense_forward};
 use kernels::lstm::{
     lstm_backward, lstm_forward, LstmDims, LstmGrads, LstmInput, LstmScratch, LstmTape,
@@ -350,10 +350,8 @@ impl TrainStep {
             beta2: 0.999,
             epsilon: 1e-7,
         };
-        let step = self.step;
-        self.for_each_param(|p| {
-            adam_update(&mut p.value, &p.grad, &mut p.m, &mut p.v, config, step)
-        });
+        let step = AdamStep::new(config, self.step);
+        self.for_each_param(|p| adam_update(&mut p.value, &p.grad, &mut p.m, &mut p.v, step));
     }
 
     fn for_each_param(&mut self, mut f: impl FnMut(&mut Param)) {

@@ -18,14 +18,36 @@ pub struct AdamConfig {
     pub epsilon: f64,
 }
 
-/// One update; `step` counts from 1. All four buffers have the same length.
+/// The per-step constants of one Adam update, computed once for every tensor it updates.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamStep {
+    alpha: f32,
+    epsilon: f32,
+    keep1: f32,
+    keep2: f32,
+}
+
+impl AdamStep {
+    /// The constants for update number `step`, counting from 1.
+    pub fn new(config: AdamConfig, step: u64) -> AdamStep {
+        let t = step as f64;
+        let alpha = config.lr * (1.0 - config.beta2.powf(t)).sqrt() / (1.0 - config.beta1.powf(t));
+        AdamStep {
+            alpha: alpha as f32,
+            epsilon: config.epsilon as f32,
+            keep1: (1.0 - config.beta1) as f32,
+            keep2: (1.0 - config.beta2) as f32,
+        }
+    }
+}
+
+/// One update of a parameter buffer. All four buffers have the same length.
 pub fn adam_update(
     params: &mut [f32],
     grads: &[f32],
     m: &mut [f32],
     v: &mut [f32],
-    config: AdamConfig,
-    step: u64,
+    step: AdamStep,
 ) {
     let _ftz = FlushDenormals::new();
     let len = params.len();
@@ -33,16 +55,8 @@ pub fn adam_update(
         grads.len() == len && m.len() == len && v.len() == len,
         "adam buffers differ in length"
     );
-    let t = step as f64;
-    let alpha = config.lr * (1.0 - config.beta2.powf(t)).sqrt() / (1.0 - config.beta1.powf(t));
-    let (alpha, eps) = (
-        f32x8::splat(alpha as f32),
-        f32x8::splat(config.epsilon as f32),
-    );
-    let (keep1, keep2) = (
-        f32x8::splat((1.0 - config.beta1) as f32),
-        f32x8::splat((1.0 - config.beta2) as f32),
-    );
+    let (alpha, eps) = (f32x8::splat(step.alpha), f32x8::splat(step.epsilon));
+    let (keep1, keep2) = (f32x8::splat(step.keep1), f32x8::splat(step.keep2));
     for j in (0..len).step_by(8) {
         let n = 8.min(len - j);
         let g = load(grads, j, n);

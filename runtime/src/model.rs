@@ -5,7 +5,7 @@
 //! vector as `LstmInput::Repeated`, so its input projection runs once rather than once per
 //! step; the compiler only lowers `repeat` in front of an LSTM.
 
-use kernels::adam::adam_update;
+use kernels::adam::{adam_update, AdamStep};
 use kernels::dense::{dense_backward, dense_forward};
 use kernels::lstm::{
     lstm_backward, lstm_forward, LstmDims, LstmGrads, LstmInput, LstmScratch, LstmTape,
@@ -245,14 +245,14 @@ impl Model {
     /// One Adam step on every tensor with the gradients accumulated since the last.
     pub fn update(&mut self, adam: kernels::adam::AdamConfig) {
         self.step += 1;
+        let step = AdamStep::new(adam, self.step);
         for tensor in &mut self.tensors {
             adam_update(
                 &mut tensor.value,
                 &tensor.grad,
                 &mut tensor.m,
                 &mut tensor.v,
-                adam,
-                self.step,
+                step,
             );
             tensor.grad.fill(0.0);
         }

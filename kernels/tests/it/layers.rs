@@ -1,7 +1,7 @@
 //! Dense, softmax cross-entropy, Adam and row gather against their references; the
 //! references' gradients against finite differences.
 
-use kernels::adam::{adam_update, AdamConfig};
+use kernels::adam::{adam_update, AdamConfig, AdamStep};
 use kernels::dense::{dense_backward, dense_forward};
 use kernels::gather::{gather_rows, scatter_add_rows};
 use kernels::generic;
@@ -45,7 +45,7 @@ proptest! {
         let grads = floats(seed, len, 1.0);
         let (mut p, mut m, mut v) = (floats(seed + 1, len, 1.0), floats(seed + 2, len, 0.1), floats(seed + 3, len, 0.01).iter().map(|x| x.abs()).collect::<Vec<_>>());
         let (mut p_ref, mut m_ref, mut v_ref) = (p.clone(), m.clone(), v.clone());
-        adam_update(&mut p, &grads, &mut m, &mut v, config, step);
+        adam_update(&mut p, &grads, &mut m, &mut v, AdamStep::new(config, step));
         generic::adam(&mut p_ref, &grads, &mut m_ref, &mut v_ref, config.lr, config.beta1, config.beta2, config.epsilon, step);
         assert_close("adam params", &p, &to_f64(&p_ref), 1e-6, 1e-5);
         assert_close("adam m", &m, &to_f64(&m_ref), 1e-7, 1e-5);
