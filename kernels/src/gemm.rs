@@ -92,7 +92,7 @@ impl<'a> MatMut<'a> {
 pub const SMALL_MAX_MACS: usize = 1 << 18;
 /// Above this many multiply-adds, chunks run on rayon's threads.
 pub const PARALLEL_MIN_MACS: usize = 1 << 22;
-/// Columns of C per chunk of a large product.
+/// Columns of C per chunk of a product large enough to run on several threads.
 pub const CHUNK_COLS: usize = 256;
 
 /// Which implementation runs a product.
@@ -318,10 +318,13 @@ fn large(c: &mut MatMut, a: Mat, b: Mat, accumulate: bool, parallel: bool) {
     let n = c.cols;
     let out = OutPtr(c.data.as_mut_ptr());
     let row_stride = c.row_stride;
+    // A product too small for threads runs as one call, so A is packed once; a parallel one
+    // in fixed chunks. Either way the cut depends on the sizes alone, not on the threads.
+    let chunk_cols = if parallel { CHUNK_COLS } else { n };
     let run = |chunk: usize| {
         let _ftz = FlushDenormals::new();
-        let col = chunk * CHUNK_COLS;
-        let width = CHUNK_COLS.min(n - col);
+        let col = chunk * chunk_cols;
+        let width = chunk_cols.min(n - col);
         // SAFETY: `gemm` checked that A, B and C lie inside their slices. Each chunk reads
         // columns `col..col + width` of B and writes the same columns of C, so chunks never
         // touch the same element of C, whichever thread runs them.
@@ -349,7 +352,7 @@ fn large(c: &mut MatMut, a: Mat, b: Mat, accumulate: bool, parallel: bool) {
             )
         }
     };
-    let chunks = n.div_ceil(CHUNK_COLS);
+    let chunks = n.div_ceil(chunk_cols);
     if parallel {
         (0..chunks).into_par_iter().for_each(run);
     } else {
