@@ -9,9 +9,10 @@
 //! - large products go to the `gemm` crate (packed, cache-blocked, AVX2/FMA micro-kernels),
 //!   which reaches PyTorch's single-core throughput.
 //!
-//! Large products are cut into fixed chunks of `CHUNK_COLS` columns of C, run on rayon when
-//! the product is big enough to pay for the threads. The cut does not depend on the number
-//! of threads, so the result is the same bits with one thread or many.
+//! Products big enough to pay for threads (`PARALLEL_MIN_MACS`) are cut into fixed chunks of
+//! `CHUNK_COLS` columns of C and run on rayon; smaller ones run as one call. The cut depends
+//! on the sizes alone, not on the number of threads, so the result is the same bits with one
+//! thread or many.
 
 use rayon::prelude::*;
 use wide::f32x8;
@@ -100,7 +101,7 @@ pub const CHUNK_COLS: usize = 256;
 pub enum GemmPath {
     /// The register-blocked `f32x8` kernel; needs B with unit column stride.
     Small,
-    /// The `gemm` crate, in fixed column chunks.
+    /// The `gemm` crate: one call, or fixed column chunks on rayon for large products.
     Packed,
 }
 
@@ -313,7 +314,7 @@ unsafe fn read8(ptr: *const f32) -> f32x8 {
     f32x8::from(ptr.cast::<[f32; 8]>().read_unaligned())
 }
 
-/// Fixed column chunks through the `gemm` crate, on rayon when `parallel`.
+/// The `gemm` crate: one call, or fixed column chunks on rayon when `parallel`.
 fn large(c: &mut MatMut, a: Mat, b: Mat, accumulate: bool, parallel: bool) {
     let n = c.cols;
     let out = OutPtr(c.data.as_mut_ptr());
