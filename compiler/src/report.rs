@@ -5,10 +5,11 @@ use std::fmt::Write;
 
 use runtime::data::PAD;
 use runtime::model::LayerReport;
-use runtime::plan::{FramePlan, LayerPlan, Plan, SourcePlan};
+use runtime::plan::{FramePlan, Plan, SourcePlan};
 use runtime::train::Evaluation;
 
 use crate::format::{group, human};
+use crate::graph::{LayerGraph, Op};
 
 /// A symbol as the tutorials print it: a letter, or the integer it stands for.
 pub fn symbol_name(source: &SourcePlan, symbol: u32) -> String {
@@ -16,6 +17,15 @@ pub fn symbol_name(source: &SourcePlan, symbol: u32) -> String {
         SourcePlan::Alphabet { letters } => letters[symbol as usize].to_string(),
         SourcePlan::RandomInts { lo, .. } => (lo + i64::from(symbol)).to_string(),
     }
+}
+
+/// The symbols of a sample as the tutorials print them, padding left out.
+pub fn symbol_names(source: &SourcePlan, symbols: &[u32]) -> Vec<String> {
+    symbols
+        .iter()
+        .filter(|&&s| s != PAD)
+        .map(|&s| symbol_name(source, s))
+        .collect()
 }
 
 /// `accuracy: 98.90%`, the line scripts read.
@@ -26,13 +36,7 @@ pub fn accuracy_line(accuracy: f64) -> String {
 /// One line (three for index recall) per shown sample, in the order of `samples`.
 pub fn predictions(plan: &Plan, evaluation: &Evaluation, samples: &[usize]) -> String {
     let source = &plan.data.source;
-    let names = |symbols: &[u32]| -> Vec<String> {
-        symbols
-            .iter()
-            .filter(|&&s| s != PAD)
-            .map(|&s| symbol_name(source, s))
-            .collect()
-    };
+    let names = |symbols: &[u32]| symbol_names(source, symbols);
     let data = &evaluation.data;
     let steps = data.target_steps;
     let mut out = String::new();
@@ -66,7 +70,12 @@ pub fn predictions(plan: &Plan, evaluation: &Evaluation, samples: &[usize]) -> S
 
 /// The lowered plan, for `lstmc check --plan`: each layer's kernel calls and the memory its
 /// buffers hold at the training batch size, then the totals.
-pub fn plan(plan: &Plan, layers: &[LayerReport], parameter_floats: usize) -> String {
+pub fn plan(
+    plan: &Plan,
+    graph: &LayerGraph,
+    layers: &[LayerReport],
+    parameter_floats: usize,
+) -> String {
     let mut out = String::new();
     let fresh = if plan.data.fresh {
         ", fresh data each epoch"
@@ -79,8 +88,12 @@ pub fn plan(plan: &Plan, layers: &[LayerReport], parameter_floats: usize) -> Str
         plan.name, plan.train.batch, plan.train.epochs
     )
     .unwrap();
-    for (index, (layer, report)) in plan.layers.iter().zip(layers).enumerate() {
-        writeln!(out, "layer {}: {}", index + 1, layer_text(layer)).unwrap();
+    let names = graph
+        .chain()
+        .into_iter()
+        .filter(|node| !matches!(node.op, Op::Input | Op::CrossEntropy));
+    for (index, (node, report)) in names.zip(layers).enumerate() {
+        writeln!(out, "layer {}: {}", index + 1, node.op).unwrap();
         for op in &report.ops {
             writeln!(out, "  {op}").unwrap();
         }
@@ -103,37 +116,6 @@ pub fn plan(plan: &Plan, layers: &[LayerReport], parameter_floats: usize) -> Str
     .unwrap();
     writeln!(out, "layer buffers: {}", human(4 * buffers as u128)).unwrap();
     out
-}
-
-fn layer_text(layer: &LayerPlan) -> String {
-    let flag = |set: bool, name: &str| {
-        if set {
-            format!(" {name}")
-        } else {
-            String::new()
-        }
-    };
-    match *layer {
-        LayerPlan::Lstm {
-            units,
-            stateful,
-            sequences,
-        } => format!(
-            "lstm {units}{}{}",
-            flag(stateful, "stateful"),
-            flag(sequences, "sequences")
-        ),
-        LayerPlan::Repeat { times } => format!("repeat {times}"),
-        LayerPlan::Dense {
-            units,
-            softmax,
-            per_step,
-        } => format!(
-            "dense {units}{}{}",
-            flag(softmax, "softmax"),
-            flag(per_step, "per_step")
-        ),
-    }
 }
 
 /// `A -> B` per generated step.

@@ -97,15 +97,3 @@ pub fn sigmoid_in_place(xs: &mut [f32]) {
 pub fn exp_in_place(xs: &mut [f32]) {
     map_in_place(xs, exp8);
 }
-
-/// One lane through the vector code: for scalar call sites that must agree with the SIMD
-/// kernels bit for bit.
-#[inline(always)]
-pub fn tanh1(x: f32) -> f32 {
-    tanh8(f32x8::splat(x)).to_array()[0]
-}
-
-#[inline(always)]
-pub fn sigmoid1(x: f32) -> f32 {
-    sigmoid8(f32x8::splat(x)).to_array()[0]
-}

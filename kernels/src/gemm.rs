@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use wide::f32x8;
 
 use crate::denormal::FlushDenormals;
-use crate::lanes::{load, store};
+use crate::lanes::{load, read8, store, SharedOut};
 
 /// A read-only matrix view: element `(r, c)` at `data[r * row_stride + c * col_stride]`.
 #[derive(Clone, Copy, Debug)]
@@ -106,7 +106,7 @@ pub enum GemmPath {
 }
 
 /// The path `gemm` picks for a product of these shapes.
-pub fn choose_path(a: Mat, b: Mat) -> GemmPath {
+fn choose_path(a: Mat, b: Mat) -> GemmPath {
     if b.col_stride == 1 && a.rows * b.cols * a.cols <= SMALL_MAX_MACS {
         GemmPath::Small
     } else {
@@ -307,17 +307,10 @@ fn load8(data: &[f32]) -> f32x8 {
     f32x8::from(<[f32; 8]>::try_from(&data[..8]).unwrap())
 }
 
-/// # Safety
-/// `ptr` must point at 8 readable floats.
-#[inline(always)]
-unsafe fn read8(ptr: *const f32) -> f32x8 {
-    f32x8::from(ptr.cast::<[f32; 8]>().read_unaligned())
-}
-
 /// The `gemm` crate: one call, or fixed column chunks on rayon when `parallel`.
 fn large(c: &mut MatMut, a: Mat, b: Mat, accumulate: bool, parallel: bool) {
     let n = c.cols;
-    let out = OutPtr(c.data.as_mut_ptr());
+    let out = SharedOut::new(c.data);
     let row_stride = c.row_stride;
     // A product too small for threads runs as one call, so A is packed once; a parallel one
     // in fixed chunks. Either way the cut depends on the sizes alone, not on the threads.
@@ -358,21 +351,5 @@ fn large(c: &mut MatMut, a: Mat, b: Mat, accumulate: bool, parallel: bool) {
         (0..chunks).into_par_iter().for_each(run);
     } else {
         (0..chunks).for_each(run);
-    }
-}
-
-/// C's data pointer, shared by the chunks that write disjoint columns of it.
-#[derive(Clone, Copy)]
-struct OutPtr(*mut f32);
-
-// SAFETY: chunks write disjoint columns (see `large`).
-unsafe impl Send for OutPtr {}
-unsafe impl Sync for OutPtr {}
-
-impl OutPtr {
-    /// # Safety
-    /// `offset` must lie inside the slice the pointer came from.
-    unsafe fn at(self, offset: usize) -> *mut f32 {
-        self.0.add(offset)
     }
 }

@@ -1,4 +1,5 @@
-//! Loads and stores of up to 8 lanes, for rows whose length is not a multiple of 8.
+//! Loads and stores of up to 8 lanes, for rows whose length is not a multiple of 8, and the
+//! output pointer that threads writing disjoint columns of one matrix share.
 
 use wide::f32x8;
 
@@ -33,5 +34,34 @@ pub fn store(data: &mut [f32], at: usize, n: usize, value: f32x8) {
         data[at..at + 8].copy_from_slice(&value.to_array());
     } else {
         data[at..at + n].copy_from_slice(&value.to_array()[..n]);
+    }
+}
+
+/// # Safety
+/// `ptr` must point at 8 readable floats.
+#[inline(always)]
+pub unsafe fn read8(ptr: *const f32) -> f32x8 {
+    f32x8::from(ptr.cast::<[f32; 8]>().read_unaligned())
+}
+
+/// An output matrix's data pointer, shared by tasks that write disjoint columns of it: no
+/// `&mut` to a row may exist while they run, so they write through the pointer.
+#[derive(Clone, Copy)]
+pub struct SharedOut(*mut f32);
+
+// SAFETY: users write disjoint elements (see `gemm::large` and `packed::gemm_packed`).
+unsafe impl Send for SharedOut {}
+unsafe impl Sync for SharedOut {}
+
+impl SharedOut {
+    pub fn new(data: &mut [f32]) -> SharedOut {
+        SharedOut(data.as_mut_ptr())
+    }
+
+    /// # Safety
+    /// `offset` must lie inside the slice the pointer came from.
+    #[inline(always)]
+    pub unsafe fn at(self, offset: usize) -> *mut f32 {
+        self.0.add(offset)
     }
 }

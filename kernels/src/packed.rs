@@ -16,6 +16,7 @@ use wide::f32x8;
 
 use crate::denormal::FlushDenormals;
 use crate::gemm::{Mat, MatMut, PARALLEL_MIN_MACS};
+use crate::lanes::{read8, SharedOut};
 
 /// Columns of B per panel: two `f32x8`.
 const NR: usize = 16;
@@ -106,7 +107,7 @@ pub fn gemm_packed(c: &mut MatMut, a: Mat, b: &PackedMat, accumulate: bool) {
         return;
     }
     let panels = b.n.div_ceil(NR);
-    let out = SharedOut(c.data.as_mut_ptr());
+    let out = SharedOut::new(c.data);
     let (m, row_stride) = (c.rows, c.row_stride);
     let run = |panel: usize| {
         let _ftz = FlushDenormals::new();
@@ -183,9 +184,9 @@ impl Tile {
                 let at = (row + r) * self.c_row_stride + self.col;
                 // SAFETY: inside C (see above); no other tile touches these columns.
                 unsafe {
-                    pair[0] = load_raw(c.0.add(at), self.width.min(8));
+                    pair[0] = load_raw(c.at(at), self.width.min(8));
                     if self.width > 8 {
-                        pair[1] = load_raw(c.0.add(at + 8), self.width - 8);
+                        pair[1] = load_raw(c.at(at + 8), self.width - 8);
                     }
                 }
             }
@@ -207,20 +208,13 @@ impl Tile {
             let at = (row + r) * self.c_row_stride + self.col;
             // SAFETY: as for the loads.
             unsafe {
-                store_raw(c.0.add(at), self.width.min(8), pair[0]);
+                store_raw(c.at(at), self.width.min(8), pair[0]);
                 if self.width > 8 {
-                    store_raw(c.0.add(at + 8), self.width - 8, pair[1]);
+                    store_raw(c.at(at + 8), self.width - 8, pair[1]);
                 }
             }
         }
     }
-}
-
-/// # Safety
-/// `ptr` must point at 8 readable floats.
-#[inline(always)]
-unsafe fn read8(ptr: *const f32) -> f32x8 {
-    f32x8::from(ptr.cast::<[f32; 8]>().read_unaligned())
 }
 
 /// # Safety
@@ -250,11 +244,3 @@ unsafe fn store_raw(ptr: *mut f32, n: usize, value: f32x8) {
         }
     }
 }
-
-/// C's data pointer, shared by the panels that write disjoint columns of it.
-#[derive(Clone, Copy)]
-struct SharedOut(*mut f32);
-
-// SAFETY: panels write disjoint columns (see `gemm_packed`).
-unsafe impl Send for SharedOut {}
-unsafe impl Sync for SharedOut {}

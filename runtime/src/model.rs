@@ -169,7 +169,8 @@ impl Model {
                 .expect("checked above")
                 .data
         };
-        for (index, layer) in self.layers.clone().iter().enumerate() {
+        for index in 0..self.layers.len() {
+            let layer = &self.layers[index];
             let first = self.first_tensor[index];
             let input = self.inputs[index];
             let name = |suffix: &str| format!("layers.{index}.{suffix}");

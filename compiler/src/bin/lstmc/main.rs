@@ -155,7 +155,10 @@ fn check_one(path: &Path, view: View) -> u8 {
                 View::Plan => {
                     let plan = lower::lower(spec, checked);
                     let (layers, parameter_floats) = Trainer::new(&plan).describe();
-                    print!("{}", report::plan(&plan, &layers, parameter_floats));
+                    print!(
+                        "{}",
+                        report::plan(&plan, &checked.graph, &layers, parameter_floats)
+                    );
                 }
                 View::Summary => {
                     println!("{name}: ok");

@@ -61,13 +61,7 @@ pub fn predict(spec: &Path, weights: &Path, inputs: Inputs) -> u8 {
             .chunks(classes)
             .map(|p| argmax(p) as u32)
             .collect();
-        let names = |s: &[u32]| {
-            s.iter()
-                .filter(|&&s| s != PAD)
-                .map(|&s| report::symbol_name(&plan.data.source, s))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let names = |s: &[u32]| report::symbol_names(&plan.data.source, s).join(", ");
         println!("[{}] -> [{}]", names(&symbols), names(&predicted));
         if show_probabilities {
             for step in probabilities.chunks(classes) {
