@@ -93,6 +93,25 @@ fn bench_path(
     });
 }
 
+/// Packing `W_hh` (forward) and `W_hhᵀ` (backward), once per pass; elements are floats.
+fn pack(c: &mut Criterion) {
+    let mut group = c.benchmark_group("pack");
+    for shape in SHAPES.iter().filter(|s| s.hidden >= 128) {
+        let (k, n) = (shape.hidden, 4 * shape.hidden);
+        let w_hh = filled(k * n, 1);
+        group.throughput(Throughput::Elements((k * n) as u64));
+        let mut packed = PackedMat::new(k, n);
+        group.bench_function(BenchmarkId::new("W_hh", shape.name), |bench| {
+            bench.iter(|| packed.pack(Mat::new(&w_hh, k, n)))
+        });
+        let mut packed_t = PackedMat::new(n, k);
+        group.bench_function(BenchmarkId::new("W_hh_t", shape.name), |bench| {
+            bench.iter(|| packed_t.pack(Mat::new(&w_hh, k, n).t()))
+        });
+    }
+    group.finish();
+}
+
 /// The recurrent product `h_{t-1}·W_hh` at each workload's shape, through the three paths.
 fn recurrent_product(c: &mut Criterion) {
     let mut group = c.benchmark_group("recurrent_product");
@@ -249,6 +268,7 @@ criterion_group!(
     gemm_square,
     gemm_crossover,
     recurrent_product,
+    pack,
     lstm_layer,
     dense_softmax,
     adam,

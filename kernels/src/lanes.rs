@@ -37,6 +37,21 @@ pub fn store(data: &mut [f32], at: usize, n: usize, value: f32x8) {
     }
 }
 
+/// Copies an 8×8 block transposed: the row at `src[src_at + i·src_stride..][..8]` becomes the
+/// column of lane `i` in the rows at `dst[dst_at + j·dst_stride..][..8]`.
+#[inline(always)]
+pub fn transpose_block(
+    src: &[f32],
+    (src_at, src_stride): (usize, usize),
+    dst: &mut [f32],
+    (dst_at, dst_stride): (usize, usize),
+) {
+    let rows = std::array::from_fn(|i| load(src, src_at + i * src_stride, 8));
+    for (j, column) in f32x8::transpose(rows).into_iter().enumerate() {
+        store(dst, dst_at + j * dst_stride, 8, column);
+    }
+}
+
 /// # Safety
 /// `ptr` must point at 8 readable floats.
 #[inline(always)]

@@ -26,7 +26,7 @@ use crate::activation::{sigmoid8, tanh8};
 use crate::denormal::FlushDenormals;
 use crate::gather::{gather_rows, scatter_add_rows};
 use crate::gemm::{gemm, Mat, MatMut, SMALL_MAX_MACS};
-use crate::lanes::{add_into, load, store};
+use crate::lanes::{add_into, load, store, transpose_block};
 use crate::packed::{gemm_packed, PackedMat};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -518,10 +518,19 @@ impl StepMatrix {
     }
 }
 
-/// `dst [cols, rows] = srcᵀ` for `src [rows, cols]`.
+/// `dst [cols, rows] = srcᵀ` for `src [rows, cols]`, in 8×8 blocks moved as vectors; the
+/// rows and columns past the last whole block one by one.
 pub fn transpose_into(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+    let (src, dst) = (&src[..rows * cols], &mut dst[..rows * cols]);
+    let (rows8, cols8) = (rows / 8 * 8, cols / 8 * 8);
+    for r in (0..rows8).step_by(8) {
+        for c in (0..cols8).step_by(8) {
+            transpose_block(src, (r * cols + c, cols), dst, (c * rows + r, rows));
+        }
+    }
     for r in 0..rows {
-        for c in 0..cols {
+        let first = if r < rows8 { cols8 } else { 0 };
+        for c in first..cols {
             dst[c * rows + r] = src[r * cols + c];
         }
     }

@@ -16,7 +16,7 @@ use wide::f32x8;
 
 use crate::denormal::FlushDenormals;
 use crate::gemm::{Mat, MatMut, PARALLEL_MIN_MACS};
-use crate::lanes::{read8, SharedOut};
+use crate::lanes::{read8, transpose_block, SharedOut};
 
 /// Columns of B per panel: two `f32x8`.
 const NR: usize = 16;
@@ -60,18 +60,48 @@ impl PackedMat {
         if self.k == 0 {
             return;
         }
+        // Lanes past `n` in the last panel were zeroed by `new` and are never written.
         for (panel_index, panel) in self.data.chunks_exact_mut(self.k * NR).enumerate() {
             let col = panel_index * NR;
             let width = NR.min(self.n - col);
-            for (p, row) in panel.chunks_exact_mut(NR).enumerate() {
-                for (j, value) in row.iter_mut().enumerate() {
-                    *value = if j < width {
-                        b.data[p * b.row_stride + (col + j) * b.col_stride]
-                    } else {
-                        0.0
-                    };
-                }
+            if b.col_stride == 1 {
+                pack_rows(panel, b, col, width);
+            } else {
+                pack_columns(panel, b, col, width);
             }
+        }
+    }
+}
+
+/// A panel from a B whose rows are contiguous: one copy per row of k.
+fn pack_rows(panel: &mut [f32], b: Mat, col: usize, width: usize) {
+    for (p, row) in panel.chunks_exact_mut(NR).enumerate() {
+        let start = p * b.row_stride + col;
+        // A copy of a constant length is inlined; one of `width` would call memmove.
+        if width == NR {
+            row.copy_from_slice(&b.data[start..start + NR]);
+        } else {
+            row[..width].copy_from_slice(&b.data[start..start + width]);
+        }
+    }
+}
+
+/// A panel from a strided B, such as a transposed view. When B's columns are contiguous
+/// (a transposed row-major matrix), 8×8 blocks move as vectors; the rest one by one.
+fn pack_columns(panel: &mut [f32], b: Mat, col: usize, width: usize) {
+    let k = panel.len() / NR;
+    let k8 = if b.row_stride == 1 { k / 8 * 8 } else { 0 };
+    let width8 = width / 8 * 8;
+    for p in (0..k8).step_by(8) {
+        for j in (0..width8).step_by(8) {
+            let src = ((col + j) * b.col_stride + p, b.col_stride);
+            transpose_block(b.data, src, panel, (p * NR + j, NR));
+        }
+    }
+    for (p, row) in panel.chunks_exact_mut(NR).enumerate() {
+        let first = if p < k8 { width8 } else { 0 };
+        for (j, value) in row.iter_mut().enumerate().take(width).skip(first) {
+            *value = b.data[(col + j) * b.col_stride + p * b.row_stride];
         }
     }
 }

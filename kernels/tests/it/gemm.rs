@@ -140,3 +140,18 @@ fn packed_b_same_bits_with_one_thread_and_two() {
     };
     assert!(run(1) == run(2), "results differ between 1 and 2 threads");
 }
+
+proptest! {
+    /// Tiles of 16 with rows and columns on either side of a tile's edge.
+    #[test]
+    fn transpose_matches_definition(rows in 1usize..40, cols in 1usize..40, seed: u64) {
+        let m = floats(seed, rows * cols, 1.0);
+        let mut t = vec![0.0; rows * cols];
+        kernels::lstm::transpose_into(&m, rows, cols, &mut t);
+        for r in 0..rows {
+            for c in 0..cols {
+                prop_assert_eq!(t[c * rows + r].to_bits(), m[r * cols + c].to_bits());
+            }
+        }
+    }
+}
