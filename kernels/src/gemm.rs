@@ -160,41 +160,50 @@ pub fn gemm_via(path: GemmPath, c: &mut MatMut, a: Mat, b: Mat, accumulate: bool
     }
 }
 
-/// Register-blocked kernel: C is covered by blocks of R rows by V·8 columns, each held in
-/// R·V `f32x8` accumulators (12 at most, of the 16 AVX2 registers) while k runs; leftover
-/// columns fewer than 8 are done one by one.
+/// Register-blocked kernel: C is covered by strips of up to four rows, each cut into blocks
+/// of V·8 columns held in R·V `f32x8` accumulators while k runs; leftover columns fewer than
+/// 8 are done in one zero-padded vector per row.
 fn small(c: &mut MatMut, a: Mat, b: Mat, accumulate: bool) {
-    let n = c.cols;
-    let mut col = 0;
-    // Four rows by three vectors, or up to three rows by four vectors: twelve accumulators
-    // against one B load per vector and one broadcast per row.
-    while col + 24 <= n {
-        let width = if c.rows < 4 && col + 32 <= n { 4 } else { 3 };
-        match width {
-            4 => rows::<4>(c, a, b, col, accumulate),
-            _ => rows::<3>(c, a, b, col, accumulate),
-        }
-        col += 8 * width;
+    let mut row = 0;
+    while row + 4 <= c.rows {
+        strip::<4>(c, a, b, row, accumulate);
+        row += 4;
     }
-    while col + 8 <= n {
-        rows::<1>(c, a, b, col, accumulate);
-        col += 8;
-    }
-    if col < n {
-        tail_rows(c, a, b, col, accumulate);
+    match c.rows - row {
+        0 => {}
+        1 => strip::<1>(c, a, b, row, accumulate),
+        2 => strip::<2>(c, a, b, row, accumulate),
+        3 => strip::<3>(c, a, b, row, accumulate),
+        _ => unreachable!("strips of four rows cover all but three"),
     }
 }
 
-/// The last `n - col` (< 8) columns: one zero-padded vector per row of C.
-fn tail_rows(c: &mut MatMut, a: Mat, b: Mat, col: usize, accumulate: bool) {
-    let mut row = 0;
-    while row + 4 <= c.rows {
-        tail_block::<4>(c, a, b, row, col, accumulate);
-        row += 4;
+/// Rows `row..row + R` of C. An FMA's result is ready four cycles after it starts and two
+/// can start per cycle, so at least eight independent accumulators keep the FMA units busy:
+/// the fewer the rows, the more vectors per row, up to twelve accumulators (of the 16 AVX2
+/// registers, leaving room for B's vectors and A's broadcast).
+fn strip<const R: usize>(c: &mut MatMut, a: Mat, b: Mat, row: usize, accumulate: bool) {
+    let n = c.cols;
+    let widest = match R {
+        1 => 8,
+        2 => 4,
+        _ => 3,
+    };
+    let mut col = 0;
+    for width in [widest, 4, 3, 2, 1] {
+        while width <= widest && col + 8 * width <= n {
+            match width {
+                8 => block::<R, 8>(c, a, b, row, col, accumulate),
+                4 => block::<R, 4>(c, a, b, row, col, accumulate),
+                3 => block::<R, 3>(c, a, b, row, col, accumulate),
+                2 => block::<R, 2>(c, a, b, row, col, accumulate),
+                _ => block::<R, 1>(c, a, b, row, col, accumulate),
+            }
+            col += 8 * width;
+        }
     }
-    while row < c.rows {
-        tail_block::<1>(c, a, b, row, col, accumulate);
-        row += 1;
+    if col < n {
+        tail_block::<R>(c, a, b, row, col, accumulate);
     }
 }
 
@@ -223,24 +232,6 @@ fn tail_block<const R: usize>(
     }
     for (r, lane) in acc.iter().enumerate() {
         store(c.data, (row + r) * c.row_stride + col, width, *lane);
-    }
-}
-
-/// All rows of C for the V vectors of columns starting at `col`.
-fn rows<const V: usize>(c: &mut MatMut, a: Mat, b: Mat, col: usize, accumulate: bool) {
-    let mut row = 0;
-    if V <= 3 {
-        while row + 4 <= c.rows {
-            block::<4, V>(c, a, b, row, col, accumulate);
-            row += 4;
-        }
-    }
-    match c.rows - row {
-        0 => {}
-        1 => block::<1, V>(c, a, b, row, col, accumulate),
-        2 => block::<2, V>(c, a, b, row, col, accumulate),
-        3 => block::<3, V>(c, a, b, row, col, accumulate),
-        _ => unreachable!("blocks of four rows cover all but three"),
     }
 }
 
