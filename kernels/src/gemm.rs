@@ -161,8 +161,9 @@ pub fn gemm_via(path: GemmPath, c: &mut MatMut, a: Mat, b: Mat, accumulate: bool
 }
 
 /// Register-blocked kernel: C is covered by strips of up to four rows, each cut into blocks
-/// of V·8 columns held in R·V `f32x8` accumulators while k runs; leftover columns fewer than
-/// 8 are done in one zero-padded vector per row.
+/// of V vectors of 8 columns, held in R·V `f32x8` accumulators while k runs. A row's last
+/// columns, fewer than 8, ride in the last block as a partial vector, so they share its
+/// independent FMAs rather than running as a chain of their own.
 fn small(c: &mut MatMut, a: Mat, b: Mat, accumulate: bool) {
     let mut row = 0;
     while row + 4 <= c.rows {
@@ -190,70 +191,63 @@ fn strip<const R: usize>(c: &mut MatMut, a: Mat, b: Mat, row: usize, accumulate:
         _ => 3,
     };
     let mut col = 0;
-    for width in [widest, 4, 3, 2, 1] {
-        while width <= widest && col + 8 * width <= n {
-            match width {
-                8 => block::<R, 8>(c, a, b, row, col, accumulate),
-                4 => block::<R, 4>(c, a, b, row, col, accumulate),
-                3 => block::<R, 3>(c, a, b, row, col, accumulate),
-                2 => block::<R, 2>(c, a, b, row, col, accumulate),
-                _ => block::<R, 1>(c, a, b, row, col, accumulate),
-            }
-            col += 8 * width;
+    while col < n {
+        let vectors = (n - col).div_ceil(8);
+        let width = [widest, 4, 3, 2, 1]
+            .into_iter()
+            .find(|&w| w <= widest && w <= vectors)
+            .unwrap_or(1);
+        let cols = (8 * width).min(n - col);
+        let at = (row, col, cols);
+        match width {
+            8 => block::<R, 8>(c, a, b, at, accumulate),
+            4 => block::<R, 4>(c, a, b, at, accumulate),
+            3 => block::<R, 3>(c, a, b, at, accumulate),
+            2 => block::<R, 2>(c, a, b, at, accumulate),
+            _ => block::<R, 1>(c, a, b, at, accumulate),
         }
-    }
-    if col < n {
-        tail_block::<R>(c, a, b, row, col, accumulate);
+        col += cols;
     }
 }
 
-#[inline(always)]
-fn tail_block<const R: usize>(
-    c: &mut MatMut,
-    a: Mat,
-    b: Mat,
-    row: usize,
-    col: usize,
-    accumulate: bool,
-) {
-    let width = c.cols - col;
-    let mut acc = [f32x8::ZERO; R];
-    if accumulate {
-        for (r, lane) in acc.iter_mut().enumerate() {
-            *lane = load(c.data, (row + r) * c.row_stride + col, width);
-        }
-    }
-    for p in 0..a.cols {
-        let b_lane = load_past_row(b.data, p * b.row_stride + col, width);
-        for (r, lane) in acc.iter_mut().enumerate() {
-            *lane = f32x8::splat(a.data[(row + r) * a.row_stride + p * a.col_stride])
-                .mul_add(b_lane, *lane);
-        }
-    }
-    for (r, lane) in acc.iter().enumerate() {
-        store(c.data, (row + r) * c.row_stride + col, width, *lane);
-    }
-}
-
-/// `C[row..row+R, col..col+8V] (+)= A[row..row+R, :]·B[:, col..col+8V]`.
+/// `C[row..row+R, col..col+cols] (+)= A[row..row+R, :]·B[:, col..col+cols]`, for
+/// `8(V-1) < cols <= 8V`: the last vector is partial when `cols < 8V`.
 #[inline(always)]
 fn block<const R: usize, const V: usize>(
     c: &mut MatMut,
     a: Mat,
     b: Mat,
-    row: usize,
-    col: usize,
+    at: (usize, usize, usize),
+    accumulate: bool,
+) {
+    // Two copies, so that whole blocks, by far the most, test nothing per load of B.
+    if at.2 == 8 * V {
+        block_of::<R, V, true>(c, a, b, at, accumulate)
+    } else {
+        block_of::<R, V, false>(c, a, b, at, accumulate)
+    }
+}
+
+#[inline(always)]
+fn block_of<const R: usize, const V: usize, const WHOLE: bool>(
+    c: &mut MatMut,
+    a: Mat,
+    b: Mat,
+    (row, col, cols): (usize, usize, usize),
     accumulate: bool,
 ) {
     // The block's last rows and columns lie inside the views, which `gemm_via` checked
     // against their slices; these asserts make that visible to the reader and the optimiser
     // once per block rather than once per load.
-    assert!(row + R <= c.rows && col + 8 * V <= c.cols && b.col_stride == 1);
+    assert!(row + R <= c.rows && col + cols <= c.cols && b.col_stride == 1);
+    assert!(8 * (V - 1) < cols && cols <= 8 * V);
+    let last = cols - 8 * (V - 1);
+    let lanes = |v: usize| if WHOLE || v + 1 < V { 8 } else { last };
     let mut acc = [[f32x8::ZERO; V]; R];
     if accumulate {
         for (r, acc_row) in acc.iter_mut().enumerate() {
             for (v, lane) in acc_row.iter_mut().enumerate() {
-                *lane = load8(&c.data[(row + r) * c.row_stride + col + 8 * v..]);
+                *lane = load(c.data, (row + r) * c.row_stride + col + 8 * v, lanes(v));
             }
         }
     }
@@ -262,8 +256,14 @@ fn block<const R: usize, const V: usize>(
     for p in 0..a.cols {
         let mut b_lanes = [f32x8::ZERO; V];
         for (v, lane) in b_lanes.iter_mut().enumerate() {
-            // SAFETY: p < k and col + 8V <= n, so the 8 floats at (p, col + 8v) lie in B.
-            *lane = unsafe { read8(b_ptr.add(p * b.row_stride + col + 8 * v)) };
+            let at = p * b.row_stride + col + 8 * v;
+            *lane = if WHOLE || v + 1 < V {
+                // SAFETY: p < k and col + 8(v + 1) <= n, so the 8 floats at (p, col + 8v)
+                // lie in B.
+                unsafe { read8(b_ptr.add(at)) }
+            } else {
+                load_past_row(b.data, at, last)
+            };
         }
         for (r, acc_row) in acc.iter_mut().enumerate() {
             // SAFETY: row + r < m and p < k, so (row + r, p) lies in A.
@@ -276,8 +276,12 @@ fn block<const R: usize, const V: usize>(
     }
     for (r, acc_row) in acc.iter().enumerate() {
         for (v, lane) in acc_row.iter().enumerate() {
-            let at = (row + r) * c.row_stride + col + 8 * v;
-            c.data[at..at + 8].copy_from_slice(&lane.to_array());
+            store(
+                c.data,
+                (row + r) * c.row_stride + col + 8 * v,
+                lanes(v),
+                *lane,
+            );
         }
     }
 }
