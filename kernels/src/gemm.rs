@@ -315,9 +315,9 @@ fn dots(c: &mut MatMut, a: Mat, b: Mat, accumulate: bool) {
             store(c_row, col, 8, sums);
             col += 8;
         }
-        for col in col..n {
+        for (col, out) in c_row.iter_mut().enumerate().skip(col) {
             let [sum] = dot_sums::<1>(a_row, b, col);
-            c_row[col] = if accumulate { c_row[col] + sum } else { sum };
+            *out = if accumulate { *out + sum } else { sum };
         }
     }
 }
