@@ -307,7 +307,6 @@ impl TrainStep {
     }
 
     fn backward(&mut self) {
-        self.for_each_param(|param| param.grad.fill(0.0));
         let x = features(&self.encoder, self.decoder.as_ref(), self.shape.per_step);
         let (k, out) = (x.len() / self.targets.len(), self.shape.out);
         let dx = Some((&mut self.d_features[..], &mut self.w_t[..]));

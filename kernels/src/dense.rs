@@ -6,7 +6,7 @@
 use crate::denormal::FlushDenormals;
 use crate::gemm::{gemm, Mat, MatMut, DOTS_MAX_ROWS};
 use crate::lanes::add_into;
-use crate::lstm::{add_column_sums, transpose_into};
+use crate::lstm::{column_sums, transpose_into};
 
 /// `y = x·W + b`.
 pub fn dense_forward(x: &[f32], w: &[f32], b: &[f32], k: usize, o: usize, y: &mut [f32]) {
@@ -24,7 +24,7 @@ pub fn dense_forward(x: &[f32], w: &[f32], b: &[f32], k: usize, o: usize, y: &mu
     }
 }
 
-/// Accumulates `dW += xᵀ·dy` and `db += Σ_rows dy`; writes `dx = dy·Wᵀ` when given, using
+/// Writes `dW = xᵀ·dy`, `db = Σ_rows dy`, and `dx = dy·Wᵀ` when given, using
 /// `w_t [O, K]` as room for `Wᵀ` so the product runs on the small kernel, or reading W in
 /// place for a few rows (`DOTS_MAX_ROWS`), which need no copy.
 #[allow(clippy::too_many_arguments)]
@@ -45,9 +45,9 @@ pub fn dense_backward(
         &mut MatMut::new(dw, k, o),
         Mat::new(x, n, k).t(),
         dy_mat,
-        true,
+        false,
     );
-    add_column_sums(dy, o, db);
+    column_sums(dy, o, db);
     if let Some((dx, w_t)) = dx {
         let w_t = if n <= DOTS_MAX_ROWS {
             Mat::new(w, k, o).t()

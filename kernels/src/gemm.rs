@@ -311,7 +311,11 @@ fn dots(c: &mut MatMut, a: Mat, b: Mat, accumulate: bool) {
         let mut col = 0;
         while col + 8 <= n {
             let sums = f32x8::from(dot_sums::<8>(a_row, b, col));
-            let sums = if accumulate { sums + load(c_row, col, 8) } else { sums };
+            let sums = if accumulate {
+                sums + load(c_row, col, 8)
+            } else {
+                sums
+            };
             store(c_row, col, 8, sums);
             col += 8;
         }
@@ -340,7 +344,9 @@ fn dot_sums<const J: usize>(a_row: &[f32], b: Mat, col: usize) -> [f32; J] {
     let mut sums = [0.0; J];
     match <[f32x8; 8]>::try_from(&acc[..]) {
         Ok(eight) => {
-            let lanes = f32x8::transpose(eight).into_iter().fold(f32x8::ZERO, |s, x| s + x);
+            let lanes = f32x8::transpose(eight)
+                .into_iter()
+                .fold(f32x8::ZERO, |s, x| s + x);
             sums.copy_from_slice(&lanes.to_array()[..J]);
         }
         Err(_) => {

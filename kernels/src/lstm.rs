@@ -13,9 +13,10 @@
 //!    what backward needs.
 //!
 //! Backward runs t = T-1 down to 0: the fused `cell_backward` gives the gate gradients, one
-//! small GEMM per step carries the gradient into `h_{t-1}` (against a transposed `W_hh` made
-//! once per call), and the weight gradients of all steps are single GEMMs at the end.
-//! Gradients accumulate (`+=`); zeroing them is the caller's.
+//! small GEMM per step carries the gradient into `h_{t-1}` (against `W_hh` transposed once
+//! per call, or read in place at a batch of a few rows), and the weight gradients of all
+//! steps are single GEMMs at the end. They are written, not added to: a caller need not
+//! zero them, and a rank-1 update at batch 1 need not read them.
 //!
 //! Nothing here allocates: the tape and scratch buffers are made once per shape.
 
@@ -52,7 +53,7 @@ pub struct LstmWeights<'a> {
     pub bias: &'a [f32],
 }
 
-/// Gradients of `LstmWeights`, accumulated into.
+/// Gradients of `LstmWeights`, written by `lstm_backward`.
 pub struct LstmGrads<'a> {
     pub w_ih: &'a mut [f32],
     pub w_hh: &'a mut [f32],
@@ -358,7 +359,7 @@ impl CellDh<'_> {
     }
 }
 
-/// Backprop through time over the sequence `lstm_forward` last ran. Accumulates the weight
+/// Backprop through time over the sequence `lstm_forward` last ran. Writes the weight
 /// gradients into `grads`, and writes the input gradient into `dx` when given (`[T, B, I]`
 /// for a dense input, `[B, I]` for a repeated one; one-hot inputs have none). The initial
 /// state is a constant: gradients do not flow past the start of the sequence.
@@ -434,9 +435,9 @@ pub fn lstm_backward(
         &mut MatMut::new(grads.w_hh, h, g4),
         h_prev.t(),
         dz_all,
-        true,
+        false,
     );
-    add_column_sums(&scratch.dgates, g4, grads.bias);
+    column_sums(&scratch.dgates, g4, grads.bias);
     input_backward(dims, input, w.w_ih, scratch, grads.w_ih, dx);
 }
 
@@ -458,13 +459,16 @@ fn input_backward(
                 &mut MatMut::new(dw_ih, i, g4),
                 Mat::new(x, t * b, i).t(),
                 dz,
-                true,
+                false,
             );
             if let Some(dx) = dx {
                 gemm(&mut MatMut::new(dx, t * b, i), dz, w_ih_t, false);
             }
         }
-        LstmInput::OneHot(index) => scatter_add_rows(&scratch.dgates, g4, index, dw_ih),
+        LstmInput::OneHot(index) => {
+            dw_ih.fill(0.0);
+            scatter_add_rows(&scratch.dgates, g4, index, dw_ih);
+        }
         LstmInput::Repeated(x) => {
             // The same projection fed every step, so its gradient is the sum over steps.
             scratch.dgates_sum.fill(0.0);
@@ -476,7 +480,7 @@ fn input_backward(
                 &mut MatMut::new(dw_ih, i, g4),
                 Mat::new(x, b, i).t(),
                 dz,
-                true,
+                false,
             );
             if let Some(dx) = dx {
                 gemm(&mut MatMut::new(dx, b, i), dz, w_ih_t, false);
@@ -545,8 +549,9 @@ pub fn transpose_into(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
     }
 }
 
-/// `sums[j] += Σ_r m[r, j]` for `m [R, width]`.
-pub fn add_column_sums(m: &[f32], width: usize, sums: &mut [f32]) {
+/// `sums[j] = Σ_r m[r, j]` for `m [R, width]`.
+pub fn column_sums(m: &[f32], width: usize, sums: &mut [f32]) {
+    sums.fill(0.0);
     for row in m.chunks_exact(width) {
         add_into(sums, row);
     }

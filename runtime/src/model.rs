@@ -37,7 +37,7 @@ impl Tensor {
         }
     }
 
-    /// The gradient accumulated since the last update.
+    /// The gradient from the last `backward`.
     pub fn grad(&self) -> &[f32] {
         &self.grad
     }
@@ -243,7 +243,7 @@ impl Model {
         Ok(())
     }
 
-    /// One Adam step on every tensor with the gradients accumulated since the last.
+    /// One Adam step on every tensor with the gradients of the last `backward`.
     pub fn update(&mut self, adam: kernels::adam::AdamConfig) {
         self.step += 1;
         let step = AdamStep::new(adam, self.step);
@@ -255,7 +255,6 @@ impl Model {
                 &mut tensor.v,
                 step,
             );
-            tensor.grad.fill(0.0);
         }
     }
 }
@@ -600,7 +599,7 @@ impl Workspace {
         )
     }
 
-    /// Backprop from the loss of the last `forward`, accumulating into the model's gradients.
+    /// Backprop from the loss of the last `forward`, writing the model's gradients.
     pub fn backward(&mut self, model: &mut Model, batch: &Batch) {
         for index in (0..self.works.len()).rev() {
             let (done, rest) = self.works.split_at_mut(index);

@@ -17,7 +17,8 @@ proptest! {
         let mut y = vec![0.0; n * o];
         dense_forward(&x, &w, &b, k, o, &mut y);
         assert_close("dense y", &y, &to_f64(&generic::dense_forward(&x, &w, &b, n, k, o)), 1e-5, 1e-5);
-        let (mut dw, mut db, mut dx, mut w_t) = (vec![0.0; k * o], vec![0.0; o], vec![0.0; n * k], vec![0.0; k * o]);
+        // Backward writes the gradients: what the buffers held before must not show.
+        let (mut dw, mut db, mut dx, mut w_t) = (vec![7.0; k * o], vec![7.0; o], vec![7.0; n * k], vec![0.0; k * o]);
         dense_backward(&x, &w, &dy, k, o, &mut dw, &mut db, Some((&mut dx, &mut w_t)));
         let (want_dw, want_db, want_dx) = generic::dense_backward(&x, &w, &dy, n, k, o);
         assert_close("dense dW", &dw, &to_f64(&want_dw), 1e-5, 1e-5);

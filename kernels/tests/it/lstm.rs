@@ -175,10 +175,11 @@ fn check_against_reference(c: &Case, kind: Kind, last_only: bool) {
     );
 
     let g4 = 4 * d.hidden;
+    // Backward writes the gradients: what the buffers held before must not show.
     let (mut dw_ih, mut dw_hh, mut dbias) = (
-        vec![0.0; d.input * g4],
-        vec![0.0; d.hidden * g4],
-        vec![0.0; g4],
+        vec![7.0; d.input * g4],
+        vec![7.0; d.hidden * g4],
+        vec![7.0; g4],
     );
     let dx_len = match kind {
         Kind::Repeated => state / d.hidden * d.input,
