@@ -17,24 +17,71 @@ pub fn load(data: &[f32], at: usize, n: usize) -> f32x8 {
     if n == 8 {
         f32x8::from(<[f32; 8]>::try_from(&data[at..at + 8]).unwrap())
     } else {
-        let mut lanes = [0.0; 8];
-        for (lane, &x) in lanes.iter_mut().zip(&data[at..at + n]) {
-            *lane = x;
-        }
-        f32x8::from(lanes)
+        load_part(&data[at..at + n])
     }
 }
 
 /// The first `n` lanes of `value` into `data[at..]`.
 #[inline(always)]
 pub fn store(data: &mut [f32], at: usize, n: usize, value: f32x8) {
-    // A copy of a length known only at run time becomes a call to memmove: keep the full
-    // vector, by far the common case, a fixed-size copy.
     if n == 8 {
         data[at..at + 8].copy_from_slice(&value.to_array());
     } else {
-        data[at..at + n].copy_from_slice(&value.to_array()[..n]);
+        store_part(&mut data[at..at + n], value);
     }
+}
+
+// Rows whose length is not a multiple of 8 end in a partial vector. With AVX, a masked load
+// or store moves it in one instruction and touches no float outside the slice (so never one
+// that another thread is writing); without, lane by lane.
+
+/// Eight all-ones lanes then eight zeros: the 8 lanes from `8 - n` enable the first `n`.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx"))]
+const MASKS: [i32; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0];
+
+#[cfg(all(target_arch = "x86_64", target_feature = "avx"))]
+#[inline(always)]
+fn mask(n: usize) -> std::arch::x86_64::__m256i {
+    assert!(n <= 8);
+    // SAFETY: 8 - n <= 8, so the 8 lanes read lie in MASKS.
+    unsafe { std::arch::x86_64::_mm256_loadu_si256(MASKS[8 - n..].as_ptr().cast()) }
+}
+
+#[cfg(all(target_arch = "x86_64", target_feature = "avx"))]
+#[inline(always)]
+fn load_part(part: &[f32]) -> f32x8 {
+    // SAFETY: the mask enables the first `part.len()` lanes only, and a masked load neither
+    // reads nor faults on a disabled lane.
+    bytemuck::cast(unsafe {
+        std::arch::x86_64::_mm256_maskload_ps(part.as_ptr(), mask(part.len()))
+    })
+}
+
+#[cfg(all(target_arch = "x86_64", target_feature = "avx"))]
+#[inline(always)]
+fn store_part(part: &mut [f32], value: f32x8) {
+    // SAFETY: as in `load_part`; a masked store writes no disabled lane.
+    unsafe {
+        std::arch::x86_64::_mm256_maskstore_ps(
+            part.as_mut_ptr(),
+            mask(part.len()),
+            bytemuck::cast(value),
+        )
+    }
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_feature = "avx")))]
+#[inline(always)]
+fn load_part(part: &[f32]) -> f32x8 {
+    let mut lanes = [0.0; 8];
+    lanes[..part.len()].copy_from_slice(part);
+    f32x8::from(lanes)
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_feature = "avx")))]
+#[inline(always)]
+fn store_part(part: &mut [f32], value: f32x8) {
+    part.copy_from_slice(&value.to_array()[..part.len()]);
 }
 
 /// Copies an 8×8 block transposed: the row at `src[src_at + i·src_stride..][..8]` becomes the
@@ -78,5 +125,27 @@ impl SharedOut {
     #[inline(always)]
     pub unsafe fn at(self, offset: usize) -> *mut f32 {
         self.0.add(offset)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Partial vectors read zeros past the slice and write nothing past it, at every length.
+    #[test]
+    fn partial_loads_and_stores_stay_inside_the_slice() {
+        let data: Vec<f32> = (1..=16).map(|x| x as f32).collect();
+        for n in 0..=8 {
+            let got = load(&data, 3, n).to_array();
+            let want: Vec<f32> = (0..8).map(|j| if j < n { data[3 + j] } else { 0.0 }).collect();
+            assert_eq!(got.to_vec(), want, "load of {n}");
+            let mut out = vec![-1.0; 16];
+            store(&mut out, 5, n, f32x8::splat(9.0));
+            for (j, &x) in out.iter().enumerate() {
+                let inside = (5..5 + n).contains(&j);
+                assert_eq!(x, if inside { 9.0 } else { -1.0 }, "store of {n}, float {j}");
+            }
+        }
     }
 }

@@ -10,7 +10,7 @@
 //! - gates `[4H]` in the order i, f, g, o (input, forget, cell candidate, output), as
 //!   Keras and PyTorch;
 //! - matrices row-major; sequences time-major, `[T, B, ·]`;
-//! - gradient buffers are accumulated into (`+=`), and zeroing them is the caller's;
+//! - backward passes write the weight gradients (`=`), so callers need not zero them;
 //! - no kernel allocates: buffers are sized once by the caller (`LstmTape::new`, ...).
 
 pub mod activation;
