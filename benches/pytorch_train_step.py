@@ -1,22 +1,26 @@
 #!/usr/bin/env python3
-"""Times PyTorch's training step at the shapes of `cargo bench -p benches -- train_step`,
-and prints lstmc's criterion medians beside it when they exist, for a side-by-side table
-from one sitting.
+"""Times PyTorch's training step and lstmc's beside it, shape by shape, at the shapes of
+`cargo bench -p benches -- train_step`, for a side-by-side table from one sitting.
 
 The step is the same work as lstmc's `TrainStep`: idiomatic `nn.LSTM(batch_first=True)` and
 `nn.Linear`, softmax cross-entropy on the last step (or every step for echo and encdec),
 backward, Adam with Keras' epsilon (1e-7), zero_grad. One-hot inputs are one-hot tensors, as
 a PyTorch user would feed them.
 
-Usage (PyTorch and numpy installed; CI does not need them):
-    RAYON_NUM_THREADS=1 cargo bench -p benches --bench kernels -- train_step
-    python3 benches/pytorch_train_step.py [--threads 1 2] [--reps 50]
+For each shape, lstmc's step (the `train_step` binary of `benches`) and PyTorch's each
+repeat for about `--seconds`, with one thread and then two, and the medians are compared: the
+machine's speed drifts over minutes, so the two sides are timed minutes apart at most.
+
+Usage (PyTorch installed; CI does not need it):
+    cargo build --release -p benches --bin train_step
+    python3 benches/pytorch_train_step.py [--seconds 2] [--shapes alphabet echo ...]
 """
 
 import argparse
-import json
+import os
 import pathlib
 import statistics
+import subprocess
 import time
 
 import torch
@@ -58,7 +62,8 @@ class Model(nn.Module):
         return self.dense(outputs[:, -1, :])
 
 
-def step_time(shape, reps):
+def pytorch_step(shape, seconds):
+    """PyTorch's median step time, in seconds, over about `seconds` of steps (at least five)."""
     name, batch, steps, inputs, hidden, out, one_hot, per_step, decoder = shape
     torch.manual_seed(7)
     model = Model(inputs, hidden, out, per_step, decoder)
@@ -78,47 +83,49 @@ def step_time(shape, reps):
         loss.backward()
         optimizer.step()
 
-    for _ in range(3):
+    warm = time.perf_counter()
+    while time.perf_counter() - warm < seconds / 10:
         step()
     times = []
-    for _ in range(reps if name != "large" else max(5, reps // 10)):
-        start = time.perf_counter()
+    start = time.perf_counter()
+    while len(times) < 5 or time.perf_counter() - start < seconds:
+        began = time.perf_counter()
         step()
-        times.append(time.perf_counter() - start)
+        times.append(time.perf_counter() - began)
     return statistics.median(times)
 
 
-def lstmc_median(name):
-    """lstmc's median from the last criterion run of train_step/NAME, in seconds."""
-    path = pathlib.Path(__file__).resolve().parent.parent / "target/criterion/train_step" / name / "new/estimates.json"
-    if not path.exists():
-        return None
-    return json.loads(path.read_text())["median"]["point_estimate"] / 1e9
+def lstmc_step(name, seconds, threads):
+    """lstmc's median step time, in seconds, from the `train_step` binary."""
+    binary = pathlib.Path(__file__).resolve().parent.parent / "target/release/train_step"
+    env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
+    result = subprocess.run([binary, "--seconds", str(seconds), name], env=env, check=True, capture_output=True, text=True)
+    return float(result.stdout.split()[1])
 
 
 def show(seconds):
-    if seconds is None:
-        return "-"
     return f"{seconds * 1e6:.1f} us" if seconds < 1e-3 else f"{seconds * 1e3:.2f} ms"
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--reps", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--shapes", nargs="+", default=[shape[0] for shape in SHAPES])
     args = parser.parse_args()
-    print(f"torch {torch.__version__}")
-    header = "| shape | lstmc (criterion median) |" + "".join(f" PyTorch {t} thread{'s' if t > 1 else ''} |" for t in args.threads) + f" lstmc speedup over PyTorch {args.threads[0]} thread{'s' if args.threads[0] > 1 else ''} |"
-    print(header)
-    print("|" + "---|" * (header.count("|") - 1))
+    print(f"torch {torch.__version__}, {args.seconds} s per side and thread count")
+    print("| shape | lstmc 1 thread | PyTorch 1 thread | speedup | lstmc 2 threads | PyTorch 2 threads | speedup | lstmc 2 threads over 1 |")
+    print("|---|---|---|---|---|---|---|---|")
     for shape in SHAPES:
-        ours = lstmc_median(shape[0])
-        theirs = []
-        for threads in args.threads:
+        if shape[0] not in args.shapes:
+            continue
+        row = []
+        for threads in (1, 2):
+            ours = lstmc_step(shape[0], args.seconds, threads)
             torch.set_num_threads(threads)
-            theirs.append(step_time(shape, args.reps))
-        ratio = f"{theirs[0] / ours:.1f}x" if ours else "-"
-        print(f"| {shape[0]} | {show(ours)} |" + "".join(f" {show(t)} |" for t in theirs) + f" {ratio} |")
+            theirs = pytorch_step(shape, args.seconds)
+            row.append((ours, theirs))
+        cells = "".join(f" {show(ours)} | {show(theirs)} | {theirs / ours:.1f}x |" for ours, theirs in row)
+        print(f"| {shape[0]} |{cells} {row[0][0] / row[1][0]:.2f}x |", flush=True)
 
 
 if __name__ == "__main__":

@@ -138,13 +138,19 @@ mod tests {
         let data: Vec<f32> = (1..=16).map(|x| x as f32).collect();
         for n in 0..=8 {
             let got = load(&data, 3, n).to_array();
-            let want: Vec<f32> = (0..8).map(|j| if j < n { data[3 + j] } else { 0.0 }).collect();
+            let want: Vec<f32> = (0..8)
+                .map(|j| if j < n { data[3 + j] } else { 0.0 })
+                .collect();
             assert_eq!(got.to_vec(), want, "load of {n}");
             let mut out = vec![-1.0; 16];
             store(&mut out, 5, n, f32x8::splat(9.0));
             for (j, &x) in out.iter().enumerate() {
                 let inside = (5..5 + n).contains(&j);
-                assert_eq!(x, if inside { 9.0 } else { -1.0 }, "store of {n}, float {j}");
+                assert_eq!(
+                    x,
+                    if inside { 9.0 } else { -1.0 },
+                    "store of {n}, float {j}"
+                );
             }
         }
     }

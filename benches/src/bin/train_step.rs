@@ -1,0 +1,67 @@
+//! Times the composed training step (`benches::TrainStep`) at the named shapes, printing one
+//! line per shape: `name median_seconds repetitions`.
+//!
+//! `pytorch_train_step.py` runs it shape by shape beside PyTorch's step, so that both sides of
+//! its table come from the same minutes of a machine whose speed drifts. Each shape repeats
+//! for about `--seconds` after a warm-up; the median of the single-step times is reported, as
+//! the PyTorch side does. Threads: rayon's default, or `RAYON_NUM_THREADS`.
+//!
+//! Usage: `cargo run --release -p benches --bin train_step -- [--seconds S] SHAPE...`
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use benches::{TrainStep, SHAPES};
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1).peekable();
+    let mut seconds = 2.0;
+    if args.peek().map(String::as_str) == Some("--seconds") {
+        args.next();
+        match args.next().and_then(|s| s.parse::<f64>().ok()) {
+            Some(s) if s > 0.0 => seconds = s,
+            _ => return usage("--seconds needs a positive number"),
+        }
+    }
+    let names: Vec<String> = args.collect();
+    if names.is_empty() {
+        return usage("name at least one shape");
+    }
+    for name in &names {
+        let Some(shape) = SHAPES.iter().find(|s| s.name == name) else {
+            return usage(&format!("no shape named {name}"));
+        };
+        let (median, reps) =
+            median_step(TrainStep::new(*shape, 1), Duration::from_secs_f64(seconds));
+        println!("{name} {median:e} {reps}");
+    }
+    ExitCode::SUCCESS
+}
+
+fn usage(problem: &str) -> ExitCode {
+    let names: Vec<&str> = SHAPES.iter().map(|s| s.name).collect();
+    eprintln!("train_step: {problem}");
+    eprintln!(
+        "usage: train_step [--seconds S] SHAPE...   (shapes: {})",
+        names.join(", ")
+    );
+    ExitCode::from(2)
+}
+
+/// The median time of one step, over as many steps as fit in `budget` (at least five), after
+/// a warm-up of a tenth of it.
+fn median_step(mut step: TrainStep, budget: Duration) -> (f64, usize) {
+    let warm = Instant::now();
+    while warm.elapsed() < budget / 10 {
+        step.run();
+    }
+    let mut times = Vec::new();
+    let start = Instant::now();
+    while times.len() < 5 || start.elapsed() < budget {
+        let t = Instant::now();
+        std::hint::black_box(step.run());
+        times.push(t.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    (times[times.len() / 2], times.len())
+}
