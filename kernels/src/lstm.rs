@@ -209,13 +209,16 @@ pub fn lstm_forward(input: LstmInput, w: &LstmWeights, tape: &mut LstmTape) {
     if let Some(packed) = &mut tape.w_hh_packed {
         packed.pack(Mat::new(w.w_hh, h, g4));
     }
+    let first = first_step_with_state(tape);
     for t in 0..dims.steps {
         let gates = &mut tape.gates[t * b * g4..(t + 1) * b * g4];
         let h_prev = Mat::new(&tape.h[t * b * h..(t + 1) * b * h], b, h);
         let mut gates_mat = MatMut::new(gates, b, g4);
-        match &tape.w_hh_packed {
-            Some(packed) => gemm_packed(&mut gates_mat, h_prev, packed, true),
-            None => gemm(&mut gates_mat, h_prev, Mat::new(w.w_hh, h, g4), true),
+        if t >= first {
+            match &tape.w_hh_packed {
+                Some(packed) => gemm_packed(&mut gates_mat, h_prev, packed, true),
+                None => gemm(&mut gates_mat, h_prev, Mat::new(w.w_hh, h, g4), true),
+            }
         }
         let (c_prev, c_next) = tape.c[t * b * h..(t + 2) * b * h].split_at_mut(b * h);
         let h_next = &mut tape.h[(t + 1) * b * h..(t + 2) * b * h];
@@ -241,6 +244,12 @@ pub fn lstm_forward(input: LstmInput, w: &LstmWeights, tape: &mut LstmTape) {
                 .for_each(|((((z, cp), c), hn), tc)| cell_forward(z, w.bias, cp, c, hn, tc));
         }
     }
+}
+
+/// 1 when the initial hidden state is all zeros, as it is for every batch of a layer that
+/// is not stateful: step 0's recurrent product `0·W_hh` would add nothing, forward or back.
+fn first_step_with_state(tape: &LstmTape) -> usize {
+    usize::from(tape.initial_state().0.iter().all(|&x| x == 0.0))
 }
 
 fn check_weights(dims: LstmDims, w: &LstmWeights) {
@@ -429,14 +438,12 @@ pub fn lstm_backward(
                 .multiply(dh_next, dz, Mat::new(w.w_hh, h, g4));
         }
     }
-    let dz_all = Mat::new(&scratch.dgates, t_len * b, g4);
-    let h_prev = Mat::new(&tape.h[..t_len * b * h], t_len * b, h);
-    gemm(
-        &mut MatMut::new(grads.w_hh, h, g4),
-        h_prev.t(),
-        dz_all,
-        false,
-    );
+    // Steps whose h_{t-1} is zero add nothing to dW_hh.
+    let skip = first_step_with_state(tape) * b;
+    let rows = t_len * b - skip;
+    let dz = Mat::new(&scratch.dgates[skip * g4..], rows, g4);
+    let h_prev = Mat::new(&tape.h[skip * h..t_len * b * h], rows, h);
+    gemm(&mut MatMut::new(grads.w_hh, h, g4), h_prev.t(), dz, false);
     column_sums(&scratch.dgates, g4, grads.bias);
     input_backward(dims, input, w.w_ih, scratch, grads.w_ih, dx);
 }
