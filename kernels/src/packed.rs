@@ -174,20 +174,33 @@ fn panel_product(
             accumulate: accumulate || k0 > 0,
         };
         let mut row = 0;
-        while row + MR <= m {
-            tile.run::<MR>(c, a, panel_data, row);
-            row += MR;
-        }
-        match m - row {
-            0 => {}
-            1 => tile.run::<1>(c, a, panel_data, row),
-            2 => tile.run::<2>(c, a, panel_data, row),
-            3 => tile.run::<3>(c, a, panel_data, row),
-            4 => tile.run::<4>(c, a, panel_data, row),
-            5 => tile.run::<5>(c, a, panel_data, row),
-            _ => unreachable!("blocks of MR rows cover all but MR - 1"),
+        for rows in tile_rows(m) {
+            match rows {
+                1 => tile.run::<1>(c, a, panel_data, row),
+                2 => tile.run::<2>(c, a, panel_data, row),
+                3 => tile.run::<3>(c, a, panel_data, row),
+                4 => tile.run::<4>(c, a, panel_data, row),
+                5 => tile.run::<5>(c, a, panel_data, row),
+                _ => tile.run::<MR>(c, a, panel_data, row),
+            }
+            row += rows;
         }
     }
+}
+
+/// How `m` rows are cut into micro-tiles: of MR rows, except that a last tile of one to three
+/// rows, whose two to six accumulators cannot hide the FMA latency, is merged with the tile
+/// before and the two split evenly (32 rows: 6, 6, 6, 6, 4, 4 rather than 6, 6, 6, 6, 6, 2).
+fn tile_rows(m: usize) -> impl Iterator<Item = usize> {
+    let (mut full, rest) = (m / MR, m % MR);
+    let last = if full > 0 && (1..=3).contains(&rest) {
+        full -= 1;
+        let merged = MR + rest;
+        [merged - merged / 2, merged / 2]
+    } else {
+        [rest, 0]
+    };
+    std::iter::repeat_n(MR, full).chain(last.into_iter().filter(|&rows| rows > 0))
 }
 
 /// Where a micro-tile sits: columns `col..col + width` of C, k from `k0` to `k1`.
