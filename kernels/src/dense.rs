@@ -4,7 +4,7 @@
 //! Shapes: `x [N, K]`, `W [K, O]`, `b [O]`, `y [N, O]`.
 
 use crate::denormal::FlushDenormals;
-use crate::gemm::{gemm, Mat, MatMut, DOTS_MAX_ROWS};
+use crate::gemm::{gemm, Mat, MatMut};
 use crate::lanes::add_into;
 use crate::lstm::{column_sums, transpose_into};
 
@@ -25,8 +25,7 @@ pub fn dense_forward(x: &[f32], w: &[f32], b: &[f32], k: usize, o: usize, y: &mu
 }
 
 /// Writes `dW = xᵀ·dy`, `db = Σ_rows dy`, and `dx = dy·Wᵀ` when given, using
-/// `w_t [O, K]` as room for `Wᵀ` so the product runs on the small kernel, or reading W in
-/// place for a few rows (`DOTS_MAX_ROWS`), which need no copy.
+/// `w_t [O, K]` as room for `Wᵀ` so the product runs on the small kernel.
 #[allow(clippy::too_many_arguments)]
 pub fn dense_backward(
     x: &[f32],
@@ -49,12 +48,12 @@ pub fn dense_backward(
     );
     column_sums(dy, o, db);
     if let Some((dx, w_t)) = dx {
-        let w_t = if n <= DOTS_MAX_ROWS {
-            Mat::new(w, k, o).t()
-        } else {
-            transpose_into(w, k, o, w_t);
-            Mat::new(w_t, o, k)
-        };
-        gemm(&mut MatMut::new(dx, n, k), dy_mat, w_t, false);
+        transpose_into(w, k, o, w_t);
+        gemm(
+            &mut MatMut::new(dx, n, k),
+            dy_mat,
+            Mat::new(w_t, o, k),
+            false,
+        );
     }
 }

@@ -95,10 +95,6 @@ pub const SMALL_MAX_MACS: usize = 1 << 18;
 pub const PARALLEL_MIN_MACS: usize = 1 << 22;
 /// Columns of C per chunk of a product large enough to run on several threads.
 pub const CHUNK_COLS: usize = 256;
-/// Up to this many rows of A, a product against a transposed matrix runs as dot products
-/// (`GemmPath::Dots`) rather than after a transposed copy; from more rows, the copy is
-/// shared by enough of them to pay for itself.
-pub const DOTS_MAX_ROWS: usize = 4;
 
 /// Which implementation runs a product.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,18 +103,12 @@ pub enum GemmPath {
     Small,
     /// The `gemm` crate: one call, or fixed column chunks on rayon for large products.
     Packed,
-    /// Dot products of A's rows with B's columns; needs both contiguous (unit column stride
-    /// in A, unit row stride in B, as in a transposed row-major matrix).
-    Dots,
 }
 
 /// The path `gemm` picks for a product of these shapes.
 fn choose_path(a: Mat, b: Mat) -> GemmPath {
-    let small = a.rows * b.cols * a.cols <= SMALL_MAX_MACS;
-    if small && b.col_stride == 1 {
+    if b.col_stride == 1 && a.rows * b.cols * a.cols <= SMALL_MAX_MACS {
         GemmPath::Small
-    } else if small && a.rows <= DOTS_MAX_ROWS && a.col_stride == 1 && b.row_stride == 1 {
-        GemmPath::Dots
     } else {
         GemmPath::Packed
     }
@@ -149,12 +139,8 @@ pub fn gemm_via(path: GemmPath, c: &mut MatMut, a: Mat, b: Mat, accumulate: bool
         "gemm view reaches past its slice"
     );
     assert!(
-        path != GemmPath::Small || b.col_stride == 1,
+        path == GemmPath::Packed || b.col_stride == 1,
         "the small kernel needs B with unit column stride"
-    );
-    assert!(
-        path != GemmPath::Dots || (a.col_stride == 1 && b.row_stride == 1),
-        "dot products need A's rows and B's columns contiguous"
     );
     let (m, n, k) = (c.rows, c.cols, a.cols);
     if m == 0 || n == 0 {
@@ -170,7 +156,6 @@ pub fn gemm_via(path: GemmPath, c: &mut MatMut, a: Mat, b: Mat, accumulate: bool
     }
     match path {
         GemmPath::Small => small(c, a, b, accumulate),
-        GemmPath::Dots => dots(c, a, b, accumulate),
         GemmPath::Packed => large(c, a, b, accumulate, m * n * k >= PARALLEL_MIN_MACS),
     }
 }
@@ -299,68 +284,6 @@ fn block_of<const R: usize, const V: usize, const WHOLE: bool>(
             );
         }
     }
-}
-
-/// Every element of C as a dot product of a row of A with a column of B, eight columns at a
-/// time. A few rows against a transposed weight matrix need no transposed copy this way.
-fn dots(c: &mut MatMut, a: Mat, b: Mat, accumulate: bool) {
-    let (n, k) = (c.cols, a.cols);
-    for row in 0..c.rows {
-        let a_row = &a.data[row * a.row_stride..][..k];
-        let c_row = &mut c.data[row * c.row_stride..][..n];
-        let mut col = 0;
-        while col + 8 <= n {
-            let sums = f32x8::from(dot_sums::<8>(a_row, b, col));
-            let sums = if accumulate {
-                sums + load(c_row, col, 8)
-            } else {
-                sums
-            };
-            store(c_row, col, 8, sums);
-            col += 8;
-        }
-        for (col, out) in c_row.iter_mut().enumerate().skip(col) {
-            let [sum] = dot_sums::<1>(a_row, b, col);
-            *out = if accumulate { *out + sum } else { sum };
-        }
-    }
-}
-
-/// `a_row · B[:, col + j]` for `j < J`: J accumulators hold partial sums over whole vectors
-/// of k in their lanes, added across lanes at the end (for eight columns by one transpose),
-/// then the last `k % 8` products one by one, cheaper than a zero-padded vector per column.
-#[inline(always)]
-fn dot_sums<const J: usize>(a_row: &[f32], b: Mat, col: usize) -> [f32; J] {
-    let k = a_row.len();
-    let columns: [&[f32]; J] = std::array::from_fn(|j| &b.data[(col + j) * b.col_stride..][..k]);
-    let mut acc = [f32x8::ZERO; J];
-    let whole = k / 8 * 8;
-    for p in (0..whole).step_by(8) {
-        let x = load8(&a_row[p..]);
-        for (sum, column) in acc.iter_mut().zip(&columns) {
-            *sum = x.mul_add(load8(&column[p..]), *sum);
-        }
-    }
-    let mut sums = [0.0; J];
-    match <[f32x8; 8]>::try_from(&acc[..]) {
-        Ok(eight) => {
-            let lanes = f32x8::transpose(eight)
-                .into_iter()
-                .fold(f32x8::ZERO, |s, x| s + x);
-            sums.copy_from_slice(&lanes.to_array()[..J]);
-        }
-        Err(_) => {
-            for (sum, lanes) in sums.iter_mut().zip(&acc) {
-                *sum = lanes.reduce_add();
-            }
-        }
-    }
-    for p in whole..k {
-        for (sum, column) in sums.iter_mut().zip(&columns) {
-            *sum = a_row[p].mul_add(column[p], *sum);
-        }
-    }
-    sums
 }
 
 /// `width` floats at `at`, as a full vector when the slice goes on that far: the lanes past

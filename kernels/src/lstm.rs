@@ -14,9 +14,9 @@
 //!
 //! Backward runs t = T-1 down to 0: the fused `cell_backward` gives the gate gradients, one
 //! small GEMM per step carries the gradient into `h_{t-1}` (against `W_hh` transposed once
-//! per call, or read in place at a batch of a few rows), and the weight gradients of all
-//! steps are single GEMMs at the end. They are written, not added to: a caller need not
-//! zero them, and a rank-1 update at batch 1 need not read them.
+//! per call), and the weight gradients of all steps are single GEMMs at the end. They are
+//! written, not added to: a caller need not zero them, and a rank-1 update at batch 1 need
+//! not read them.
 //!
 //! Nothing here allocates: the tape and scratch buffers are made once per shape.
 
@@ -26,7 +26,7 @@ use wide::f32x8;
 use crate::activation::{sigmoid8, tanh8};
 use crate::denormal::FlushDenormals;
 use crate::gather::{gather_rows, scatter_add_rows};
-use crate::gemm::{gemm, Mat, MatMut, DOTS_MAX_ROWS, SMALL_MAX_MACS};
+use crate::gemm::{gemm, Mat, MatMut, SMALL_MAX_MACS};
 use crate::lanes::{add_into, load, store, transpose_block};
 use crate::packed::{gemm_packed, PackedMat};
 
@@ -176,7 +176,6 @@ impl LstmScratch {
         let w_hh_t = match &self.w_hh_t {
             StepMatrix::Packed(packed) => packed.floats(),
             StepMatrix::Plain(plain) => plain.len(),
-            StepMatrix::InPlace => 0,
         };
         self.dgates.len() + w_hh_t + self.dh_next.len() + self.dc_next.len() + self.dgates_sum.len()
     }
@@ -185,12 +184,9 @@ impl LstmScratch {
         let state = dims.batch * dims.hidden;
         LstmScratch {
             dgates: vec![0.0; dims.steps * dims.batch * dims.gates()],
-            w_hh_t: if packing_pays(dims) {
-                StepMatrix::Packed(PackedMat::new(dims.gates(), dims.hidden))
-            } else if dims.batch <= DOTS_MAX_ROWS {
-                StepMatrix::InPlace
-            } else {
-                StepMatrix::Plain(vec![0.0; dims.hidden * dims.gates()])
+            w_hh_t: match packing_pays(dims) {
+                true => StepMatrix::Packed(PackedMat::new(dims.gates(), dims.hidden)),
+                false => StepMatrix::Plain(vec![0.0; dims.hidden * dims.gates()]),
             },
             dh_next: vec![0.0; state],
             dc_next: vec![0.0; state],
@@ -433,9 +429,7 @@ pub fn lstm_backward(
         if t > 0 {
             let dz = Mat::new(dgates, b, g4);
             let dh_next = &mut MatMut::new(&mut scratch.dh_next, b, h);
-            scratch
-                .w_hh_t
-                .multiply(dh_next, dz, Mat::new(w.w_hh, h, g4));
+            scratch.w_hh_t.multiply(dh_next, dz);
         }
     }
     // Steps whose h_{t-1} is zero add nothing to dW_hh.
@@ -510,12 +504,10 @@ pub fn packing_pays(dims: LstmDims) -> bool {
     dims.batch >= 24 && dims.batch * dims.hidden * dims.gates() > SMALL_MAX_MACS
 }
 
-/// `W_hhᵀ` for backward's per-step product: packed, a plain transposed copy, or `W_hh` read
-/// in place through a transposed view, as dot products for a batch of a few rows.
+/// `W_hhᵀ` for backward's per-step product, packed or as a plain transposed copy.
 enum StepMatrix {
     Packed(PackedMat),
     Plain(Vec<f32>),
-    InPlace,
 }
 
 impl StepMatrix {
@@ -524,16 +516,14 @@ impl StepMatrix {
         match self {
             StepMatrix::Packed(packed) => packed.pack(Mat::new(src, rows, cols).t()),
             StepMatrix::Plain(plain) => transpose_into(src, rows, cols, plain),
-            StepMatrix::InPlace => {}
         }
     }
 
-    /// `C = A·self`, for `self` filled from `src`.
-    fn multiply(&self, c: &mut MatMut, a: Mat, src: Mat) {
+    /// `C = A·self`.
+    fn multiply(&self, c: &mut MatMut, a: Mat) {
         match self {
             StepMatrix::Packed(packed) => gemm_packed(c, a, packed, false),
             StepMatrix::Plain(plain) => gemm(c, a, Mat::new(plain, a.cols, c.cols), false),
-            StepMatrix::InPlace => gemm(c, a, src.t(), false),
         }
     }
 }

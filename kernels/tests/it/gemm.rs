@@ -35,14 +35,10 @@ fn check(m: usize, k: usize, n: usize, ta: bool, tb: bool, accumulate: bool, see
     let (a_store, b_store) = (stored(&a, m, k, ta), stored(&b, k, n, tb));
     let tolerance = 1e-6 * (k as f64 + 1.0);
     let (a_view, b_view) = (view(&a_store, m, k, ta), view(&b_store, k, n, tb));
-    // Every path that takes these views, whatever `gemm` would pick: the small kernel needs
-    // B's columns adjacent, dot products A's rows and B's columns contiguous.
+    // Both paths, whatever `gemm` would pick: the small kernel needs B's columns adjacent.
     let mut paths = vec![GemmPath::Packed];
     if b_view.col_stride == 1 {
         paths.push(GemmPath::Small);
-    }
-    if a_view.col_stride == 1 && b_view.row_stride == 1 {
-        paths.push(GemmPath::Dots);
     }
     for path in paths {
         let mut got = c0.clone();

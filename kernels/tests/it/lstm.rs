@@ -263,7 +263,7 @@ fn check_against_reference(c: &Case, kind: Kind, last_only: bool) {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
     #[test]
-    // Batches on both sides of `DOTS_MAX_ROWS`, where backward stops reading W_hh in place.
+    // Batches above and below the small GEMM's blocks of four rows.
     // From a zero hidden state too, where step 0's recurrent product is skipped.
     fn simd_layer_matches_reference(steps in 1usize..6, batch in 1usize..8, input in 1usize..12, hidden in 1usize..20, seed: u64, kind in 0u8..3, last_only: bool, zero_state: bool) {
         let kind = [Kind::Dense, Kind::OneHot, Kind::Repeated][kind as usize];
