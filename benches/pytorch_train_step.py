@@ -99,8 +99,15 @@ def lstmc_step(name, seconds, threads):
     """lstmc's median step time, in seconds, from the `train_step` binary."""
     binary = pathlib.Path(__file__).resolve().parent.parent / "target/release/train_step"
     env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
+    # PyTorch's OpenMP threads spin for a while after its last parallel region: let them
+    # sleep, or they take the second core from lstmc's run.
+    time.sleep(0.5)
     result = subprocess.run([binary, "--seconds", str(seconds), name], env=env, check=True, capture_output=True, text=True)
     return float(result.stdout.split()[1])
+
+
+def ratio(x):
+    return f"{x:.2f}x" if x < 10 else f"{x:.0f}x"
 
 
 def show(seconds):
@@ -124,8 +131,8 @@ def main():
             torch.set_num_threads(threads)
             theirs = pytorch_step(shape, args.seconds)
             row.append((ours, theirs))
-        cells = "".join(f" {show(ours)} | {show(theirs)} | {theirs / ours:.1f}x |" for ours, theirs in row)
-        print(f"| {shape[0]} |{cells} {row[0][0] / row[1][0]:.2f}x |", flush=True)
+        cells = "".join(f" {show(ours)} | {show(theirs)} | {ratio(theirs / ours)} |" for ours, theirs in row)
+        print(f"| {shape[0]} |{cells} {ratio(row[0][0] / row[1][0])} |", flush=True)
 
 
 if __name__ == "__main__":
