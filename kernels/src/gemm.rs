@@ -9,9 +9,9 @@
 //! - large products go to the `gemm` crate (packed, cache-blocked, AVX2/FMA micro-kernels),
 //!   which reaches PyTorch's single-core throughput.
 //!
-//! Products big enough to pay for threads (`PARALLEL_MIN_MACS`) are cut into fixed chunks of
-//! `CHUNK_COLS` columns of C and run on rayon; smaller ones run as one call. The cut depends
-//! on the sizes alone, not on the number of threads, so the result is the same bits with one
+//! Products big enough to pay for threads (`PARALLEL_MIN_MACS`) are cut into `CHUNKS` blocks
+//! of C's columns or rows and run on rayon; smaller ones run as one call. The cut depends on
+//! the sizes alone, not on the number of threads, so the result is the same bits with one
 //! thread or many.
 
 use rayon::prelude::*;
@@ -93,8 +93,9 @@ impl<'a> MatMut<'a> {
 pub const SMALL_MAX_MACS: usize = 1 << 18;
 /// Above this many multiply-adds, chunks run on rayon's threads.
 pub const PARALLEL_MIN_MACS: usize = 1 << 22;
-/// Columns of C per chunk of a product large enough to run on several threads.
-pub const CHUNK_COLS: usize = 256;
+/// Chunks a product large enough to run on several threads is cut into: two per thread on
+/// this machine's two cores, for balance, and few, because each packs one operand again.
+pub const CHUNKS: usize = 4;
 
 /// Which implementation runs a product.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -302,34 +303,92 @@ fn load8(data: &[f32]) -> f32x8 {
     f32x8::from(<[f32; 8]>::try_from(&data[..8]).unwrap())
 }
 
-/// The `gemm` crate: one call, or fixed column chunks on rayon when `parallel`.
+/// A chunk of C that one `gemm` call computes: rows `row..row + rows`, columns
+/// `col..col + cols`.
+#[derive(Clone, Copy)]
+struct Chunk {
+    row: usize,
+    rows: usize,
+    col: usize,
+    cols: usize,
+}
+
+/// How a product is cut into chunks: one for a product too small for threads; else `CHUNKS`
+/// along C's columns, where every chunk packs all of A again, or along its rows, where every
+/// chunk packs all of B again, whichever packs the smaller operand. The cut depends on the
+/// sizes alone, not on the threads.
+struct Cut {
+    m: usize,
+    n: usize,
+    by_rows: bool,
+    step: usize,
+}
+
+impl Cut {
+    fn new(a: Mat, b: Mat, parallel: bool) -> Cut {
+        let (m, n) = (a.rows, b.cols);
+        let by_rows = parallel && a.rows * a.cols > b.rows * b.cols;
+        let length = if by_rows { m } else { n };
+        let count = if parallel { CHUNKS } else { 1 };
+        // Multiples of 16, the `gemm` crate's micro-tile width, so no chunk ends mid-tile.
+        let step = length.div_ceil(count).next_multiple_of(16);
+        Cut {
+            m,
+            n,
+            by_rows,
+            step,
+        }
+    }
+
+    fn count(&self) -> usize {
+        let length = if self.by_rows { self.m } else { self.n };
+        length.div_ceil(self.step)
+    }
+
+    fn chunk(&self, index: usize) -> Chunk {
+        let start = index * self.step;
+        if self.by_rows {
+            let rows = self.step.min(self.m - start);
+            Chunk {
+                row: start,
+                rows,
+                col: 0,
+                cols: self.n,
+            }
+        } else {
+            let cols = self.step.min(self.n - start);
+            Chunk {
+                row: 0,
+                rows: self.m,
+                col: start,
+                cols,
+            }
+        }
+    }
+}
+
+/// The `gemm` crate: one call, or `CHUNKS` chunks on rayon when `parallel`.
 fn large(c: &mut MatMut, a: Mat, b: Mat, accumulate: bool, parallel: bool) {
-    let n = c.cols;
     let out = SharedOut::new(c.data);
     let row_stride = c.row_stride;
-    // A product too small for threads runs as one call, so A is packed once; a parallel one
-    // in fixed chunks. Either way the cut depends on the sizes alone, not on the threads.
-    let chunk_cols = if parallel { CHUNK_COLS } else { n };
-    let run = |chunk: usize| {
+    let run = |chunk: Chunk| {
         let _ftz = FlushDenormals::new();
-        let col = chunk * chunk_cols;
-        let width = chunk_cols.min(n - col);
-        // SAFETY: `gemm` checked that A, B and C lie inside their slices. Each chunk reads
-        // columns `col..col + width` of B and writes the same columns of C, so chunks never
-        // touch the same element of C, whichever thread runs them.
+        // SAFETY: `gemm` checked that A, B and C lie inside their slices, and chunks lie
+        // inside C. Each chunk reads its rows of A and columns of B and writes its own block
+        // of C, so chunks never touch the same element of C, whichever thread runs them.
         unsafe {
             gemm::gemm(
-                a.rows,
-                width,
+                chunk.rows,
+                chunk.cols,
                 a.cols,
-                out.at(col),
+                out.at(chunk.row * row_stride + chunk.col),
                 1,
                 row_stride as isize,
                 accumulate,
-                a.data.as_ptr(),
+                a.data.as_ptr().add(chunk.row * a.row_stride),
                 a.col_stride as isize,
                 a.row_stride as isize,
-                b.data.as_ptr().add(col * b.col_stride),
+                b.data.as_ptr().add(chunk.col * b.col_stride),
                 b.col_stride as isize,
                 b.row_stride as isize,
                 1.0,
@@ -341,10 +400,12 @@ fn large(c: &mut MatMut, a: Mat, b: Mat, accumulate: bool, parallel: bool) {
             )
         }
     };
-    let chunks = n.div_ceil(chunk_cols);
+    let cut = Cut::new(a, b, parallel);
     if parallel {
-        (0..chunks).into_par_iter().for_each(run);
+        (0..cut.count())
+            .into_par_iter()
+            .for_each(|i| run(cut.chunk(i)));
     } else {
-        (0..chunks).for_each(run);
+        (0..cut.count()).for_each(|i| run(cut.chunk(i)));
     }
 }

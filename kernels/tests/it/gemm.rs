@@ -72,7 +72,14 @@ proptest! {
 
 #[test]
 fn large_shapes_use_the_packed_path() {
-    for (m, k, n) in [(65, 130, 300), (1, 4096, 129), (257, 257, 257)] {
+    // The last two are cut for threads: along C's columns (A the smaller operand), then
+    // along its rows (B the smaller).
+    for (m, k, n) in [
+        (65, 130, 300),
+        (1, 4096, 129),
+        (257, 257, 257),
+        (1001, 300, 40),
+    ] {
         assert!(m * k * n > SMALL_MAX_MACS);
         for (ta, tb) in [(false, false), (true, false), (false, true)] {
             check(m, k, n, ta, tb, true, (m * n) as u64);
@@ -82,7 +89,13 @@ fn large_shapes_use_the_packed_path() {
 
 #[test]
 fn same_bits_with_one_thread_and_two() {
-    let (m, k, n) = (64, 512, 1000);
+    for (m, k, n) in [(64, 512, 1000), (1000, 512, 64)] {
+        same_bits_at(m, k, n);
+    }
+}
+
+/// A product cut along C's columns or, with A the larger operand, along its rows.
+fn same_bits_at(m: usize, k: usize, n: usize) {
     assert!(m * k * n >= PARALLEL_MIN_MACS);
     let a = floats(3, m * k, 1.0);
     let b = floats(4, k * n, 1.0);
