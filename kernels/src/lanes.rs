@@ -14,26 +14,48 @@ pub fn add_into(dst: &mut [f32], src: &[f32]) {
 /// Up to 8 floats from `data[at..]`, zero-padded.
 #[inline(always)]
 pub fn load(data: &[f32], at: usize, n: usize) -> f32x8 {
-    if n == 8 {
-        f32x8::from(<[f32; 8]>::try_from(&data[at..at + 8]).unwrap())
-    } else {
-        load_part(&data[at..at + n])
-    }
+    let part = &data[at..at + n];
+    // SAFETY: `part` holds the `n` floats read.
+    unsafe { load_raw(part.as_ptr(), n) }
 }
 
 /// The first `n` lanes of `value` into `data[at..]`.
 #[inline(always)]
 pub fn store(data: &mut [f32], at: usize, n: usize, value: f32x8) {
+    let part = &mut data[at..at + n];
+    // SAFETY: `part` holds the `n` floats written.
+    unsafe { store_raw(part.as_mut_ptr(), n, value) }
+}
+
+/// `load` through a pointer, for outputs that threads share (`SharedOut`).
+///
+/// # Safety
+/// `ptr` must point at `n` (at most 8) readable floats.
+#[inline(always)]
+pub unsafe fn load_raw(ptr: *const f32, n: usize) -> f32x8 {
     if n == 8 {
-        data[at..at + 8].copy_from_slice(&value.to_array());
+        read8(ptr)
     } else {
-        store_part(&mut data[at..at + n], value);
+        load_part(ptr, n)
+    }
+}
+
+/// `store` through a pointer, for outputs that threads share (`SharedOut`).
+///
+/// # Safety
+/// `ptr` must point at `n` (at most 8) writable floats that nothing else accesses meanwhile.
+#[inline(always)]
+pub unsafe fn store_raw(ptr: *mut f32, n: usize, value: f32x8) {
+    if n == 8 {
+        ptr.cast::<[f32; 8]>().write_unaligned(value.to_array());
+    } else {
+        store_part(ptr, n, value);
     }
 }
 
 // Rows whose length is not a multiple of 8 end in a partial vector. With AVX, a masked load
-// or store moves it in one instruction and touches no float outside the slice (so never one
-// that another thread is writing); without, lane by lane.
+// or store moves it in one instruction and touches no float past the `n` (so never one that
+// another thread is writing); without, lane by lane.
 
 /// Eight all-ones lanes then eight zeros: the 8 lanes from `8 - n` enable the first `n`.
 #[cfg(all(target_arch = "x86_64", target_feature = "avx"))]
@@ -47,41 +69,38 @@ fn mask(n: usize) -> std::arch::x86_64::__m256i {
     unsafe { std::arch::x86_64::_mm256_loadu_si256(MASKS[8 - n..].as_ptr().cast()) }
 }
 
+/// # Safety
+/// As `load_raw`; a masked load neither reads nor faults on a disabled lane.
 #[cfg(all(target_arch = "x86_64", target_feature = "avx"))]
 #[inline(always)]
-fn load_part(part: &[f32]) -> f32x8 {
-    // SAFETY: the mask enables the first `part.len()` lanes only, and a masked load neither
-    // reads nor faults on a disabled lane.
-    bytemuck::cast(unsafe {
-        std::arch::x86_64::_mm256_maskload_ps(part.as_ptr(), mask(part.len()))
-    })
+unsafe fn load_part(ptr: *const f32, n: usize) -> f32x8 {
+    bytemuck::cast(std::arch::x86_64::_mm256_maskload_ps(ptr, mask(n)))
 }
 
+/// # Safety
+/// As `store_raw`; a masked store writes no disabled lane.
 #[cfg(all(target_arch = "x86_64", target_feature = "avx"))]
 #[inline(always)]
-fn store_part(part: &mut [f32], value: f32x8) {
-    // SAFETY: as in `load_part`; a masked store writes no disabled lane.
-    unsafe {
-        std::arch::x86_64::_mm256_maskstore_ps(
-            part.as_mut_ptr(),
-            mask(part.len()),
-            bytemuck::cast(value),
-        )
-    }
+unsafe fn store_part(ptr: *mut f32, n: usize, value: f32x8) {
+    std::arch::x86_64::_mm256_maskstore_ps(ptr, mask(n), bytemuck::cast(value))
 }
 
+/// # Safety
+/// As `load_raw`.
 #[cfg(not(all(target_arch = "x86_64", target_feature = "avx")))]
 #[inline(always)]
-fn load_part(part: &[f32]) -> f32x8 {
+unsafe fn load_part(ptr: *const f32, n: usize) -> f32x8 {
     let mut lanes = [0.0; 8];
-    lanes[..part.len()].copy_from_slice(part);
+    lanes[..n].copy_from_slice(std::slice::from_raw_parts(ptr, n));
     f32x8::from(lanes)
 }
 
+/// # Safety
+/// As `store_raw`.
 #[cfg(not(all(target_arch = "x86_64", target_feature = "avx")))]
 #[inline(always)]
-fn store_part(part: &mut [f32], value: f32x8) {
-    part.copy_from_slice(&value.to_array()[..part.len()]);
+unsafe fn store_part(ptr: *mut f32, n: usize, value: f32x8) {
+    std::slice::from_raw_parts_mut(ptr, n).copy_from_slice(&value.to_array()[..n]);
 }
 
 /// Copies an 8×8 block transposed: the row at `src[src_at + i·src_stride..][..8]` becomes the

@@ -16,7 +16,7 @@ use wide::f32x8;
 
 use crate::denormal::FlushDenormals;
 use crate::gemm::{Mat, MatMut, PARALLEL_MIN_MACS};
-use crate::lanes::{read8, transpose_block, SharedOut};
+use crate::lanes::{load_raw, read8, store_raw, transpose_block, SharedOut};
 
 /// Columns of B per panel: two `f32x8`.
 const NR: usize = 16;
@@ -258,34 +258,6 @@ impl Tile {
                     store_raw(c.at(at + 8), self.width - 8, pair[1]);
                 }
             }
-        }
-    }
-}
-
-/// # Safety
-/// `ptr` must point at `n` (at most 8) readable floats.
-#[inline(always)]
-unsafe fn load_raw(ptr: *const f32, n: usize) -> f32x8 {
-    if n == 8 {
-        return read8(ptr);
-    }
-    let mut lanes = [0.0; 8];
-    for (i, lane) in lanes.iter_mut().enumerate().take(n) {
-        *lane = *ptr.add(i);
-    }
-    f32x8::from(lanes)
-}
-
-/// # Safety
-/// `ptr` must point at `n` (at most 8) writable floats that nothing else accesses meanwhile.
-#[inline(always)]
-unsafe fn store_raw(ptr: *mut f32, n: usize, value: f32x8) {
-    let lanes = value.to_array();
-    if n == 8 {
-        ptr.cast::<[f32; 8]>().write_unaligned(lanes);
-    } else {
-        for (i, &lane) in lanes.iter().enumerate().take(n) {
-            *ptr.add(i) = lane;
         }
     }
 }
