@@ -330,7 +330,7 @@ impl Cut {
         let by_rows = parallel && a.rows * a.cols > b.rows * b.cols;
         let length = if by_rows { m } else { n };
         let count = if parallel { CHUNKS } else { 1 };
-        // Multiples of 16, the `gemm` crate's micro-tile width, so no chunk ends mid-tile.
+        // Multiples of 16: a column chunk then starts on whole vectors of C's rows.
         let step = length.div_ceil(count).next_multiple_of(16);
         Cut {
             m,
