@@ -8,7 +8,7 @@ use super::LayerGraph;
 use crate::format::group;
 
 /// One box per node (the layer as written and its parameter count), one arrow per tensor,
-/// labelled with its shape.
+/// labelled with the shape its source outputs.
 pub fn to_dot(name: &str, graph: &LayerGraph) -> String {
     let mut out = String::new();
     writeln!(out, "digraph {} {{", quote(name)).unwrap();
@@ -26,7 +26,7 @@ pub fn to_dot(name: &str, graph: &LayerGraph) -> String {
         writeln!(out, "  n{} [label={}];", index.index(), quote(&label)).unwrap();
     }
     for edge in graph.graph.edge_references() {
-        let shape = edge.weight().to_string();
+        let shape = graph.graph[edge.source()].output.to_string();
         writeln!(
             out,
             "  n{} -> n{} [label={}];",

@@ -78,7 +78,7 @@ fn node_activations(graph: &LayerGraph) -> impl Iterator<Item = (&super::Node, u
         let node = &graph.graph[edge.target()];
         (
             node,
-            activation_bytes(&node.op, *edge.weight(), node.output),
+            activation_bytes(&node.op, graph.graph[edge.source()].output, node.output),
         )
     })
 }

@@ -1,5 +1,6 @@
-//! The layer graph: nodes for the input, each layer and the loss, edges carrying the tensor
-//! shape `[B, T, F]` (or `[B, F]`) that flows along them, and every shape check.
+//! The layer graph: nodes for the input, each layer and the loss, each node holding the
+//! shape `[B, T, F]` (or `[B, F]`) it outputs, and every shape check. An edge carries its
+//! source's output; it holds no shape of its own, so the two cannot disagree.
 //!
 //! `check` infers shapes through the graph and checks them against the data framing, the
 //! encoding and the training settings, collecting every independent error. It allocates
@@ -37,7 +38,7 @@ pub struct Checked {
 /// view walk edges rather than assume a list.
 #[derive(Clone, Debug)]
 pub struct LayerGraph {
-    pub graph: DiGraph<Node, Shape>,
+    pub graph: DiGraph<Node, ()>,
     pub input: NodeIndex,
     pub loss: NodeIndex,
 }

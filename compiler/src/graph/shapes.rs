@@ -43,9 +43,8 @@ pub fn build(spec: &Spec, batch: u64, diagnostics: &mut Vec<Diagnostic>) -> Laye
     let mut previous = input_node;
     for layer in &spec.model.layers {
         let node = layer_node(&layer.kind, layer.span, &mut walk, diagnostics);
-        let output = node.output;
         let index = graph.add_node(node);
-        graph.add_edge(previous, index, output);
+        graph.add_edge(previous, index, ());
         previous = index;
     }
     let loss_node = Node {
@@ -55,7 +54,7 @@ pub fn build(spec: &Spec, batch: u64, diagnostics: &mut Vec<Diagnostic>) -> Laye
         output: walk.shape,
     };
     let loss = graph.add_node(loss_node);
-    graph.add_edge(previous, loss, walk.shape);
+    graph.add_edge(previous, loss, ());
     LayerGraph {
         graph,
         input: input_node,

@@ -51,3 +51,47 @@ fn keras_parameter_counts() {
     assert_eq!(params, vec![0, 3600, 260, 0]);
     assert_eq!(checked.graph.total_params(), 3860);
 }
+
+/// The DOT view and the summary describe one graph: the arrow leaving each layer is labelled
+/// with the output shape the summary prints for that layer.
+#[test]
+fn graph_edges_carry_the_summary_shapes() {
+    for path in lstm_files(&repo_root().join("specs")) {
+        let (spec, checked) = compile(&std::fs::read(&path).unwrap()).result.unwrap();
+        let summary_shapes = summary_output_shapes(&summary::render(&spec, &checked));
+        let dot = graph::to_dot(&spec.model.name.value, &checked.graph);
+        let edge_labels = dot_edge_labels(&dot);
+        assert_eq!(
+            edge_labels,
+            summary_shapes,
+            "{}: DOT edges against the summary's output shapes\n{dot}",
+            path.display()
+        );
+    }
+}
+
+/// The output-shape column of the summary's layer table, from `input` to the last layer.
+fn summary_output_shapes(summary: &str) -> Vec<String> {
+    let rows = summary
+        .split("-".repeat(62).as_str())
+        .nth(2)
+        .expect("a table between rules");
+    rows.lines()
+        .filter(|line| !line.is_empty())
+        .map(|line| line[32..50].trim().to_string())
+        .collect()
+}
+
+/// The labels of `nA -> nB [label="..."]` lines, in the order of their sources.
+fn dot_edge_labels(dot: &str) -> Vec<String> {
+    let mut edges: Vec<(usize, String)> = dot
+        .lines()
+        .filter_map(|line| {
+            let (source, rest) = line.trim().strip_prefix('n')?.split_once(" -> ")?;
+            let label = rest.split_once("[label=\"")?.1.strip_suffix("\"];")?;
+            Some((source.parse().ok()?, label.to_string()))
+        })
+        .collect();
+    edges.sort();
+    edges.into_iter().map(|(_, label)| label).collect()
+}
