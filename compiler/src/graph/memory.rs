@@ -6,7 +6,6 @@ use petgraph::visit::EdgeRef;
 use super::{Framed, LayerGraph, Op, Shape};
 use crate::diagnostic::Diagnostic;
 use crate::format::{group, human};
-use crate::span::Span;
 use crate::spec::Spec;
 
 /// The most a spec may ask for: parameters, optimizer state, activations and data.
@@ -83,39 +82,64 @@ fn node_activations(graph: &LayerGraph) -> impl Iterator<Item = (&super::Node, u
     })
 }
 
-pub fn check(spec: &Spec, graph: &LayerGraph, memory: &Memory, diagnostics: &mut Vec<Diagnostic>) {
+pub fn check(
+    spec: &Spec,
+    graph: &LayerGraph,
+    batch: u64,
+    memory: &Memory,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
     let total = memory.total();
     if total <= MEMORY_LIMIT {
         return;
     }
-    let (at, what) = largest_part(spec, graph, memory);
-    diagnostics.push(
-        Diagnostic::error(
-            format!("this spec needs about {} to train, more than the {} limit", human(total), human(MEMORY_LIMIT)),
-            at,
-            what,
-        )
-        .with_help(format!(
-            "parameters and optimizer state {}, activations {}, data {}; make the largest of them smaller",
-            human(memory.parameters),
-            human(memory.activations),
-            human(memory.data)
-        )),
+    let headline = format!(
+        "this spec needs about {} to train, more than the {} limit",
+        human(total),
+        human(MEMORY_LIMIT)
     );
+    let parts = format!(
+        "parameters and optimizer state {}, activations {}, data {}",
+        human(memory.parameters),
+        human(memory.activations),
+        human(memory.data)
+    );
+    let diagnostic = if memory.data >= memory.parameters.max(memory.activations) {
+        Diagnostic::error(headline, spec.data.span, format!("the data needs {}", human(memory.data)))
+            .with_help(format!("{parts}; draw fewer or shorter samples"))
+    } else if memory.activations >= memory.parameters {
+        activations_diagnostic(spec, graph, batch, headline)
+            .with_help(format!("{parts}; activations grow with the batch: use a smaller `batch=`, or fewer units or steps"))
+    } else {
+        parameters_diagnostic(spec, graph, headline)
+            .with_help(format!("{parts}; use fewer units"))
+    };
+    diagnostics.push(diagnostic);
 }
 
-/// Where to point: the data section, or the layer with the most parameters.
-fn largest_part(spec: &Spec, graph: &LayerGraph, memory: &Memory) -> (Span, String) {
-    if memory.data >= memory.parameters.max(memory.activations) {
-        return (
-            spec.data.span,
-            format!("the data needs {}", human(memory.data)),
-        );
+/// Activations are one batch's tape: point at the batch that sizes them, and note the layer
+/// whose tape is largest.
+fn activations_diagnostic(spec: &Spec, graph: &LayerGraph, batch: u64, headline: String) -> Diagnostic {
+    let label = format!("batches of {} samples", group(batch.into()));
+    let diagnostic = match &spec.train.batch {
+        Some(written) => Diagnostic::error(headline, written.span, label),
+        None => Diagnostic::error(headline, spec.train.span, format!("{label}, Keras' default")),
+    };
+    match node_activations(graph).max_by_key(|(_, bytes)| *bytes) {
+        Some((node, bytes)) => {
+            diagnostic.with_note_at(node.span, format!("{} of activations per batch", human(bytes)))
+        }
+        None => diagnostic,
     }
-    let biggest = node_activations(graph)
-        .max_by_key(|(node, bytes)| node.params.saturating_mul(4 * F32).saturating_add(*bytes));
-    match biggest {
-        Some((node, _)) => (node.span, format!("{} parameters", group(node.params))),
-        None => (spec.model.name.span, "this model".into()),
+}
+
+fn parameters_diagnostic(spec: &Spec, graph: &LayerGraph, headline: String) -> Diagnostic {
+    match graph.chain().into_iter().max_by_key(|node| node.params) {
+        Some(node) if node.params > 0 => Diagnostic::error(
+            headline,
+            node.span,
+            format!("{} parameters", group(node.params)),
+        ),
+        _ => Diagnostic::error(headline, spec.model.name.span, "this model"),
     }
 }

@@ -115,7 +115,7 @@ pub fn check(spec: &Spec) -> (Option<Checked>, Vec<Diagnostic>) {
     training::check_show(spec, framed, &mut diagnostics);
     let memory = framed.map(|framed| memory::estimate(&graph, framed));
     if let Some(memory) = &memory {
-        memory::check(spec, &graph, memory, &mut diagnostics);
+        memory::check(spec, &graph, batch, memory, &mut diagnostics);
     }
     let checked = match (framed, memory) {
         (Some(framed), Some(memory)) if diagnostics.is_empty() => Some(Checked {
@@ -129,13 +129,16 @@ pub fn check(spec: &Spec) -> (Option<Checked>, Vec<Diagnostic>) {
     (checked, diagnostics)
 }
 
-/// The batch size a run uses: as written, the whole data set for `all`, Keras' 32 if unset.
+/// The rows a batch holds: as written (Keras' 32 if unset), the whole data set for `all`,
+/// and never more than the samples, as Keras cuts a batch larger than the data.
 fn batch_size(spec: &Spec, framed: Option<Framed>) -> u64 {
-    match spec.train.batch.as_ref().map(|b| b.value) {
+    let samples = framed.map(|f| f.samples);
+    let written = match spec.train.batch.as_ref().map(|b| b.value) {
         Some(Batch::Size(n)) => n,
-        Some(Batch::All) => framed.map_or(1, |f| f.samples),
+        Some(Batch::All) => samples.unwrap_or(1),
         None => DEFAULT_BATCH,
-    }
+    };
+    samples.map_or(written, |samples| written.min(samples))
 }
 
 impl fmt::Display for Shape {

@@ -95,3 +95,24 @@ fn dot_edge_labels(dot: &str) -> Vec<String> {
     edges.sort();
     edges.into_iter().map(|(_, label)| label).collect()
 }
+
+/// A batch larger than the data holds every sample, as Keras cuts it: the summary, the
+/// shapes and the memory estimate use the rows a batch really holds.
+#[test]
+fn batch_larger_than_the_data_is_the_whole_data() {
+    let spec = |batch: &str| {
+        format!(
+            "model m {{\n  input steps=1 features=1\n  lstm 32\n  dense 26 softmax\n}}\n\
+             data source=alphabet frame=windows(1) encode=normalize\n\
+             train epochs=1 batch={batch}\n"
+        )
+    };
+    let summary_of = |batch: &str| {
+        let (spec, checked) = compile(spec(batch).as_bytes()).result.unwrap();
+        summary::render(&spec, &checked)
+    };
+    let whole = summary_of("all");
+    assert!(whole.contains("batch 25\n") && whole.contains("[25, 32]"), "{whole}");
+    assert_eq!(summary_of("1000"), whole);
+    assert_eq!(summary_of("100000000"), whole);
+}
