@@ -105,30 +105,43 @@ pub fn check(
         human(memory.data)
     );
     let diagnostic = if memory.data >= memory.parameters.max(memory.activations) {
-        Diagnostic::error(headline, spec.data.span, format!("the data needs {}", human(memory.data)))
-            .with_help(format!("{parts}; draw fewer or shorter samples"))
+        Diagnostic::error(
+            headline,
+            spec.data.span,
+            format!("the data needs {}", human(memory.data)),
+        )
+        .with_help(format!("{parts}; draw fewer or shorter samples"))
     } else if memory.activations >= memory.parameters {
         activations_diagnostic(spec, graph, batch, headline)
             .with_help(format!("{parts}; activations grow with the batch: use a smaller `batch=`, or fewer units or steps"))
     } else {
-        parameters_diagnostic(spec, graph, headline)
-            .with_help(format!("{parts}; use fewer units"))
+        parameters_diagnostic(spec, graph, headline).with_help(format!("{parts}; use fewer units"))
     };
     diagnostics.push(diagnostic);
 }
 
 /// Activations are one batch's tape: point at the batch that sizes them, and note the layer
 /// whose tape is largest.
-fn activations_diagnostic(spec: &Spec, graph: &LayerGraph, batch: u64, headline: String) -> Diagnostic {
+fn activations_diagnostic(
+    spec: &Spec,
+    graph: &LayerGraph,
+    batch: u64,
+    headline: String,
+) -> Diagnostic {
     let label = format!("batches of {} samples", group(batch.into()));
     let diagnostic = match &spec.train.batch {
         Some(written) => Diagnostic::error(headline, written.span, label),
-        None => Diagnostic::error(headline, spec.train.span, format!("{label}, Keras' default")),
+        None => Diagnostic::error(
+            headline,
+            spec.train.span,
+            format!("{label}, Keras' default"),
+        ),
     };
     match node_activations(graph).max_by_key(|(_, bytes)| *bytes) {
-        Some((node, bytes)) => {
-            diagnostic.with_note_at(node.span, format!("{} of activations per batch", human(bytes)))
-        }
+        Some((node, bytes)) => diagnostic.with_note_at(
+            node.span,
+            format!("{} of activations per batch", human(bytes)),
+        ),
         None => diagnostic,
     }
 }

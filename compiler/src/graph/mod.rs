@@ -104,13 +104,17 @@ pub fn check(spec: &Spec) -> (Option<Checked>, Vec<Diagnostic>) {
         .map_err(|d| diagnostics.push(d))
         .ok();
     let batch = batch_size(spec, framed);
+    let before = diagnostics.len();
     let graph = shapes::build(spec, batch, &mut diagnostics);
+    // A layer that received the wrong rank was taken as declared, so the output's steps
+    // follow from that mistake and are not checked again.
+    let ranks_hold = diagnostics.len() == before;
     if let Some(framed) = framed {
-        shapes::check_against_data(spec, &graph, framed, &mut diagnostics);
+        shapes::check_against_data(spec, &graph, framed, ranks_hold, &mut diagnostics);
         training::check_batch(spec, framed, &mut diagnostics);
     }
     shapes::check_softmax(spec, &mut diagnostics);
-    shapes::check_repeat_feeds_lstm(spec, &mut diagnostics);
+    shapes::check_repeat_feeds_lstm(spec, framed, &mut diagnostics);
     framing::check_fresh(spec, &mut diagnostics);
     training::check_show(spec, framed, &mut diagnostics);
     let memory = framed.map(|framed| memory::estimate(&graph, framed));

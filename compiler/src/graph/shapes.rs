@@ -209,6 +209,7 @@ pub fn check_against_data(
     spec: &Spec,
     graph: &LayerGraph,
     framed: Framed,
+    ranks_hold: bool,
     diagnostics: &mut Vec<Diagnostic>,
 ) {
     let input = &spec.model.input;
@@ -237,6 +238,18 @@ pub fn check_against_data(
         );
     }
     check_output(spec, graph, framed, diagnostics);
+    if ranks_hold && !ends_in_repeat(spec) {
+        check_output_steps(spec, graph, framed, diagnostics);
+    }
+}
+
+/// A model that ends in `repeat` lacks its decoder and output, which
+/// `check_repeat_feeds_lstm` reports as one error.
+fn ends_in_repeat(spec: &Spec) -> bool {
+    matches!(
+        spec.model.layers.last().map(|l| &l.kind),
+        Some(LayerKind::Repeat { .. })
+    )
 }
 
 fn check_output(
@@ -247,7 +260,6 @@ fn check_output(
 ) {
     let chain = graph.chain();
     let last = chain[chain.len() - 2];
-    let output = last.output;
     if let (Op::Dense { units, .. }, Some(layer)) = (&last.op, spec.model.layers.last()) {
         if *units != framed.classes {
             let units_span = match &layer.kind {
@@ -271,8 +283,19 @@ fn check_output(
             );
         }
     }
+}
+
+/// The output has as many steps as the targets, or is one vector for one target.
+fn check_output_steps(
+    spec: &Spec,
+    graph: &LayerGraph,
+    framed: Framed,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let chain = graph.chain();
+    let last = chain[chain.len() - 2];
     let steps_from = steps_source(spec);
-    match (framed.target_steps, output.steps) {
+    match (framed.target_steps, last.output.steps) {
         (Some(target), Some(steps)) if target != steps => diagnostics.push(
             Diagnostic::error(
                 format!(
@@ -303,9 +326,7 @@ fn check_output(
                 spec.data.frame.span,
                 format!("{} per sample", count(target, "target step")),
             )
-            .with_help(
-                "return sequences from the last lstm and end with `dense N softmax per_step`",
-            ),
+            .with_help(vector_output_help(&chain, target, framed.classes)),
         ),
         (None, Some(steps)) => diagnostics.push(
             Diagnostic::error(
@@ -317,10 +338,51 @@ fn check_output(
                 "outputs a sequence",
             )
             .with_note_at(spec.data.frame.span, "one target symbol per sample")
-            .with_help("drop `sequences` from the last lstm and `per_step` from the dense"),
+            .with_help(sequence_output_help(&chain)),
         ),
         _ => {}
     }
+}
+
+/// How a model that ends in one vector reaches `target` steps: per-step outputs when the
+/// last sequence has as many steps, a decoder that runs for `target` steps otherwise.
+fn vector_output_help(chain: &[&Node], target: u64, classes: u64) -> String {
+    let sequence_steps = chain.iter().rev().find_map(|node| node.output.steps);
+    if sequence_steps == Some(target) {
+        return format!(
+            "add `sequences` to the last lstm and end with `dense {classes} softmax per_step`"
+        );
+    }
+    format!(
+        "decode {}: after the encoder, `repeat {target}`, `lstm N sequences`, then \
+         `dense {classes} softmax per_step`",
+        count(target, "step")
+    )
+}
+
+/// What makes the output a sequence: only the flags that are really written.
+fn sequence_output_help(chain: &[&Node]) -> String {
+    let mut drops = Vec::new();
+    let last_lstm = chain.iter().rev().find_map(|node| match node.op {
+        Op::Lstm { sequences, .. } => Some(sequences),
+        _ => None,
+    });
+    if last_lstm == Some(true) {
+        drops.push("`sequences` from the last lstm");
+    }
+    if chain
+        .iter()
+        .any(|node| matches!(node.op, Op::Dense { per_step: true, .. }))
+    {
+        drops.push("`per_step` from the dense");
+    }
+    if chain
+        .iter()
+        .any(|node| matches!(node.op, Op::Repeat { .. }))
+    {
+        drops.push("the `repeat` and the decoder after it");
+    }
+    format!("drop {}", drops.join(" and "))
 }
 
 /// Where the output's number of steps was set: the last `repeat`, else `input`.
@@ -339,7 +401,11 @@ fn steps_source(spec: &Spec) -> Span {
 
 /// `repeat` copies a vector over steps for an LSTM decoder to read; the runtime feeds it to
 /// that LSTM as a repeated input, projected once.
-pub fn check_repeat_feeds_lstm(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
+pub fn check_repeat_feeds_lstm(
+    spec: &Spec,
+    framed: Option<Framed>,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
     let layers = &spec.model.layers;
     for (index, layer) in layers.iter().enumerate() {
         if !matches!(layer.kind, LayerKind::Repeat { .. }) {
@@ -349,8 +415,18 @@ pub fn check_repeat_feeds_lstm(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
         if matches!(next.map(|l| &l.kind), Some(LayerKind::Lstm { .. })) {
             continue;
         }
-        let mut diagnostic = Diagnostic::error("repeat must feed an lstm", layer.span, "not followed by an lstm")
-            .with_help("repeat copies the encoder's last state over steps for an lstm decoder: put `lstm N sequences` after it");
+        let one_target = framed.is_some_and(|f| f.target_steps.is_none());
+        let help = match (next, one_target) {
+            (None, true) => "the targets are one symbol per sample: remove `repeat` and end the model with `dense C softmax`",
+            (None, false) => "repeat copies the encoder's last state over steps for an lstm decoder: end the model with `lstm N sequences` and `dense C softmax per_step` after it",
+            (Some(_), _) => "repeat copies the encoder's last state over steps for an lstm decoder: put `lstm N sequences` after it",
+        };
+        let mut diagnostic = Diagnostic::error(
+            "repeat must feed an lstm",
+            layer.span,
+            "not followed by an lstm",
+        )
+        .with_help(help);
         if let Some(next) = next {
             diagnostic = diagnostic.with_note_at(
                 next.span,
@@ -394,7 +470,7 @@ pub fn check_softmax(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
             ..
         })
     );
-    if let (false, Some(last)) = (ends_in_softmax, layers.last()) {
+    if let (false, false, Some(last)) = (ends_in_softmax, ends_in_repeat(spec), layers.last()) {
         diagnostics.push(
             Diagnostic::error(
                 "crossentropy needs a softmax output",

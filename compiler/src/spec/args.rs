@@ -7,7 +7,9 @@ use crate::syntax::ast::{Item, Value, ValueKind};
 
 /// Binds `items` to `params` by name; the first `positional` params may also be given by
 /// position, in order. Returns one slot per param. Unknown names, values given twice and
-/// surplus positional values are reported and skipped.
+/// surplus positional values are reported and skipped, except that a misspelt name stands in
+/// for the param it resembles when that param is not given, so that a typo is one error
+/// rather than also "missing".
 pub fn bind<'a>(
     items: &'a [Item],
     params: &[&str],
@@ -17,12 +19,14 @@ pub fn bind<'a>(
 ) -> Vec<Option<&'a Value>> {
     let mut slots: Vec<Option<&'a Value>> = vec![None; params.len()];
     let mut next_positional = 0;
+    let mut misspelt = Vec::new();
     for item in items {
         let index = match &item.name {
             Some(name) => match params.iter().position(|p| *p == name.text) {
                 Some(index) => index,
                 None => {
                     diagnostics.push(unknown_for("option", owner, &name.text, name.span, params));
+                    misspelt.push(item);
                     continue;
                 }
             },
@@ -46,6 +50,12 @@ pub fn bind<'a>(
                 .with_help("remove one of them"),
             ),
             None => slots[index] = Some(&item.value),
+        }
+    }
+    for item in misspelt {
+        let name = item.name.as_ref().map_or("", |name| name.text.as_str());
+        if let Some(index) = suggest_index(name, params) {
+            slots[index].get_or_insert(&item.value);
         }
     }
     slots
@@ -117,6 +127,12 @@ fn unknown_message(
         Some(candidate) => diagnostic.with_help(format!("did you mean `{candidate}`?")),
         None => diagnostic.with_help(format!("expected one of: {}", candidates.join(", "))),
     }
+}
+
+/// The position of `suggest`'s candidate in `candidates`.
+pub fn suggest_index(word: &str, candidates: &[&str]) -> Option<usize> {
+    let candidate = suggest(word, candidates)?;
+    candidates.iter().position(|c| *c == candidate)
 }
 
 /// The candidate closest to `word`, if any is close enough to be a likely typo.

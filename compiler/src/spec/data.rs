@@ -18,12 +18,11 @@ pub fn resolve(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Option<Data> {
     let slots = bind(&stmt.items, &PARAMS, 0, "data", diagnostics);
     let source = keep(
         diagnostics,
-        required(slots[0], "source", stmt.span, EXAMPLE).and_then(source),
-    );
-    let frame = keep(
-        diagnostics,
-        required(slots[1], "frame", stmt.span, EXAMPLE).and_then(frame),
-    );
+        required(slots[0], "source", stmt.span, EXAMPLE),
+    )
+    .and_then(|v| source(v, diagnostics));
+    let frame = keep(diagnostics, required(slots[1], "frame", stmt.span, EXAMPLE))
+        .and_then(|v| frame(v, diagnostics));
     let encode = keep(
         diagnostics,
         required(slots[2], "encode", stmt.span, EXAMPLE).and_then(|v| {
@@ -58,52 +57,45 @@ pub fn resolve(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Option<Data> {
     })
 }
 
-fn source(value: &Value) -> Result<Spanned<Source>, Diagnostic> {
-    let (name, name_span, args) = callee(value, "source")?;
-    let mut diagnostics = Vec::new();
+/// The source, each of its arguments checked on its own so that every wrong one is reported.
+fn source(value: &Value, diagnostics: &mut Vec<Diagnostic>) -> Option<Spanned<Source>> {
+    let (name, name_span, args) = keep(diagnostics, callee(value, "source"))?;
+    let before = diagnostics.len();
     let source = match name {
         "alphabet" => {
-            let slots = bind(args, &["letters"], 1, "alphabet", &mut diagnostics);
-            first_error(diagnostics)?;
+            let slots = bind(args, &["letters"], 1, "alphabet", diagnostics);
             let letters = match slots[0] {
-                Some(value) => letters(value)?,
-                None => DEFAULT_LETTERS.chars().collect(),
+                Some(value) => keep(diagnostics, letters(value)),
+                None => Some(DEFAULT_LETTERS.chars().collect()),
             };
-            Source::Alphabet { letters }
+            letters.map(|letters| Source::Alphabet { letters })
         }
         "random_ints" => {
-            let slots = bind(
-                args,
-                &["range", "length"],
-                2,
-                "random_ints",
-                &mut diagnostics,
+            let slots = bind(args, &["range", "length"], 2, "random_ints", diagnostics);
+            let example = "random_ints(0..100, length=25)";
+            let range = keep(
+                diagnostics,
+                required(slots[0], "range", value.span, example).and_then(range),
             );
-            first_error(diagnostics)?;
-            let (lo, hi) = range(required(
-                slots[0],
-                "range",
-                value.span,
-                "random_ints(0..100, length=25)",
-            )?)?;
-            let length = positive(
-                required(
-                    slots[1],
-                    "length",
-                    value.span,
-                    "random_ints(0..100, length=25)",
-                )?,
-                "length",
-            )?;
-            Source::RandomInts {
+            let length = keep(
+                diagnostics,
+                required(slots[1], "length", value.span, example)
+                    .and_then(|v| positive(v, "length")),
+            );
+            let ((lo, hi), length) = (range?, length?);
+            Some(Source::RandomInts {
                 lo,
                 hi,
                 length: length.value,
-            }
+            })
         }
-        other => return Err(unknown("data source", other, name_span, &SOURCES)),
+        other => {
+            diagnostics.push(unknown("data source", other, name_span, &SOURCES));
+            None
+        }
     };
-    Ok(Spanned::new(source, value.span))
+    let source = source.filter(|_| diagnostics.len() == before)?;
+    Some(Spanned::new(source, value.span))
 }
 
 fn letters(value: &Value) -> Result<Vec<char>, Diagnostic> {
@@ -147,88 +139,90 @@ fn range(value: &Value) -> Result<(i64, i64), Diagnostic> {
     }
 }
 
-fn frame(value: &Value) -> Result<Spanned<Frame>, Diagnostic> {
-    let (name, name_span, args) = callee(value, "frame")?;
-    let mut diagnostics = Vec::new();
+/// The framing, each of its arguments checked on its own so that every wrong one is reported.
+fn frame(value: &Value, diagnostics: &mut Vec<Diagnostic>) -> Option<Spanned<Frame>> {
+    let (name, name_span, args) = keep(diagnostics, callee(value, "frame"))?;
+    let before = diagnostics.len();
     let frame = match name {
         "windows" => {
-            let slots = bind(args, &["size"], 1, "windows", &mut diagnostics);
-            first_error(diagnostics)?;
-            Frame::Windows {
-                size: positive(required_arg(value, slots[0], "size", "windows(3)")?, "size")?.value,
-            }
+            let slots = bind(args, &["size"], 1, "windows", diagnostics);
+            let size = number_arg(value, slots[0], "size", "windows(3)", positive, diagnostics);
+            size.map(|size| Frame::Windows { size: size.value })
         }
         "runs" => {
-            let slots = bind(
-                args,
-                &["count", "max_len", "pad"],
-                2,
-                "runs",
-                &mut diagnostics,
-            );
-            first_error(diagnostics)?;
+            let slots = bind(args, &["count", "max_len", "pad"], 2, "runs", diagnostics);
             let example = "runs(count=1000, max_len=5)";
-            let count = positive(required_arg(value, slots[0], "count", example)?, "count")?.value;
-            let max_len = positive(
-                required_arg(value, slots[1], "max_len", example)?,
-                "max_len",
-            )?
-            .value;
+            let count = number_arg(value, slots[0], "count", example, positive, diagnostics);
+            let max_len = number_arg(value, slots[1], "max_len", example, positive, diagnostics);
+            let pads = [("pre", Pad::Pre), ("post", Pad::Post)];
             let pad = match slots[2] {
-                Some(value) => {
-                    choice(value, "pad", &[("pre", Pad::Pre), ("post", Pad::Post)])?.value
-                }
-                None => Pad::Pre,
+                Some(value) => keep(diagnostics, choice(value, "pad", &pads)).map(|p| p.value),
+                None => Some(Pad::Pre),
             };
-            Frame::Runs {
-                count,
-                max_len,
-                pad,
-            }
+            Some(Frame::Runs {
+                count: count?.value,
+                max_len: max_len?.value,
+                pad: pad?,
+            })
         }
         "lag" => {
-            let slots = bind(args, &["in", "out"], 2, "lag", &mut diagnostics);
-            first_error(diagnostics)?;
-            let steps_in = positive(
-                required_arg(value, slots[0], "in", "lag(in=5, out=2)")?,
+            let slots = bind(args, &["in", "out"], 2, "lag", diagnostics);
+            let steps_in = number_arg(
+                value,
+                slots[0],
                 "in",
-            )?
-            .value;
-            let steps_out = positive(
-                required_arg(value, slots[1], "out", "lag(in=5, out=2)")?,
+                "lag(in=5, out=2)",
+                positive,
+                diagnostics,
+            );
+            let steps_out = number_arg(
+                value,
+                slots[1],
                 "out",
-            )?;
+                "lag(in=5, out=2)",
+                positive,
+                diagnostics,
+            );
+            let (steps_in, steps_out) = (steps_in?.value, steps_out?);
             if steps_out.value > steps_in {
-                return Err(Diagnostic::error(format!("lag framing cannot target {} steps of a {steps_in}-step window", steps_out.value), steps_out.span, "more than `in`")
+                diagnostics.push(Diagnostic::error(format!("lag framing cannot target {} steps of a {steps_in}-step window", steps_out.value), steps_out.span, "more than `in`")
                     .with_help("the target is the first `out` steps of each window, so `out` must not exceed `in`"));
             }
-            Frame::Lag {
+            Some(Frame::Lag {
                 steps_in,
                 steps_out: steps_out.value,
-            }
+            })
         }
         "pick" => {
-            let slots = bind(args, &["index"], 1, "pick", &mut diagnostics);
-            first_error(diagnostics)?;
-            Frame::Pick {
-                index: non_negative(required_arg(value, slots[0], "index", "pick(2)")?, "index")?
-                    .value,
-            }
+            let slots = bind(args, &["index"], 1, "pick", diagnostics);
+            let index = number_arg(
+                value,
+                slots[0],
+                "index",
+                "pick(2)",
+                non_negative,
+                diagnostics,
+            );
+            index.map(|index| Frame::Pick { index: index.value })
         }
-        other => return Err(unknown("framing", other, name_span, &FRAMES)),
+        other => {
+            diagnostics.push(unknown("framing", other, name_span, &FRAMES));
+            None
+        }
     };
-    Ok(Spanned::new(frame, value.span))
+    let frame = frame.filter(|_| diagnostics.len() == before)?;
+    Some(Spanned::new(frame, value.span))
 }
 
-fn first_error(diagnostics: Vec<Diagnostic>) -> Result<(), Diagnostic> {
-    diagnostics.into_iter().next().map_or(Ok(()), Err)
-}
-
-fn required_arg<'a>(
+/// A required integer argument of the call `call`, read by `read`, reported if wrong.
+fn number_arg(
     call: &Value,
-    slot: Option<&'a Value>,
+    slot: Option<&Value>,
     param: &str,
     example: &str,
-) -> Result<&'a Value, Diagnostic> {
-    required(slot, param, call.span, example)
+    read: fn(&Value, &str) -> Result<Spanned<u64>, Diagnostic>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<Spanned<u64>> {
+    let result = required(slot, param, call.span, example).and_then(|v| read(v, param));
+    keep(diagnostics, result)
 }

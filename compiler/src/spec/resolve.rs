@@ -61,8 +61,11 @@ pub fn resolve(file: &File, source_len: usize) -> (Option<Spec>, Vec<Diagnostic>
 }
 
 /// The statement of each section, in `SECTIONS` order; reports unknown and repeated ones.
+/// A misspelt section that resembles a missing one is reported and then read as that
+/// section, so that the typo is one error rather than two.
 fn sections<'a>(file: &'a File, diagnostics: &mut Vec<Diagnostic>) -> [Option<&'a Stmt>; 5] {
     let mut found: [Option<&Stmt>; 5] = [None; 5];
+    let mut misspelt = Vec::new();
     for stmt in &file.stmts {
         let keyword = &stmt.keyword;
         let Some(index) = SECTIONS.iter().position(|s| *s == keyword.text) else {
@@ -72,6 +75,7 @@ fn sections<'a>(file: &'a File, diagnostics: &mut Vec<Diagnostic>) -> [Option<&'
                 keyword.span,
                 &SECTIONS,
             ));
+            misspelt.push(stmt);
             continue;
         };
         match found[index] {
@@ -85,6 +89,11 @@ fn sections<'a>(file: &'a File, diagnostics: &mut Vec<Diagnostic>) -> [Option<&'
                 .with_help("a spec describes one experiment: merge the two sections into one"),
             ),
             None => found[index] = Some(stmt),
+        }
+    }
+    for stmt in misspelt {
+        if let Some(index) = super::args::suggest_index(&stmt.keyword.text, &SECTIONS) {
+            found[index].get_or_insert(stmt);
         }
     }
     found

@@ -8,7 +8,7 @@ use super::args::{
 use super::{Adam, Batch, Eval, EvalOn, Loss, Order, Reset, Show, ShowItem, Train};
 use crate::diagnostic::Diagnostic;
 use crate::span::Spanned;
-use crate::syntax::ast::{Stmt, Value, ValueKind};
+use crate::syntax::ast::{Item, Stmt, Value, ValueKind};
 
 const TRAIN_PARAMS: [&str; 7] = [
     "loss",
@@ -20,6 +20,8 @@ const TRAIN_PARAMS: [&str; 7] = [
     "seed",
 ];
 const SHOW_ITEMS: [&str; 3] = ["accuracy", "predictions", "generate"];
+/// The most steps `show generate(...)` may run; specs/README.md documents it.
+pub const MAX_GENERATE_STEPS: u64 = 10_000;
 
 pub fn resolve(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Train {
     let slots = bind(&stmt.items, &TRAIN_PARAMS, 0, "train", diagnostics);
@@ -27,7 +29,9 @@ pub fn resolve(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Train {
     let loss = optional(slots[0], Loss::CrossEntropy, at, diagnostics, |v| {
         choice(v, "loss", &[("crossentropy", Loss::CrossEntropy)])
     });
-    let optimizer = optional(slots[1], Adam::default(), at, diagnostics, adam);
+    let optimizer = slots[1]
+        .and_then(|v| adam(v, diagnostics))
+        .unwrap_or(Spanned::new(Adam::default(), at));
     let epochs = keep(
         diagnostics,
         required(slots[2], "epochs", at, "train epochs=500").and_then(|v| positive(v, "epochs")),
@@ -58,36 +62,40 @@ pub fn resolve(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Train {
     }
 }
 
-fn adam(value: &Value) -> Result<Spanned<Adam>, Diagnostic> {
-    let (name, name_span, args) = callee(value, "optimizer")?;
+/// Adam's arguments, each checked on its own so that every wrong one is reported.
+fn adam(value: &Value, diagnostics: &mut Vec<Diagnostic>) -> Option<Spanned<Adam>> {
+    let (name, name_span, args) = keep(diagnostics, callee(value, "optimizer"))?;
     if name != "adam" {
-        return Err(unknown("optimizer", name, name_span, &["adam"]));
+        diagnostics.push(unknown("optimizer", name, name_span, &["adam"]));
+        return None;
     }
-    let mut diagnostics = Vec::new();
+    let before = diagnostics.len();
     let slots = bind(
         args,
         &["lr", "beta1", "beta2", "epsilon"],
         1,
         "adam",
-        &mut diagnostics,
+        diagnostics,
     );
-    if let Some(first) = diagnostics.into_iter().next() {
-        return Err(first);
-    }
     let mut adam = Adam::default();
-    if let Some(v) = slots[0] {
-        adam.lr = real_in(v, "lr", 0.0, true, f64::INFINITY)?;
-    }
-    if let Some(v) = slots[1] {
-        adam.beta1 = real_in(v, "beta1", 0.0, false, 1.0)?;
-    }
-    if let Some(v) = slots[2] {
-        adam.beta2 = real_in(v, "beta2", 0.0, false, 1.0)?;
-    }
-    if let Some(v) = slots[3] {
-        adam.epsilon = real_in(v, "epsilon", 0.0, true, f64::INFINITY)?;
-    }
-    Ok(Spanned::new(adam, value.span))
+    let mut read = |slot: Option<&Value>, what, low, low_open, high, field: &mut f64| {
+        if let Some(x) = slot.and_then(|v| keep(diagnostics, real_in(v, what, low, low_open, high)))
+        {
+            *field = x;
+        }
+    };
+    read(slots[0], "lr", 0.0, true, f64::INFINITY, &mut adam.lr);
+    read(slots[1], "beta1", 0.0, false, 1.0, &mut adam.beta1);
+    read(slots[2], "beta2", 0.0, false, 1.0, &mut adam.beta2);
+    read(
+        slots[3],
+        "epsilon",
+        0.0,
+        true,
+        f64::INFINITY,
+        &mut adam.epsilon,
+    );
+    (diagnostics.len() == before).then(|| Spanned::new(adam, value.span))
 }
 
 fn batch(value: &Value) -> Result<Spanned<Batch>, Diagnostic> {
@@ -133,70 +141,88 @@ pub fn resolve_eval(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Option<Ev
 pub fn resolve_show(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Option<Show> {
     let mut items = Vec::new();
     for item in &stmt.items {
-        let parsed = match &item.name {
-            Some(name) => Err(Diagnostic::error(
-                "`show` takes a list of things to show",
-                name.span,
-                "not a `name=value` option",
-            )
-            .with_help("write e.g. `show accuracy predictions(count=20, order=random)`")),
-            None => show_item(&item.value),
-        };
-        match parsed {
-            Ok(parsed) => items.push(parsed),
-            Err(diagnostic) => diagnostics.push(diagnostic),
+        match &item.name {
+            Some(name) => diagnostics.push(
+                Diagnostic::error(
+                    "`show` takes a list of things to show",
+                    name.span,
+                    "not a `name=value` option",
+                )
+                .with_help("write e.g. `show accuracy predictions(count=20, order=random)`"),
+            ),
+            None => items.extend(show_item(&item.value, diagnostics)),
         }
     }
     Some(Show { items })
 }
 
-fn show_item(value: &Value) -> Result<Spanned<ShowItem>, Diagnostic> {
-    let (name, name_span, args) = callee(value, "show")?;
-    let mut diagnostics = Vec::new();
+/// One thing to show, each of its arguments checked on its own.
+fn show_item(value: &Value, diagnostics: &mut Vec<Diagnostic>) -> Option<Spanned<ShowItem>> {
+    let (name, name_span, args) = keep(diagnostics, callee(value, "show"))?;
+    let before = diagnostics.len();
     let item = match name {
         "accuracy" => {
-            bind(args, &[], 0, "accuracy", &mut diagnostics);
-            ShowItem::Accuracy
+            bind(args, &[], 0, "accuracy", diagnostics);
+            Some(ShowItem::Accuracy)
         }
-        "predictions" => {
-            let slots = bind(
-                args,
-                &["count", "order"],
-                1,
-                "predictions",
-                &mut diagnostics,
-            );
-            let count = slots[0]
-                .map(|v| positive(v, "count"))
-                .transpose()?
-                .map(|c| c.value);
-            let order = match slots[1] {
-                Some(v) => {
-                    choice(
-                        v,
-                        "order",
-                        &[("first", Order::First), ("random", Order::Random)],
-                    )?
-                    .value
-                }
-                None => Order::First,
-            };
-            ShowItem::Predictions { count, order }
+        "predictions" => predictions(args, diagnostics),
+        "generate" => generate(value, args, diagnostics),
+        other => {
+            diagnostics.push(unknown("thing to show", other, name_span, &SHOW_ITEMS));
+            None
         }
-        "generate" => {
-            let slots = bind(args, &["from", "steps"], 2, "generate", &mut diagnostics);
-            let example = "generate(from=\"A\", steps=25)";
-            let from_value = required(slots[0], "from", value.span, example)?;
-            let from = single_char(from_value)?;
-            let steps = positive(required(slots[1], "steps", value.span, example)?, "steps")?.value;
-            ShowItem::Generate { from, steps }
-        }
-        other => return Err(unknown("thing to show", other, name_span, &SHOW_ITEMS)),
     };
-    match diagnostics.into_iter().next() {
-        Some(first) => Err(first),
-        None => Ok(Spanned::new(item, value.span)),
+    let item = item.filter(|_| diagnostics.len() == before)?;
+    Some(Spanned::new(item, value.span))
+}
+
+fn predictions(args: &[Item], diagnostics: &mut Vec<Diagnostic>) -> Option<ShowItem> {
+    let slots = bind(args, &["count", "order"], 1, "predictions", diagnostics);
+    let count = match slots[0] {
+        Some(v) => keep(diagnostics, positive(v, "count")).map(|c| Some(c.value)),
+        None => Some(None),
+    };
+    let orders = [("first", Order::First), ("random", Order::Random)];
+    let order = match slots[1] {
+        Some(v) => keep(diagnostics, choice(v, "order", &orders)).map(|o| o.value),
+        None => Some(Order::First),
+    };
+    Some(ShowItem::Predictions {
+        count: count?,
+        order: order?,
+    })
+}
+
+fn generate(call: &Value, args: &[Item], diagnostics: &mut Vec<Diagnostic>) -> Option<ShowItem> {
+    let slots = bind(args, &["from", "steps"], 2, "generate", diagnostics);
+    let example = "generate(from=\"A\", steps=25)";
+    let from = keep(
+        diagnostics,
+        required(slots[0], "from", call.span, example).and_then(single_char),
+    );
+    let steps = keep(
+        diagnostics,
+        required(slots[1], "steps", call.span, example).and_then(generate_steps),
+    );
+    Some(ShowItem::Generate {
+        from: from?,
+        steps: steps?,
+    })
+}
+
+/// Generation runs one step at a time and prints a line a step, so a count past a reader's
+/// patience is a mistake, not a request.
+fn generate_steps(value: &Value) -> Result<u64, Diagnostic> {
+    let steps = positive(value, "steps")?.value;
+    if steps > MAX_GENERATE_STEPS {
+        return Err(Diagnostic::error(
+            format!("`steps` must be at most {MAX_GENERATE_STEPS}, found {steps}"),
+            value.span,
+            "too many steps to generate",
+        )
+        .with_help(format!("generate at most {MAX_GENERATE_STEPS} steps")));
     }
+    Ok(steps)
 }
 
 fn single_char(value: &Value) -> Result<char, Diagnostic> {

@@ -1,6 +1,8 @@
-//! Invalid specs: each file in `compiler/test_data/err` starts with `# expect: HEADLINE`,
-//! must fail with a diagnostic whose message contains HEADLINE, and its fully rendered
-//! diagnostics (carets, `file:line:col`) are kept as an insta snapshot beside it.
+//! Invalid specs: each file in `compiler/test_data/err` starts with one `# expect: HEADLINE`
+//! line per error it must report, and fails with exactly that many diagnostics, each
+//! containing its HEADLINE (so a cascade of one mistake, or an error hidden by another,
+//! fails the test). Its fully rendered diagnostics (carets, `file:line:col`) are kept as an
+//! insta snapshot beside it.
 
 use compiler::{compile, diagnostic};
 
@@ -14,16 +16,23 @@ fn invalid_specs() {
     for path in files {
         let bytes = std::fs::read(&path).unwrap();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let expected = expected_headline(&bytes, &name);
+        let expected = expected_headlines(&bytes, &name);
         let compiled = compile(&bytes);
         let Err(diagnostics) = &compiled.result else {
             panic!("{name} should not check clean")
         };
-        assert!(
-            diagnostics.iter().any(|d| d.message.contains(&expected)),
-            "{name}: no diagnostic says {expected:?}; got {:#?}",
-            diagnostics.iter().map(|d| &d.message).collect::<Vec<_>>()
+        let messages: Vec<&String> = diagnostics.iter().map(|d| &d.message).collect();
+        assert_eq!(
+            messages.len(),
+            expected.len(),
+            "{name}: expected {expected:#?}, got {messages:#?}"
         );
+        for headline in &expected {
+            assert!(
+                messages.iter().any(|m| m.contains(headline.as_str())),
+                "{name}: no diagnostic says {headline:?}; got {messages:#?}"
+            );
+        }
         let rendered = diagnostic::render(&name, &compiled.text, diagnostics);
         insta::with_settings!({ snapshot_path => "../../test_data/err/snapshots", prepend_module_to_snapshot => false }, {
             insta::assert_snapshot!(name.trim_end_matches(".lstm"), rendered);
@@ -31,13 +40,18 @@ fn invalid_specs() {
     }
 }
 
-fn expected_headline(bytes: &[u8], name: &str) -> String {
-    let first_line = bytes.split(|b| *b == b'\n').next().unwrap();
-    let first_line = std::str::from_utf8(first_line).unwrap();
-    let Some(expected) = first_line.strip_prefix("# expect: ") else {
-        panic!("{name} must start with `# expect: HEADLINE`")
-    };
-    expected.to_string()
+fn expected_headlines(bytes: &[u8], name: &str) -> Vec<String> {
+    let text = String::from_utf8_lossy(bytes);
+    let expected: Vec<String> = text
+        .lines()
+        .map_while(|line| line.strip_prefix("# expect: "))
+        .map(str::to_string)
+        .collect();
+    assert!(
+        !expected.is_empty(),
+        "{name} must start with `# expect: HEADLINE`"
+    );
+    expected
 }
 
 #[test]

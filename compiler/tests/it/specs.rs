@@ -112,7 +112,32 @@ fn batch_larger_than_the_data_is_the_whole_data() {
         summary::render(&spec, &checked)
     };
     let whole = summary_of("all");
-    assert!(whole.contains("batch 25\n") && whole.contains("[25, 32]"), "{whole}");
+    assert!(
+        whole.contains("batch 25\n") && whole.contains("[25, 32]"),
+        "{whole}"
+    );
     assert_eq!(summary_of("1000"), whole);
     assert_eq!(summary_of("100000000"), whole);
+}
+
+/// The helps of `lag_vector_output.lstm` and `repeat_last.lstm` in `compiler/test_data/err`,
+/// applied as they read, give specs that check clean.
+#[test]
+fn helps_applied_check_clean() {
+    let lag_decoded = "model lag {\n  input steps=2 features=10\n  lstm 16\n  repeat 1\n  \
+        lstm 16 sequences\n  dense 10 softmax per_step\n}\n\
+        data source=random_ints(0..10, length=20) frame=lag(in=2, out=1) encode=one_hot\n\
+        train epochs=10 batch=1\n";
+    let repeat_removed = "model alphabet {\n  input steps=1 features=1\n  lstm 32\n  \
+        dense 26 softmax\n}\ndata source=alphabet frame=windows(1) encode=normalize\n\
+        train epochs=10 batch=1\n";
+    for text in [lag_decoded, repeat_removed] {
+        let compiled = compile(text.as_bytes());
+        if let Err(diagnostics) = &compiled.result {
+            panic!(
+                "{}",
+                compiler::diagnostic::render("spec", &compiled.text, diagnostics)
+            );
+        }
+    }
 }
