@@ -45,6 +45,14 @@ pub fn frame(data: &Data) -> Result<Framed, Diagnostic> {
                 return Err(too_short(3, "random runs".to_string())
                     .with_help("use a source of three symbols or more"));
             }
+            // A run is followed by its target symbol, so it holds at most `length - 1`.
+            if max_len >= length {
+                return Err(too_short(
+                    max_len.saturating_add(1),
+                    format!("a run of {max_len} plus its next symbol"),
+                )
+                .with_help(format!("use `max_len` of at most {}", length - 1)));
+            }
             (count, max_len, None)
         }
         Frame::Lag {

@@ -4,7 +4,7 @@
 use super::framing::{self, Framed};
 use crate::diagnostic::Diagnostic;
 use crate::span::Span;
-use crate::spec::{Batch, Frame, LayerKind, ShowItem, Spec};
+use crate::spec::{Batch, EvalOn, Frame, LayerKind, ShowItem, Spec};
 
 /// Stateful layers keep one state per batch slot, so batches must be fixed and full.
 pub fn check_batch(spec: &Spec, framed: Framed, diagnostics: &mut Vec<Diagnostic>) {
@@ -65,9 +65,19 @@ fn divisors(n: u64) -> String {
     listed.join(", ")
 }
 
-/// Generation feeds each predicted letter back in as the next input.
+/// Predictions come from the samples evaluated; generation feeds each predicted letter back
+/// in as the next input.
 pub fn check_show(spec: &Spec, framed: Option<Framed>, diagnostics: &mut Vec<Diagnostic>) {
     for item in &spec.show.items {
+        if let (
+            ShowItem::Predictions {
+                count: Some(count), ..
+            },
+            Some(framed),
+        ) = (&item.value, framed)
+        {
+            check_predictions_count(spec, item.span, *count, framed, diagnostics);
+        }
         let ShowItem::Generate { from, .. } = item.value else {
             continue;
         };
@@ -112,4 +122,36 @@ pub fn check_show(spec: &Spec, framed: Option<Framed>, diagnostics: &mut Vec<Dia
             );
         }
     }
+}
+
+/// Each prediction shown is of an evaluated sample, so no more can be shown than were
+/// evaluated.
+fn check_predictions_count(
+    spec: &Spec,
+    at: Span,
+    count: u64,
+    framed: Framed,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let (evaluated, note) = match spec.eval.on.value {
+        EvalOn::Train => (framed.samples, format!("{} samples", framed.samples)),
+        EvalOn::Fresh { draws } => (
+            framed.samples.saturating_mul(draws),
+            format!("{draws} draws of {} samples", framed.samples),
+        ),
+    };
+    if count <= evaluated {
+        return;
+    }
+    let mut diagnostic = Diagnostic::error(
+        format!("{count} predictions asked for, but {evaluated} samples are evaluated"),
+        at,
+        "more than are evaluated",
+    )
+    .with_note_at(spec.data.frame.span, note)
+    .with_help(format!("show at most `predictions(count={evaluated})`"));
+    if matches!(spec.eval.on.value, EvalOn::Fresh { .. }) {
+        diagnostic = diagnostic.with_note_at(spec.eval.on.span, "evaluated on these draws");
+    }
+    diagnostics.push(diagnostic);
 }
