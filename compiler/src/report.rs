@@ -1,12 +1,12 @@
 //! What `lstmc run` prints after training: the accuracy line, the prediction printouts and
-//! the generation demo, in the tutorials' formats.
+//! the generation demo.
 
 use std::fmt::Write;
 
 use runtime::data::PAD;
 use runtime::model::LayerReport;
-use runtime::plan::{FramePlan, Plan, SourcePlan};
-use runtime::train::Evaluation;
+use runtime::plan::{Plan, ShowPlan, SourcePlan};
+use runtime::train::{Evaluation, Trainer};
 
 use crate::format::{group, human};
 use crate::graph::{LayerGraph, Op};
@@ -33,37 +33,51 @@ pub fn accuracy_line(accuracy: f64) -> String {
     format!("accuracy: {:.2}%", accuracy * 100.0)
 }
 
-/// One line (three for index recall) per shown sample, in the order of `samples`.
+/// One line per shown sample, in the order of `samples`, the same for every framing:
+/// `[input] -> [predicted] (expected [target]: right)`, padding left out.
 pub fn predictions(plan: &Plan, evaluation: &Evaluation, samples: &[usize]) -> String {
-    let source = &plan.data.source;
-    let names = |symbols: &[u32]| symbol_names(source, symbols);
-    let data = &evaluation.data;
-    let steps = data.target_steps;
+    let names = |symbols: &[u32]| symbol_names(&plan.data.source, symbols).join(", ");
     let mut out = String::new();
-    for &sample in samples {
-        let input = names(data.input(sample));
-        let expected = names(data.target(sample));
-        let predicted = names(&evaluation.predicted[sample * steps..(sample + 1) * steps]);
-        match plan.data.frame {
-            FramePlan::Lag { .. } => writeln!(
-                out,
-                "Expected: [{}] Predicted [{}]",
-                expected.join(", "),
-                predicted.join(", ")
-            ),
-            FramePlan::Pick { .. } => writeln!(
-                out,
-                "Sequence: [[{}]]\nExpected: [{}]\nPredicted: [{}]",
-                input.join(", "),
-                expected.join(", "),
-                predicted.join(", ")
-            ),
-            FramePlan::Windows { .. } | FramePlan::Runs { .. } => {
-                let quoted: Vec<String> = input.iter().map(|s| format!("'{s}'")).collect();
-                writeln!(out, "[{}] -> {}", quoted.join(", "), predicted.join(""))
+    for &index in samples {
+        let sample = evaluation.sample(index);
+        let verdict = if sample.predicted == sample.target {
+            "right"
+        } else {
+            "wrong"
+        };
+        writeln!(
+            out,
+            "[{}] -> [{}] (expected [{}]: {verdict})",
+            names(sample.input),
+            names(sample.predicted),
+            names(sample.target)
+        )
+        .unwrap();
+    }
+    out
+}
+
+/// Everything `lstmc run` prints after training, in the order the spec's `show` lists it:
+/// evaluates the trained model and runs its demonstrations.
+pub fn show(plan: &Plan, trainer: &mut Trainer) -> String {
+    let evaluation = trainer.evaluate();
+    let mut out = String::new();
+    if plan.show.is_empty() {
+        writeln!(out, "{}", accuracy_line(evaluation.accuracy)).unwrap();
+    }
+    for item in &plan.show {
+        match *item {
+            ShowPlan::Accuracy => writeln!(out, "{}", accuracy_line(evaluation.accuracy)).unwrap(),
+            ShowPlan::Predictions { count, random } => {
+                let samples = evaluation.shown_samples(count, random, plan.train.seed);
+                out.push_str(&predictions(plan, &evaluation, &samples));
+            }
+            ShowPlan::Generate { from, steps } => {
+                let source = &plan.data.source;
+                writeln!(out, "generate from {}:", symbol_name(source, from)).unwrap();
+                out.push_str(&generation(plan, &trainer.generate(from, steps)));
             }
         }
-        .unwrap();
     }
     out
 }

@@ -40,19 +40,54 @@ impl fmt::Display for NotFinite {
     }
 }
 
-/// Accuracy on the evaluation data, and what the model predicted for the last draw.
+/// Accuracy on the evaluation data, and every evaluated sample with its prediction.
 pub struct Evaluation {
     pub accuracy: f64,
+    /// Each draw evaluated, in order: one for the training data, `draws` for fresh data.
+    pub draws: Vec<EvaluatedDraw>,
+}
+
+/// One draw of evaluation data and the classes the model predicted for it.
+pub struct EvaluatedDraw {
     pub data: Dataset,
     /// `[N, target_steps]` predicted classes.
     pub predicted: Vec<u32>,
 }
 
+/// One evaluated sample: its input symbols (padding included), targets and predictions.
+pub struct EvaluatedSample<'a> {
+    pub input: &'a [u32],
+    pub target: &'a [u32],
+    pub predicted: &'a [u32],
+}
+
 impl Evaluation {
+    /// The samples evaluated, over all draws.
+    pub fn samples(&self) -> usize {
+        self.draws.iter().map(|draw| draw.data.samples()).sum()
+    }
+
+    /// Sample `index`, counting through the draws in order.
+    pub fn sample(&self, mut index: usize) -> EvaluatedSample<'_> {
+        for draw in &self.draws {
+            let samples = draw.data.samples();
+            if index < samples {
+                let steps = draw.data.target_steps;
+                return EvaluatedSample {
+                    input: draw.data.input(index),
+                    target: draw.data.target(index),
+                    predicted: &draw.predicted[index * steps..(index + 1) * steps],
+                };
+            }
+            index -= samples;
+        }
+        panic!("sample {index} past the evaluated samples")
+    }
+
     /// The samples to show: the first `count` (all when `None`), or `count` drawn at random
     /// with replacement, as the variable-length tutorial draws them.
     pub fn shown_samples(&self, count: Option<usize>, random: bool, seed: u64) -> Vec<usize> {
-        let samples = self.data.samples();
+        let samples = self.samples();
         let count = count.unwrap_or(samples);
         if !random {
             return (0..count.min(samples)).collect();
@@ -290,39 +325,48 @@ impl Trainer {
         Ok((loss / targets as f64, correct as f64 / targets as f64))
     }
 
-    /// Scores the model on the plan's evaluation data, each draw from a reset state.
+    /// Scores the model on the plan's evaluation data. As Keras evaluates, stateful layers
+    /// start from the state training left them in when the plan never resets it, and from
+    /// zero (before each draw) when it resets after every epoch; the state is reset after.
     pub fn evaluate(&mut self) -> Evaluation {
-        let mut predicted = vec![0; self.data.samples() * self.data.target_steps];
-        let (data, correct, total) = match self.plan.eval {
+        let draws = match self.plan.eval {
             EvalPlan::Train => {
-                self.runners.reset_state();
-                let correct =
-                    self.runners
-                        .predict(&self.model, self.encoding, &self.data, &mut predicted);
-                (self.data.clone(), correct, predicted.len())
+                self.reset_for_evaluation();
+                vec![self.evaluate_draw(self.data.clone())]
             }
-            EvalPlan::Fresh { draws } => {
-                let mut data = Dataset::new(&self.plan.data);
-                let mut correct = 0;
-                for draw in 0..draws {
-                    data.draw(
-                        &self.plan.data,
-                        &mut stream(self.plan.train.seed, EVAL_STREAM, draw),
-                    );
-                    self.runners.reset_state();
-                    correct +=
-                        self.runners
-                            .predict(&self.model, self.encoding, &data, &mut predicted);
-                }
-                (data, correct, draws * predicted.len())
-            }
+            EvalPlan::Fresh { draws } => (0..draws)
+                .map(|draw| {
+                    let mut data = Dataset::new(&self.plan.data);
+                    let mut rng = stream(self.plan.train.seed, EVAL_STREAM, draw);
+                    data.draw(&self.plan.data, &mut rng);
+                    self.reset_for_evaluation();
+                    self.evaluate_draw(data)
+                })
+                .collect(),
         };
         self.runners.reset_state();
+        let correct: usize = draws.iter().map(|(_, correct)| correct).sum();
+        let draws: Vec<EvaluatedDraw> = draws.into_iter().map(|(draw, _)| draw).collect();
+        let targets: usize = draws.iter().map(|draw| draw.predicted.len()).sum();
         Evaluation {
-            accuracy: correct as f64 / total as f64,
-            data,
-            predicted,
+            accuracy: correct as f64 / targets as f64,
+            draws,
         }
+    }
+
+    fn reset_for_evaluation(&mut self) {
+        if self.plan.train.reset_each_epoch {
+            self.runners.reset_state();
+        }
+    }
+
+    /// Predicts every sample of `data`; returns the draw and how many targets were right.
+    fn evaluate_draw(&mut self, data: Dataset) -> (EvaluatedDraw, usize) {
+        let mut predicted = vec![0; data.samples() * data.target_steps];
+        let correct = self
+            .runners
+            .predict(&self.model, self.encoding, &data, &mut predicted);
+        (EvaluatedDraw { data, predicted }, correct)
     }
 
     /// The class probabilities `[target_steps, classes]` for one input sample of symbols

@@ -20,8 +20,9 @@ pub struct Memory {
     pub parameters: u128,
     /// One batch's forward tape and its gradients.
     pub activations: u128,
-    /// The training data and one evaluation draw, at their encoded size (an upper bound: the
-    /// runtime keeps symbol indices and encodes one batch at a time).
+    /// The training data and every evaluation draw (kept for the predictions shown), at their
+    /// encoded size (an upper bound: the runtime keeps symbol indices and encodes one batch
+    /// at a time).
     pub data: u128,
 }
 
@@ -33,7 +34,7 @@ impl Memory {
     }
 }
 
-pub fn estimate(graph: &LayerGraph, framed: Framed) -> Memory {
+pub fn estimate(graph: &LayerGraph, framed: Framed, eval_draws: u64) -> Memory {
     let parameters = graph.total_params().saturating_mul(4 * F32);
     let activations = node_activations(graph)
         .map(|(_, bytes)| bytes)
@@ -43,11 +44,10 @@ pub fn estimate(graph: &LayerGraph, framed: Framed) -> Memory {
         .saturating_add(
             u128::from(framed.target_steps.unwrap_or(1)).saturating_mul(framed.classes.into()),
         );
-    // Training data and one evaluation draw, each at most this size: every fresh draw reuses
-    // the same buffer.
     let data = per_sample
         .saturating_mul(framed.samples.into())
-        .saturating_mul(2 * F32);
+        .saturating_mul(u128::from(eval_draws).saturating_add(1))
+        .saturating_mul(F32);
     Memory {
         parameters,
         activations,

@@ -23,7 +23,7 @@ pub use memory::{Memory, MEMORY_LIMIT};
 
 use crate::diagnostic::Diagnostic;
 use crate::span::Span;
-use crate::spec::{Batch, Spec, DEFAULT_BATCH};
+use crate::spec::{Batch, EvalOn, Spec, DEFAULT_BATCH};
 
 /// A spec that passed every check, with its graph and the sizes derived from it.
 #[derive(Clone, Debug)]
@@ -117,7 +117,11 @@ pub fn check(spec: &Spec) -> (Option<Checked>, Vec<Diagnostic>) {
     shapes::check_repeat_feeds_lstm(spec, framed, &mut diagnostics);
     framing::check_fresh(spec, &mut diagnostics);
     training::check_show(spec, framed, &mut diagnostics);
-    let memory = framed.map(|framed| memory::estimate(&graph, framed));
+    let eval_draws = match spec.eval.on.value {
+        EvalOn::Train => 1,
+        EvalOn::Fresh { draws } => draws,
+    };
+    let memory = framed.map(|framed| memory::estimate(&graph, framed, eval_draws));
     if let Some(memory) = &memory {
         memory::check(spec, &graph, batch, memory, &mut diagnostics);
     }

@@ -5,6 +5,7 @@ mod cli;
 mod errors;
 mod roundtrip;
 mod run;
+mod show;
 mod specs;
 mod weights;
 
@@ -37,4 +38,16 @@ fn lstm_files(dir: &Path) -> Vec<PathBuf> {
         .collect();
     files.sort();
     files
+}
+
+/// The `lstmc` binary's standard output for a call that must succeed.
+fn lstmc_stdout(args: &[&str]) -> String {
+    let out = lstmc(args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }

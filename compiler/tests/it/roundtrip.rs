@@ -102,7 +102,7 @@ proptest! {
 
 /// One edit: insert a byte, delete a byte, overwrite a byte, or insert a digit run (the
 /// edit most likely to turn a valid spec into one with absurd sizes).
-fn mutate(bytes: &mut Vec<u8>, at: usize, kind: u8, byte: u8) {
+pub fn mutate(bytes: &mut Vec<u8>, at: usize, kind: u8, byte: u8) {
     let at = at.min(bytes.len());
     match kind {
         0 => bytes.insert(at, byte),

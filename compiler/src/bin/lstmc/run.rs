@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use compiler::{lower, report};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
-use runtime::plan::{Plan, ShowPlan};
+use runtime::plan::Plan;
 use runtime::train::{EpochStats, NotFinite, Trainer};
 
 use crate::files::write_atomically;
@@ -65,7 +65,7 @@ pub fn run(path: &Path, options: &Options) -> u8 {
 fn run_one(plan: &Plan, options: &Options, spec_text: &str) -> u8 {
     match train_and_save(plan, options, spec_text) {
         Ok(mut trainer) => {
-            show(plan, &mut trainer);
+            print!("{}", report::show(plan, &mut trainer));
             0
         }
         Err(code) => code,
@@ -185,32 +185,6 @@ fn run_seeds(plan: &Plan, count: u64) -> u8 {
 }
 
 /// Prints what the spec's `show` asks for; the accuracy line also when it has no `show`.
-fn show(plan: &Plan, trainer: &mut Trainer) {
-    let evaluation = trainer.evaluate();
-    if plan.show.is_empty() {
-        println!("{}", report::accuracy_line(evaluation.accuracy));
-    }
-    for item in &plan.show {
-        match *item {
-            ShowPlan::Accuracy => println!("{}", report::accuracy_line(evaluation.accuracy)),
-            ShowPlan::Predictions { count, random } => {
-                let samples = evaluation.shown_samples(count, random, plan.train.seed);
-                print!("{}", report::predictions(plan, &evaluation, &samples));
-            }
-            ShowPlan::Generate { from, steps } => {
-                println!(
-                    "generate from {}:",
-                    report::symbol_name(&plan.data.source, from)
-                );
-                print!(
-                    "{}",
-                    report::generation(plan, &trainer.generate(from, steps))
-                );
-            }
-        }
-    }
-}
-
 /// A progress bar on a terminal; a line every tenth of the epochs otherwise.
 struct Progress {
     bar: Option<ProgressBar>,
