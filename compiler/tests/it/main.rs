@@ -3,6 +3,7 @@
 
 mod cli;
 mod errors;
+mod options;
 mod roundtrip;
 mod run;
 mod specs;
