@@ -4,6 +4,7 @@
 mod cli;
 mod errors;
 mod options;
+mod predict;
 mod roundtrip;
 mod run;
 mod specs;
