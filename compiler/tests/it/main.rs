@@ -3,6 +3,8 @@
 
 mod cli;
 mod errors;
+mod options;
+mod predict;
 mod roundtrip;
 mod run;
 mod show;

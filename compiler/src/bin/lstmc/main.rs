@@ -56,14 +56,16 @@ enum Command {
         /// The safetensors file to load.
         #[arg(long, value_name = "FILE")]
         load: PathBuf,
-        /// One input sequence: letters ("ABC") or integers ("3 6 0 3 1").
+        /// One input sequence: letters, each character one ("ABC"), or integers separated by
+        /// spaces or commas ("3 6 0 3 1", "-5 -4").
         #[arg(
             long,
             required_unless_present = "input_file",
-            conflicts_with = "input_file"
+            conflicts_with = "input_file",
+            allow_hyphen_values = true
         )]
         input: Option<String>,
-        /// A file of input sequences, one a line.
+        /// A file of input sequences, one a line; blank lines are skipped.
         #[arg(long, value_name = "FILE")]
         input_file: Option<PathBuf>,
         /// Also print each target step's class probabilities.

@@ -18,7 +18,6 @@ pub struct Inputs<'a> {
 }
 
 pub fn predict(spec: &Path, weights: &Path, inputs: Inputs) -> u8 {
-    let show_probabilities = inputs.probabilities;
     let compiled = match read_and_compile(spec) {
         Ok(compiled) => compiled,
         Err(code) => return code,
@@ -27,50 +26,146 @@ pub fn predict(spec: &Path, weights: &Path, inputs: Inputs) -> u8 {
         Ok((spec, checked)) => lower::lower(spec, checked),
         Err(diagnostics) => return report_errors(spec, &compiled, diagnostics),
     };
-    let lines = match (inputs.line, inputs.file) {
-        (Some(input), _) => vec![input],
-        (None, Some(path)) => match std::fs::read_to_string(path) {
-            Ok(text) => text
-                .lines()
-                .filter(|line| !line.trim().is_empty())
-                .map(str::to_string)
-                .collect(),
-            Err(error) => {
-                eprintln!("error: cannot read {}: {error}", path.display());
-                return EXIT_USAGE_OR_IO;
+    // Every input is read before any is predicted, so a bad one prints nothing on stdout.
+    let samples = match read_inputs(&plan, inputs.line, inputs.file) {
+        Ok(samples) => samples,
+        Err(errors) => {
+            for error in errors {
+                eprintln!("error: {error}");
             }
-        },
-        (None, None) => unreachable!("clap requires --input or --input-file"),
+            return EXIT_USAGE_OR_IO;
+        }
     };
     let mut trainer = Trainer::new(&plan);
     if let Err(message) = load_into(&mut trainer, weights) {
         eprintln!("error: {message}");
         return EXIT_USAGE_OR_IO;
     }
-    for (number, line) in lines.iter().enumerate() {
-        let symbols = match parse(&plan, line) {
-            Ok(symbols) => symbols,
-            Err(message) => {
-                eprintln!("error: input {}: {message}", number + 1);
-                return EXIT_USAGE_OR_IO;
-            }
-        };
-        let probabilities = trainer.predict_one(&symbols);
-        let classes = plan.data.source.classes();
-        let predicted: Vec<u32> = probabilities
-            .chunks(classes)
-            .map(|p| argmax(p) as u32)
-            .collect();
-        let names = |s: &[u32]| report::symbol_names(&plan.data.source, s).join(", ");
-        println!("[{}] -> [{}]", names(&symbols), names(&predicted));
-        if show_probabilities {
-            for step in probabilities.chunks(classes) {
-                let text: Vec<String> = step.iter().map(f32::to_string).collect();
-                println!("probabilities: {}", text.join(" "));
-            }
-        }
+    for symbols in &samples {
+        let probabilities = trainer.predict_one(symbols);
+        print!(
+            "{}",
+            prediction(
+                &plan.data.source,
+                symbols,
+                &probabilities,
+                inputs.probabilities
+            )
+        );
     }
     0
+}
+
+/// The samples of `--input`, or of each line of `--input-file` that is not blank; or every
+/// bad one, named `--input` or `FILE:LINE` (blank lines counted).
+fn read_inputs(
+    plan: &Plan,
+    line: Option<String>,
+    file: Option<&Path>,
+) -> Result<Vec<Vec<u32>>, Vec<String>> {
+    let path = match (line, file) {
+        (Some(input), _) => {
+            return parse(plan, &input)
+                .map(|symbols| vec![symbols])
+                .map_err(|message| vec![format!("--input: {message}")]);
+        }
+        (None, Some(path)) => path,
+        (None, None) => unreachable!("clap requires --input or --input-file"),
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| vec![format!("cannot read {}: {error}", path.display())])?;
+    let (mut samples, mut errors) = (Vec::new(), Vec::new());
+    for (index, line) in text.lines().enumerate() {
+        if is_blank(&plan.data.source, line) {
+            continue;
+        }
+        match parse(plan, line) {
+            Ok(symbols) => samples.push(symbols),
+            Err(message) => errors.push(format!("{}:{}: {message}", path.display(), index + 1)),
+        }
+    }
+    match errors.is_empty() {
+        true => Ok(samples),
+        false => Err(errors),
+    }
+}
+
+/// A line with nothing to read: only whitespace, none of it a letter of the alphabet.
+fn is_blank(source: &SourcePlan, line: &str) -> bool {
+    let is_letter =
+        |c: char| matches!(source, SourcePlan::Alphabet { letters } if letters.contains(&c));
+    line.chars().all(|c| c.is_whitespace() && !is_letter(c))
+}
+
+/// `[A, B, C] -> [D]`, then, when asked for, a row of class labels over a row of
+/// probabilities for each target step.
+fn prediction(
+    source: &SourcePlan,
+    symbols: &[u32],
+    probabilities: &[f32],
+    show_probabilities: bool,
+) -> String {
+    let classes = source.classes();
+    let predicted: Vec<u32> = probabilities
+        .chunks(classes)
+        .map(|p| argmax(p) as u32)
+        .collect();
+    let names = |s: &[u32]| {
+        let names: Vec<String> = report::symbol_names(source, s)
+            .into_iter()
+            .map(visible)
+            .collect();
+        names.join(", ")
+    };
+    let mut out = format!("[{}] -> [{}]\n", names(symbols), names(&predicted));
+    if show_probabilities {
+        out += &probability_table(source, probabilities);
+    }
+    out
+}
+
+/// A letter that is whitespace, quoted, so that it shows in a list or a column.
+fn visible(name: String) -> String {
+    match name.trim().is_empty() {
+        true => format!("{name:?}"),
+        false => name,
+    }
+}
+
+/// `classes:` and the class labels, then a `probabilities:` row per target step, in columns.
+fn probability_table(source: &SourcePlan, probabilities: &[f32]) -> String {
+    let classes = source.classes();
+    let labels: Vec<String> = (0..classes as u32)
+        .map(|k| visible(report::symbol_name(source, k)))
+        .collect();
+    let rows: Vec<Vec<String>> = probabilities
+        .chunks(classes)
+        .map(|step| step.iter().map(f32::to_string).collect())
+        .collect();
+    let widths: Vec<usize> = (0..classes)
+        .map(|k| {
+            rows.iter()
+                .map(|row| row[k].len())
+                .fold(labels[k].len(), usize::max)
+        })
+        .collect();
+    let head_width = "probabilities: ".len();
+    let line = |head: &str, cells: &[String]| {
+        let cells: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, &width)| format!("{cell:width$}"))
+            .collect();
+        format!("{head:head_width$}{}", cells.join(" "))
+            .trim_end()
+            .to_string()
+            + "\n"
+    };
+    let mut out = line("classes:", &labels);
+    for row in &rows {
+        out += &line("probabilities:", row);
+    }
+    out
 }
 
 /// An input line as the symbols of one sample, padded as the framing pads.
@@ -78,14 +173,8 @@ fn parse(plan: &Plan, line: &str) -> Result<Vec<u32>, String> {
     let symbols = match &plan.data.source {
         SourcePlan::Alphabet { letters } => line
             .chars()
-            .filter(|c| !c.is_whitespace())
-            .map(|c| {
-                letters
-                    .iter()
-                    .position(|&l| l == c)
-                    .map(|i| i as u32)
-                    .ok_or_else(|| format!("{c:?} is not a letter of the alphabet"))
-            })
+            .enumerate()
+            .map(|(column, c)| letter(letters, c, column))
             .collect::<Result<Vec<u32>, String>>()?,
         SourcePlan::RandomInts { lo, hi, .. } => line
             .split(|c: char| c.is_whitespace() || c == ',')
@@ -114,6 +203,22 @@ fn parse(plan: &Plan, line: &str) -> Result<Vec<u32>, String> {
         return Err(format!("the model reads {want}, found {}", symbols.len()));
     }
     Ok(pad(plan, symbols))
+}
+
+/// Each character of an input is one letter, so that an alphabet can hold a space.
+fn letter(letters: &[char], c: char, column: usize) -> Result<u32, String> {
+    if let Some(index) = letters.iter().position(|&l| l == c) {
+        return Ok(index as u32);
+    }
+    let alphabet: String = letters.iter().collect();
+    let mut message = format!(
+        "{c:?} (character {}) is not a letter of the alphabet {alphabet:?}",
+        column + 1
+    );
+    if c.is_whitespace() {
+        message += "; letters are not separated: each character is one";
+    }
+    Err(message)
 }
 
 fn pad(plan: &Plan, symbols: Vec<u32>) -> Vec<u32> {

@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 use std::io::IsTerminal;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 use compiler::{lower, report};
@@ -17,18 +18,24 @@ use crate::{read_and_compile, report_errors, EXIT_USAGE_OR_IO};
 
 const EXIT_NOT_FINITE: u8 = 3;
 
-/// `lstmc run`'s options, parsed by clap from the command line.
+/// `--seeds` is for a look at the spread of accuracy over seeds: a thousand runs of the
+/// encoder-decoder already take hours on one core, and counts far beyond would run for years.
+const MAX_SEEDS: u64 = 1000;
+
+/// `lstmc run`'s options, parsed by clap from the command line. The numbers take negative
+/// values so that clap names the option a `-1` was given to, not an unknown argument `-1`.
 #[derive(clap::Args)]
 pub struct Options {
     /// Use this seed instead of the spec's.
-    #[arg(long)]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub seed: Option<u64>,
-    /// Train for this many epochs instead of the spec's.
-    #[arg(long)]
+    /// Train for this many epochs instead of the spec's; 0, with --load, only evaluates.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub epochs: Option<usize>,
-    /// Train K models with seeds seed, seed+1, ... in parallel and print each accuracy
-    /// with the mean, min and max.
-    #[arg(long, value_name = "K", conflicts_with = "log")]
+    /// Train K models (1 to 1000) with seeds seed, seed+1, ... in parallel and print each
+    /// accuracy with the mean, min and max.
+    #[arg(long, value_name = "K", conflicts_with = "log", allow_negative_numbers = true,
+        value_parser = clap::value_parser!(u64).range(1..=MAX_SEEDS))]
     pub seeds: Option<u64>,
     /// Write one CSV row per epoch (epoch, loss, accuracy, seconds) to this file.
     #[arg(long, value_name = "FILE")]
@@ -41,11 +48,18 @@ pub struct Options {
     #[arg(long, value_name = "FILE", conflicts_with = "seeds")]
     pub load: Option<PathBuf>,
     /// Write a checkpoint (weights and sidecar) to the `--save` file every N epochs.
-    #[arg(long, value_name = "N", requires = "save", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", requires = "save", allow_negative_numbers = true,
+        value_parser = clap::value_parser!(u64).range(1..))]
     pub checkpoint_every: Option<u64>,
 }
 
 pub fn run(path: &Path, options: &Options) -> u8 {
+    if options.epochs == Some(0) && options.load.is_none() {
+        return usage_error(
+            "--epochs 0 trains nothing; it evaluates the weights of --load, so it needs --load"
+                .to_string(),
+        );
+    }
     let compiled = match read_and_compile(path) {
         Ok(compiled) => compiled,
         Err(code) => return code,
@@ -57,7 +71,10 @@ pub fn run(path: &Path, options: &Options) -> u8 {
     plan.train.seed = options.seed.unwrap_or(plan.train.seed);
     plan.train.epochs = options.epochs.unwrap_or(plan.train.epochs);
     match options.seeds {
-        Some(count) => run_seeds(&plan, count),
+        Some(count) => match seed_range(plan.train.seed, count) {
+            Ok(seeds) => run_seeds(&plan, seeds),
+            Err(message) => usage_error(message),
+        },
         None => run_one(&plan, options, &compiled.text),
     }
 }
@@ -143,11 +160,21 @@ fn diverged(not_finite: NotFinite) -> u8 {
     EXIT_NOT_FINITE
 }
 
-/// Trains `count` models on rayon's threads, seeds `seed..seed + count`, and prints each
-/// accuracy in seed order, then the spread.
-fn run_seeds(plan: &Plan, count: u64) -> u8 {
-    let first = plan.train.seed;
-    let results: Vec<(u64, Result<f64, NotFinite>)> = (first..first.saturating_add(count))
+/// The `count` seeds from `first` on, or why they do not all fit in a u64.
+fn seed_range(first: u64, count: u64) -> Result<RangeInclusive<u64>, String> {
+    let last = first.checked_add(count - 1).ok_or_else(|| {
+        format!(
+            "--seeds {count} from seed {first} runs past the largest seed, {}",
+            u64::MAX
+        )
+    })?;
+    Ok(first..=last)
+}
+
+/// Trains a model for each seed on rayon's threads, and prints each accuracy in seed order,
+/// then the spread.
+fn run_seeds(plan: &Plan, seeds: RangeInclusive<u64>) -> u8 {
+    let results: Vec<(u64, Result<f64, NotFinite>)> = seeds
         .into_par_iter()
         .map(|seed| {
             let mut plan = plan.clone();
@@ -159,6 +186,7 @@ fn run_seeds(plan: &Plan, count: u64) -> u8 {
             )
         })
         .collect();
+    let count = results.len();
     let mut accuracies = Vec::new();
     for (seed, result) in results {
         match result {
@@ -169,7 +197,7 @@ fn run_seeds(plan: &Plan, count: u64) -> u8 {
             Err(not_finite) => eprintln!("seed {seed}: error: {not_finite}"),
         }
     }
-    if accuracies.len() < count as usize {
+    if accuracies.len() < count {
         return EXIT_NOT_FINITE;
     }
     let mean = accuracies.iter().sum::<f64>() / accuracies.len() as f64;
