@@ -1,7 +1,8 @@
 //! The training loop, evaluation and generation, with Keras' semantics: stateless layers
 //! start every batch from zero; stateful layers carry slot i's state from batch to batch
-//! until a reset; the state is reset after every epoch (if the plan says so), and before and
-//! after evaluation and generation.
+//! until a reset; the state is reset after every epoch (if the plan says so). Evaluation
+//! starts from the carried state (zero after a reset) and resets it after; generation and
+//! single predictions start from zero.
 
 use std::fmt;
 use std::time::Instant;

@@ -40,7 +40,6 @@ pub struct Checked {
 pub struct LayerGraph {
     pub graph: DiGraph<Node, ()>,
     pub input: NodeIndex,
-    pub loss: NodeIndex,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -58,7 +58,6 @@ pub fn build(spec: &Spec, batch: u64, diagnostics: &mut Vec<Diagnostic>) -> Laye
     LayerGraph {
         graph,
         input: input_node,
-        loss,
     }
 }
 
