@@ -12,12 +12,18 @@ fn temp(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("lstmc_{}_{name}", std::process::id()))
 }
 
-/// Trains `spec` for `epochs` and saves its weights; returns the file and `run`'s stdout.
+/// Trains `specs/{spec}.lstm` for `epochs` and saves its weights; returns the file and
+/// `run`'s stdout.
 fn saved(spec: &str, epochs: &str, name: &str) -> (PathBuf, String) {
+    saved_from(&format!("specs/{spec}.lstm"), epochs, name)
+}
+
+/// `saved` for a spec at `spec_path`, from the repository root.
+fn saved_from(spec_path: &str, epochs: &str, name: &str) -> (PathBuf, String) {
     let path = temp(name);
     let out = lstmc(&[
         "run",
-        &format!("specs/{spec}.lstm"),
+        spec_path,
         "--epochs",
         epochs,
         "--save",
@@ -231,15 +237,24 @@ fn remove_checkpoint(path: &std::path::Path) {
 
 #[test]
 fn resuming_a_checkpoint_gives_the_same_bits_as_one_run() {
-    // Shuffled batches, and fresh data with stateful layers.
-    for spec in ["alphabet_naive", "echo_whole"] {
-        let (whole, whole_out) = saved(spec, "30", &format!("{spec}_whole.safetensors"));
-        let (half, _) = saved(spec, "12", &format!("{spec}_half.safetensors"));
+    // Shuffled batches; fresh data with stateful layers; and stateful layers never reset, so
+    // that the checkpoint's carried state is not zero.
+    for path in [
+        "specs/alphabet_naive.lstm",
+        "specs/echo_whole.lstm",
+        "compiler/test_data/run/stateful_never_reset.lstm",
+    ] {
+        let spec = std::path::Path::new(path)
+            .file_stem()
+            .unwrap()
+            .to_str()
+            .unwrap();
+        let (whole, whole_out) = saved_from(path, "30", &format!("{spec}_whole.safetensors"));
+        let (half, _) = saved_from(path, "12", &format!("{spec}_half.safetensors"));
         let resumed = temp(&format!("{spec}_resumed.safetensors"));
-        let path = format!("specs/{spec}.lstm");
         let out = lstmc(&[
             "run",
-            &path,
+            path,
             "--epochs",
             "30",
             "--load",

@@ -2,6 +2,7 @@
 //! them time-major.
 
 mod gradients;
+mod training;
 
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;

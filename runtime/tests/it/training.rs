@@ -1,0 +1,306 @@
+//! Batches checked against the same samples run one at a time: a stateless run's last
+//! partial batch, and a stateful layer's slots at batch 3, each against its own stream.
+//!
+//! Samples in a batch do not interact, so a batch's loss is the sum of its samples' losses
+//! and its gradient the mean of theirs; a batch-1 workspace gives the reference without going
+//! through the code under test.
+
+use rand::SeedableRng;
+use rand_pcg::Pcg64Mcg;
+use runtime::data::{Batch, Dataset, Encoding};
+use runtime::model::{Model, Workspace};
+use runtime::plan::{
+    AdamConfig, DataPlan, EvalPlan, FramePlan, LayerPlan, Plan, SourcePlan, TrainPlan,
+};
+use runtime::train::{argmax, Trainer};
+
+fn plan(letters: &str, frame: FramePlan, steps: usize, layers: Vec<LayerPlan>) -> Plan {
+    let data = DataPlan {
+        source: SourcePlan::Alphabet {
+            letters: letters.chars().collect(),
+        },
+        frame,
+        one_hot: false,
+        as_features: false,
+        fresh: false,
+    };
+    Plan {
+        name: "training".into(),
+        steps,
+        features: 1,
+        layers,
+        data,
+        train: TrainPlan {
+            epochs: 1,
+            batch: 3,
+            shuffle: false,
+            reset_each_epoch: true,
+            seed: 5,
+            adam: AdamConfig {
+                // Large steps, so that each batch's update moves the next one's numbers.
+                lr: 0.05,
+                beta1: 0.9,
+                beta2: 0.999,
+                epsilon: 1e-7,
+            },
+        },
+        eval: EvalPlan::Train,
+        show: Vec::new(),
+    }
+}
+
+/// The alphabet's data: the same for every seed, so a reference can draw it too.
+fn data_of(plan: &Plan) -> (Dataset, Encoding) {
+    let mut data = Dataset::new(&plan.data);
+    data.draw(&plan.data, &mut Pcg64Mcg::seed_from_u64(0));
+    (data, Encoding::new(&plan.data, plan.steps, plan.features))
+}
+
+fn grads(model: &Model) -> Vec<Vec<f32>> {
+    model.tensors.iter().map(|t| t.grad().to_vec()).collect()
+}
+
+/// `||got - want|| / ||want||` over every tensor: a gradient from a batch's rows summed in
+/// another order differs in the last bits only.
+fn relative_error(got: &[Vec<f32>], want: &[Vec<f32>]) -> f64 {
+    let (mut diff, mut norm) = (0.0, 0.0);
+    for (g, w) in got.iter().flatten().zip(want.iter().flatten()) {
+        diff += (f64::from(*g) - f64::from(*w)).powi(2);
+        norm += f64::from(*w).powi(2);
+    }
+    assert!(norm > 1e-6, "the reference gradient is all but zero");
+    (diff / norm).sqrt()
+}
+
+/// One sample through a fresh batch-1 workspace: its loss, gradients and class probabilities.
+fn one_sample(model: &mut Model, data: &Dataset, encoding: Encoding, id: usize) -> Sample {
+    let mut workspace = Workspace::new(model, 1, encoding);
+    let mut batch = Batch::new(1, encoding, data.target_steps);
+    batch.fill(data, &[id], encoding);
+    let loss = workspace.forward(model, &batch);
+    workspace.backward(model, &batch);
+    Sample {
+        loss,
+        grads: grads(model),
+        probs: workspace.probs.clone(),
+        targets: batch.targets.clone(),
+    }
+}
+
+struct Sample {
+    loss: f64,
+    grads: Vec<Vec<f32>>,
+    probs: Vec<f32>,
+    targets: Vec<u32>,
+}
+
+/// 8 samples at batch 3: two full batches, then a partial one of samples 6 and 7, in training
+/// and in evaluation. An encoder, `repeat` and a per-step decoder, so each sample has two
+/// targets and the rows of a batch are interleaved step by step.
+#[test]
+fn a_partial_last_batch_trains_and_predicts_its_own_samples() {
+    let plan = plan(
+        "ABCDEFGHIJ",
+        FramePlan::Lag {
+            steps_in: 3,
+            steps_out: 2,
+        },
+        3,
+        vec![
+            LayerPlan::Lstm {
+                units: 6,
+                stateful: false,
+                sequences: false,
+            },
+            LayerPlan::Repeat { times: 2 },
+            LayerPlan::Lstm {
+                units: 5,
+                stateful: false,
+                sequences: true,
+            },
+            LayerPlan::Dense {
+                units: 10,
+                softmax: true,
+                per_step: true,
+            },
+        ],
+    );
+    let (data, encoding) = data_of(&plan);
+    assert_eq!(data.samples(), 8);
+    let mut trainer = Trainer::new(&Plan {
+        train: TrainPlan {
+            epochs: 40,
+            ..plan.train
+        },
+        ..plan.clone()
+    });
+
+    // The reference: the full batches as the trainer runs them, then the last two samples
+    // one at a time from the weights those batches left.
+    let mut model = Model::new(&plan, &mut Pcg64Mcg::seed_from_u64(0));
+    model.set_values(trainer.state().params).unwrap();
+    let mut full = Workspace::new(&model, 3, encoding);
+    let mut batch = Batch::new(3, encoding, 2);
+    let (mut loss, mut correct) = (0.0, 0);
+    for ids in [[0, 1, 2], [3, 4, 5]] {
+        batch.fill(&data, &ids, encoding);
+        loss += full.forward(&model, &batch);
+        full.backward(&mut model, &batch);
+        model.update(plan.train.adam);
+        correct += full
+            .probs
+            .chunks(10)
+            .zip(&batch.targets)
+            .filter(|(probs, &target)| argmax(probs) == target as usize)
+            .count();
+    }
+    let last: Vec<Sample> = [6, 7]
+        .iter()
+        .map(|&id| one_sample(&mut model, &data, encoding, id))
+        .collect();
+    let mean_grads: Vec<Vec<f32>> = (0..last[0].grads.len())
+        .map(|k| {
+            let (a, b) = (&last[0].grads[k], &last[1].grads[k]);
+            a.iter().zip(b).map(|(a, b)| (a + b) / 2.0).collect()
+        })
+        .collect();
+    for sample in &last {
+        loss += sample.loss;
+        correct += sample
+            .probs
+            .chunks(10)
+            .zip(&sample.targets)
+            .filter(|(probs, &target)| argmax(probs) == target as usize)
+            .count();
+    }
+
+    let stats = trainer.next_epoch().unwrap().unwrap();
+    let error = relative_error(&grads(&trainer.model), &mean_grads);
+    assert!(
+        error < 1e-5,
+        "the partial batch's gradient is off by {error} from its two samples' mean"
+    );
+    let want_loss = loss / 16.0;
+    assert!(
+        (stats.loss - want_loss).abs() < 1e-5 * want_loss,
+        "epoch loss {} against {want_loss} recomputed",
+        stats.loss
+    );
+    assert_eq!(stats.accuracy, correct as f64 / 16.0);
+
+    // Evaluation runs the same chunks, the last one partial: each sample's predictions must
+    // be its own, as one sample from a zero state predicts them. Trained on until the
+    // model tells the samples apart, so that rows swapped would show.
+    trainer.train(|_| {}).unwrap();
+    let evaluation = trainer.evaluate();
+    let mut want = Vec::new();
+    for id in 0..8 {
+        let probs = trainer.predict_one(data.input(id));
+        want.extend(probs.chunks(10).map(|probs| argmax(probs) as u32));
+    }
+    assert_eq!(evaluation.predicted, want);
+    assert_ne!(
+        want[12..14],
+        want[14..16],
+        "samples 6 and 7 predicted alike"
+    );
+    let right = (0..8)
+        .flat_map(|id| data.target(id).iter().zip(&want[id * 2..id * 2 + 2]))
+        .filter(|(target, class)| target == class)
+        .count();
+    assert_eq!(evaluation.accuracy, right as f64 / 16.0);
+}
+
+/// A stateful stack at batch 3 over three batches: slot i of every batch must carry on from
+/// slot i of the one before, so each slot's probabilities, carried state and gradients are
+/// those of its own stream run at batch 1.
+#[test]
+fn stateful_slots_carry_their_own_streams() {
+    let plan = plan(
+        "ABCDEFGHIJKLMNOP",
+        FramePlan::Windows { size: 3 },
+        3,
+        vec![
+            LayerPlan::Lstm {
+                units: 6,
+                stateful: true,
+                sequences: true,
+            },
+            LayerPlan::Lstm {
+                units: 5,
+                stateful: true,
+                sequences: false,
+            },
+            LayerPlan::Dense {
+                units: 16,
+                softmax: true,
+                per_step: false,
+            },
+        ],
+    );
+    let (data, encoding) = data_of(&plan);
+    let mut model = Model::new(&plan, &mut Pcg64Mcg::seed_from_u64(8));
+    let batches = [[0, 1, 2], [3, 4, 5], [6, 7, 8]];
+
+    let mut together = Workspace::new(&model, 3, encoding);
+    let mut batch = Batch::new(3, encoding, 1);
+    let mut probs = Vec::new();
+    let mut batch_grads = Vec::new();
+    for (index, ids) in batches.iter().enumerate() {
+        batch.fill(&data, ids, encoding);
+        together.forward(&model, &batch);
+        probs.push(together.probs.clone());
+        if index == 2 {
+            // The last batch's gradients, from the state the first two left; backward reads
+            // the batch's initial state, so before the carry.
+            together.backward(&mut model, &batch);
+            batch_grads = grads(&model);
+        }
+        together.carry_state();
+    }
+    let carried = together.carried_state();
+
+    let mut slot_grads = Vec::new();
+    for slot in 0..3 {
+        let mut alone = Workspace::new(&model, 1, encoding);
+        let mut one = Batch::new(1, encoding, 1);
+        for (index, ids) in batches.iter().enumerate() {
+            one.fill(&data, &[ids[slot]], encoding);
+            alone.forward(&model, &one);
+            let want = &alone.probs;
+            let got = &probs[index][slot * 16..(slot + 1) * 16];
+            for (g, w) in got.iter().zip(want) {
+                assert!(
+                    (g - w).abs() < 1e-6,
+                    "batch {index}, slot {slot}: {got:?} against {want:?} alone"
+                );
+            }
+            if index == 2 {
+                alone.backward(&mut model, &one);
+                slot_grads.push(grads(&model));
+            }
+            alone.carry_state();
+        }
+        for (layer, ((h, c), (h1, c1))) in carried.iter().zip(alone.carried_state()).enumerate() {
+            let units = h1.len();
+            let slice = |state: &[f32]| state[slot * units..(slot + 1) * units].to_vec();
+            let near = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(a, b)| (a - b).abs() < 1e-6);
+            assert!(
+                near(&slice(h), &h1) && near(&slice(c), &c1),
+                "layer {layer}, slot {slot}: carried state differs from its stream alone"
+            );
+        }
+    }
+    let mean_grads: Vec<Vec<f32>> = (0..batch_grads.len())
+        .map(|k| {
+            (0..batch_grads[k].len())
+                .map(|j| slot_grads.iter().map(|g| g[k][j]).sum::<f32>() / 3.0)
+                .collect()
+        })
+        .collect();
+    let error = relative_error(&batch_grads, &mean_grads);
+    assert!(
+        error < 1e-5,
+        "batch-3 gradients are off by {error} from the mean of each slot's alone"
+    );
+}
