@@ -198,7 +198,7 @@ fn a_partial_last_batch_trains_and_predicts_its_own_samples() {
         let probs = trainer.predict_one(data.input(id));
         want.extend(probs.chunks(10).map(|probs| argmax(probs) as u32));
     }
-    assert_eq!(evaluation.predicted, want);
+    assert_eq!(evaluation.draws[0].predicted, want);
     assert_ne!(
         want[12..14],
         want[14..16],
