@@ -13,7 +13,7 @@ use rand_pcg::Pcg64Mcg;
 
 use crate::data::{sample_count, Batch, Dataset, Encoding};
 use crate::model::{Model, Pairs, Workspace};
-use crate::plan::{EvalPlan, Plan};
+use crate::plan::{AdamConfig, EvalPlan, Plan};
 
 /// One epoch's figures, averaged over its targets as Keras reports them.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -154,6 +154,28 @@ impl Runners {
         }
     }
 
+    /// One training step on the samples `ids` of `data`: encode them, forward, backward,
+    /// Adam, and carry the stateful layers' state to the next batch. Returns the batch's
+    /// summed loss; a loss that is not finite stops the step before backward.
+    fn train(
+        &mut self,
+        model: &mut Model,
+        adam: AdamConfig,
+        data: &Dataset,
+        encoding: Encoding,
+        ids: &[usize],
+    ) -> f64 {
+        let runner = self.for_rows(ids.len());
+        runner.batch.fill(data, ids, encoding);
+        let loss = runner.workspace.forward(model, &runner.batch);
+        if loss.is_finite() {
+            runner.workspace.backward(model, &runner.batch);
+            model.update(adam);
+            runner.workspace.carry_state();
+        }
+        loss
+    }
+
     fn reset_state(&mut self) {
         self.full.workspace.reset_state();
     }
@@ -288,6 +310,20 @@ impl Trainer {
         )
     }
 
+    /// One training step, the one each epoch runs for each of its batches, on the samples
+    /// `ids` of the current data, as many as a full batch holds or as the last partial batch
+    /// does (anything else panics). Returns the batch's summed loss; a NaN or infinite loss
+    /// leaves the model untouched.
+    pub fn step(&mut self, ids: &[usize]) -> f64 {
+        self.runners.train(
+            &mut self.model,
+            self.plan.train.adam,
+            &self.data,
+            self.encoding,
+            ids,
+        )
+    }
+
     /// Trains the remaining epochs, calling `on_epoch` after each.
     pub fn train(&mut self, mut on_epoch: impl FnMut(EpochStats)) -> Result<(), NotFinite> {
         while let Some(stats) = self.next_epoch() {
@@ -307,18 +343,20 @@ impl Trainer {
         }
         let (mut loss, mut correct, mut targets) = (0.0, 0, 0);
         for (index, ids) in self.order.chunks(self.runners.full.batch.rows).enumerate() {
-            let runner = self.runners.for_rows(ids.len());
-            runner.batch.fill(&self.data, ids, self.encoding);
-            let batch_loss = runner.workspace.forward(&self.model, &runner.batch);
+            let batch_loss = self.runners.train(
+                &mut self.model,
+                self.plan.train.adam,
+                &self.data,
+                self.encoding,
+                ids,
+            );
             if !batch_loss.is_finite() {
                 return Err(NotFinite {
                     epoch,
                     batch: index + 1,
                 });
             }
-            runner.workspace.backward(&mut self.model, &runner.batch);
-            self.model.update(self.plan.train.adam);
-            runner.workspace.carry_state();
+            let runner = self.runners.for_rows(ids.len());
             loss += batch_loss;
             correct += count_correct(&runner.workspace.probs, &runner.batch.targets);
             targets += runner.batch.targets.len();
