@@ -1,5 +1,6 @@
 //! f32 kernels for training LSTM sequence models on CPUs: matrix multiply, the LSTM layer
-//! forward and backward, dense, softmax with cross-entropy, Adam, and row gather.
+//! forward and backward, dense, softmax with cross-entropy, the regression losses (mean
+//! squared and mean absolute error), Adam, and row gather.
 //!
 //! Each kernel is vectorised with `wide` (`f32x8`; AVX2 + FMA with the workspace's target
 //! features) and has a plain scalar reference in `generic`, against which the tests check it.
@@ -23,4 +24,5 @@ pub mod generic;
 mod lanes;
 pub mod lstm;
 pub mod packed;
+pub mod regression;
 pub mod softmax;

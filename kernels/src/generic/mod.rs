@@ -6,8 +6,10 @@
 //! gates `[4H]` in the order i, f, g, o.
 
 mod lstm;
+mod regression;
 
 pub use lstm::{lstm_backward, lstm_forward, LstmRefTape};
+pub use regression::{mae, mse};
 
 /// `C (+)= A·B` for row-major `A [m, k]`, `B [k, n]`, `C [m, n]`.
 pub fn matmul(c: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize, accumulate: bool) {

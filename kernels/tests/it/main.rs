@@ -5,6 +5,7 @@ mod activations;
 mod gemm;
 mod layers;
 mod lstm;
+mod regression;
 
 /// Checks `|got - want| <= atol + rtol·|want|` elementwise; the message names the worst.
 pub fn assert_close(what: &str, got: &[f32], want: &[f64], atol: f64, rtol: f64) {
