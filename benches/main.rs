@@ -13,13 +13,13 @@ use criterion::{
     criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
 };
 use kernels::adam::{adam_update, AdamConfig, AdamStep};
-use kernels::dense::dense_forward;
-use kernels::gemm::{gemm_via, GemmPath, Mat, MatMut};
+use kernels::dense::{dense_forward, dense_room};
+use kernels::gemm::{gemm_via, room_for, GemmPath, Mat, MatMut};
 use kernels::lstm::{
-    lstm_backward, lstm_forward, LstmDims, LstmGrads, LstmInput, LstmScratch, LstmTape,
+    lstm_backward, lstm_forward, InputKind, LstmDims, LstmGrads, LstmInput, LstmScratch, LstmTape,
     LstmWeights, OutputGrad,
 };
-use kernels::packed::{gemm_packed, PackedMat};
+use kernels::packed::{gemm_packed, packing_room, PackedMat};
 use kernels::softmax::softmax_xent;
 
 fn filled(len: usize, seed: u32) -> Vec<f32> {
@@ -35,6 +35,7 @@ fn gemm_square(c: &mut Criterion) {
     let mut group = c.benchmark_group("gemm");
     for n in [64, 256, 1024] {
         let (a, b, mut out) = (filled(n * n, 1), filled(n * n, 2), vec![0.0; n * n]);
+        let mut room = vec![0.0; room_for(n, n, n, true)];
         group.throughput(Throughput::Elements(2 * (n * n * n) as u64));
         group.bench_function(BenchmarkId::from_parameter(n), |bench| {
             bench.iter(|| {
@@ -43,6 +44,7 @@ fn gemm_square(c: &mut Criterion) {
                     Mat::new(&a, n, n),
                     Mat::new(&b, n, n),
                     false,
+                    &mut room,
                 )
             })
         });
@@ -80,6 +82,7 @@ fn bench_path(
     (a, b, out): (&[f32], &[f32], &mut [f32]),
     (m, k, n): (usize, usize, usize),
 ) {
+    let mut room = vec![0.0; packing_room(k, n)];
     group.bench_function(id, |bench| {
         bench.iter(|| {
             gemm_via(
@@ -88,6 +91,7 @@ fn bench_path(
                 Mat::new(a, m, k),
                 Mat::new(b, k, n),
                 true,
+                &mut room,
             )
         })
     });
@@ -166,14 +170,14 @@ fn lstm_layer(c: &mut Criterion) {
             w_hh: &w_hh,
             bias: &bias,
         };
-        let mut tape = LstmTape::new(dims);
+        let mut tape = LstmTape::new(dims, InputKind::Dense);
         let flops = 2 * dims.batch * dims.steps * g4 * (dims.input + dims.hidden);
         group.throughput(Throughput::Elements(flops as u64));
         group.bench_function(BenchmarkId::new("forward", shape.name), |bench| {
             bench.iter(|| lstm_forward(LstmInput::Dense(&x), &w, &mut tape))
         });
         let (mut scratch, dh) = (
-            LstmScratch::new(dims),
+            LstmScratch::new(dims, InputKind::Dense),
             filled(dims.steps * dims.batch * dims.hidden, 5),
         );
         let (mut dw_ih, mut dw_hh, mut dbias) =
@@ -207,6 +211,7 @@ fn dense_softmax(c: &mut Criterion) {
     for (rows, k, o) in [(1, 32, 26), (35, 20, 100), (42, 150, 100), (64, 512, 256)] {
         let (x, w, b) = (filled(rows * k, 1), filled(k * o, 2), filled(o, 3));
         let targets: Vec<u32> = (0..rows).map(|r| (r % o) as u32).collect();
+        let mut room = vec![0.0; dense_room(rows, k, o)];
         let (mut y, mut probs, mut d) = (
             vec![0.0; rows * o],
             vec![0.0; rows * o],
@@ -217,7 +222,7 @@ fn dense_softmax(c: &mut Criterion) {
             BenchmarkId::from_parameter(format!("{rows}x{k}x{o}")),
             |bench| {
                 bench.iter(|| {
-                    dense_forward(&x, &w, &b, k, o, &mut y);
+                    dense_forward(&x, &w, &b, (k, o), &mut y, &mut room);
                     softmax_xent(&y, o, &targets, 1.0 / rows as f32, &mut probs, &mut d)
                 })
             },

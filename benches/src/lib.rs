@@ -4,9 +4,9 @@
 //! It is the same work as PyTorch's training step in `../shared/ANCHORS.md`.
 
 use kernels::adam::{adam_update, AdamConfig, AdamStep};
-use kernels::dense::{dense_backward, dense_forward};
+use kernels::dense::{dense_backward, dense_forward, dense_room};
 use kernels::lstm::{
-    lstm_backward, lstm_forward, LstmDims, LstmGrads, LstmInput, LstmScratch, LstmTape,
+    lstm_backward, lstm_forward, InputKind, LstmDims, LstmGrads, LstmInput, LstmScratch, LstmTape,
     LstmWeights, OutputGrad,
 };
 use kernels::softmax::softmax_xent;
@@ -160,14 +160,14 @@ struct Lstm {
 }
 
 impl Lstm {
-    fn new(dims: LstmDims, rng: &mut Rng) -> Lstm {
+    fn new(dims: LstmDims, input: InputKind, rng: &mut Rng) -> Lstm {
         let scale = (6.0 / (dims.input + 4 * dims.hidden) as f32).sqrt();
         Lstm {
             w_ih: Param::new(dims.input * 4 * dims.hidden, scale, rng),
             w_hh: Param::new(dims.hidden * 4 * dims.hidden, scale, rng),
             bias: Param::new(4 * dims.hidden, 0.0, rng),
-            tape: LstmTape::new(dims),
-            scratch: LstmScratch::new(dims),
+            tape: LstmTape::new(dims, input),
+            scratch: LstmScratch::new(dims, input),
         }
     }
 
@@ -215,6 +215,8 @@ pub struct TrainStep {
     /// The gradient reaching the dense layer's input.
     d_features: Vec<f32>,
     w_t: Vec<f32>,
+    /// Room for packing in the dense layer's products.
+    dense_room: Vec<f32>,
     /// The gradient reaching the encoder's last state from the decoder.
     d_encoded: Vec<f32>,
     step: u64,
@@ -231,6 +233,11 @@ impl TrainStep {
                 input: shape.input,
                 hidden: shape.hidden,
             },
+            if shape.one_hot {
+                InputKind::OneHot
+            } else {
+                InputKind::Dense
+            },
             &mut rng,
         );
         let decoder = shape.decoder.map(|(repeat, hidden)| {
@@ -241,6 +248,7 @@ impl TrainStep {
                     input: shape.hidden,
                     hidden,
                 },
+                InputKind::Repeated,
                 &mut rng,
             )
         });
@@ -264,6 +272,7 @@ impl TrainStep {
             dlogits: vec![0.0; rows * shape.out],
             d_features: vec![0.0; rows * features],
             w_t: vec![0.0; features * shape.out],
+            dense_room: vec![0.0; dense_room(rows, features, shape.out)],
             d_encoded: vec![0.0; b * shape.hidden],
             step: 0,
         }
@@ -291,9 +300,9 @@ impl TrainStep {
             x,
             &self.dense_w.value,
             &self.dense_b.value,
-            k,
-            out,
+            (k, out),
             &mut self.logits,
+            &mut self.dense_room,
         );
         let loss = softmax_xent(
             &self.logits,
@@ -314,11 +323,11 @@ impl TrainStep {
             x,
             &self.dense_w.value,
             &self.dlogits,
-            k,
-            out,
+            (k, out),
             &mut self.dense_w.grad,
             &mut self.dense_b.grad,
             dx,
+            &mut self.dense_room,
         );
         let input = lstm_input(&self.shape, &self.x, &self.index);
         match &mut self.decoder {

@@ -6,19 +6,19 @@
 //!   columns), go through `small`, a register-blocked `f32x8` kernel with no packing and no
 //!   allocation: at these sizes the packing and dispatch of a general GEMM cost more than the
 //!   arithmetic;
-//! - large products go to the `gemm` crate (packed, cache-blocked, AVX2/FMA micro-kernels),
-//!   which reaches PyTorch's single-core throughput.
+//! - larger products, and those whose B is a transposed view, go through
+//!   `packed::gemm_packing`, which packs B into the caller's room one block of k at a time.
+//!   The room is sized once per shape (`room_for`), so no call allocates.
 //!
-//! Products big enough to pay for threads (`PARALLEL_MIN_MACS`) are cut into `CHUNKS` blocks
-//! of C's columns or rows and run on rayon; smaller ones run as one call. The cut depends on
-//! the sizes alone, not on the number of threads, so the result is the same bits with one
+//! Products big enough to pay for threads (`PARALLEL_MIN_MACS`) spread the packed path's
+//! 16-column panels of C over rayon's threads. Each element of C is computed by one thread,
+//! in an order that depends on the sizes alone, so the result is the same bits with one
 //! thread or many.
 
-use rayon::prelude::*;
 use wide::f32x8;
 
-use crate::denormal::FlushDenormals;
-use crate::lanes::{load, read8, store, SharedOut};
+use crate::lanes::{load, read8, store};
+use crate::packed::{gemm_packing, packing_room};
 
 /// A read-only matrix view: element `(r, c)` at `data[r * row_stride + c * col_stride]`.
 #[derive(Clone, Copy, Debug)]
@@ -91,40 +91,56 @@ impl<'a> MatMut<'a> {
 /// Below this many multiply-adds (with unit column stride in B), the small kernel is faster
 /// than the `gemm` crate on this machine (`cargo bench --bench kernels -- gemm_crossover`).
 pub const SMALL_MAX_MACS: usize = 1 << 18;
-/// Above this many multiply-adds, chunks run on rayon's threads.
+/// Above this many multiply-adds, the packed paths spread panels over rayon's threads.
 pub const PARALLEL_MIN_MACS: usize = 1 << 22;
-/// Chunks a product large enough to run on several threads is cut into: two per thread on
-/// this machine's two cores, for balance, and few, because each packs one operand again.
-pub const CHUNKS: usize = 4;
 
 /// Which implementation runs a product.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GemmPath {
     /// The register-blocked `f32x8` kernel; needs B with unit column stride.
     Small,
-    /// The `gemm` crate: one call, or fixed column chunks on rayon for large products.
+    /// B packed into the caller's room block by block (`packed::gemm_packing`).
     Packed,
 }
 
-/// The path `gemm` picks for a product of these shapes.
-fn choose_path(a: Mat, b: Mat) -> GemmPath {
-    if b.col_stride == 1 && a.rows * b.cols * a.cols <= SMALL_MAX_MACS {
+/// The path `gemm` picks for `A [m, k]·B [k, n]`; `b_unit_cols` when B's columns are
+/// contiguous (not a transposed view).
+fn choose_path(m: usize, k: usize, n: usize, b_unit_cols: bool) -> GemmPath {
+    if b_unit_cols && m * n * k <= SMALL_MAX_MACS {
         GemmPath::Small
     } else {
         GemmPath::Packed
     }
 }
 
-/// `C = A·B`, or `C += A·B` when `accumulate`. Shapes `A [m, k]`, `B [k, n]`, `C [m, n]`.
+/// Floats of room `gemm` needs for `A [m, k]·B [k, n]`: none for the small path.
+/// `b_unit_cols` as B's `col_stride == 1`.
+pub fn room_for(m: usize, k: usize, n: usize, b_unit_cols: bool) -> usize {
+    match choose_path(m, k, n, b_unit_cols) {
+        GemmPath::Small => 0,
+        GemmPath::Packed => packing_room(k, n),
+    }
+}
+
+/// `C = A·B`, or `C += A·B` when `accumulate`. Shapes `A [m, k]`, `B [k, n]`, `C [m, n]`;
+/// `room` holds at least `room_for` the shapes.
 ///
-/// Panics if the shapes disagree or a view reaches past its slice: these are the caller's
-/// contract, checked once per call, not per element.
-pub fn gemm(c: &mut MatMut, a: Mat, b: Mat, accumulate: bool) {
-    gemm_via(choose_path(a, b), c, a, b, accumulate);
+/// Panics if the shapes disagree, a view reaches past its slice or the room is too small:
+/// these are the caller's contract, checked once per call, not per element.
+pub fn gemm(c: &mut MatMut, a: Mat, b: Mat, accumulate: bool, room: &mut [f32]) {
+    let path = choose_path(a.rows, a.cols, b.cols, b.col_stride == 1);
+    gemm_via(path, c, a, b, accumulate, room);
 }
 
 /// `gemm` on a given path, for benchmarks and tests that compare the two.
-pub fn gemm_via(path: GemmPath, c: &mut MatMut, a: Mat, b: Mat, accumulate: bool) {
+pub fn gemm_via(
+    path: GemmPath,
+    c: &mut MatMut,
+    a: Mat,
+    b: Mat,
+    accumulate: bool,
+    room: &mut [f32],
+) {
     assert!(
         a.rows == c.rows && b.cols == c.cols && a.cols == b.rows,
         "gemm shapes: A {}x{}, B {}x{}, C {}x{}",
@@ -157,7 +173,7 @@ pub fn gemm_via(path: GemmPath, c: &mut MatMut, a: Mat, b: Mat, accumulate: bool
     }
     match path {
         GemmPath::Small => small(c, a, b, accumulate),
-        GemmPath::Packed => large(c, a, b, accumulate, m * n * k >= PARALLEL_MIN_MACS),
+        GemmPath::Packed => gemm_packing(c, a, b, accumulate, room),
     }
 }
 
@@ -301,111 +317,4 @@ fn load_past_row(data: &[f32], at: usize, width: usize) -> f32x8 {
 #[inline(always)]
 fn load8(data: &[f32]) -> f32x8 {
     f32x8::from(<[f32; 8]>::try_from(&data[..8]).unwrap())
-}
-
-/// A chunk of C that one `gemm` call computes: rows `row..row + rows`, columns
-/// `col..col + cols`.
-#[derive(Clone, Copy)]
-struct Chunk {
-    row: usize,
-    rows: usize,
-    col: usize,
-    cols: usize,
-}
-
-/// How a product is cut into chunks: one for a product too small for threads; else `CHUNKS`
-/// along C's columns, where every chunk packs all of A again, or along its rows, where every
-/// chunk packs all of B again, whichever packs the smaller operand. The cut depends on the
-/// sizes alone, not on the threads.
-struct Cut {
-    m: usize,
-    n: usize,
-    by_rows: bool,
-    step: usize,
-}
-
-impl Cut {
-    fn new(a: Mat, b: Mat, parallel: bool) -> Cut {
-        let (m, n) = (a.rows, b.cols);
-        let by_rows = parallel && a.rows * a.cols > b.rows * b.cols;
-        let length = if by_rows { m } else { n };
-        let count = if parallel { CHUNKS } else { 1 };
-        // Multiples of 16: a column chunk then starts on whole vectors of C's rows.
-        let step = length.div_ceil(count).next_multiple_of(16);
-        Cut {
-            m,
-            n,
-            by_rows,
-            step,
-        }
-    }
-
-    fn count(&self) -> usize {
-        let length = if self.by_rows { self.m } else { self.n };
-        length.div_ceil(self.step)
-    }
-
-    fn chunk(&self, index: usize) -> Chunk {
-        let start = index * self.step;
-        if self.by_rows {
-            let rows = self.step.min(self.m - start);
-            Chunk {
-                row: start,
-                rows,
-                col: 0,
-                cols: self.n,
-            }
-        } else {
-            let cols = self.step.min(self.n - start);
-            Chunk {
-                row: 0,
-                rows: self.m,
-                col: start,
-                cols,
-            }
-        }
-    }
-}
-
-/// The `gemm` crate: one call, or `CHUNKS` chunks on rayon when `parallel`.
-fn large(c: &mut MatMut, a: Mat, b: Mat, accumulate: bool, parallel: bool) {
-    let out = SharedOut::new(c.data);
-    let row_stride = c.row_stride;
-    let run = |chunk: Chunk| {
-        let _ftz = FlushDenormals::new();
-        // SAFETY: `gemm` checked that A, B and C lie inside their slices, and chunks lie
-        // inside C. Each chunk reads its rows of A and columns of B and writes its own block
-        // of C, so chunks never touch the same element of C, whichever thread runs them.
-        unsafe {
-            gemm::gemm(
-                chunk.rows,
-                chunk.cols,
-                a.cols,
-                out.at(chunk.row * row_stride + chunk.col),
-                1,
-                row_stride as isize,
-                accumulate,
-                a.data.as_ptr().add(chunk.row * a.row_stride),
-                a.col_stride as isize,
-                a.row_stride as isize,
-                b.data.as_ptr().add(chunk.col * b.col_stride),
-                b.col_stride as isize,
-                b.row_stride as isize,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
-            )
-        }
-    };
-    let cut = Cut::new(a, b, parallel);
-    if parallel {
-        (0..cut.count())
-            .into_par_iter()
-            .for_each(|i| run(cut.chunk(i)));
-    } else {
-        (0..cut.count()).for_each(|i| run(cut.chunk(i)));
-    }
 }

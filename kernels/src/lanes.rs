@@ -130,7 +130,7 @@ pub unsafe fn read8(ptr: *const f32) -> f32x8 {
 #[derive(Clone, Copy)]
 pub struct SharedOut(*mut f32);
 
-// SAFETY: users write disjoint elements (see `gemm::large` and `packed::gemm_packed`).
+// SAFETY: users write disjoint elements (see `packed::gemm_packed` and `gemm_packing`).
 unsafe impl Send for SharedOut {}
 unsafe impl Sync for SharedOut {}
 

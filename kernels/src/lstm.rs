@@ -26,7 +26,7 @@ use wide::f32x8;
 use crate::activation::{sigmoid8, tanh8};
 use crate::denormal::FlushDenormals;
 use crate::gather::{gather_rows, scatter_add_rows};
-use crate::gemm::{gemm, Mat, MatMut, SMALL_MAX_MACS};
+use crate::gemm::{gemm, room_for, Mat, MatMut, SMALL_MAX_MACS};
 use crate::lanes::{add_into, load, store, transpose_block};
 use crate::packed::{gemm_packed, PackedMat};
 
@@ -71,6 +71,14 @@ pub enum LstmInput<'a> {
     Repeated(&'a [f32]),
 }
 
+/// Which `LstmInput` a layer reads, for sizing its buffers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputKind {
+    Dense,
+    OneHot,
+    Repeated,
+}
+
 /// The gradient of the loss with respect to the layer's outputs.
 #[derive(Clone, Copy)]
 pub enum OutputGrad<'a> {
@@ -93,11 +101,19 @@ pub struct LstmTape {
     tanh_c: Vec<f32>,
     /// `W_hh` packed for the per-step product, when the shapes make packing pay.
     w_hh_packed: Option<PackedMat>,
+    /// Room for packing `W_ih` in the input projection (`gemm::room_for`).
+    room: Vec<f32>,
 }
 
 impl LstmTape {
-    pub fn new(dims: LstmDims) -> LstmTape {
+    pub fn new(dims: LstmDims, input: InputKind) -> LstmTape {
         let state = (dims.steps + 1) * dims.batch * dims.hidden;
+        let (t, b, i, g4) = (dims.steps, dims.batch, dims.input, dims.gates());
+        let room = match input {
+            InputKind::Dense => room_for(t * b, i, g4, true),
+            InputKind::OneHot => 0,
+            InputKind::Repeated => room_for(b, i, g4, true),
+        };
         LstmTape {
             dims,
             gates: vec![0.0; dims.steps * dims.batch * dims.gates()],
@@ -105,6 +121,7 @@ impl LstmTape {
             h: vec![0.0; state],
             tanh_c: vec![0.0; dims.steps * dims.batch * dims.hidden],
             w_hh_packed: packing_pays(dims).then(|| PackedMat::new(dims.hidden, dims.gates())),
+            room: vec![0.0; room],
         }
     }
 
@@ -153,7 +170,8 @@ impl LstmTape {
     /// Floats held, for memory reports.
     pub fn floats(&self) -> usize {
         let packed = self.w_hh_packed.as_ref().map_or(0, PackedMat::floats);
-        self.gates.len() + self.c.len() + self.h.len() + self.tanh_c.len() + packed
+        let buffers = self.gates.len() + self.c.len() + self.h.len() + self.tanh_c.len();
+        buffers + packed + self.room.len()
     }
 }
 
@@ -168,6 +186,8 @@ pub struct LstmScratch {
     dc_next: Vec<f32>,
     /// `[B, 4H]` gate gradients summed over steps, for a repeated input.
     dgates_sum: Vec<f32>,
+    /// Room for packing in the weight and input gradients' products (`gemm::room_for`).
+    room: Vec<f32>,
 }
 
 impl LstmScratch {
@@ -177,11 +197,24 @@ impl LstmScratch {
             StepMatrix::Packed(packed) => packed.floats(),
             StepMatrix::Plain(plain) => plain.len(),
         };
-        self.dgates.len() + w_hh_t + self.dh_next.len() + self.dc_next.len() + self.dgates_sum.len()
+        let state = self.dh_next.len() + self.dc_next.len();
+        self.dgates.len() + w_hh_t + state + self.dgates_sum.len() + self.room.len()
     }
 
-    pub fn new(dims: LstmDims) -> LstmScratch {
+    pub fn new(dims: LstmDims, input: InputKind) -> LstmScratch {
         let state = dims.batch * dims.hidden;
+        let (t, b, i, h, g4) = (
+            dims.steps,
+            dims.batch,
+            dims.input,
+            dims.hidden,
+            dims.gates(),
+        );
+        let input_room = match input {
+            InputKind::Dense => room_for(i, t * b, g4, true).max(room_for(t * b, g4, i, false)),
+            InputKind::OneHot => 0,
+            InputKind::Repeated => room_for(i, b, g4, true).max(room_for(b, g4, i, false)),
+        };
         LstmScratch {
             dgates: vec![0.0; dims.steps * dims.batch * dims.gates()],
             w_hh_t: match packing_pays(dims) {
@@ -191,6 +224,7 @@ impl LstmScratch {
             dh_next: vec![0.0; state],
             dc_next: vec![0.0; state],
             dgates_sum: vec![0.0; dims.batch * dims.gates()],
+            room: vec![0.0; input_room.max(room_for(h, t * b, g4, true))],
         }
     }
 }
@@ -200,7 +234,7 @@ pub fn lstm_forward(input: LstmInput, w: &LstmWeights, tape: &mut LstmTape) {
     let _ftz = FlushDenormals::new();
     let dims = tape.dims;
     check_weights(dims, w);
-    project_input(dims, input, w.w_ih, &mut tape.gates);
+    project_input(dims, input, w.w_ih, &mut tape.gates, &mut tape.room);
     let (b, h, g4) = (dims.batch, dims.hidden, dims.gates());
     if let Some(packed) = &mut tape.w_hh_packed {
         packed.pack(Mat::new(w.w_hh, h, g4));
@@ -213,7 +247,13 @@ pub fn lstm_forward(input: LstmInput, w: &LstmWeights, tape: &mut LstmTape) {
         if t >= first {
             match &tape.w_hh_packed {
                 Some(packed) => gemm_packed(&mut gates_mat, h_prev, packed, true),
-                None => gemm(&mut gates_mat, h_prev, Mat::new(w.w_hh, h, g4), true),
+                None => gemm(
+                    &mut gates_mat,
+                    h_prev,
+                    Mat::new(w.w_hh, h, g4),
+                    true,
+                    &mut [],
+                ),
             }
         }
         let (c_prev, c_next) = tape.c[t * b * h..(t + 2) * b * h].split_at_mut(b * h);
@@ -256,7 +296,13 @@ fn check_weights(dims: LstmDims, w: &LstmWeights) {
 }
 
 /// Fills `gates [T, B, 4H]` with the input projection of every step.
-fn project_input(dims: LstmDims, input: LstmInput, w_ih: &[f32], gates: &mut [f32]) {
+fn project_input(
+    dims: LstmDims,
+    input: LstmInput,
+    w_ih: &[f32],
+    gates: &mut [f32],
+    room: &mut [f32],
+) {
     let (t, b, i, g4) = (dims.steps, dims.batch, dims.input, dims.gates());
     let w = Mat::new(w_ih, i, g4);
     match input {
@@ -267,6 +313,7 @@ fn project_input(dims: LstmDims, input: LstmInput, w_ih: &[f32], gates: &mut [f3
                 Mat::new(x, t * b, i),
                 w,
                 false,
+                room,
             );
         }
         LstmInput::OneHot(index) => {
@@ -276,7 +323,8 @@ fn project_input(dims: LstmDims, input: LstmInput, w_ih: &[f32], gates: &mut [f3
         LstmInput::Repeated(x) => {
             assert_eq!(x.len(), b * i, "repeated input must be [B, I]");
             let (first, rest) = gates.split_at_mut(b * g4);
-            gemm(&mut MatMut::new(first, b, g4), Mat::new(x, b, i), w, false);
+            let x = Mat::new(x, b, i);
+            gemm(&mut MatMut::new(first, b, g4), x, w, false, room);
             for step in rest.chunks_exact_mut(b * g4) {
                 step.copy_from_slice(first);
             }
@@ -437,7 +485,8 @@ pub fn lstm_backward(
     let rows = t_len * b - skip;
     let dz = Mat::new(&scratch.dgates[skip * g4..], rows, g4);
     let h_prev = Mat::new(&tape.h[skip * h..t_len * b * h], rows, h);
-    gemm(&mut MatMut::new(grads.w_hh, h, g4), h_prev.t(), dz, false);
+    let dw_hh = &mut MatMut::new(grads.w_hh, h, g4);
+    gemm(dw_hh, h_prev.t(), dz, false, &mut scratch.room);
     column_sums(&scratch.dgates, g4, grads.bias);
     input_backward(dims, input, w.w_ih, scratch, grads.w_ih, dx);
 }
@@ -456,14 +505,11 @@ fn input_backward(
     match input {
         LstmInput::Dense(x) => {
             let dz = Mat::new(&scratch.dgates, t * b, g4);
-            gemm(
-                &mut MatMut::new(dw_ih, i, g4),
-                Mat::new(x, t * b, i).t(),
-                dz,
-                false,
-            );
+            let room = &mut scratch.room;
+            let x_t = Mat::new(x, t * b, i).t();
+            gemm(&mut MatMut::new(dw_ih, i, g4), x_t, dz, false, room);
             if let Some(dx) = dx {
-                gemm(&mut MatMut::new(dx, t * b, i), dz, w_ih_t, false);
+                gemm(&mut MatMut::new(dx, t * b, i), dz, w_ih_t, false, room);
             }
         }
         LstmInput::OneHot(index) => {
@@ -477,14 +523,11 @@ fn input_backward(
                 add_into(&mut scratch.dgates_sum, step);
             }
             let dz = Mat::new(&scratch.dgates_sum, b, g4);
-            gemm(
-                &mut MatMut::new(dw_ih, i, g4),
-                Mat::new(x, b, i).t(),
-                dz,
-                false,
-            );
+            let room = &mut scratch.room;
+            let x_t = Mat::new(x, b, i).t();
+            gemm(&mut MatMut::new(dw_ih, i, g4), x_t, dz, false, room);
             if let Some(dx) = dx {
-                gemm(&mut MatMut::new(dx, b, i), dz, w_ih_t, false);
+                gemm(&mut MatMut::new(dx, b, i), dz, w_ih_t, false, room);
             }
         }
     }
@@ -498,10 +541,10 @@ fn cells_in_parallel(dims: LstmDims) -> bool {
     dims.batch * dims.hidden >= PARALLEL_MIN_CELLS
 }
 
-/// Packing `W_hh` once per pass beats a plain GEMM per step from a batch of about 24 rows
-/// and products beyond the small kernel's (`recurrent_product` in the benchmarks).
+/// Whether `W_hh` is packed once per pass: for every product beyond the small kernel's,
+/// which would otherwise pack it again at every step.
 pub fn packing_pays(dims: LstmDims) -> bool {
-    dims.batch >= 24 && dims.batch * dims.hidden * dims.gates() > SMALL_MAX_MACS
+    dims.batch * dims.hidden * dims.gates() > SMALL_MAX_MACS
 }
 
 /// `W_hhᵀ` for backward's per-step product, packed or as a plain transposed copy.
@@ -523,7 +566,8 @@ impl StepMatrix {
     fn multiply(&self, c: &mut MatMut, a: Mat) {
         match self {
             StepMatrix::Packed(packed) => gemm_packed(c, a, packed, false),
-            StepMatrix::Plain(plain) => gemm(c, a, Mat::new(plain, a.cols, c.cols), false),
+            // Never beyond the small kernel: larger products are `Packed`.
+            StepMatrix::Plain(plain) => gemm(c, a, Mat::new(plain, a.cols, c.cols), false, &mut []),
         }
     }
 }

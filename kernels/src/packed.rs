@@ -6,7 +6,10 @@
 //! panels of `NR` = 16 columns, each `k` rows of 16 contiguous floats. The micro-kernel then
 //! holds a tile of up to `MR` = 6 rows by 16 columns of C in twelve `f32x8` accumulators,
 //! reading A in place (one broadcast per row and k) and the panel in order, `KC` rows of k at
-//! a time so that the panel block stays in L1 and L2.
+//! a time so that the panel block stays in L2.
+//!
+//! `gemm_packing` does the same for a B used once, packing it into the caller's room one
+//! block of k at a time, each panel by the task that then multiplies it.
 //!
 //! Large products spread whole panels over rayon's threads; each element of C is computed by
 //! one thread in the same order whatever the number of threads.
@@ -25,7 +28,7 @@ const MR: usize = 6;
 /// Rows of k per block: a 32 KiB panel block, read from L1 and L2. Up to a hidden size of 512,
 /// `h·W_hh` is one block, so each tile of C is loaded and stored once, not once per block:
 /// 256 rows ran 64×512×2048 at 71-79 GFLOP/s here, 512 rows at 81-87 (best of 300).
-const KC: usize = 512;
+const KC: usize = 1024;
 
 /// B `[k, n]` rearranged into 16-column panels, zero-padded past `n`.
 pub struct PackedMat {
@@ -62,16 +65,24 @@ impl PackedMat {
         if self.k == 0 {
             return;
         }
-        // Lanes past `n` in the last panel were zeroed by `new` and are never written.
         for (panel_index, panel) in self.data.chunks_exact_mut(self.k * NR).enumerate() {
             let col = panel_index * NR;
-            let width = NR.min(self.n - col);
-            if b.col_stride == 1 {
-                pack_rows(panel, b, col, width);
-            } else {
-                pack_columns(panel, b, col, width);
-            }
+            pack_panel(panel, b, (0, self.k), col, NR.min(self.n - col));
         }
+    }
+}
+
+/// Rows `k0..k1` of B's columns `col..col + width` into `panel`, zeros past `width`.
+fn pack_panel(panel: &mut [f32], b: Mat, (k0, k1): (usize, usize), col: usize, width: usize) {
+    let block = Mat {
+        data: &b.data[k0 * b.row_stride..],
+        rows: k1 - k0,
+        ..b
+    };
+    if b.col_stride == 1 {
+        pack_rows(panel, block, col, width);
+    } else {
+        pack_columns(panel, block, col, width);
     }
 }
 
@@ -84,6 +95,9 @@ fn pack_rows(panel: &mut [f32], b: Mat, col: usize, width: usize) {
             row.copy_from_slice(&b.data[start..start + NR]);
         } else {
             row[..width].copy_from_slice(&b.data[start..start + width]);
+            // A reused room holds another product's floats there; zeros keep the unused
+            // accumulator lanes finite.
+            row[width..].fill(0.0);
         }
     }
 }
@@ -105,18 +119,91 @@ fn pack_columns(panel: &mut [f32], b: Mat, col: usize, width: usize) {
         for (j, value) in row.iter_mut().enumerate().take(width).skip(first) {
             *value = b.data[(col + j) * b.col_stride + p * b.row_stride];
         }
+        row[width..].fill(0.0);
     }
 }
 
 /// `C = A·B`, or `C += A·B` when `accumulate`, with B packed. `A [m, k]`, `C [m, n]`.
 pub fn gemm_packed(c: &mut MatMut, a: Mat, b: &PackedMat, accumulate: bool) {
+    check_product(c, a, b.k, b.n);
+    if b.k == 0 {
+        clear_unless(c, accumulate);
+        return;
+    }
+    let out = SharedOut::new(c.data);
+    let (m, row_stride) = (c.rows, c.row_stride);
+    let run = |panel: usize| {
+        let _ftz = FlushDenormals::new();
+        let panel_data = &b.data[panel * b.k * NR..(panel + 1) * b.k * NR];
+        for (k0, k1) in k_blocks(b.k) {
+            let block = &panel_data[k0 * NR..k1 * NR];
+            let tile = Tile::new(row_stride, b.n, panel, (k0, k1), accumulate || k0 > 0);
+            tile.rows(out, m, a, block);
+        }
+    };
+    let panels = b.n.div_ceil(NR);
+    if m * b.n * b.k >= PARALLEL_MIN_MACS {
+        (0..panels).into_par_iter().for_each(run);
+    } else {
+        (0..panels).for_each(run);
+    }
+}
+
+/// Floats of room that `gemm_packing` needs for any B of `n` columns and up to `k` rows:
+/// one block of k, all panels.
+pub fn packing_room(k: usize, n: usize) -> usize {
+    n.div_ceil(NR) * k.min(KC) * NR
+}
+
+/// `C = A·B`, or `C += A·B` when `accumulate`, packing B into `room` one block of k at a
+/// time: each task packs its panel's block, then multiplies it while it is in cache.
+pub fn gemm_packing(c: &mut MatMut, a: Mat, b: Mat, accumulate: bool, room: &mut [f32]) {
+    let (k, n) = (b.rows, b.cols);
+    check_product(c, a, k, n);
+    let needed = n.div_ceil(NR) * block_len(k) * NR;
     assert!(
-        a.rows == c.rows && a.cols == b.k && b.n == c.cols,
-        "gemm_packed shapes: A {}x{}, B {}x{}, C {}x{}",
+        room.len() >= needed,
+        "packing room: {} floats, {needed} needed",
+        room.len()
+    );
+    if k == 0 {
+        clear_unless(c, accumulate);
+        return;
+    }
+    let out = SharedOut::new(c.data);
+    let (m, row_stride) = (c.rows, c.row_stride);
+    let parallel = m * n * k >= PARALLEL_MIN_MACS;
+    for (k0, k1) in k_blocks(k) {
+        let run = |(panel, slot): (usize, &mut [f32])| {
+            let _ftz = FlushDenormals::new();
+            let col = panel * NR;
+            pack_panel(slot, b, (k0, k1), col, NR.min(n - col));
+            let tile = Tile::new(row_stride, n, panel, (k0, k1), accumulate || k0 > 0);
+            tile.rows(out, m, a, slot);
+        };
+        let slots = &mut room[..n.div_ceil(NR) * (k1 - k0) * NR];
+        if parallel {
+            slots
+                .par_chunks_exact_mut((k1 - k0) * NR)
+                .enumerate()
+                .for_each(run);
+        } else {
+            slots
+                .chunks_exact_mut((k1 - k0) * NR)
+                .enumerate()
+                .for_each(run);
+        }
+    }
+}
+
+fn check_product(c: &MatMut, a: Mat, k: usize, n: usize) {
+    assert!(
+        a.rows == c.rows && a.cols == k && n == c.cols,
+        "packed gemm shapes: A {}x{}, B {}x{}, C {}x{}",
         a.rows,
         a.cols,
-        b.k,
-        b.n,
+        k,
+        n,
         c.rows,
         c.cols
     );
@@ -130,64 +217,28 @@ pub fn gemm_packed(c: &mut MatMut, a: Mat, b: &PackedMat, accumulate: bool) {
             || (a.rows - 1) * a.row_stride + (a.cols - 1) * a.col_stride < a.data.len(),
         "A reaches past its slice"
     );
-    if b.k == 0 {
-        if !accumulate {
-            for row in 0..c.rows {
-                c.data[row * c.row_stride..row * c.row_stride + c.cols].fill(0.0);
-            }
+}
+
+/// `C = A·B` for an empty k: zeros, or C unchanged when accumulating.
+fn clear_unless(c: &mut MatMut, accumulate: bool) {
+    if !accumulate {
+        for row in 0..c.rows {
+            c.data[row * c.row_stride..row * c.row_stride + c.cols].fill(0.0);
         }
-        return;
-    }
-    let panels = b.n.div_ceil(NR);
-    let out = SharedOut::new(c.data);
-    let (m, row_stride) = (c.rows, c.row_stride);
-    let run = |panel: usize| {
-        let _ftz = FlushDenormals::new();
-        panel_product(out, row_stride, m, a, b, panel, accumulate);
-    };
-    if m * b.n * b.k >= PARALLEL_MIN_MACS {
-        (0..panels).into_par_iter().for_each(run);
-    } else {
-        (0..panels).for_each(run);
     }
 }
 
-/// The 16 columns of C that panel `panel` covers, all rows.
-fn panel_product(
-    c: SharedOut,
-    row_stride: usize,
-    m: usize,
-    a: Mat,
-    b: &PackedMat,
-    panel: usize,
-    accumulate: bool,
-) {
-    let col = panel * NR;
-    let width = NR.min(b.n - col);
-    let panel_data = &b.data[panel * b.k * NR..(panel + 1) * b.k * NR];
-    for k0 in (0..b.k).step_by(KC) {
-        let k1 = (k0 + KC).min(b.k);
-        let tile = Tile {
-            c_row_stride: row_stride,
-            col,
-            width,
-            k0,
-            k1,
-            accumulate: accumulate || k0 > 0,
-        };
-        let mut row = 0;
-        for rows in tile_rows(m) {
-            match rows {
-                1 => tile.run::<1>(c, a, panel_data, row),
-                2 => tile.run::<2>(c, a, panel_data, row),
-                3 => tile.run::<3>(c, a, panel_data, row),
-                4 => tile.run::<4>(c, a, panel_data, row),
-                5 => tile.run::<5>(c, a, panel_data, row),
-                _ => tile.run::<MR>(c, a, panel_data, row),
-            }
-            row += rows;
-        }
-    }
+/// The length of k's blocks: `KC` at most, and all but the last the same. Cut evenly
+/// (600 as 300 and 300, not 512 and 88) so that no block is too short to pay for its pass
+/// over C.
+fn block_len(k: usize) -> usize {
+    k.div_ceil(k.div_ceil(KC).max(1))
+}
+
+/// k's blocks as `(k0, k1)`.
+fn k_blocks(k: usize) -> impl Iterator<Item = (usize, usize)> {
+    let len = block_len(k);
+    (0..k.div_ceil(len.max(1))).map(move |i| (i * len, k.min((i + 1) * len)))
 }
 
 /// How `m` rows are cut into micro-tiles: of MR rows, except that a last tile of one to three
@@ -205,7 +256,7 @@ fn tile_rows(m: usize) -> impl Iterator<Item = usize> {
     std::iter::repeat_n(MR, full).chain(last.into_iter().filter(|&rows| rows > 0))
 }
 
-/// Where a micro-tile sits: columns `col..col + width` of C, k from `k0` to `k1`.
+/// Where a panel's micro-tiles sit: columns `col..col + width` of C, k from `k0` to `k1`.
 struct Tile {
     c_row_stride: usize,
     col: usize,
@@ -216,46 +267,78 @@ struct Tile {
 }
 
 impl Tile {
-    /// `C[row..row+R, col..col+width] (+)= A[row..row+R, k0..k1]·panel[k0..k1]`.
+    fn new(
+        c_row_stride: usize,
+        n: usize,
+        panel: usize,
+        (k0, k1): (usize, usize),
+        accumulate: bool,
+    ) -> Tile {
+        let col = panel * NR;
+        Tile {
+            c_row_stride,
+            col,
+            width: NR.min(n - col),
+            k0,
+            k1,
+            accumulate,
+        }
+    }
+
+    /// Every row of C against `block`, the panel's rows `k0..k1`.
+    fn rows(&self, c: SharedOut, m: usize, a: Mat, block: &[f32]) {
+        let mut row = 0;
+        for rows in tile_rows(m) {
+            match rows {
+                1 => self.run::<1>(c, a, block, row),
+                2 => self.run::<2>(c, a, block, row),
+                3 => self.run::<3>(c, a, block, row),
+                4 => self.run::<4>(c, a, block, row),
+                5 => self.run::<5>(c, a, block, row),
+                _ => self.run::<MR>(c, a, block, row),
+            }
+            row += rows;
+        }
+    }
+
+    /// `C[row..row+R, col..col+width] (+)= A[row..row+R, k0..k1]·block`.
     ///
+    /// The products sum from zero and are then added to C, as BLAS-style kernels do, so that
+    /// a block's sum does not depend on what C held.
     /// C is written through its raw pointer: tiles of other panels, maybe on other threads,
-    /// write other columns of the same rows, so no `&mut` to a row may exist. `gemm_packed`
+    /// write other columns of the same rows, so no `&mut` to a row may exist. The callers
     /// checked that every row and column of the tile lies inside C.
     #[inline(always)]
-    fn run<const R: usize>(&self, c: SharedOut, a: Mat, panel: &[f32], row: usize) {
+    fn run<const R: usize>(&self, c: SharedOut, a: Mat, block: &[f32], row: usize) {
         let mut acc = [[f32x8::ZERO; 2]; R];
-        if self.accumulate {
-            for (r, pair) in acc.iter_mut().enumerate() {
-                let at = (row + r) * self.c_row_stride + self.col;
-                // SAFETY: inside C (see above); no other tile touches these columns.
-                unsafe {
-                    pair[0] = load_raw(c.at(at), self.width.min(8));
-                    if self.width > 8 {
-                        pair[1] = load_raw(c.at(at + 8), self.width - 8);
-                    }
-                }
-            }
-        }
-        assert!(self.k1 * NR <= panel.len() && row + R <= a.rows && self.k1 <= a.cols);
-        let (a_ptr, b_ptr) = (a.data.as_ptr(), panel.as_ptr());
-        for p in self.k0..self.k1 {
-            // SAFETY: p < k1 and the assert above bound both reads.
+        let len = self.k1 - self.k0;
+        assert!(len * NR <= block.len() && row + R <= a.rows && self.k1 <= a.cols);
+        let (a_ptr, b_ptr) = (a.data.as_ptr(), block.as_ptr());
+        for p in 0..len {
+            // SAFETY: p < len and the assert above bound both reads.
             let (b0, b1) = unsafe { (read8(b_ptr.add(p * NR)), read8(b_ptr.add(p * NR + 8))) };
+            let at = (self.k0 + p) * a.col_stride;
             for (r, pair) in acc.iter_mut().enumerate() {
-                let a_value = f32x8::splat(unsafe {
-                    *a_ptr.add((row + r) * a.row_stride + p * a.col_stride)
-                });
+                let a_value = f32x8::splat(unsafe { *a_ptr.add((row + r) * a.row_stride + at) });
                 pair[0] = a_value.mul_add(b0, pair[0]);
                 pair[1] = a_value.mul_add(b1, pair[1]);
             }
         }
+        let halves = [(0, self.width.min(8)), (8, self.width.saturating_sub(8))];
         for (r, pair) in acc.iter().enumerate() {
             let at = (row + r) * self.c_row_stride + self.col;
-            // SAFETY: as for the loads.
-            unsafe {
-                store_raw(c.at(at), self.width.min(8), pair[0]);
-                if self.width > 8 {
-                    store_raw(c.at(at + 8), self.width - 8, pair[1]);
+            for (&(offset, lanes), &sum) in halves.iter().zip(pair) {
+                if lanes == 0 {
+                    continue;
+                }
+                // SAFETY: inside C (see above); no other tile touches these columns.
+                unsafe {
+                    let value = if self.accumulate {
+                        load_raw(c.at(at + offset), lanes) + sum
+                    } else {
+                        sum
+                    };
+                    store_raw(c.at(at + offset), lanes, value);
                 }
             }
         }

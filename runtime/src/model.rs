@@ -6,9 +6,9 @@
 //! step; the compiler only lowers `repeat` in front of an LSTM.
 
 use kernels::adam::{adam_update, AdamStep};
-use kernels::dense::{dense_backward, dense_forward};
+use kernels::dense::{dense_backward, dense_forward, dense_room};
 use kernels::lstm::{
-    lstm_backward, lstm_forward, LstmDims, LstmGrads, LstmInput, LstmScratch, LstmTape,
+    lstm_backward, lstm_forward, InputKind, LstmDims, LstmGrads, LstmInput, LstmScratch, LstmTape,
     LstmWeights, OutputGrad,
 };
 use kernels::softmax::softmax_xent;
@@ -336,6 +336,8 @@ enum Work {
         y: Vec<f32>,
         w_t: Vec<f32>,
         d_input: Vec<f32>,
+        /// Room for packing in its products (`dense_room`).
+        room: Vec<f32>,
     },
 }
 
@@ -419,6 +421,13 @@ impl Workspace {
                     };
                     let repeated =
                         index > 0 && matches!(model.layers[index - 1], LayerPlan::Repeat { .. });
+                    let kind = if index == 0 && encoding.gather {
+                        InputKind::OneHot
+                    } else if repeated {
+                        InputKind::Repeated
+                    } else {
+                        InputKind::Dense
+                    };
                     let d_input = match (index, repeated) {
                         (0, _) => Vec::new(),
                         (_, true) => vec![0.0; rows * input],
@@ -429,8 +438,8 @@ impl Workspace {
                         dims,
                         stateful,
                         sequences,
-                        tape: LstmTape::new(dims),
-                        scratch: LstmScratch::new(dims),
+                        tape: LstmTape::new(dims, kind),
+                        scratch: LstmScratch::new(dims, kind),
                         d_input,
                     }
                 }
@@ -456,6 +465,7 @@ impl Workspace {
                         y: vec![0.0; n * units],
                         w_t: vec![0.0; input * units],
                         d_input,
+                        room: vec![0.0; dense_room(n, input, units)],
                     }
                 }
             };
@@ -497,10 +507,10 @@ impl Workspace {
                     ops: vec!["no kernel: the next lstm projects the vector once and reads it at every step".into()],
                     floats: 0,
                 },
-                Work::Dense { k, o, y, w_t, d_input, .. } => {
+                Work::Dense { k, o, y, w_t, d_input, room, .. } => {
                     let n = y.len() / o;
                     let mut ops = vec![format!("forward: GEMM [{n}, {k}]·[{k}, {o}] + bias")];
-                    let mut floats = y.len() + w_t.len() + d_input.len();
+                    let mut floats = y.len() + w_t.len() + d_input.len() + room.len();
                     if index == last {
                         ops.push(format!("loss: fused softmax cross-entropy over {n} rows of {o} classes"));
                         floats += self.probs.len() + self.dlogits.len();
@@ -669,13 +679,13 @@ fn run_layer(work: &mut Work, flow: Flow, model: &Model, index: usize) {
             };
             lstm_forward(lstm_input(&flow), &w, tape);
         }
-        Work::Dense { k, o, y, .. } => dense_forward(
+        Work::Dense { k, o, y, room, .. } => dense_forward(
             dense_input(&flow),
             &tensors[first].value,
             &tensors[first + 1].value,
-            *k,
-            *o,
+            (*k, *o),
             y,
+            room,
         ),
         Work::Repeat => {}
     }
@@ -724,7 +734,12 @@ fn backward_layer(work: &mut Work, flow: Flow, d_out: &[f32], model: &mut Model,
             lstm_backward(lstm_input(&flow), &w, tape, dout, scratch, grads, dx);
         }
         Work::Dense {
-            k, o, w_t, d_input, ..
+            k,
+            o,
+            w_t,
+            d_input,
+            room,
+            ..
         } => {
             let (w, rest) = tensors.split_first_mut().unwrap();
             let b = &mut rest[0];
@@ -733,11 +748,11 @@ fn backward_layer(work: &mut Work, flow: Flow, d_out: &[f32], model: &mut Model,
                 dense_input(&flow),
                 &w.value,
                 d_out,
-                *k,
-                *o,
+                (*k, *o),
                 &mut w.grad,
                 &mut b.grad,
                 dx,
+                room,
             );
         }
         Work::Repeat => {}

@@ -1,7 +1,9 @@
 //! Matrix multiply in every form, on both paths, against the reference; and the same bits
 //! whatever the number of threads.
 
-use kernels::gemm::{gemm, gemm_via, GemmPath, Mat, MatMut, PARALLEL_MIN_MACS, SMALL_MAX_MACS};
+use kernels::gemm::{
+    gemm, gemm_via, room_for, GemmPath, Mat, MatMut, PARALLEL_MIN_MACS, SMALL_MAX_MACS,
+};
 use kernels::generic::matmul;
 use proptest::prelude::*;
 
@@ -35,6 +37,8 @@ fn check(m: usize, k: usize, n: usize, ta: bool, tb: bool, accumulate: bool, see
     let (a_store, b_store) = (stored(&a, m, k, ta), stored(&b, k, n, tb));
     let tolerance = 1e-6 * (k as f64 + 1.0);
     let (a_view, b_view) = (view(&a_store, m, k, ta), view(&b_store, k, n, tb));
+    let mut room = vec![0.0; room_for(m, k, n, b_view.col_stride == 1)];
+    let mut packing_room = vec![f32::NAN; kernels::packed::packing_room(k, n)];
     // Both paths, whatever `gemm` would pick: the small kernel needs B's columns adjacent.
     let mut paths = vec![GemmPath::Packed];
     if b_view.col_stride == 1 {
@@ -48,12 +52,19 @@ fn check(m: usize, k: usize, n: usize, ta: bool, tb: bool, accumulate: bool, see
             a_view,
             b_view,
             accumulate,
+            &mut packing_room,
         );
         let what = format!("{path:?} {m}x{k}x{n} ta={ta} tb={tb} acc={accumulate}");
         assert_close(&what, &got, &to_f64(&want), tolerance, tolerance);
     }
     let mut got = c0;
-    gemm(&mut MatMut::new(&mut got, m, n), a_view, b_view, accumulate);
+    gemm(
+        &mut MatMut::new(&mut got, m, n),
+        a_view,
+        b_view,
+        accumulate,
+        &mut room,
+    );
     assert_close(
         &format!("chosen path {m}x{k}x{n}"),
         &got,
@@ -72,8 +83,7 @@ proptest! {
 
 #[test]
 fn large_shapes_use_the_packed_path() {
-    // The last two are cut for threads: along C's columns (A the smaller operand), then
-    // along its rows (B the smaller).
+    // The last two run on threads; (1, 4096, 129) packs B in eight blocks of k.
     for (m, k, n) in [
         (65, 130, 300),
         (1, 4096, 129),
@@ -94,19 +104,21 @@ fn same_bits_with_one_thread_and_two() {
     }
 }
 
-/// A product cut along C's columns or, with A the larger operand, along its rows.
+/// A product wide (panels for every thread) or narrow (four panels) on threads.
 fn same_bits_at(m: usize, k: usize, n: usize) {
     assert!(m * k * n >= PARALLEL_MIN_MACS);
     let a = floats(3, m * k, 1.0);
     let b = floats(4, k * n, 1.0);
     let run = |threads: usize| {
         let mut c = vec![0.0f32; m * n];
+        let mut room = vec![0.0; room_for(m, k, n, true)];
         with_threads(threads, || {
             gemm(
                 &mut MatMut::new(&mut c, m, n),
                 Mat::new(&a, m, k),
                 Mat::new(&b, k, n),
                 false,
+                &mut room,
             )
         });
         c

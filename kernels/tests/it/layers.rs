@@ -2,7 +2,7 @@
 //! references' gradients against finite differences.
 
 use kernels::adam::{adam_update, AdamConfig, AdamStep};
-use kernels::dense::{dense_backward, dense_forward};
+use kernels::dense::{dense_backward, dense_forward, dense_room};
 use kernels::gather::{gather_rows, scatter_add_rows};
 use kernels::generic;
 use kernels::softmax::softmax_xent;
@@ -14,12 +14,12 @@ proptest! {
     #[test]
     fn dense_matches_reference(n in 1usize..9, k in 1usize..40, o in 1usize..30, seed: u64) {
         let (x, w, b, dy) = (floats(seed, n * k, 1.0), floats(seed + 1, k * o, 1.0), floats(seed + 2, o, 1.0), floats(seed + 3, n * o, 1.0));
-        let mut y = vec![0.0; n * o];
-        dense_forward(&x, &w, &b, k, o, &mut y);
+        let (mut y, mut room) = (vec![0.0; n * o], vec![0.0; dense_room(n, k, o)]);
+        dense_forward(&x, &w, &b, (k, o), &mut y, &mut room);
         assert_close("dense y", &y, &to_f64(&generic::dense_forward(&x, &w, &b, n, k, o)), 1e-5, 1e-5);
         // Backward writes the gradients: what the buffers held before must not show.
         let (mut dw, mut db, mut dx, mut w_t) = (vec![7.0; k * o], vec![7.0; o], vec![7.0; n * k], vec![0.0; k * o]);
-        dense_backward(&x, &w, &dy, k, o, &mut dw, &mut db, Some((&mut dx, &mut w_t)));
+        dense_backward(&x, &w, &dy, (k, o), &mut dw, &mut db, Some((&mut dx, &mut w_t)), &mut room);
         let (want_dw, want_db, want_dx) = generic::dense_backward(&x, &w, &dy, n, k, o);
         assert_close("dense dW", &dw, &to_f64(&want_dw), 1e-5, 1e-5);
         assert_close("dense db", &db, &to_f64(&want_db), 1e-5, 1e-5);

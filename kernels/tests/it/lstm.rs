@@ -4,7 +4,7 @@
 
 use kernels::generic::{lstm_backward as ref_backward, lstm_forward as ref_forward};
 use kernels::lstm::{
-    lstm_backward, lstm_forward, LstmDims, LstmGrads, LstmInput, LstmScratch, LstmTape,
+    lstm_backward, lstm_forward, InputKind, LstmDims, LstmGrads, LstmInput, LstmScratch, LstmTape,
     LstmWeights, OutputGrad,
 };
 use proptest::prelude::*;
@@ -104,44 +104,37 @@ fn reference_gradients_match_finite_differences() {
     );
 }
 
-#[derive(Clone, Copy, Debug)]
-enum Kind {
-    Dense,
-    OneHot,
-    Repeated,
-}
-
 /// The dense `[T, B, I]` input a kind amounts to, for the reference.
-fn reference_input(c: &Case, kind: Kind, index: &[u32]) -> Vec<f32> {
+fn reference_input(c: &Case, kind: InputKind, index: &[u32]) -> Vec<f32> {
     let d = c.dims;
     match kind {
-        Kind::Dense => c.x.clone(),
-        Kind::OneHot => index
+        InputKind::Dense => c.x.clone(),
+        InputKind::OneHot => index
             .iter()
             .flat_map(|&i| (0..d.input).map(move |j| if j == i as usize { 1.0 } else { 0.0 }))
             .collect(),
-        Kind::Repeated => (0..d.steps)
+        InputKind::Repeated => (0..d.steps)
             .flat_map(|_| c.x[..d.batch * d.input].iter().copied())
             .collect(),
     }
 }
 
-fn check_against_reference(c: &Case, kind: Kind, last_only: bool) {
+fn check_against_reference(c: &Case, kind: InputKind, last_only: bool) {
     let d = c.dims;
     let index: Vec<u32> = (0..d.steps * d.batch)
         .map(|r| (r * 5 % d.input) as u32)
         .collect();
     let input = match kind {
-        Kind::Dense => LstmInput::Dense(&c.x),
-        Kind::OneHot => LstmInput::OneHot(&index),
-        Kind::Repeated => LstmInput::Repeated(&c.x[..d.batch * d.input]),
+        InputKind::Dense => LstmInput::Dense(&c.x),
+        InputKind::OneHot => LstmInput::OneHot(&index),
+        InputKind::Repeated => LstmInput::Repeated(&c.x[..d.batch * d.input]),
     };
     let w = LstmWeights {
         w_ih: &c.w_ih,
         w_hh: &c.w_hh,
         bias: &c.bias,
     };
-    let mut tape = LstmTape::new(d);
+    let mut tape = LstmTape::new(d, kind);
     let (h0, c0) = tape.initial_state_mut();
     h0.copy_from_slice(&c.h0);
     c0.copy_from_slice(&c.c0);
@@ -188,7 +181,7 @@ fn check_against_reference(c: &Case, kind: Kind, last_only: bool) {
         vec![7.0; g4],
     );
     let dx_len = match kind {
-        Kind::Repeated => state / d.hidden * d.input,
+        InputKind::Repeated => state / d.hidden * d.input,
         _ => d.steps * d.batch * d.input,
     };
     let mut dx = vec![0.0; dx_len];
@@ -197,13 +190,13 @@ fn check_against_reference(c: &Case, kind: Kind, last_only: bool) {
     } else {
         OutputGrad::Sequence(&c.dh_out)
     };
-    let mut scratch = LstmScratch::new(d);
+    let mut scratch = LstmScratch::new(d, kind);
     let grads = LstmGrads {
         w_ih: &mut dw_ih,
         w_hh: &mut dw_hh,
         bias: &mut dbias,
     };
-    let want_dx = !matches!(kind, Kind::OneHot);
+    let want_dx = !matches!(kind, InputKind::OneHot);
     lstm_backward(
         input,
         &w,
@@ -245,8 +238,8 @@ fn check_against_reference(c: &Case, kind: Kind, last_only: bool) {
         tolerance,
     );
     match kind {
-        Kind::Dense => assert_close(&format!("{what} dx"), &dx, &r_dx, tolerance, tolerance),
-        Kind::Repeated => {
+        InputKind::Dense => assert_close(&format!("{what} dx"), &dx, &r_dx, tolerance, tolerance),
+        InputKind::Repeated => {
             // The repeated vector's gradient is the sum over steps of the reference's.
             let mut summed = vec![0.0; dx_len];
             for step in r_dx.chunks(dx_len) {
@@ -256,7 +249,7 @@ fn check_against_reference(c: &Case, kind: Kind, last_only: bool) {
             }
             assert_close(&format!("{what} dx"), &dx, &summed, tolerance, tolerance);
         }
-        Kind::OneHot => {}
+        InputKind::OneHot => {}
     }
 }
 
@@ -266,7 +259,7 @@ proptest! {
     // Batches above and below the small GEMM's blocks of four rows.
     // From a zero hidden state too, where step 0's recurrent product is skipped.
     fn simd_layer_matches_reference(steps in 1usize..6, batch in 1usize..8, input in 1usize..12, hidden in 1usize..20, seed: u64, kind in 0u8..3, last_only: bool, zero_state: bool) {
-        let kind = [Kind::Dense, Kind::OneHot, Kind::Repeated][kind as usize];
+        let kind = [InputKind::Dense, InputKind::OneHot, InputKind::Repeated][kind as usize];
         let c = case(steps, batch, input, hidden, seed % 1000);
         let c = if zero_state { from_zero_state(c) } else { c };
         check_against_reference(&c, kind, last_only);
@@ -287,7 +280,7 @@ fn tutorial_shapes_match_reference() {
         (3, 24, 7, 64),
         (2, 64, 3, 256),
     ] {
-        for kind in [Kind::Dense, Kind::OneHot, Kind::Repeated] {
+        for kind in [InputKind::Dense, InputKind::OneHot, InputKind::Repeated] {
             check_against_reference(&case(steps, batch, input, hidden, 5), kind, false);
         }
     }
@@ -304,7 +297,7 @@ fn same_bits_with_one_thread_and_two() {
                 w_hh: &c.w_hh,
                 bias: &c.bias,
             };
-            let mut tape = LstmTape::new(d);
+            let mut tape = LstmTape::new(d, InputKind::Dense);
             lstm_forward(LstmInput::Dense(&c.x), &w, &mut tape);
             let g4 = 4 * d.hidden;
             let (mut dw_ih, mut dw_hh, mut dbias) = (
@@ -317,7 +310,7 @@ fn same_bits_with_one_thread_and_two() {
                 w_hh: &mut dw_hh,
                 bias: &mut dbias,
             };
-            let mut scratch = LstmScratch::new(d);
+            let mut scratch = LstmScratch::new(d, InputKind::Dense);
             lstm_backward(
                 LstmInput::Dense(&c.x),
                 &w,
