@@ -14,6 +14,7 @@ pub mod span;
 pub mod spec;
 pub mod summary;
 pub mod syntax;
+pub mod table;
 
 use diagnostic::Diagnostic;
 use graph::Checked;

@@ -9,6 +9,7 @@ mod roundtrip;
 mod run;
 mod show;
 mod specs;
+mod table;
 mod weights;
 
 use std::path::{Path, PathBuf};
