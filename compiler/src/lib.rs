@@ -2,12 +2,14 @@
 //!
 //! Stages, each a function whose result can be inspected on its own:
 //! `syntax::parse` (text to syntax tree), `spec::resolve` (syntax tree to a typed spec),
-//! `graph::check` (spec to a layer graph with inferred and checked shapes).
-//! `compile` runs them in order; the `lstmc` binary renders what it returns.
+//! `load::series` (the files a spec names), `graph::check` (spec to a layer graph with
+//! inferred and checked shapes). `compile` runs them in order; the `lstmc` binary renders
+//! what it returns.
 
 pub mod diagnostic;
 pub mod format;
 pub mod graph;
+pub mod load;
 pub mod lower;
 pub mod report;
 pub mod span;
@@ -31,10 +33,16 @@ pub struct Compiled {
     pub result: Result<(Spec, Checked), Vec<Diagnostic>>,
 }
 
-/// Parses, resolves and checks a spec given as raw bytes. Never panics: any problem with the
-/// input is a diagnostic. Stops after the syntax stage if it found errors, since a broken
-/// statement would otherwise be reported again as a missing or wrong section.
+/// `compile_with`, the paths a spec names read relative to the current folder.
 pub fn compile(bytes: &[u8]) -> Compiled {
+    compile_with(bytes, &load::Folder(std::path::PathBuf::from(".")))
+}
+
+/// Parses, resolves and checks a spec given as raw bytes, reading the files it names from
+/// `files`. Never panics: any problem with the input is a diagnostic. Stops after the syntax
+/// stage if it found errors, since a broken statement would otherwise be reported again as a
+/// missing or wrong section.
+pub fn compile_with(bytes: &[u8], files: &dyn load::Files) -> Compiled {
     let text = match std::str::from_utf8(bytes) {
         Ok(text) => text.to_string(),
         Err(error) => return not_utf8(bytes, error),
@@ -47,11 +55,11 @@ pub fn compile(bytes: &[u8]) -> Compiled {
             result: Err(vec![diagnostic]),
         };
     }
-    let result = check_text(&text);
+    let result = check_text(&text, files);
     Compiled { text, result }
 }
 
-fn check_text(text: &str) -> Result<(Spec, Checked), Vec<Diagnostic>> {
+fn check_text(text: &str, files: &dyn load::Files) -> Result<(Spec, Checked), Vec<Diagnostic>> {
     let (file, syntax_errors) = syntax::parse(text);
     if !syntax_errors.is_empty() {
         return Err(syntax_errors);
@@ -60,7 +68,8 @@ fn check_text(text: &str) -> Result<(Spec, Checked), Vec<Diagnostic>> {
     let Some(spec) = spec else {
         return Err(diagnostics);
     };
-    let (checked, graph_errors) = graph::check(&spec);
+    let series = load::series(&spec, files, &mut diagnostics);
+    let (checked, graph_errors) = graph::check(&spec, series);
     diagnostics.extend(graph_errors);
     match checked {
         Some(checked) if diagnostics.is_empty() => Ok((spec, checked)),

@@ -2,12 +2,15 @@
 //! dropped.
 
 use runtime::plan::{
-    AdamConfig, DataPlan, EvalPlan, FramePlan, LayerPlan, Plan, ShowPlan, SourcePlan, TrainPlan,
+    AdamConfig, Column, DataPlan, EvalPlan, FramePlan, LayerPlan, Loss as LossPlan, Plan,
+    Scale as ScalePlan, ShowPlan, SourcePlan, Split, TrainPlan,
 };
 
-use crate::graph::Checked;
+use crate::graph::{split_rows, Checked};
+use crate::load;
 use crate::spec::{
-    Encode, EvalOn, Frame, LayerKind, Layout, Order, Pad, Reset, ShowItem, Source, Spec,
+    Encode, EvalOn, Frame, LayerKind, Layout, Loss, Order, Pad, Reset, Scale, ShowItem, Source,
+    Spec,
 };
 
 /// The plan for a spec that passed every check. Sizes fit in `usize`: the memory bound
@@ -23,7 +26,7 @@ pub fn lower(spec: &Spec, checked: &Checked) -> Plan {
             .iter()
             .map(|layer| lower_layer(&layer.kind))
             .collect(),
-        data: lower_data(spec),
+        data: lower_data(spec, checked),
         train: lower_train(spec, checked),
         eval: match spec.eval.on.value {
             EvalOn::Train => EvalPlan::Train,
@@ -55,20 +58,27 @@ fn lower_layer(kind: &LayerKind) -> LayerPlan {
             times: times.value as usize,
         },
         LayerKind::Dense {
-            units,
-            softmax,
-            per_step,
+            units, per_step, ..
         } => LayerPlan::Dense {
             units: units.value as usize,
-            softmax: softmax.is_some(),
             per_step: per_step.is_some(),
         },
     }
 }
 
-fn lower_data(spec: &Spec) -> DataPlan {
+fn lower_data(spec: &Spec, checked: &Checked) -> DataPlan {
     let data = &spec.data;
     let source = match &data.source.value {
+        Source::Csv(_) => {
+            let series = checked
+                .series
+                .as_ref()
+                .expect("the checker read the series");
+            SourcePlan::Series {
+                inputs: series.inputs.iter().map(lower_column).collect(),
+                targets: series.targets.iter().map(lower_column).collect(),
+            }
+        }
         Source::Alphabet { letters } => SourcePlan::Alphabet {
             letters: letters.clone(),
         },
@@ -101,13 +111,46 @@ fn lower_data(spec: &Spec) -> DataPlan {
         Frame::Pick { index } => FramePlan::Pick {
             index: index as usize,
         },
+        Frame::Forecast { window, ahead, out } => FramePlan::Forecast {
+            window: window as usize,
+            ahead: ahead as usize,
+            out: out as usize,
+        },
     };
+    let rows = checked
+        .series
+        .as_ref()
+        .map_or(0, |series| series.rows() as u64);
+    let split = data.split.as_ref().map(|_| {
+        let [train, val, _] = split_rows(data, rows);
+        Split {
+            train_rows: train as usize,
+            val_rows: val as usize,
+        }
+    });
     DataPlan {
         source,
         frame,
-        one_hot: data.encode.value == Encode::OneHot,
+        one_hot: data
+            .encode
+            .as_ref()
+            .is_some_and(|e| e.value == Encode::OneHot),
         as_features: data.layout.value == Layout::Features,
         fresh: data.fresh.is_some(),
+        scale: match data.scale.value {
+            Scale::None => ScalePlan::None,
+            Scale::MinMax => ScalePlan::MinMax,
+            Scale::Standard => ScalePlan::Standard,
+        },
+        split,
+    }
+}
+
+/// Values are kept in f32 from here on, as the kernels compute.
+fn lower_column(column: &load::Column) -> Column {
+    Column {
+        name: column.name.clone(),
+        values: column.values.iter().map(|&v| v as f32).collect(),
     }
 }
 
@@ -126,12 +169,19 @@ fn lower_train(spec: &Spec, checked: &Checked) -> TrainPlan {
             beta2: adam.beta2,
             epsilon: adam.epsilon,
         },
+        loss: match train.loss.value {
+            Loss::CrossEntropy => LossPlan::CrossEntropy,
+            Loss::Mse => LossPlan::Mse,
+            Loss::Mae => LossPlan::Mae,
+        },
     }
 }
 
 fn lower_show(item: &ShowItem, source: &Source) -> ShowPlan {
     match *item {
         ShowItem::Accuracy => ShowPlan::Accuracy,
+        ShowItem::Rmse => ShowPlan::Rmse,
+        ShowItem::Mae => ShowPlan::Mae,
         ShowItem::Predictions { count, order } => ShowPlan::Predictions {
             count: count.map(|c| c as usize),
             random: order == Order::Random,
@@ -139,7 +189,7 @@ fn lower_show(item: &ShowItem, source: &Source) -> ShowPlan {
         ShowItem::Generate { from, steps } => {
             let letters = match source {
                 Source::Alphabet { letters } => letters,
-                Source::RandomInts { .. } => {
+                Source::RandomInts { .. } | Source::Csv(_) => {
                     unreachable!("the checker requires an alphabet to generate from")
                 }
             };

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use runtime::data::PAD;
 use runtime::model::LayerReport;
 use runtime::plan::{Plan, ShowPlan, SourcePlan};
-use runtime::train::{Evaluation, Trainer};
+use runtime::train::{Evaluation, PartErrors, Score, Trainer};
 
 use crate::format::{group, human};
 use crate::graph::{LayerGraph, Op};
@@ -16,6 +16,7 @@ pub fn symbol_name(source: &SourcePlan, symbol: u32) -> String {
     match source {
         SourcePlan::Alphabet { letters } => letters[symbol as usize].to_string(),
         SourcePlan::RandomInts { lo, .. } => (lo + i64::from(symbol)).to_string(),
+        SourcePlan::Series { .. } => unreachable!("a series has values, not symbols"),
     }
 }
 
@@ -31,6 +32,58 @@ pub fn symbol_names(source: &SourcePlan, symbols: &[u32]) -> Vec<String> {
 /// `accuracy: 98.90%`, the line scripts read.
 pub fn accuracy_line(accuracy: f64) -> String {
     format!("accuracy: {:.2}%", accuracy * 100.0)
+}
+
+/// What a run prints when its spec shows nothing: the accuracy, or the root mean squared
+/// error of each part.
+pub fn score_lines(score: &Score) -> String {
+    match score {
+        Score::Accuracy(_) => figure_line(&ShowPlan::Accuracy, score),
+        Score::Errors(_) => figure_line(&ShowPlan::Rmse, score),
+    }
+}
+
+/// The mean, min and max over several seeds' scores: of the accuracy, or of the last part's
+/// root mean squared error.
+pub fn spread(scores: &[Score]) -> String {
+    let figures: Vec<f64> = scores.iter().map(Score::headline).collect();
+    let mean = figures.iter().sum::<f64>() / figures.len() as f64;
+    let min = figures.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = figures.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    match scores.first() {
+        Some(Score::Errors(parts)) => {
+            let part = parts.last().map_or("", |p| p.part.name());
+            format!("{part} rmse: mean {mean:.4}, min {min:.4}, max {max:.4}")
+        }
+        _ => format!(
+            "mean {:.2}%, min {:.2}%, max {:.2}%",
+            mean * 100.0,
+            min * 100.0,
+            max * 100.0
+        ),
+    }
+}
+
+/// One figure's line: `accuracy: 98.90%`, or `rmse: train 22.93, test 47.53` in the data's
+/// units. The checker shows each figure only for the task that has it.
+fn figure_line(item: &ShowPlan, score: &Score) -> String {
+    match (item, score) {
+        (ShowPlan::Accuracy, Score::Accuracy(accuracy)) => {
+            format!("{}\n", accuracy_line(*accuracy))
+        }
+        (ShowPlan::Rmse | ShowPlan::Mae, Score::Errors(parts)) => {
+            let (name, pick): (&str, fn(&PartErrors) -> f64) = match item {
+                ShowPlan::Rmse => ("rmse", |p| p.rmse),
+                _ => ("mae", |p| p.mae),
+            };
+            let figures: Vec<String> = parts
+                .iter()
+                .map(|part| format!("{} {:.4}", part.part.name(), pick(part)))
+                .collect();
+            format!("{name}: {}\n", figures.join(", "))
+        }
+        _ => unreachable!("the checker shows accuracy for classes and errors for values"),
+    }
 }
 
 /// One line per shown sample, in the order of `samples`, the same for every framing:
@@ -63,11 +116,13 @@ pub fn show(plan: &Plan, trainer: &mut Trainer) -> String {
     let evaluation = trainer.evaluate();
     let mut out = String::new();
     if plan.show.is_empty() {
-        writeln!(out, "{}", accuracy_line(evaluation.accuracy)).unwrap();
+        out.push_str(&score_lines(&evaluation.score));
     }
     for item in &plan.show {
         match *item {
-            ShowPlan::Accuracy => writeln!(out, "{}", accuracy_line(evaluation.accuracy)).unwrap(),
+            ShowPlan::Accuracy | ShowPlan::Rmse | ShowPlan::Mae => {
+                out.push_str(&figure_line(item, &evaluation.score));
+            }
             ShowPlan::Predictions { count, random } => {
                 let samples = evaluation.shown_samples(count, random, plan.train.seed);
                 out.push_str(&predictions(plan, &evaluation, &samples));

@@ -7,24 +7,42 @@
 use rand::RngExt;
 use rand_pcg::Pcg64Mcg;
 
-use crate::plan::{DataPlan, FramePlan, SourcePlan};
+use crate::plan::{Column, DataPlan, FramePlan, Scale, SourcePlan};
 
 /// A padding position in a sample: encoded as an all-zero feature vector (Keras pads the
 /// integer sequence with 0, which normalizes to 0.0 as well).
 pub const PAD: u32 = u32::MAX;
 
-/// The samples of one draw: `[N, symbols]` inputs and `[N, target_steps]` targets.
+/// The samples of one draw, or of one part of a series: `symbols` input positions and
+/// `target_steps` target steps each.
 #[derive(Clone)]
 pub struct Dataset {
     pub symbols: usize,
     pub target_steps: usize,
-    inputs: Vec<u32>,
-    targets: Vec<u32>,
-    sequence: Vec<u32>,
+    samples: Samples,
+}
+
+#[derive(Clone)]
+enum Samples {
+    /// `[N, symbols]` symbol inputs (`PAD` for padding), `[N, target_steps]` classes, and the
+    /// source's sequence they are cut from.
+    Symbols {
+        inputs: Vec<u32>,
+        targets: Vec<u32>,
+        sequence: Vec<u32>,
+    },
+    /// `[N, symbols, features]` scaled input values and `[N, target_steps, outputs]` scaled
+    /// target values.
+    Values {
+        inputs: Vec<f32>,
+        targets: Vec<f32>,
+        features: usize,
+        outputs: usize,
+    },
 }
 
 impl Dataset {
-    /// Room for the samples `plan` frames. Allocates; `draw` does not.
+    /// Room for the samples a symbol source's `plan` frames. Allocates; `draw` does not.
     pub fn new(plan: &DataPlan) -> Dataset {
         let samples = sample_count(plan);
         let (symbols, target_steps) = match plan.frame {
@@ -35,37 +53,115 @@ impl Dataset {
                 steps_out,
             } => (steps_in, steps_out),
             FramePlan::Pick { .. } => (plan.source.length(), 1),
+            FramePlan::Forecast { .. } => unreachable!("a series is framed by `Dataset::series`"),
         };
         Dataset {
             symbols,
             target_steps,
-            inputs: vec![PAD; samples * symbols],
-            targets: vec![0; samples * target_steps],
-            sequence: vec![0; plan.source.length()],
+            samples: Samples::Symbols {
+                inputs: vec![PAD; samples * symbols],
+                targets: vec![0; samples * target_steps],
+                sequence: vec![0; plan.source.length()],
+            },
+        }
+    }
+
+    /// The samples of the series `rows` (one part of a split), scaled by `scaler`.
+    pub fn series(plan: &DataPlan, rows: std::ops::Range<usize>, scaler: &Scaler) -> Dataset {
+        let (SourcePlan::Series { inputs, targets }, FramePlan::Forecast { window, ahead, out }) =
+            (&plan.source, plan.frame)
+        else {
+            unreachable!("the compiler frames a series by forecast windows")
+        };
+        let samples = (rows.len() + 1).saturating_sub(window + ahead + out - 1);
+        let mut x = Vec::with_capacity(samples * window * inputs.len());
+        let mut y = Vec::with_capacity(samples * out * targets.len());
+        for start in rows.start..rows.start + samples {
+            push_rows(&mut x, inputs, &scaler.inputs, start..start + window);
+            let first = start + window - 1 + ahead;
+            push_rows(&mut y, targets, &scaler.targets, first..first + out);
+        }
+        // The `out` future rows form one target vector, as Keras' multi-step `Dense(out)`.
+        Dataset {
+            symbols: window,
+            target_steps: 1,
+            samples: Samples::Values {
+                inputs: x,
+                targets: y,
+                features: inputs.len(),
+                outputs: out * targets.len(),
+            },
         }
     }
 
     pub fn samples(&self) -> usize {
-        self.targets.len() / self.target_steps
+        match &self.samples {
+            Samples::Symbols { targets, .. } => targets.len() / self.target_steps,
+            Samples::Values {
+                targets, outputs, ..
+            } => targets.len() / (self.target_steps * outputs),
+        }
     }
 
+    /// A symbol sample's input symbols.
     pub fn input(&self, sample: usize) -> &[u32] {
-        &self.inputs[sample * self.symbols..(sample + 1) * self.symbols]
+        match &self.samples {
+            Samples::Symbols { inputs, .. } => {
+                &inputs[sample * self.symbols..(sample + 1) * self.symbols]
+            }
+            Samples::Values { .. } => unreachable!("a series has values, not symbols"),
+        }
     }
 
+    /// A symbol sample's target classes.
     pub fn target(&self, sample: usize) -> &[u32] {
-        &self.targets[sample * self.target_steps..(sample + 1) * self.target_steps]
+        match &self.samples {
+            Samples::Symbols { targets, .. } => {
+                &targets[sample * self.target_steps..(sample + 1) * self.target_steps]
+            }
+            Samples::Values { .. } => unreachable!("a series has values, not classes"),
+        }
+    }
+
+    /// A series sample's scaled inputs `[steps, features]` and targets `[steps, outputs]`.
+    pub fn values(&self, sample: usize) -> (&[f32], &[f32]) {
+        match &self.samples {
+            Samples::Values {
+                inputs,
+                targets,
+                features,
+                outputs,
+            } => {
+                let (x, y) = (self.symbols * features, self.target_steps * outputs);
+                (
+                    &inputs[sample * x..(sample + 1) * x],
+                    &targets[sample * y..(sample + 1) * y],
+                )
+            }
+            Samples::Symbols { .. } => unreachable!("symbols have no values"),
+        }
+    }
+
+    /// Whether the samples are a series' values rather than symbols.
+    pub fn is_series(&self) -> bool {
+        matches!(self.samples, Samples::Values { .. })
     }
 
     /// Draws the source's sequence and frames it into samples, as the tutorials do.
     pub fn draw(&mut self, plan: &DataPlan, rng: &mut Pcg64Mcg) {
-        draw_sequence(&plan.source, rng, &mut self.sequence);
         let (symbols, target_steps) = (self.symbols, self.target_steps);
-        let sequence = &self.sequence;
-        let samples = self
-            .inputs
+        let Samples::Symbols {
+            inputs,
+            targets,
+            sequence,
+        } = &mut self.samples
+        else {
+            unreachable!("a series is read, not drawn")
+        };
+        draw_sequence(&plan.source, rng, sequence);
+        let samples = inputs
             .chunks_exact_mut(symbols)
-            .zip(self.targets.chunks_exact_mut(target_steps));
+            .zip(targets.chunks_exact_mut(target_steps));
         match plan.frame {
             FramePlan::Windows { size } => {
                 for (start, (input, target)) in samples.enumerate() {
@@ -97,10 +193,105 @@ impl Dataset {
                     draw_run(sequence, max_len, pad_before, rng, input, target);
                 }
             }
+            FramePlan::Forecast { .. } => unreachable!("a series is read, not drawn"),
         }
     }
 }
 
+/// `values[row]` of each column over `rows`, scaled, appended row by row.
+fn push_rows(
+    out: &mut Vec<f32>,
+    columns: &[Column],
+    scales: &[Affine],
+    rows: std::ops::Range<usize>,
+) {
+    for row in rows {
+        for (column, scale) in columns.iter().zip(scales) {
+            out.push(scale.apply(column.values[row]));
+        }
+    }
+}
+
+/// `(x - offset) / scale`, fitted on the training rows of one column.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Affine {
+    pub offset: f32,
+    pub scale: f32,
+}
+
+impl Affine {
+    const IDENTITY: Affine = Affine {
+        offset: 0.0,
+        scale: 1.0,
+    };
+
+    pub fn apply(&self, x: f32) -> f32 {
+        (x - self.offset) / self.scale
+    }
+
+    /// Back to the data's units.
+    pub fn undo(&self, x: f32) -> f32 {
+        x * self.scale + self.offset
+    }
+
+    fn fit(values: &[f32], scale: Scale) -> Affine {
+        let n = values.len() as f64;
+        let (offset, spread) = match scale {
+            Scale::None => return Affine::IDENTITY,
+            Scale::MinMax => {
+                let min = values.iter().copied().fold(f32::INFINITY, f32::min);
+                let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                (f64::from(min), f64::from(max) - f64::from(min))
+            }
+            Scale::Standard => {
+                let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+                let var = values
+                    .iter()
+                    .map(|&v| (f64::from(v) - mean).powi(2))
+                    .sum::<f64>()
+                    / n;
+                (mean, var.sqrt())
+            }
+        };
+        // A constant column scales by 1, as scikit-learn's scalers do, rather than divide by 0.
+        let spread = if spread > 0.0 { spread } else { 1.0 };
+        Affine {
+            offset: offset as f32,
+            scale: spread as f32,
+        }
+    }
+}
+
+/// Each input and target column's scaling, fitted on the training rows only, so that no
+/// figure of the validation or test rows leaks into training.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scaler {
+    pub inputs: Vec<Affine>,
+    pub targets: Vec<Affine>,
+}
+
+impl Scaler {
+    pub fn fit(plan: &DataPlan, training_rows: std::ops::Range<usize>) -> Scaler {
+        let SourcePlan::Series { inputs, targets } = &plan.source else {
+            return Scaler {
+                inputs: Vec::new(),
+                targets: Vec::new(),
+            };
+        };
+        let fit = |columns: &[Column]| {
+            columns
+                .iter()
+                .map(|c| Affine::fit(&c.values[training_rows.clone()], plan.scale))
+                .collect()
+        };
+        Scaler {
+            inputs: fit(inputs),
+            targets: fit(targets),
+        }
+    }
+}
+
+/// The samples a symbol source's framing cuts.
 pub fn sample_count(plan: &DataPlan) -> usize {
     let length = plan.source.length();
     match plan.frame {
@@ -108,6 +299,7 @@ pub fn sample_count(plan: &DataPlan) -> usize {
         FramePlan::Runs { count, .. } => count,
         FramePlan::Lag { steps_in, .. } => length - steps_in + 1,
         FramePlan::Pick { .. } => 1,
+        FramePlan::Forecast { .. } => unreachable!("a series' parts are framed on their own"),
     }
 }
 
@@ -124,6 +316,7 @@ fn draw_sequence(source: &SourcePlan, rng: &mut Pcg64Mcg, out: &mut [u32]) {
                 *symbol = rng.random_range(0..classes);
             }
         }
+        SourcePlan::Series { .. } => unreachable!("a series is read, not drawn"),
     }
 }
 
@@ -148,12 +341,14 @@ fn draw_run(
 }
 
 /// One batch, encoded for the kernels: time-major `[T, B, F]` features (or `[T, B]` hot
-/// indices for a one-hot input), and `[T_target, B]` target classes.
+/// indices for a one-hot input), and `[T_target, B]` target classes or `[T_target, B, O]`
+/// target values.
 pub struct Batch {
     pub rows: usize,
     pub x: Vec<f32>,
     pub hot: Vec<u32>,
     pub targets: Vec<u32>,
+    pub values: Vec<f32>,
 }
 
 /// How a sample's symbols become the model's input.
@@ -167,11 +362,21 @@ pub struct Encoding {
     /// One-hot, one symbol a step, never padded: fed as hot indices and projected by a row
     /// gather rather than a matrix multiply.
     pub gather: bool,
+    /// A series: each position is a row of `columns` values, and a target is one vector of
+    /// `outputs` values (every target column at each forecast step); zero for symbols.
+    pub columns: usize,
+    pub outputs: usize,
 }
 
 impl Encoding {
     pub fn new(plan: &DataPlan, steps: usize, features: usize) -> Encoding {
         let padded = matches!(plan.frame, FramePlan::Runs { .. });
+        let (columns, outputs) = match (&plan.source, plan.frame) {
+            (SourcePlan::Series { inputs, targets }, FramePlan::Forecast { out, .. }) => {
+                (inputs.len(), out * targets.len())
+            }
+            _ => (0, 0),
+        };
         Encoding {
             steps,
             features,
@@ -179,6 +384,8 @@ impl Encoding {
             one_hot: plan.one_hot,
             as_features: plan.as_features,
             gather: plan.one_hot && !plan.as_features && !padded,
+            columns,
+            outputs,
         }
     }
 }
@@ -192,11 +399,13 @@ impl Batch {
                 Vec::new(),
             ),
         };
+        let series = encoding.columns > 0;
         Batch {
             rows,
             x,
             hot,
-            targets: vec![0; target_steps * rows],
+            targets: vec![0; if series { 0 } else { target_steps * rows }],
+            values: vec![0.0; target_steps * rows * encoding.outputs],
         }
     }
 
@@ -205,7 +414,36 @@ impl Batch {
         assert_eq!(ids.len(), self.rows, "a batch of {} rows", self.rows);
         self.x.fill(0.0);
         for (row, &id) in ids.iter().enumerate() {
-            self.fill_row(row, data.input(id), data.target(id), encoding);
+            if data.is_series() {
+                let (input, target) = data.values(id);
+                self.fill_values_row(row, input, target, encoding);
+            } else {
+                self.fill_row(row, data.input(id), data.target(id), encoding);
+            }
+        }
+    }
+
+    /// Encodes one series input `[steps, columns]` with no target into a batch of one row.
+    pub fn fill_one_values(&mut self, input: &[f32], encoding: Encoding) {
+        assert_eq!(self.rows, 1, "fill_one_values fills a batch of one row");
+        self.values.fill(0.0);
+        self.fill_values_row(0, input, &[], encoding);
+    }
+
+    /// A series sample: its rows as steps, or side by side in one step, like symbols.
+    fn fill_values_row(&mut self, row: usize, input: &[f32], target: &[f32], encoding: Encoding) {
+        let (rows, columns, outputs) = (self.rows, encoding.columns, encoding.outputs);
+        for (step, values) in target.chunks_exact(outputs).enumerate() {
+            let at = (step * rows + row) * outputs;
+            self.values[at..at + outputs].copy_from_slice(values);
+        }
+        for (position, values) in input.chunks_exact(columns).enumerate() {
+            let (step, first) = match encoding.as_features {
+                true => (0, position * columns),
+                false => (position, 0),
+            };
+            let at = (step * rows + row) * encoding.features + first;
+            self.x[at..at + columns].copy_from_slice(values);
         }
     }
 

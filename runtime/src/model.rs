@@ -11,12 +11,13 @@ use kernels::lstm::{
     lstm_backward, lstm_forward, InputKind, LstmDims, LstmGrads, LstmInput, LstmScratch, LstmTape,
     LstmWeights, OutputGrad,
 };
+use kernels::regression::{mae, mse};
 use kernels::softmax::softmax_xent;
 use rand_pcg::Pcg64Mcg;
 
 use crate::data::{Batch, Encoding};
 use crate::init::{glorot_uniform, lstm_bias, orthogonal};
-use crate::plan::{LayerPlan, Plan};
+use crate::plan::{LayerPlan, Loss, Plan};
 
 /// A parameter tensor with its gradient and Adam moments.
 pub struct Tensor {
@@ -46,6 +47,8 @@ impl Tensor {
 /// The layers and their parameters: `[W_ih, W_hh, bias]` per LSTM, `[W, b]` per dense.
 pub struct Model {
     pub layers: Vec<LayerPlan>,
+    /// What the last layer's outputs are scored by.
+    pub loss: Loss,
     /// Each layer's input width, and its first tensor in `tensors`.
     inputs: Vec<usize>,
     first_tensor: Vec<usize>,
@@ -84,6 +87,7 @@ impl Model {
         }
         Model {
             layers: plan.layers.clone(),
+            loss: plan.train.loss,
             inputs,
             first_tensor,
             tensors,
@@ -473,7 +477,7 @@ impl Workspace {
         }
         let classes = match model.layers.last() {
             Some(LayerPlan::Dense { units, .. }) => *units,
-            _ => unreachable!("the compiler ends every model with a softmax dense layer"),
+            _ => unreachable!("the compiler ends every model with a dense layer"),
         };
         let logit_rows = if sequence { steps * rows } else { rows };
         Workspace {
@@ -512,7 +516,11 @@ impl Workspace {
                     let mut ops = vec![format!("forward: GEMM [{n}, {k}]·[{k}, {o}] + bias")];
                     let mut floats = y.len() + w_t.len() + d_input.len() + room.len();
                     if index == last {
-                        ops.push(format!("loss: fused softmax cross-entropy over {n} rows of {o} classes"));
+                        ops.push(match model.loss {
+                            Loss::CrossEntropy => format!("loss: fused softmax cross-entropy over {n} rows of {o} classes"),
+                            Loss::Mse => format!("loss: fused mean squared error over {n} rows of {o} values"),
+                            Loss::Mae => format!("loss: fused mean absolute error over {n} rows of {o} values"),
+                        });
                         floats += self.probs.len() + self.dlogits.len();
                     }
                     ops.push(format!("backward: dW [{k}, {n}]·[{n}, {o}], db column sums{}", if d_input.is_empty() { "" } else { ", dx against Wᵀ" }));
@@ -585,8 +593,9 @@ impl Workspace {
         }
     }
 
-    /// Runs the batch through every layer; returns the summed cross-entropy of its targets
-    /// and leaves the class probabilities in `probs` and the loss gradient in `dlogits`.
+    /// Runs the batch through every layer; returns the summed loss of its targets (every
+    /// value's, for a regression) and leaves the class probabilities (or the predicted
+    /// values) in `probs` and the loss gradient in `dlogits`.
     pub fn forward(&mut self, model: &Model, batch: &Batch) -> f64 {
         for index in 0..self.works.len() {
             let (done, rest) = self.works.split_at_mut(index);
@@ -595,18 +604,29 @@ impl Workspace {
         }
         let logits = match self.works.last() {
             Some(Work::Dense { y, .. }) => y,
-            _ => unreachable!("the compiler ends every model with a softmax dense layer"),
+            _ => unreachable!("the compiler ends every model with a dense layer"),
         };
-        let rows = batch.targets.len();
-        let classes = self.probs.len() / rows;
-        softmax_xent(
-            logits,
-            classes,
-            &batch.targets,
-            1.0 / rows as f32,
-            &mut self.probs,
-            &mut self.dlogits,
-        )
+        match model.loss {
+            Loss::CrossEntropy => {
+                let rows = batch.targets.len();
+                let classes = self.probs.len() / rows;
+                softmax_xent(
+                    logits,
+                    classes,
+                    &batch.targets,
+                    1.0 / rows as f32,
+                    &mut self.probs,
+                    &mut self.dlogits,
+                )
+            }
+            Loss::Mse | Loss::Mae => {
+                self.probs.copy_from_slice(logits);
+                // Keras averages over every value of the batch.
+                let scale = 1.0 / batch.values.len() as f32;
+                let loss = if model.loss == Loss::Mse { mse } else { mae };
+                loss(logits, &batch.values, scale, &mut self.dlogits)
+            }
+        }
     }
 
     /// Backprop from the loss of the last `forward`, writing the model's gradients.

@@ -28,10 +28,10 @@ pub enum LayerPlan {
     Repeat {
         times: usize,
     },
-    /// The last dense layer carries the softmax that the cross-entropy loss reads.
+    /// The last dense layer's outputs are what the loss reads: logits that cross-entropy
+    /// turns into probabilities, or the predicted values of a regression.
     Dense {
         units: usize,
-        softmax: bool,
         per_step: bool,
     },
 }
@@ -45,26 +45,69 @@ pub struct DataPlan {
     pub as_features: bool,
     /// Draw new data before every epoch.
     pub fresh: bool,
+    /// How a series' columns are scaled, fitted on its training rows.
+    pub scale: Scale,
+    /// How a series' rows are split into training, validation and test parts.
+    pub split: Option<Split>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scale {
+    None,
+    /// To [0, 1] by each column's training minimum and maximum.
+    MinMax,
+    /// To mean 0 and standard deviation 1 by each column's training rows.
+    Standard,
+}
+
+/// A series' rows in order: training first, then validation, the rest for the test. Each
+/// part is framed on its own, so no sample crosses a boundary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Split {
+    pub train_rows: usize,
+    pub val_rows: usize,
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum SourcePlan {
-    Alphabet { letters: Vec<char> },
-    RandomInts { lo: i64, hi: i64, length: usize },
+    Alphabet {
+        letters: Vec<char>,
+    },
+    RandomInts {
+        lo: i64,
+        hi: i64,
+        length: usize,
+    },
+    /// Measured columns, one row a time step, missing values already handled: the columns
+    /// the model reads and the columns it predicts (a column may be both).
+    Series {
+        inputs: Vec<Column>,
+        targets: Vec<Column>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Column {
+    pub name: String,
+    pub values: Vec<f32>,
 }
 
 impl SourcePlan {
+    /// The classes of a symbol source; a series has none.
     pub fn classes(&self) -> usize {
         match self {
             SourcePlan::Alphabet { letters } => letters.len(),
             SourcePlan::RandomInts { lo, hi, .. } => hi.abs_diff(*lo) as usize,
+            SourcePlan::Series { .. } => 0,
         }
     }
 
+    /// Symbols, or rows of a series.
     pub fn length(&self) -> usize {
         match self {
             SourcePlan::Alphabet { letters } => letters.len(),
             SourcePlan::RandomInts { length, .. } => *length,
+            SourcePlan::Series { inputs, .. } => inputs[0].values.len(),
         }
     }
 }
@@ -86,6 +129,13 @@ pub enum FramePlan {
     Pick {
         index: usize,
     },
+    /// A series: every window of `window` rows, target the `out` rows from `ahead` rows after
+    /// the window's last.
+    Forecast {
+        window: usize,
+        ahead: usize,
+        out: usize,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -96,6 +146,18 @@ pub struct TrainPlan {
     pub reset_each_epoch: bool,
     pub seed: u64,
     pub adam: AdamConfig,
+    pub loss: Loss,
+}
+
+/// What training minimises, as Keras defines it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loss {
+    /// Categorical cross-entropy of the softmax of the last layer's outputs.
+    CrossEntropy,
+    /// Mean squared error of the last layer's outputs against the target values.
+    Mse,
+    /// Mean absolute error.
+    Mae,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,6 +169,16 @@ pub enum EvalPlan {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ShowPlan {
     Accuracy,
-    Predictions { count: Option<usize>, random: bool },
-    Generate { from: u32, steps: usize },
+    /// Root mean squared error of each part, in the data's units.
+    Rmse,
+    /// Mean absolute error of each part, in the data's units.
+    Mae,
+    Predictions {
+        count: Option<usize>,
+        random: bool,
+    },
+    Generate {
+        from: u32,
+        steps: usize,
+    },
 }

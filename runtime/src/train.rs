@@ -11,16 +11,17 @@ use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
-use crate::data::{sample_count, Batch, Dataset, Encoding};
+use crate::data::{Batch, Dataset, Encoding, Scaler};
 use crate::model::{Model, Pairs, Workspace};
-use crate::plan::{AdamConfig, EvalPlan, Plan};
+use crate::plan::{AdamConfig, DataPlan, EvalPlan, Loss, Plan, SourcePlan};
 
 /// One epoch's figures, averaged over its targets as Keras reports them.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct EpochStats {
     pub epoch: usize,
     pub loss: f64,
-    pub accuracy: f64,
+    /// Categorical accuracy; a regression has none.
+    pub accuracy: Option<f64>,
     pub seconds: f64,
 }
 
@@ -41,11 +42,55 @@ impl fmt::Display for NotFinite {
     }
 }
 
-/// Accuracy on the evaluation data, and every evaluated sample with its prediction.
+/// The score on the evaluation data, and every evaluated sample of a classification with
+/// its prediction.
 pub struct Evaluation {
-    pub accuracy: f64,
-    /// Each draw evaluated, in order: one for the training data, `draws` for fresh data.
+    pub score: Score,
+    /// Each draw evaluated, in order: one for the training data, `draws` for fresh data;
+    /// none for a regression.
     pub draws: Vec<EvaluatedDraw>,
+}
+
+pub enum Score {
+    /// Categorical accuracy over every evaluated target.
+    Accuracy(f64),
+    /// A regression's errors on each part of its series, in the data's units.
+    Errors(Vec<PartErrors>),
+}
+
+impl Score {
+    /// The figure `--seeds` compares: accuracy, or the last part's root mean squared error.
+    pub fn headline(&self) -> f64 {
+        match self {
+            Score::Accuracy(accuracy) => *accuracy,
+            Score::Errors(parts) => parts.last().map_or(f64::NAN, |part| part.rmse),
+        }
+    }
+}
+
+/// Where a sample of a series comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    Train,
+    Validation,
+    Test,
+}
+
+impl Part {
+    pub fn name(self) -> &'static str {
+        match self {
+            Part::Train => "train",
+            Part::Validation => "val",
+            Part::Test => "test",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PartErrors {
+    pub part: Part,
+    pub rmse: f64,
+    pub mae: f64,
 }
 
 /// One draw of evaluation data and the classes the model predicted for it.
@@ -103,6 +148,9 @@ pub struct Trainer {
     plan: Plan,
     pub model: Model,
     data: Dataset,
+    /// A series' validation and test parts, framed and scaled as its training part.
+    held_out: Vec<(Part, Dataset)>,
+    scaler: Scaler,
     encoding: Encoding,
     runners: Runners,
     order: Vec<usize>,
@@ -147,6 +195,23 @@ struct Runners {
 }
 
 impl Runners {
+    /// Runners for `samples` in batches of `batch`: the full batch, and a partial last one
+    /// when the batch does not divide them.
+    fn for_samples(
+        model: &Model,
+        encoding: Encoding,
+        batch: usize,
+        samples: usize,
+        target_steps: usize,
+    ) -> Runners {
+        let rows = batch.min(samples).max(1);
+        Runners {
+            full: Runner::new(model, rows, encoding, target_steps),
+            partial: (!samples.is_multiple_of(rows))
+                .then(|| Runner::new(model, samples % rows, encoding, target_steps)),
+        }
+    }
+
     fn for_rows(&mut self, rows: usize) -> &mut Runner {
         match &mut self.partial {
             Some(partial) if rows == partial.batch.rows => partial,
@@ -229,20 +294,31 @@ impl Trainer {
     pub fn new(plan: &Plan) -> Trainer {
         let seed = plan.train.seed;
         let model = Model::new(plan, &mut Pcg64Mcg::seed_from_u64(seed));
-        let mut data = Dataset::new(&plan.data);
-        data.draw(&plan.data, &mut stream(seed, DATA_STREAM, 0));
+        let (data, held_out, scaler) = match plan.data.source {
+            SourcePlan::Series { .. } => series_parts(&plan.data),
+            _ => {
+                let mut data = Dataset::new(&plan.data);
+                data.draw(&plan.data, &mut stream(seed, DATA_STREAM, 0));
+                (data, Vec::new(), Scaler::fit(&plan.data, 0..0))
+            }
+        };
         let encoding = Encoding::new(&plan.data, plan.steps, plan.features);
-        let samples = sample_count(&plan.data);
-        let rows = plan.train.batch.min(samples);
-        let full = Runner::new(&model, rows, encoding, data.target_steps);
-        let partial = (!samples.is_multiple_of(rows))
-            .then(|| Runner::new(&model, samples % rows, encoding, data.target_steps));
+        let samples = data.samples();
+        let runners = Runners::for_samples(
+            &model,
+            encoding,
+            plan.train.batch,
+            samples,
+            data.target_steps,
+        );
         Trainer {
             plan: plan.clone(),
             model,
             data,
+            held_out,
+            scaler,
             encoding,
-            runners: Runners { full, partial },
+            runners,
             order: (0..samples).collect(),
             epochs_done: 0,
         }
@@ -332,7 +408,7 @@ impl Trainer {
         Ok(())
     }
 
-    fn epoch(&mut self, epoch: usize) -> Result<(f64, f64), NotFinite> {
+    fn epoch(&mut self, epoch: usize) -> Result<(f64, Option<f64>), NotFinite> {
         // A fresh permutation each epoch, as Keras draws one, from the epoch's own stream.
         for (position, id) in self.order.iter_mut().enumerate() {
             *id = position;
@@ -358,16 +434,25 @@ impl Trainer {
             }
             let runner = self.runners.for_rows(ids.len());
             loss += batch_loss;
-            correct += count_correct(&runner.workspace.probs, &runner.batch.targets);
-            targets += runner.batch.targets.len();
+            if self.model.loss == Loss::CrossEntropy {
+                correct += count_correct(&runner.workspace.probs, &runner.batch.targets);
+                targets += runner.batch.targets.len();
+            } else {
+                targets += runner.batch.values.len();
+            }
         }
-        Ok((loss / targets as f64, correct as f64 / targets as f64))
+        let accuracy =
+            (self.model.loss == Loss::CrossEntropy).then(|| correct as f64 / targets as f64);
+        Ok((loss / targets as f64, accuracy))
     }
 
     /// Scores the model on the plan's evaluation data. As Keras evaluates, stateful layers
     /// start from the state training left them in when the plan never resets it, and from
     /// zero (before each draw) when it resets after every epoch; the state is reset after.
     pub fn evaluate(&mut self) -> Evaluation {
+        if self.data.is_series() {
+            return self.evaluate_series();
+        }
         let draws = match self.plan.eval {
             EvalPlan::Train => {
                 self.reset_for_evaluation();
@@ -388,8 +473,56 @@ impl Trainer {
         let draws: Vec<EvaluatedDraw> = draws.into_iter().map(|(draw, _)| draw).collect();
         let targets: usize = draws.iter().map(|draw| draw.predicted.len()).sum();
         Evaluation {
-            accuracy: correct as f64 / targets as f64,
+            score: Score::Accuracy(correct as f64 / targets as f64),
             draws,
+        }
+    }
+
+    /// A regression's errors on each part of its series, in the data's units. Each part is
+    /// predicted in order from a zero state, at the training batch size.
+    fn evaluate_series(&mut self) -> Evaluation {
+        let mut parts = vec![(Part::Train, self.data.clone())];
+        parts.extend(self.held_out.iter().cloned());
+        let errors = parts
+            .into_iter()
+            .filter(|(_, data)| data.samples() > 0)
+            .map(|(part, data)| self.part_errors(part, &data))
+            .collect();
+        Evaluation {
+            score: Score::Errors(errors),
+            draws: Vec::new(),
+        }
+    }
+
+    fn part_errors(&self, part: Part, data: &Dataset) -> PartErrors {
+        let samples = data.samples();
+        let mut runners = Runners::for_samples(
+            &self.model,
+            self.encoding,
+            self.plan.train.batch,
+            samples,
+            1,
+        );
+        let (mut squared, mut absolute, mut count) = (0.0, 0.0, 0);
+        let ids: Vec<usize> = (0..samples).collect();
+        for chunk in ids.chunks(runners.full.batch.rows) {
+            let runner = runners.for_rows(chunk.len());
+            runner.batch.fill(data, chunk, self.encoding);
+            runner.workspace.forward(&self.model, &runner.batch);
+            let outputs = self.encoding.outputs;
+            let pairs = runner.workspace.probs.iter().zip(&runner.batch.values);
+            for (index, (&predicted, &target)) in pairs.enumerate() {
+                let scale = &self.scaler.targets[index % outputs % self.scaler.targets.len()];
+                let error = f64::from(scale.undo(predicted)) - f64::from(scale.undo(target));
+                squared += error * error;
+                absolute += error.abs();
+                count += 1;
+            }
+        }
+        PartErrors {
+            part,
+            rmse: (squared / count as f64).sqrt(),
+            mae: absolute / count as f64,
         }
     }
 
@@ -454,4 +587,30 @@ fn count_correct(probs: &[f32], targets: &[u32]) -> usize {
         .zip(targets)
         .filter(|(row, &target)| argmax(row) == target as usize)
         .count()
+}
+
+/// A series' training part and its held-out parts, scaled by a scaler fitted on the training
+/// rows alone.
+fn series_parts(plan: &DataPlan) -> (Dataset, Vec<(Part, Dataset)>, Scaler) {
+    let rows = plan.source.length();
+    let (train, val) = plan
+        .split
+        .map_or((rows, 0), |split| (split.train_rows, split.val_rows));
+    let test = rows - train - val;
+    let scaler = Scaler::fit(plan, 0..train);
+    let data = Dataset::series(plan, 0..train, &scaler);
+    let mut held_out = Vec::new();
+    if val > 0 {
+        held_out.push((
+            Part::Validation,
+            Dataset::series(plan, train..train + val, &scaler),
+        ));
+    }
+    if test > 0 {
+        held_out.push((
+            Part::Test,
+            Dataset::series(plan, train + val..rows, &scaler),
+        ));
+    }
+    (data, held_out, scaler)
 }

@@ -1,6 +1,7 @@
 //! What the data section produces: how many samples, of which shape, with which targets.
 
 use crate::diagnostic::Diagnostic;
+use crate::load::Series;
 use crate::spec::{Data, Encode, EvalOn, Frame, Layout, Source, Spec};
 
 /// The shapes the data framing produces for one draw of the source.
@@ -12,13 +13,26 @@ pub struct Framed {
     pub features: u64,
     /// Target steps per sample for per-step targets (lag framing), `None` for one target.
     pub target_steps: Option<u64>,
+    /// Classes of a symbol target, or the values of a series' target vector.
     pub classes: u64,
+    /// The targets are a series' values (a regression), not symbols.
+    pub values: bool,
 }
 
-/// Frames the data, or explains why the framing does not fit the source.
-pub fn frame(data: &Data) -> Result<Framed, Diagnostic> {
+/// Frames the data, or explains why the framing does not fit the source. A csv source whose
+/// file could not be read (already reported) frames nothing.
+pub fn frame(data: &Data, series: Option<&Series>) -> Result<Framed, Option<Diagnostic>> {
     let source = &data.source.value;
-    let length = source.length();
+    let length = match source {
+        Source::Alphabet { letters } => letters.len() as u64,
+        Source::RandomInts { length, .. } => *length,
+        Source::Csv(_) => return frame_series(data, series.ok_or(None)?).map_err(Some),
+    };
+    frame_symbols(data, length).map_err(Some)
+}
+
+fn frame_symbols(data: &Data, length: u64) -> Result<Framed, Diagnostic> {
+    let source = &data.source.value;
     let classes = source.classes();
     let frame_span = data.frame.span;
     let too_short = |needed: u64, what: String| {
@@ -65,6 +79,15 @@ pub fn frame(data: &Data) -> Result<Framed, Diagnostic> {
             }
             (length - steps_in + 1, steps_in, Some(steps_out))
         }
+        Frame::Forecast { .. } => {
+            return Err(Diagnostic::error(
+                "forecast frames a csv series, not symbols",
+                frame_span,
+                "needs rows of numbers",
+            )
+            .with_note_at(data.source.span, "a symbol source")
+            .with_help("use `windows`, `runs`, `lag` or `pick` for symbols, or `source=csv(...)`"))
+        }
         Frame::Pick { index } => {
             if index >= length {
                 return Err(
@@ -77,9 +100,9 @@ pub fn frame(data: &Data) -> Result<Framed, Diagnostic> {
             (1, length, None)
         }
     };
-    let per_symbol = match data.encode.value {
-        Encode::Normalize => 1,
-        Encode::OneHot => classes,
+    let per_symbol = match data.encode.as_ref().map(|e| e.value) {
+        Some(Encode::OneHot) => classes,
+        _ => 1,
     };
     let (steps, features) = match data.layout.value {
         Layout::Steps => (symbols, per_symbol),
@@ -91,7 +114,67 @@ pub fn frame(data: &Data) -> Result<Framed, Diagnostic> {
         features,
         target_steps,
         classes,
+        values: false,
     })
+}
+
+/// A series: windows of rows within each part of the split, the future rows as one target
+/// vector. Every part that has rows must hold at least one sample.
+fn frame_series(data: &Data, series: &Series) -> Result<Framed, Diagnostic> {
+    let Frame::Forecast { window, ahead, out } = data.frame.value else {
+        return Err(Diagnostic::error(
+            "a csv series is framed by `forecast`",
+            data.frame.span,
+            "frames symbols",
+        )
+        .with_note_at(data.source.span, "a series of numbers")
+        .with_help(
+            "use e.g. `frame=forecast(window=12)`: 12 rows in, the next row's targets out",
+        ));
+    };
+    let rows = series.rows() as u64;
+    let needed = window.saturating_add(ahead).saturating_add(out) - 1;
+    let [train, val, test] = split_rows(data, rows);
+    for (part, part_rows) in [("training", train), ("validation", val), ("test", test)] {
+        if (part_rows > 0 || part == "training") && part_rows < needed {
+            return Err(Diagnostic::error(
+                format!("the {part} part has {part_rows} rows, but a sample needs {needed}"),
+                data.frame.span,
+                format!("{window} rows in, then {out} target rows from {ahead} ahead"),
+            )
+            .with_note_at(
+                data.source.span,
+                format!("{rows} rows after missing cells are handled"),
+            )
+            .with_help("use a shorter window or forecast, or give this part more of the rows"));
+        }
+    }
+    let columns = series.inputs.len() as u64;
+    let (steps, features) = match data.layout.value {
+        Layout::Steps => (window, columns),
+        Layout::Features => (1, window.saturating_mul(columns)),
+    };
+    Ok(Framed {
+        samples: train + 1 - needed,
+        steps,
+        features,
+        target_steps: None,
+        classes: out.saturating_mul(series.targets.len() as u64),
+        values: true,
+    })
+}
+
+/// The rows of the training, validation and test parts: each fraction of the rows, rounded
+/// down, the test part the rest.
+pub fn split_rows(data: &Data, rows: u64) -> [u64; 3] {
+    match &data.split {
+        Some(split) => {
+            let train = (rows as f64 * split.value.train).floor() as u64;
+            let val = (rows as f64 * split.value.val).floor() as u64;
+            [train, val, rows - train - val]
+        }
+        None => [rows, 0, 0],
+    }
 }
 
 /// Fresh data has to come from somewhere random: a random source or random runs.
@@ -124,6 +207,6 @@ pub fn check_fresh(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
 pub fn letters(source: &Source) -> Option<&[char]> {
     match source {
         Source::Alphabet { letters } => Some(letters),
-        Source::RandomInts { .. } => None,
+        Source::RandomInts { .. } | Source::Csv(_) => None,
     }
 }

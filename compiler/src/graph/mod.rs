@@ -11,6 +11,7 @@ mod dot;
 mod framing;
 mod memory;
 mod shapes;
+mod task;
 mod training;
 
 use std::fmt;
@@ -18,10 +19,11 @@ use std::fmt;
 use petgraph::graph::{DiGraph, NodeIndex};
 
 pub use dot::to_dot;
-pub use framing::Framed;
+pub use framing::{split_rows, Framed};
 pub use memory::{Memory, MEMORY_LIMIT};
 
 use crate::diagnostic::Diagnostic;
+use crate::load::Series;
 use crate::span::Span;
 use crate::spec::{Batch, EvalOn, Spec, DEFAULT_BATCH};
 
@@ -32,6 +34,8 @@ pub struct Checked {
     pub framed: Framed,
     pub batch: u64,
     pub memory: Memory,
+    /// A csv source's columns, as read and with missing cells handled.
+    pub series: Option<Series>,
 }
 
 /// A linear chain today (Keras `Sequential`), kept as a graph so that plans and the DOT
@@ -97,10 +101,10 @@ impl LayerGraph {
 }
 
 /// Runs every shape and consistency check on a resolved spec.
-pub fn check(spec: &Spec) -> (Option<Checked>, Vec<Diagnostic>) {
+pub fn check(spec: &Spec, series: Option<Series>) -> (Option<Checked>, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
-    let framed = framing::frame(&spec.data)
-        .map_err(|d| diagnostics.push(d))
+    let framed = framing::frame(&spec.data, series.as_ref())
+        .map_err(|d| diagnostics.extend(d))
         .ok();
     let batch = batch_size(spec, framed);
     let before = diagnostics.len();
@@ -112,6 +116,7 @@ pub fn check(spec: &Spec) -> (Option<Checked>, Vec<Diagnostic>) {
         shapes::check_against_data(spec, &graph, framed, ranks_hold, &mut diagnostics);
         training::check_batch(spec, framed, &mut diagnostics);
     }
+    task::check(spec, &mut diagnostics);
     shapes::check_softmax(spec, &mut diagnostics);
     shapes::check_repeat_feeds_lstm(spec, framed, &mut diagnostics);
     framing::check_fresh(spec, &mut diagnostics);
@@ -130,6 +135,7 @@ pub fn check(spec: &Spec) -> (Option<Checked>, Vec<Diagnostic>) {
             framed,
             batch,
             memory,
+            series,
         }),
         _ => None,
     };

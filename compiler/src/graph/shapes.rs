@@ -6,7 +6,7 @@ use super::{Framed, LayerGraph, Node, Op, Shape};
 use crate::diagnostic::Diagnostic;
 use crate::format::count;
 use crate::span::Span;
-use crate::spec::{LayerKind, Spec};
+use crate::spec::{LayerKind, Loss, Spec};
 
 /// What the walk remembers about the layers behind the current one, for hints.
 struct Walk {
@@ -230,10 +230,38 @@ pub fn check_against_data(
         );
     }
     if input.features.value != framed.features {
+        let (what, at, label, how) = match &data.encode {
+            Some(encode) => (
+                "encoding",
+                encode.span,
+                "encoded here",
+                format!(
+                    "normalize gives 1 feature a symbol, one_hot one per class ({})",
+                    framed.classes
+                ),
+            ),
+            None => (
+                "series",
+                data.source.span,
+                "read here",
+                "each input column is a feature of every step".to_string(),
+            ),
+        };
         diagnostics.push(
-            Diagnostic::error(format!("input has {}, but the data encoding produces {}", count(input.features.value, "feature"), framed.features), input.features.span, format!("the data gives {} a step", count(framed.features, "feature")))
-                .with_note_at(data.encode.span, "encoded here")
-                .with_help(format!("write `features={}`: normalize gives 1 feature a symbol, one_hot one per class ({})", framed.features, framed.classes)),
+            Diagnostic::error(
+                format!(
+                    "input has {}, but the data {what} produces {}",
+                    count(input.features.value, "feature"),
+                    framed.features
+                ),
+                input.features.span,
+                format!(
+                    "the data gives {} a step",
+                    count(framed.features, "feature")
+                ),
+            )
+            .with_note_at(at, label)
+            .with_help(format!("write `features={}`: {how}", framed.features)),
         );
     }
     check_output(spec, graph, framed, diagnostics);
@@ -268,19 +296,29 @@ fn check_output(
             diagnostics.push(
                 Diagnostic::error(
                     format!(
-                        "output size {units} differs from the {} classes of the targets",
-                        framed.classes
+                        "output size {units} differs from the {} {} of the targets",
+                        framed.classes,
+                        if framed.values { "values" } else { "classes" }
                     ),
                     units_span,
                     format!("expected {}", framed.classes),
                 )
-                .with_note_at(spec.data.source.span, format!("{} classes", framed.classes))
+                .with_note_at(spec.data.source.span, target_note(framed))
                 .with_help(format!(
-                    "end the model with `dense {} softmax`",
-                    framed.classes
+                    "end the model with `dense {}{}`",
+                    framed.classes,
+                    if framed.values { "" } else { " softmax" }
                 )),
             );
         }
+    }
+}
+
+/// What the targets hold, for notes.
+fn target_note(framed: Framed) -> String {
+    match framed.values {
+        true => format!("{} target values a sample", framed.classes),
+        false => format!("{} classes", framed.classes),
     }
 }
 
@@ -436,8 +474,12 @@ pub fn check_repeat_feeds_lstm(
     }
 }
 
-/// Cross-entropy takes probabilities: softmax on the last layer and nowhere else.
+/// Cross-entropy takes probabilities: softmax on the last layer and nowhere else; a
+/// regression's outputs are linear.
 pub fn check_softmax(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
+    if spec.train.loss.value != Loss::CrossEntropy {
+        return check_linear_output(spec, diagnostics);
+    }
     let layers = &spec.model.layers;
     for (index, layer) in layers.iter().enumerate() {
         let LayerKind::Dense {
@@ -479,5 +521,27 @@ pub fn check_softmax(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
             .with_note_at(spec.train.loss.span, "the loss is crossentropy")
             .with_help("end the model with `dense C softmax`, C the number of classes"),
         );
+    }
+}
+
+/// Mean squared and absolute errors compare values, so no layer may squash them into
+/// probabilities.
+fn check_linear_output(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
+    for layer in &spec.model.layers {
+        if let LayerKind::Dense {
+            softmax: Some(flag),
+            ..
+        } = layer.kind
+        {
+            diagnostics.push(
+                Diagnostic::error(
+                    "softmax in a regression",
+                    flag,
+                    "turns the values into probabilities",
+                )
+                .with_note_at(spec.train.loss.span, "the loss compares values")
+                .with_help("remove `softmax`: a regression's dense layers are linear"),
+            );
+        }
     }
 }

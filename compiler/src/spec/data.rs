@@ -1,16 +1,20 @@
-//! The `data` section: the symbol source, how samples are framed, encoded and laid out.
+//! The `data` section: the symbol source or series, how samples are framed, encoded, laid
+//! out, scaled and split.
 
 use super::args::{
-    bind, callee, choice, keep, non_negative, optional, positive, required, string, unknown,
+    bind, callee, choice, keep, non_negative, optional, positive, real_in, required, string,
+    unknown,
 };
-use super::{Data, Encode, Frame, Layout, Pad, Source};
+use super::{Csv, Data, Encode, Frame, Layout, Missing, Pad, Scale, Source, Split};
 use crate::diagnostic::Diagnostic;
 use crate::span::Spanned;
-use crate::syntax::ast::{Stmt, Value, ValueKind};
+use crate::syntax::ast::{Item, Stmt, Value, ValueKind};
 
-const PARAMS: [&str; 5] = ["source", "frame", "encode", "layout", "fresh"];
-const SOURCES: [&str; 2] = ["alphabet", "random_ints"];
-const FRAMES: [&str; 4] = ["windows", "runs", "lag", "pick"];
+const PARAMS: [&str; 7] = [
+    "source", "frame", "encode", "layout", "fresh", "scale", "split",
+];
+const SOURCES: [&str; 3] = ["alphabet", "random_ints", "csv"];
+const FRAMES: [&str; 5] = ["windows", "runs", "lag", "pick", "forecast"];
 const EXAMPLE: &str = "data source=alphabet frame=windows(3) encode=normalize";
 const DEFAULT_LETTERS: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 
@@ -23,19 +27,14 @@ pub fn resolve(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Option<Data> {
     .and_then(|v| source(v, diagnostics));
     let frame = keep(diagnostics, required(slots[1], "frame", stmt.span, EXAMPLE))
         .and_then(|v| frame(v, diagnostics));
-    let encode = keep(
-        diagnostics,
-        required(slots[2], "encode", stmt.span, EXAMPLE).and_then(|v| {
-            choice(
-                v,
-                "encode",
-                &[
-                    ("normalize", Encode::Normalize),
-                    ("one_hot", Encode::OneHot),
-                ],
-            )
-        }),
-    );
+    let encodings = [
+        ("normalize", Encode::Normalize),
+        ("one_hot", Encode::OneHot),
+    ];
+    let encode = match slots[2] {
+        Some(v) => Some(keep(diagnostics, choice(v, "encode", &encodings))),
+        None => None,
+    };
     let layout = optional(slots[3], Layout::Steps, stmt.span, diagnostics, |v| {
         choice(
             v,
@@ -47,14 +46,94 @@ pub fn resolve(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Option<Data> {
         choice(v, "fresh", &[("each_epoch", true), ("never", false)])
     });
     let fresh = fresh.value.then_some(fresh.span);
+    let scales = [
+        ("none", Scale::None),
+        ("minmax", Scale::MinMax),
+        ("standard", Scale::Standard),
+    ];
+    let scale = optional(slots[5], Scale::None, stmt.span, diagnostics, |v| {
+        choice(v, "scale", &scales)
+    });
+    let split = slots[6].and_then(|v| split(v, diagnostics));
+    let (source, frame) = (source?, frame?);
+    let encode = check_encode(&source, encode, stmt, diagnostics)?;
     Some(Data {
-        source: source?,
-        frame: frame?,
-        encode: encode?,
+        source,
+        frame,
+        encode,
         layout,
         fresh,
+        scale,
+        split,
         span: stmt.span,
     })
+}
+
+/// Symbols need an encoding; a series' values are features already.
+fn check_encode(
+    source: &Spanned<Source>,
+    encode: Option<Option<Spanned<Encode>>>,
+    stmt: &Stmt,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<Option<Spanned<Encode>>> {
+    match (&source.value, encode) {
+        (Source::Csv(_), Some(Some(written))) => {
+            diagnostics.push(
+                Diagnostic::error(
+                    "a csv series needs no `encode`",
+                    written.span,
+                    "its values are the features",
+                )
+                .with_note_at(source.span, "a series of numbers")
+                .with_help(
+                    "remove `encode`; use `scale=minmax` or `scale=standard` to scale the values",
+                ),
+            );
+            None
+        }
+        (Source::Csv(_), _) => Some(None),
+        (_, Some(encode)) => Some(Some(encode?)),
+        (_, None) => {
+            diagnostics.push(required(None, "encode", stmt.span, EXAMPLE).unwrap_err());
+            None
+        }
+    }
+}
+
+/// `ordered(train, val=0)`: fractions of the rows, in order; the test part is the rest.
+fn split(value: &Value, diagnostics: &mut Vec<Diagnostic>) -> Option<Spanned<Split>> {
+    let (name, name_span, args) = keep(diagnostics, callee(value, "split"))?;
+    if name != "ordered" {
+        diagnostics.push(unknown("split", name, name_span, &["ordered"]));
+        return None;
+    }
+    let before = diagnostics.len();
+    let slots = bind(args, &["train", "val"], 2, "ordered", diagnostics);
+    let example = "split=ordered(train=0.67)";
+    let train = keep(
+        diagnostics,
+        required(slots[0], "train", value.span, example)
+            .and_then(|v| real_in(v, "train", 0.0, true, 1.0)),
+    );
+    let val = match slots[1] {
+        Some(v) => keep(diagnostics, real_in(v, "val", 0.0, false, 1.0)),
+        None => Some(0.0),
+    };
+    let (train, val) = (train?, val?);
+    if train + val > 1.0 {
+        diagnostics.push(
+            Diagnostic::error(
+                format!(
+                    "the split's train and val fractions add up to {}, more than 1",
+                    train + val
+                ),
+                value.span,
+                "more than every row",
+            )
+            .with_help("the test part is what is left: make `train + val` at most 1"),
+        );
+    }
+    (diagnostics.len() == before).then(|| Spanned::new(Split { train, val }, value.span))
 }
 
 /// The source, each of its arguments checked on its own so that every wrong one is reported.
@@ -89,6 +168,7 @@ fn source(value: &Value, diagnostics: &mut Vec<Diagnostic>) -> Option<Spanned<So
                 length: length.value,
             })
         }
+        "csv" => csv(value, args, diagnostics).map(Source::Csv),
         other => {
             diagnostics.push(unknown("data source", other, name_span, &SOURCES));
             None
@@ -96,6 +176,96 @@ fn source(value: &Value, diagnostics: &mut Vec<Diagnostic>) -> Option<Spanned<So
     };
     let source = source.filter(|_| diagnostics.len() == before)?;
     Some(Spanned::new(source, value.span))
+}
+
+/// `csv("file.csv", inputs=..., targets=..., missing=error)`.
+fn csv(call: &Value, args: &[Item], diagnostics: &mut Vec<Diagnostic>) -> Option<Csv> {
+    let params = ["path", "inputs", "targets", "missing"];
+    let slots = bind(args, &params, 1, "csv", diagnostics);
+    let example = "csv(\"data.csv\", inputs=value, targets=value)";
+    let path = keep(
+        diagnostics,
+        required(slots[0], "path", call.span, example)
+            .and_then(|v| string(v, "path").map(|text| Spanned::new(text.to_string(), v.span))),
+    );
+    let inputs = keep(
+        diagnostics,
+        required(slots[1], "inputs", call.span, example),
+    )
+    .and_then(|v| column_names(v, "inputs", diagnostics));
+    let targets = keep(
+        diagnostics,
+        required(slots[2], "targets", call.span, example),
+    )
+    .and_then(|v| column_names(v, "targets", diagnostics));
+    let choices = [
+        ("error", Missing::Error),
+        ("drop", Missing::Drop),
+        ("previous", Missing::Previous),
+        ("interpolate", Missing::Interpolate),
+    ];
+    let missing = match slots[3] {
+        Some(v) => keep(diagnostics, choice(v, "missing", &choices)).map(|m| m.value),
+        None => Some(Missing::Error),
+    };
+    Some(Csv {
+        path: path?,
+        inputs: inputs?,
+        targets: targets?,
+        missing: missing?,
+    })
+}
+
+/// One column (`name` or `"name"`), or several: `columns(a, b, "c d")`.
+fn column_names(
+    value: &Value,
+    what: &str,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<Vec<Spanned<String>>> {
+    let name = |value: &Value| match &value.kind {
+        ValueKind::Ident(name) | ValueKind::Str(name) => Ok(Spanned::new(name.clone(), value.span)),
+        _ => Err(Diagnostic::error(
+            format!(
+                "expected a column name for `{what}`, found {}",
+                value.kind.describe()
+            ),
+            value.span,
+            "not a column name",
+        )
+        .with_help(format!(
+            "write `{what}=name`, or `{what}=columns(a, b)` for several"
+        ))),
+    };
+    match &value.kind {
+        ValueKind::Call(callee, items) if callee.text == "columns" => {
+            let before = diagnostics.len();
+            let names: Vec<_> = items
+                .iter()
+                .filter_map(|item| match &item.name {
+                    Some(named) => {
+                        diagnostics.push(
+                            Diagnostic::error(
+                                "`columns` takes names, not options",
+                                named.span,
+                                "not a column",
+                            )
+                            .with_help("write `columns(a, b)`"),
+                        );
+                        None
+                    }
+                    None => keep(diagnostics, name(&item.value)),
+                })
+                .collect();
+            if names.is_empty() && diagnostics.len() == before {
+                diagnostics.push(
+                    Diagnostic::error(format!("`{what}` names no column"), value.span, "empty")
+                        .with_help("name at least one column, e.g. `columns(a)`"),
+                );
+            }
+            (diagnostics.len() == before).then_some(names)
+        }
+        _ => keep(diagnostics, name(value)).map(|name| vec![name]),
+    }
 }
 
 fn letters(value: &Value) -> Result<Vec<char>, Diagnostic> {
@@ -204,6 +374,29 @@ fn frame(value: &Value, diagnostics: &mut Vec<Diagnostic>) -> Option<Spanned<Fra
                 diagnostics,
             );
             index.map(|index| Frame::Pick { index: index.value })
+        }
+        "forecast" => {
+            let slots = bind(
+                args,
+                &["window", "ahead", "out"],
+                1,
+                "forecast",
+                diagnostics,
+            );
+            let example = "forecast(window=12)";
+            let window = number_arg(value, slots[0], "window", example, positive, diagnostics);
+            let optional_count =
+                |slot: Option<&Value>, what, diagnostics: &mut Vec<Diagnostic>| match slot {
+                    Some(v) => keep(diagnostics, positive(v, what)).map(|n| n.value),
+                    None => Some(1),
+                };
+            let ahead = optional_count(slots[1], "ahead", diagnostics);
+            let out = optional_count(slots[2], "out", diagnostics);
+            Some(Frame::Forecast {
+                window: window?.value,
+                ahead: ahead?,
+                out: out?,
+            })
         }
         other => {
             diagnostics.push(unknown("framing", other, name_span, &FRAMES));

@@ -5,7 +5,7 @@
 //! duplicates, missing pieces and values out of range. Shapes are not checked here; that is
 //! `graph`'s job.
 
-mod args;
+pub(crate) mod args;
 mod data;
 mod model;
 mod resolve;
@@ -81,11 +81,29 @@ impl LayerKind {
 pub struct Data {
     pub source: Spanned<Source>,
     pub frame: Spanned<Frame>,
-    pub encode: Spanned<Encode>,
+    /// How symbols become features; a series' values need none.
+    pub encode: Option<Spanned<Encode>>,
     pub layout: Spanned<Layout>,
     /// `fresh=each_epoch`: draw new data from the source before every epoch.
     pub fresh: Flag,
+    /// How a series' columns are scaled, fitted on the training rows.
+    pub scale: Spanned<Scale>,
+    /// Ordered training and validation fractions of a series' rows; the rest is the test.
+    pub split: Option<Spanned<Split>>,
     pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scale {
+    None,
+    MinMax,
+    Standard,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Split {
+    pub train: f64,
+    pub val: f64,
 }
 
 /// Where the symbol sequence comes from. Symbols are class indices `0..classes`.
@@ -95,20 +113,36 @@ pub enum Source {
     Alphabet { letters: Vec<char> },
     /// `length` integers drawn uniformly from `lo..hi`; symbol `v - lo`.
     RandomInts { lo: i64, hi: i64, length: u64 },
+    /// Numeric columns of a CSV file, one row a time step: a series, not symbols.
+    Csv(Csv),
+}
+
+/// `csv("file.csv", inputs=..., targets=..., missing=...)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Csv {
+    /// As written: relative to the spec's folder.
+    pub path: Spanned<String>,
+    pub inputs: Vec<Spanned<String>>,
+    pub targets: Vec<Spanned<String>>,
+    pub missing: Missing,
+}
+
+/// What to do with a missing cell (empty, `NA`, `NaN`) in a column the spec reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Missing {
+    Error,
+    Drop,
+    Previous,
+    Interpolate,
 }
 
 impl Source {
+    /// The classes of a symbol source; a series has none.
     pub fn classes(&self) -> u64 {
         match self {
             Source::Alphabet { letters } => letters.len() as u64,
             Source::RandomInts { lo, hi, .. } => hi.abs_diff(*lo),
-        }
-    }
-
-    pub fn length(&self) -> u64 {
-        match self {
-            Source::Alphabet { letters } => letters.len() as u64,
-            Source::RandomInts { length, .. } => *length,
+            Source::Csv(_) => 0,
         }
     }
 
@@ -130,6 +164,9 @@ pub enum Frame {
     Lag { steps_in: u64, steps_out: u64 },
     /// The whole sequence is one sample; target the symbol at `index`.
     Pick { index: u64 },
+    /// A series: every window of `window` rows; target the `out` rows from `ahead` rows
+    /// after the window's last.
+    Forecast { window: u64, ahead: u64, out: u64 },
 }
 
 impl Frame {
@@ -179,6 +216,10 @@ pub struct Train {
 pub enum Loss {
     /// Categorical cross-entropy on softmax outputs.
     CrossEntropy,
+    /// Mean squared error on linear outputs.
+    Mse,
+    /// Mean absolute error on linear outputs.
+    Mae,
 }
 
 /// Adam; Keras' defaults: lr 0.001, beta1 0.9, beta2 0.999, epsilon 1e-7.
@@ -241,6 +282,10 @@ pub struct Show {
 pub enum ShowItem {
     /// The `accuracy: 98.90%` line.
     Accuracy,
+    /// A regression's root mean squared error on each part, in the data's units.
+    Rmse,
+    /// A regression's mean absolute error on each part, in the data's units.
+    Mae,
     /// Input, expected and predicted symbols for evaluation samples.
     Predictions { count: Option<u64>, order: Order },
     /// Seed with one symbol and feed each prediction back as the next input, keeping state.

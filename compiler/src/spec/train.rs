@@ -19,15 +19,20 @@ const TRAIN_PARAMS: [&str; 7] = [
     "reset",
     "seed",
 ];
-const SHOW_ITEMS: [&str; 3] = ["accuracy", "predictions", "generate"];
+const SHOW_ITEMS: [&str; 5] = ["accuracy", "rmse", "mae", "predictions", "generate"];
 /// The most steps `show generate(...)` may run; specs/README.md documents it.
 pub const MAX_GENERATE_STEPS: u64 = 10_000;
 
 pub fn resolve(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Train {
     let slots = bind(&stmt.items, &TRAIN_PARAMS, 0, "train", diagnostics);
     let at = stmt.span;
+    let losses = [
+        ("crossentropy", Loss::CrossEntropy),
+        ("mse", Loss::Mse),
+        ("mae", Loss::Mae),
+    ];
     let loss = optional(slots[0], Loss::CrossEntropy, at, diagnostics, |v| {
-        choice(v, "loss", &[("crossentropy", Loss::CrossEntropy)])
+        choice(v, "loss", &losses)
     });
     let optimizer = slots[1]
         .and_then(|v| adam(v, diagnostics))
@@ -164,6 +169,14 @@ fn show_item(value: &Value, diagnostics: &mut Vec<Diagnostic>) -> Option<Spanned
         "accuracy" => {
             bind(args, &[], 0, "accuracy", diagnostics);
             Some(ShowItem::Accuracy)
+        }
+        "rmse" => {
+            bind(args, &[], 0, "rmse", diagnostics);
+            Some(ShowItem::Rmse)
+        }
+        "mae" => {
+            bind(args, &[], 0, "mae", diagnostics);
+            Some(ShowItem::Mae)
         }
         "predictions" => predictions(args, diagnostics),
         "generate" => generate(value, args, diagnostics),

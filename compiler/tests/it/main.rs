@@ -54,3 +54,10 @@ fn lstmc_stdout(args: &[&str]) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// Compiles the spec at `path`, reading the files it names from its own folder, as the
+/// `lstmc` binary does.
+fn compile_spec(path: &Path) -> compiler::Compiled {
+    let bytes = std::fs::read(path).unwrap();
+    compiler::compile_with(&bytes, &compiler::load::Folder::of(path))
+}

@@ -7,7 +7,7 @@ use rand_pcg::Pcg64Mcg;
 use runtime::data::{Batch, Dataset, Encoding};
 use runtime::model::{Model, Workspace};
 use runtime::plan::{
-    AdamConfig, DataPlan, EvalPlan, FramePlan, LayerPlan, Plan, SourcePlan, TrainPlan,
+    AdamConfig, DataPlan, EvalPlan, FramePlan, LayerPlan, Loss, Plan, Scale, SourcePlan, TrainPlan,
 };
 
 fn encoder_decoder(one_hot: bool) -> Plan {
@@ -24,6 +24,8 @@ fn encoder_decoder(one_hot: bool) -> Plan {
         one_hot,
         as_features: false,
         fresh: false,
+        scale: Scale::None,
+        split: None,
     };
     Plan {
         name: "gradients".into(),
@@ -43,7 +45,6 @@ fn encoder_decoder(one_hot: bool) -> Plan {
             },
             LayerPlan::Dense {
                 units: 6,
-                softmax: true,
                 per_step: true,
             },
         ],
@@ -60,6 +61,7 @@ fn encoder_decoder(one_hot: bool) -> Plan {
                 beta2: 0.999,
                 epsilon: 1e-7,
             },
+            loss: Loss::CrossEntropy,
         },
         eval: EvalPlan::Train,
         show: Vec::new(),
@@ -152,12 +154,10 @@ fn stacked_gradients_match_finite_differences() {
         },
         LayerPlan::Dense {
             units: 7,
-            softmax: false,
             per_step: true,
         },
         LayerPlan::Dense {
             units: 6,
-            softmax: true,
             per_step: true,
         },
     ];

@@ -7,7 +7,7 @@ mod training;
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 use runtime::data::{sample_count, Batch, Dataset, Encoding, PAD};
-use runtime::plan::{DataPlan, FramePlan, SourcePlan};
+use runtime::plan::{DataPlan, FramePlan, Scale, SourcePlan};
 
 fn alphabet(frame: FramePlan) -> DataPlan {
     let letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ".chars().collect();
@@ -17,6 +17,8 @@ fn alphabet(frame: FramePlan) -> DataPlan {
         one_hot: false,
         as_features: false,
         fresh: false,
+        scale: Scale::None,
+        split: None,
     }
 }
 
@@ -31,6 +33,8 @@ fn ints(frame: FramePlan) -> DataPlan {
         one_hot: true,
         as_features: false,
         fresh: true,
+        scale: Scale::None,
+        split: None,
     }
 }
 

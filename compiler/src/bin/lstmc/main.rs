@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use compiler::{compile, diagnostic, graph, lower, report, summary, Compiled};
+use compiler::load::Folder;
+use compiler::{compile_with, diagnostic, graph, lower, report, summary, Compiled};
 use runtime::train::Trainer;
 
 mod files;
@@ -124,7 +125,7 @@ fn check_all(files: &[PathBuf], view: View) -> ExitCode {
 /// Reads and compiles a spec, or says why not and gives the exit code.
 pub(crate) fn read_and_compile(path: &Path) -> Result<Compiled, u8> {
     match std::fs::read(path) {
-        Ok(bytes) => Ok(compile(&bytes)),
+        Ok(bytes) => Ok(compile_with(&bytes, &Folder::of(path))),
         Err(error) => {
             eprintln!("error: cannot read {}: {error}", path.display());
             Err(EXIT_USAGE_OR_IO)

@@ -26,6 +26,10 @@ pub fn predict(spec: &Path, weights: &Path, inputs: Inputs) -> u8 {
         Ok((spec, checked)) => lower::lower(spec, checked),
         Err(diagnostics) => return report_errors(spec, &compiled, diagnostics),
     };
+    if let SourcePlan::Series { .. } = plan.data.source {
+        eprintln!("error: {} reads a csv series: `lstmc predict` takes symbols, and does not yet read a series' rows", spec.display());
+        return EXIT_USAGE_OR_IO;
+    }
     // Every input is read before any is predicted, so a bad one prints nothing on stdout.
     let samples = match read_inputs(&plan, inputs.line, inputs.file) {
         Ok(samples) => samples,
@@ -184,6 +188,7 @@ fn parse(plan: &Plan, line: &str) -> Result<Vec<u32>, String> {
                 _ => Err(format!("{word:?} is not an integer in {lo}..{hi}")),
             })
             .collect::<Result<Vec<u32>, String>>()?,
+        SourcePlan::Series { .. } => unreachable!("`predict` refuses a series first"),
     };
     let (fits, want) = match plan.data.frame {
         FramePlan::Windows { size } => (symbols.len() == size, format!("{size} symbols")),
@@ -198,6 +203,7 @@ fn parse(plan: &Plan, line: &str) -> Result<Vec<u32>, String> {
             (1..=max_len).contains(&symbols.len()),
             format!("1 to {max_len} symbols"),
         ),
+        FramePlan::Forecast { .. } => unreachable!("`predict` refuses a series first"),
     };
     if !fits {
         return Err(format!("the model reads {want}, found {}", symbols.len()));

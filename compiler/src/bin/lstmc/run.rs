@@ -10,7 +10,7 @@ use compiler::{lower, report};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use runtime::plan::Plan;
-use runtime::train::{EpochStats, NotFinite, Trainer};
+use runtime::train::{EpochStats, NotFinite, Score, Trainer};
 
 use crate::files::write_atomically;
 use crate::weights;
@@ -171,10 +171,10 @@ fn seed_range(first: u64, count: u64) -> Result<RangeInclusive<u64>, String> {
     Ok(first..=last)
 }
 
-/// Trains a model for each seed on rayon's threads, and prints each accuracy in seed order,
-/// then the spread.
+/// Trains a model for each seed on rayon's threads, and prints each score in seed order,
+/// then the spread of the accuracy (or of the last part's root mean squared error).
 fn run_seeds(plan: &Plan, seeds: RangeInclusive<u64>) -> u8 {
-    let results: Vec<(u64, Result<f64, NotFinite>)> = seeds
+    let results: Vec<(u64, Result<Score, NotFinite>)> = seeds
         .into_par_iter()
         .map(|seed| {
             let mut plan = plan.clone();
@@ -182,37 +182,28 @@ fn run_seeds(plan: &Plan, seeds: RangeInclusive<u64>) -> u8 {
             let mut trainer = Trainer::new(&plan);
             (
                 seed,
-                trainer.train(|_| {}).map(|()| trainer.evaluate().accuracy),
+                trainer.train(|_| {}).map(|()| trainer.evaluate().score),
             )
         })
         .collect();
     let count = results.len();
-    let mut accuracies = Vec::new();
+    let mut scores = Vec::new();
     for (seed, result) in results {
         match result {
-            Ok(accuracy) => {
-                println!("seed {seed}: {}", report::accuracy_line(accuracy));
-                accuracies.push(accuracy);
+            Ok(score) => {
+                print!("seed {seed}: {}", report::score_lines(&score));
+                scores.push(score);
             }
             Err(not_finite) => eprintln!("seed {seed}: error: {not_finite}"),
         }
     }
-    if accuracies.len() < count {
+    if scores.len() < count {
         return EXIT_NOT_FINITE;
     }
-    let mean = accuracies.iter().sum::<f64>() / accuracies.len() as f64;
-    let min = accuracies.iter().cloned().fold(f64::INFINITY, f64::min);
-    let max = accuracies.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    println!(
-        "mean {:.2}%, min {:.2}%, max {:.2}%",
-        mean * 100.0,
-        min * 100.0,
-        max * 100.0
-    );
+    println!("{}", report::spread(&scores));
     0
 }
 
-/// Prints what the spec's `show` asks for; the accuracy line also when it has no `show`.
 /// A progress bar on a terminal; a line every tenth of the epochs otherwise.
 struct Progress {
     bar: Option<ProgressBar>,
@@ -231,11 +222,10 @@ impl Progress {
     }
 
     fn epoch(&mut self, stats: EpochStats) {
-        let figures = format!(
-            "loss {:.4}, accuracy {:.2}%",
-            stats.loss,
-            stats.accuracy * 100.0
-        );
+        let figures = match stats.accuracy {
+            Some(accuracy) => format!("loss {:.4}, accuracy {:.2}%", stats.loss, accuracy * 100.0),
+            None => format!("loss {:.6}", stats.loss),
+        };
         match &self.bar {
             Some(bar) => {
                 bar.set_position(stats.epoch as u64);
@@ -257,14 +247,24 @@ impl Progress {
     }
 }
 
+/// One row per epoch; a regression has no accuracy column.
 fn csv(history: &[EpochStats]) -> String {
-    let mut out = String::from("epoch,loss,accuracy,seconds\n");
+    let classification = history
+        .first()
+        .is_some_and(|stats| stats.accuracy.is_some());
+    let mut out = String::from(match classification {
+        true => "epoch,loss,accuracy,seconds\n",
+        false => "epoch,loss,seconds\n",
+    });
     for stats in history {
-        writeln!(
-            out,
-            "{},{},{},{}",
-            stats.epoch, stats.loss, stats.accuracy, stats.seconds
-        )
+        match stats.accuracy {
+            Some(accuracy) => writeln!(
+                out,
+                "{},{},{accuracy},{}",
+                stats.epoch, stats.loss, stats.seconds
+            ),
+            None => writeln!(out, "{},{},{}", stats.epoch, stats.loss, stats.seconds),
+        }
         .unwrap();
     }
     out

@@ -1,0 +1,105 @@
+//! Checks that the spec asks one task of its data: a classification of symbols (softmax,
+//! cross-entropy, accuracy) or a regression of a series' values (linear, mse or mae, rmse
+//! and mae), and that the options of the other task are not written.
+
+use crate::diagnostic::Diagnostic;
+use crate::span::Span;
+use crate::spec::{LayerKind, Loss, ShowItem, Source, Spec};
+
+pub fn check(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
+    let series = matches!(spec.data.source.value, Source::Csv(_));
+    check_loss(spec, series, diagnostics);
+    check_series_options(spec, series, diagnostics);
+    for item in &spec.show.items {
+        if let Some(diagnostic) = show_mismatch(spec, series, &item.value, item.span) {
+            diagnostics.push(diagnostic);
+        }
+    }
+    if let (true, Some(split), Some(stateful)) = (series, &spec.data.split, first_stateful(spec)) {
+        diagnostics.push(
+            Diagnostic::error(
+                "stateful layers with a split series are not supported yet",
+                stateful,
+                "would carry state across the parts",
+            )
+            .with_note_at(split.span, "split here")
+            .with_help("remove `stateful`: each window is a sample of its own"),
+        );
+    }
+}
+
+fn check_loss(spec: &Spec, series: bool, diagnostics: &mut Vec<Diagnostic>) {
+    let loss = &spec.train.loss;
+    let classification = loss.value == Loss::CrossEntropy;
+    if series == classification {
+        let (message, help) = if series {
+            (
+                "crossentropy needs classes, but a csv series' targets are values",
+                "use `loss=mse` or `loss=mae`, with a linear `dense` output",
+            )
+        } else {
+            (
+                "mse and mae compare values, but these targets are symbols",
+                "use `loss=crossentropy` with a `dense C softmax` output",
+            )
+        };
+        diagnostics.push(
+            Diagnostic::error(message, loss.span, "does not fit the targets")
+                .with_note_at(spec.data.source.span, "the targets come from here")
+                .with_help(help),
+        );
+    }
+}
+
+/// `scale` and `split` apply to a series' rows; symbols have neither.
+fn check_series_options(spec: &Spec, series: bool, diagnostics: &mut Vec<Diagnostic>) {
+    if series {
+        return;
+    }
+    let scale = &spec.data.scale;
+    let written = [
+        (scale.value != crate::spec::Scale::None).then_some((scale.span, "scale")),
+        spec.data.split.as_ref().map(|split| (split.span, "split")),
+    ];
+    for (span, option) in written.into_iter().flatten() {
+        diagnostics.push(
+            Diagnostic::error(
+                format!("`{option}` applies to a csv series"),
+                span,
+                "a symbol source has no rows to scale or split",
+            )
+            .with_note_at(spec.data.source.span, "a symbol source")
+            .with_help(format!("remove `{option}`")),
+        );
+    }
+}
+
+fn show_mismatch(spec: &Spec, series: bool, item: &ShowItem, at: Span) -> Option<Diagnostic> {
+    let (message, help) = match (item, series) {
+        (ShowItem::Accuracy, true) => (
+            "accuracy counts classes, but a csv series' targets are values",
+            "show `rmse` or `mae`",
+        ),
+        (ShowItem::Predictions { .. }, true) => (
+            "predictions of a regression are not shown yet",
+            "show `rmse` or `mae`",
+        ),
+        (ShowItem::Rmse | ShowItem::Mae, false) => (
+            "rmse and mae measure values, but these targets are symbols",
+            "show `accuracy`",
+        ),
+        _ => return None,
+    };
+    Some(
+        Diagnostic::error(message, at, "does not fit the targets")
+            .with_note_at(spec.data.source.span, "the targets come from here")
+            .with_help(help),
+    )
+}
+
+fn first_stateful(spec: &Spec) -> Option<Span> {
+    spec.model.layers.iter().find_map(|layer| match layer.kind {
+        LayerKind::Lstm { stateful, .. } => stateful,
+        _ => None,
+    })
+}

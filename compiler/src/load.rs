@@ -1,0 +1,174 @@
+//! Reading the files a spec names: a csv source's columns, with missing cells handled as the
+//! spec says. Problems inside a file are diagnostics at the spec's path, naming the file's
+//! line and column.
+//!
+//! Files are read through `Files`, so that tests and the fuzz target decide what a path
+//! holds; the driver reads them relative to the spec's own folder.
+
+use std::path::{Path, PathBuf};
+
+use crate::diagnostic::Diagnostic;
+use crate::format::human;
+use crate::graph::MEMORY_LIMIT;
+use crate::span::Spanned;
+use crate::spec::{args, Csv, Missing, Source, Spec};
+use crate::table::{self, Table, TableError};
+
+/// Where a spec's paths lead.
+pub trait Files {
+    /// The bytes of the regular file at `path`, at most `limit` of them.
+    fn read(&self, path: &str, limit: u64) -> Result<Vec<u8>, String>;
+}
+
+/// Files relative to a folder: the spec's own.
+pub struct Folder(pub PathBuf);
+
+impl Files for Folder {
+    fn read(&self, path: &str, limit: u64) -> Result<Vec<u8>, String> {
+        let full = self.0.join(path);
+        let metadata = std::fs::metadata(&full).map_err(|error| error.to_string())?;
+        if !metadata.is_file() {
+            return Err("not a regular file".to_string());
+        }
+        // Refused before it is read whole: the memory bound holds for data too.
+        if metadata.len() > limit {
+            return Err(format!(
+                "the file is {}, more than the {} limit",
+                human(metadata.len().into()),
+                human(limit.into())
+            ));
+        }
+        std::fs::read(&full).map_err(|error| error.to_string())
+    }
+}
+
+impl Folder {
+    /// The folder of the spec at `spec_path`.
+    pub fn of(spec_path: &Path) -> Folder {
+        Folder(spec_path.parent().unwrap_or(Path::new("")).to_path_buf())
+    }
+}
+
+/// The columns a series spec reads, each row a time step, missing cells handled.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    pub inputs: Vec<Column>,
+    pub targets: Vec<Column>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Column {
+    pub name: String,
+    pub values: Vec<f64>,
+}
+
+impl Series {
+    pub fn rows(&self) -> usize {
+        self.inputs.first().map_or(0, |column| column.values.len())
+    }
+}
+
+/// Reads the series a csv source names; `None` for a symbol source or when the file does
+/// not hold what the spec asks for (the diagnostics say why).
+pub fn series(spec: &Spec, files: &dyn Files, diagnostics: &mut Vec<Diagnostic>) -> Option<Series> {
+    let Source::Csv(csv) = &spec.data.source.value else {
+        return None;
+    };
+    let path = &csv.path;
+    let bytes = files
+        .read(&path.value, MEMORY_LIMIT as u64)
+        .map_err(|error| diagnostics.push(unreadable(path, &error)))
+        .ok()?;
+    let table = table::read_csv(&bytes)
+        .map_err(|error| diagnostics.push(inside_file(path, &error)))
+        .ok()?;
+    let inputs = column_indices(&table, csv, &csv.inputs, diagnostics);
+    let targets = column_indices(&table, csv, &csv.targets, diagnostics);
+    let (inputs, targets) = (inputs?, targets?);
+    let chosen: Vec<usize> = inputs.iter().chain(&targets).copied().collect();
+    let (filled, _lines) = table::fill_missing(&table, &chosen, table_missing(csv.missing))
+        .map_err(|error| diagnostics.push(inside_file(path, &error)))
+        .ok()?;
+    let column = |position: usize, index: usize| Column {
+        name: table.header()[index].clone(),
+        values: filled[position].clone(),
+    };
+    Some(Series {
+        inputs: inputs
+            .iter()
+            .enumerate()
+            .map(|(p, &i)| column(p, i))
+            .collect(),
+        targets: targets
+            .iter()
+            .enumerate()
+            .map(|(p, &i)| column(inputs.len() + p, i))
+            .collect(),
+    })
+}
+
+fn table_missing(missing: Missing) -> table::Missing {
+    match missing {
+        Missing::Error => table::Missing::Error,
+        Missing::Drop => table::Missing::Drop,
+        Missing::Previous => table::Missing::Previous,
+        Missing::Interpolate => table::Missing::Interpolate,
+    }
+}
+
+/// Each named column's position in the header; every name that is not there is reported.
+fn column_indices(
+    table: &Table,
+    csv: &Csv,
+    names: &[Spanned<String>],
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<Vec<usize>> {
+    let before = diagnostics.len();
+    let indices: Vec<usize> = names
+        .iter()
+        .filter_map(|name| {
+            let index = table.column_index(&name.value);
+            if index.is_none() {
+                diagnostics.push(no_such_column(table, csv, name));
+            }
+            index
+        })
+        .collect();
+    (diagnostics.len() == before).then_some(indices)
+}
+
+fn no_such_column(table: &Table, csv: &Csv, name: &Spanned<String>) -> Diagnostic {
+    let header: Vec<&str> = table.header().iter().map(String::as_str).collect();
+    let diagnostic = Diagnostic::error(
+        format!("no column `{}` in {}", name.value, csv.path.value),
+        name.span,
+        "not in the file's header",
+    )
+    .with_note_at(csv.path.span, format!("header: {}", header.join(", ")));
+    match args::suggest(&name.value, &header) {
+        Some(close) => diagnostic.with_help(format!("did you mean `{close}`?")),
+        None => diagnostic.with_help(format!("name one of: {}", header.join(", "))),
+    }
+}
+
+fn unreadable(path: &Spanned<String>, error: &str) -> Diagnostic {
+    Diagnostic::error(
+        format!("cannot read {}: {error}", path.value),
+        path.span,
+        "this file",
+    )
+    .with_help("the path is relative to the spec's own folder")
+}
+
+fn inside_file(path: &Spanned<String>, error: &TableError) -> Diagnostic {
+    let column = error.column.map_or(String::new(), |c| format!(":{c}"));
+    let diagnostic = Diagnostic::error(
+        format!("{}:{}{column}: {}", path.value, error.line, error.message),
+        path.span,
+        "in this file",
+    );
+    match &error.help {
+        Some(help) => diagnostic.with_help(help.clone()),
+        None => diagnostic,
+    }
+}
