@@ -7,7 +7,10 @@
 //! What is accepted: a UTF-8 file (a byte-order mark is ignored), fields separated by commas
 //! and quoted as RFC 4180 says, lines ending in `\n`, `\r\n` or `\r`, a last line with or
 //! without its line end. Blank lines are skipped wherever they are, and every line number
-//! reported is still the line in the file, counting blank lines.
+//! reported is still the line in the file, counting blank lines. So in a file of one column,
+//! an empty line is skipped rather than read as a missing value (write `NA` for that), and a
+//! line of spaces is a row, not a blank line. Header names lose their quotes and surrounding
+//! spaces; cells keep theirs until `numbers` trims them.
 
 mod missing;
 
