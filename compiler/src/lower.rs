@@ -2,8 +2,8 @@
 //! dropped.
 
 use runtime::plan::{
-    AdamConfig, Column, DataPlan, EvalPlan, FramePlan, LayerPlan, Loss as LossPlan, Plan,
-    Scale as ScalePlan, ShowPlan, SourcePlan, Split, TrainPlan,
+    AdamConfig, Column, DataPlan, EarlyStop as EarlyStopPlan, EvalPlan, FramePlan, LayerPlan,
+    Loss as LossPlan, Plan, Scale as ScalePlan, ShowPlan, SourcePlan, Split, TrainPlan,
 };
 
 use crate::graph::{split_rows, Checked};
@@ -169,6 +169,10 @@ fn lower_train(spec: &Spec, checked: &Checked) -> TrainPlan {
             beta2: adam.beta2,
             epsilon: adam.epsilon,
         },
+        early_stop: train.stop.as_ref().map(|stop| EarlyStopPlan {
+            patience: stop.value.patience as usize,
+            min_delta: stop.value.min_delta,
+        }),
         loss: match train.loss.value {
             Loss::CrossEntropy => LossPlan::CrossEntropy,
             Loss::Mse => LossPlan::Mse,

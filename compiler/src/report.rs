@@ -6,7 +6,7 @@ use std::fmt::Write;
 use runtime::data::PAD;
 use runtime::model::LayerReport;
 use runtime::plan::{Plan, ShowPlan, SourcePlan};
-use runtime::train::{Evaluation, PartErrors, Score, Trainer};
+use runtime::train::{Best, Evaluation, PartErrors, Score, Trainer};
 
 use crate::format::{group, human};
 use crate::graph::{LayerGraph, Op};
@@ -27,6 +27,24 @@ pub fn symbol_names(source: &SourcePlan, symbols: &[u32]) -> Vec<String> {
         .filter(|&&s| s != PAD)
         .map(|&s| symbol_name(source, s))
         .collect()
+}
+
+/// Where early stopping ended: the best epoch, and whether training stopped `patience`
+/// epochs after it (and so holds the best epoch's weights, as Keras' `restore_best_weights`
+/// does) or ran every epoch (and holds the last epoch's, as Keras does when patience never
+/// runs out).
+fn early_stop_line(best: &Best, patience: usize) -> String {
+    let what = match best.stopped {
+        true => format!(
+            "stopped after epoch {}, best epoch's weights restored",
+            best.epoch + patience
+        ),
+        false => "ran every epoch, last epoch's weights kept".to_string(),
+    };
+    format!(
+        "early stop: best val loss {:.6} at epoch {} ({what})\n",
+        best.val_loss, best.epoch
+    )
 }
 
 /// `accuracy: 98.90%`, the line scripts read.
@@ -113,8 +131,11 @@ pub fn predictions(plan: &Plan, evaluation: &Evaluation, samples: &[usize]) -> S
 /// Everything `lstmc run` prints after training, in the order the spec's `show` lists it:
 /// evaluates the trained model and runs its demonstrations.
 pub fn show(plan: &Plan, trainer: &mut Trainer) -> String {
+    let mut out = match (trainer.best(), plan.train.early_stop) {
+        (Some(best), Some(early)) => early_stop_line(best, early.patience),
+        _ => String::new(),
+    };
     let evaluation = trainer.evaluate();
-    let mut out = String::new();
     if plan.show.is_empty() {
         out.push_str(&score_lines(&evaluation.score));
     }

@@ -411,9 +411,28 @@ impl Batch {
 
     /// Encodes the samples `ids` (as many as the batch has rows) of `data`.
     pub fn fill(&mut self, data: &Dataset, ids: &[usize], encoding: Encoding) {
+        self.fill_ids(data, ids.iter().copied(), encoding);
+    }
+
+    /// Encodes the samples `range` of `data`, in order, without a list of their ids.
+    pub fn fill_range(
+        &mut self,
+        data: &Dataset,
+        range: std::ops::Range<usize>,
+        encoding: Encoding,
+    ) {
+        self.fill_ids(data, range, encoding);
+    }
+
+    fn fill_ids(
+        &mut self,
+        data: &Dataset,
+        ids: impl ExactSizeIterator<Item = usize>,
+        encoding: Encoding,
+    ) {
         assert_eq!(ids.len(), self.rows, "a batch of {} rows", self.rows);
         self.x.fill(0.0);
-        for (row, &id) in ids.iter().enumerate() {
+        for (row, id) in ids.enumerate() {
             if data.is_series() {
                 let (input, target) = data.values(id);
                 self.fill_values_row(row, input, target, encoding);

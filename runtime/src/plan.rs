@@ -147,6 +147,17 @@ pub struct TrainPlan {
     pub seed: u64,
     pub adam: AdamConfig,
     pub loss: Loss,
+    /// Stop when the validation loss has not improved for a while, as Keras'
+    /// `EarlyStopping(monitor="val_loss", restore_best_weights=True)`.
+    pub early_stop: Option<EarlyStop>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EarlyStop {
+    /// Epochs without an improvement before training stops.
+    pub patience: usize,
+    /// How much lower than the best a validation loss must be to count as an improvement.
+    pub min_delta: f64,
 }
 
 /// What training minimises, as Keras defines it.

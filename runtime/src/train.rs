@@ -22,6 +22,8 @@ pub struct EpochStats {
     pub loss: f64,
     /// Categorical accuracy; a regression has none.
     pub accuracy: Option<f64>,
+    /// The loss on a series' validation part after the epoch, when it has one.
+    pub val_loss: Option<f64>,
     pub seconds: f64,
 }
 
@@ -151,6 +153,9 @@ pub struct Trainer {
     /// A series' validation and test parts, framed and scaled as its training part.
     held_out: Vec<(Part, Dataset)>,
     scaler: Scaler,
+    /// The validation part and the runners that score it after every epoch.
+    validation: Option<(Dataset, Runners)>,
+    best: Option<Best>,
     encoding: Encoding,
     runners: Runners,
     order: Vec<usize>,
@@ -170,6 +175,19 @@ pub struct TrainState {
     pub moments: Pairs,
     /// The `(h, c)` each LSTM layer starts its next batch from.
     pub carried: Pairs,
+    /// Early stopping's record, when the plan stops early.
+    pub best: Option<Best>,
+}
+
+/// The epoch with the lowest validation loss so far, and the parameters it ended with.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Best {
+    pub epoch: usize,
+    pub val_loss: f64,
+    pub params: Vec<Vec<f32>>,
+    /// Whether training stopped for want of improvement (and the best parameters were
+    /// restored).
+    pub stopped: bool,
 }
 
 /// A workspace and the batch buffer that feeds it.
@@ -311,12 +329,22 @@ impl Trainer {
             samples,
             data.target_steps,
         );
+        let validation = held_out
+            .iter()
+            .find(|(part, _)| *part == Part::Validation)
+            .map(|(_, data)| {
+                let runners =
+                    Runners::for_samples(&model, encoding, plan.train.batch, data.samples(), 1);
+                (data.clone(), runners)
+            });
         Trainer {
             plan: plan.clone(),
             model,
             data,
+            validation,
             held_out,
             scaler,
+            best: None,
             encoding,
             runners,
             order: (0..samples).collect(),
@@ -333,6 +361,7 @@ impl Trainer {
             params: self.model.tensors.iter().map(|t| t.value.clone()).collect(),
             moments,
             carried: self.runners.full.workspace.carried_state(),
+            best: self.best.clone(),
         }
     }
 
@@ -346,12 +375,19 @@ impl Trainer {
             .workspace
             .set_carried_state(state.carried)?;
         self.epochs_done = state.epoch;
+        self.best = state.best;
         Ok(())
+    }
+
+    /// Early stopping's record so far.
+    pub fn best(&self) -> Option<&Best> {
+        self.best.as_ref()
     }
 
     /// Trains the next epoch; `None` once the plan's epochs are done.
     pub fn next_epoch(&mut self) -> Option<Result<EpochStats, NotFinite>> {
-        if self.epochs_done >= self.plan.train.epochs {
+        let stopped = self.best.as_ref().is_some_and(|best| best.stopped);
+        if self.epochs_done >= self.plan.train.epochs || stopped {
             return None;
         }
         let epoch = self.epochs_done + 1;
@@ -370,12 +406,65 @@ impl Trainer {
             self.runners.reset_state();
         }
         self.epochs_done = epoch;
+        let val_loss = self.validation_loss();
+        if let Some(val_loss) = val_loss {
+            self.track_best(epoch, val_loss);
+        }
         Some(Ok(EpochStats {
             epoch,
             loss,
             accuracy,
+            val_loss,
             seconds: start.elapsed().as_secs_f64(),
         }))
+    }
+
+    /// The mean loss over the validation part, in order from a zero state.
+    fn validation_loss(&mut self) -> Option<f64> {
+        let (data, runners) = self.validation.as_mut()?;
+        let (mut loss, mut values) = (0.0, 0);
+        for start in (0..data.samples()).step_by(runners.full.batch.rows) {
+            let end = (start + runners.full.batch.rows).min(data.samples());
+            let runner = runners.for_rows(end - start);
+            runner.batch.fill_range(data, start..end, self.encoding);
+            loss += runner.workspace.forward(&self.model, &runner.batch);
+            values += runner.batch.values.len();
+        }
+        Some(loss / values as f64)
+    }
+
+    /// Keras' early stopping: an epoch improves on the best by more than `min_delta`, or
+    /// after `patience` epochs that do not, training stops with the best epoch's weights.
+    /// The best weights are copied into one buffer, kept from the first epoch on.
+    fn track_best(&mut self, epoch: usize, val_loss: f64) {
+        let Some(early) = self.plan.train.early_stop else {
+            return;
+        };
+        let tensors = &mut self.model.tensors;
+        match &mut self.best {
+            Some(best) if val_loss >= best.val_loss - early.min_delta => {
+                if epoch - best.epoch >= early.patience {
+                    best.stopped = true;
+                    for (tensor, saved) in tensors.iter_mut().zip(&best.params) {
+                        tensor.value.copy_from_slice(saved);
+                    }
+                }
+            }
+            Some(best) => {
+                (best.epoch, best.val_loss) = (epoch, val_loss);
+                for (saved, tensor) in best.params.iter_mut().zip(tensors.iter()) {
+                    saved.copy_from_slice(&tensor.value);
+                }
+            }
+            None => {
+                self.best = Some(Best {
+                    epoch,
+                    val_loss,
+                    params: tensors.iter().map(|t| t.value.clone()).collect(),
+                    stopped: false,
+                })
+            }
+        }
     }
 
     /// What each layer runs and holds for full batches, and the floats the parameters hold.

@@ -15,6 +15,7 @@ pub fn check(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
             diagnostics.push(diagnostic);
         }
     }
+    check_early_stop(spec, diagnostics);
     if let (true, Some(split), Some(stateful)) = (series, &spec.data.split, first_stateful(spec)) {
         diagnostics.push(
             Diagnostic::error(
@@ -25,6 +26,32 @@ pub fn check(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
             .with_note_at(split.span, "split here")
             .with_help("remove `stateful`: each window is a sample of its own"),
         );
+    }
+}
+
+/// Early stopping watches the validation loss, so there must be a validation part.
+fn check_early_stop(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
+    let Some(stop) = &spec.train.stop else {
+        return;
+    };
+    let has_validation = spec
+        .data
+        .split
+        .as_ref()
+        .is_some_and(|split| split.value.val > 0.0);
+    if !has_validation {
+        let mut diagnostic = Diagnostic::error(
+            "early stopping needs a validation part",
+            stop.span,
+            "watches the validation loss",
+        )
+        .with_help(
+            "split a series with a validation fraction, e.g. `split=ordered(train=0.6, val=0.2)`",
+        );
+        if let Some(split) = &spec.data.split {
+            diagnostic = diagnostic.with_note_at(split.span, "no `val` fraction here");
+        }
+        diagnostics.push(diagnostic);
     }
 }
 

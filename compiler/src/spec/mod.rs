@@ -209,7 +209,15 @@ pub struct Train {
     pub shuffle: Spanned<bool>,
     pub reset: Spanned<Reset>,
     pub seed: Spanned<u64>,
+    /// `stop=early(patience, min_delta)`: Keras' early stopping on the validation loss.
+    pub stop: Option<Spanned<EarlyStop>>,
     pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EarlyStop {
+    pub patience: u64,
+    pub min_delta: f64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

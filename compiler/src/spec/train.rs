@@ -5,12 +5,12 @@ use super::args::{
     bind, boolean, callee, choice, keep, non_negative, optional, positive, real_in, required,
     string, unknown,
 };
-use super::{Adam, Batch, Eval, EvalOn, Loss, Order, Reset, Show, ShowItem, Train};
+use super::{Adam, Batch, EarlyStop, Eval, EvalOn, Loss, Order, Reset, Show, ShowItem, Train};
 use crate::diagnostic::Diagnostic;
 use crate::span::Spanned;
 use crate::syntax::ast::{Item, Stmt, Value, ValueKind};
 
-const TRAIN_PARAMS: [&str; 7] = [
+const TRAIN_PARAMS: [&str; 8] = [
     "loss",
     "optimizer",
     "epochs",
@@ -18,6 +18,7 @@ const TRAIN_PARAMS: [&str; 7] = [
     "shuffle",
     "reset",
     "seed",
+    "stop",
 ];
 const SHOW_ITEMS: [&str; 5] = ["accuracy", "rmse", "mae", "predictions", "generate"];
 /// The most steps `show generate(...)` may run; specs/README.md documents it.
@@ -55,6 +56,7 @@ pub fn resolve(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Train {
         )
     });
     let seed = optional(slots[6], 0, at, diagnostics, |v| non_negative(v, "seed"));
+    let stop = slots[7].and_then(|v| early_stop(v, diagnostics));
     Train {
         loss,
         optimizer,
@@ -63,8 +65,37 @@ pub fn resolve(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Train {
         shuffle,
         reset,
         seed,
+        stop,
         span: stmt.span,
     }
+}
+
+/// `early(patience, min_delta=0)`.
+fn early_stop(value: &Value, diagnostics: &mut Vec<Diagnostic>) -> Option<Spanned<EarlyStop>> {
+    let (name, name_span, args) = keep(diagnostics, callee(value, "stop"))?;
+    if name != "early" {
+        diagnostics.push(unknown("way to stop", name, name_span, &["early"]));
+        return None;
+    }
+    let before = diagnostics.len();
+    let slots = bind(args, &["patience", "min_delta"], 1, "early", diagnostics);
+    let patience = keep(
+        diagnostics,
+        required(slots[0], "patience", value.span, "stop=early(patience=10)")
+            .and_then(|v| positive(v, "patience")),
+    );
+    let min_delta = match slots[1] {
+        Some(v) => keep(
+            diagnostics,
+            real_in(v, "min_delta", 0.0, false, f64::INFINITY),
+        ),
+        None => Some(0.0),
+    };
+    let stop = EarlyStop {
+        patience: patience?.value,
+        min_delta: min_delta?,
+    };
+    (diagnostics.len() == before).then(|| Spanned::new(stop, value.span))
 }
 
 /// Adam's arguments, each checked on its own so that every wrong one is reported.

@@ -62,6 +62,7 @@ fn encoder_decoder(one_hot: bool) -> Plan {
                 epsilon: 1e-7,
             },
             loss: Loss::CrossEntropy,
+            early_stop: None,
         },
         eval: EvalPlan::Train,
         show: Vec::new(),

@@ -46,6 +46,7 @@ fn plan(letters: &str, frame: FramePlan, steps: usize, layers: Vec<LayerPlan>) -
                 epsilon: 1e-7,
             },
             loss: Loss::CrossEntropy,
+            early_stop: None,
         },
         eval: EvalPlan::Train,
         show: Vec::new(),

@@ -222,10 +222,13 @@ impl Progress {
     }
 
     fn epoch(&mut self, stats: EpochStats) {
-        let figures = match stats.accuracy {
+        let mut figures = match stats.accuracy {
             Some(accuracy) => format!("loss {:.4}, accuracy {:.2}%", stats.loss, accuracy * 100.0),
             None => format!("loss {:.6}", stats.loss),
         };
+        if let Some(val_loss) = stats.val_loss {
+            write!(figures, ", val loss {val_loss:.6}").unwrap();
+        }
         match &self.bar {
             Some(bar) => {
                 bar.set_position(stats.epoch as u64);
@@ -247,25 +250,23 @@ impl Progress {
     }
 }
 
-/// One row per epoch; a regression has no accuracy column.
+/// One row per epoch: a regression has no accuracy column, and only a run with a
+/// validation part has a `val_loss` column.
 fn csv(history: &[EpochStats]) -> String {
-    let classification = history
-        .first()
-        .is_some_and(|stats| stats.accuracy.is_some());
-    let mut out = String::from(match classification {
-        true => "epoch,loss,accuracy,seconds\n",
-        false => "epoch,loss,seconds\n",
-    });
+    let first = history.first();
+    let accuracy = first.is_some_and(|stats| stats.accuracy.is_some());
+    let val_loss = first.is_some_and(|stats| stats.val_loss.is_some());
+    let mut out = String::from("epoch,loss");
+    out += if accuracy { ",accuracy" } else { "" };
+    out += if val_loss { ",val_loss" } else { "" };
+    out += ",seconds\n";
     for stats in history {
-        match stats.accuracy {
-            Some(accuracy) => writeln!(
-                out,
-                "{},{},{accuracy},{}",
-                stats.epoch, stats.loss, stats.seconds
-            ),
-            None => writeln!(out, "{},{},{}", stats.epoch, stats.loss, stats.seconds),
+        write!(out, "{},{}", stats.epoch, stats.loss).unwrap();
+        let optional = [stats.accuracy, stats.val_loss];
+        for figure in optional.into_iter().flatten() {
+            write!(out, ",{figure}").unwrap();
         }
-        .unwrap();
+        writeln!(out, ",{}", stats.seconds).unwrap();
     }
     out
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use runtime::model::NamedTensor;
-use runtime::train::{TrainState, Trainer};
+use runtime::train::{Best, TrainState, Trainer};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use crate::files::write_atomically;
@@ -75,10 +75,23 @@ pub fn save_checkpoint(path: &Path, trainer: &Trainer, spec_text: &str) -> Resul
         named.push((format!("carried.{k}.c"), c));
     }
     let epoch = state.epoch.to_string();
-    let metadata = [
-        ("epoch", epoch.as_str()),
-        ("adam_step", &state.adam_step.to_string()),
+    let mut metadata = vec![
+        ("epoch", epoch.clone()),
+        ("adam_step", state.adam_step.to_string()),
     ];
+    if let Some(best) = &state.best {
+        for (k, values) in best.params.iter().enumerate() {
+            named.push((format!("best.{k}"), values));
+        }
+        metadata.push(("best_epoch", best.epoch.to_string()));
+        // The loss's bits, so that a resumed run compares against exactly the same figure.
+        metadata.push((
+            "best_val_loss_bits",
+            format!("{:016x}", best.val_loss.to_bits()),
+        ));
+        metadata.push(("stopped", best.stopped.to_string()));
+    }
+    let metadata: Vec<(&str, &str)> = metadata.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let tensors = named
         .into_iter()
         .map(|(name, data)| NamedTensor {
@@ -137,6 +150,7 @@ pub fn load_state(path: &Path) -> Result<Option<TrainState>, String> {
     let params = numbered(&mut tensors, "param");
     let moments = pairs(&mut tensors, "adam", ("m", "v"));
     let carried = pairs(&mut tensors, "carried", ("h", "c"));
+    let best = read_best(&metadata, numbered(&mut tensors, "best"), &sidecar)?;
     if let Some(extra) = tensors.first() {
         return Err(format!(
             "{} has an unexpected tensor `{}`",
@@ -150,7 +164,38 @@ pub fn load_state(path: &Path) -> Result<Option<TrainState>, String> {
         params,
         moments,
         carried,
+        best,
     }))
+}
+
+/// Early stopping's record in a sidecar: all of it, or none of it.
+fn read_best(
+    metadata: &HashMap<String, String>,
+    params: Vec<Vec<f32>>,
+    sidecar: &Path,
+) -> Result<Option<Best>, String> {
+    let epoch = metadata.get("best_epoch");
+    let bits = metadata.get("best_val_loss_bits");
+    let stopped = metadata.get("stopped");
+    match (epoch, bits, stopped) {
+        (None, None, None) if params.is_empty() => Ok(None),
+        (Some(epoch), Some(bits), Some(stopped)) if !params.is_empty() => {
+            let bad =
+                |key: &str| format!("{} has a bad `{key}` in its metadata", sidecar.display());
+            Ok(Some(Best {
+                epoch: epoch.parse().map_err(|_| bad("best_epoch"))?,
+                val_loss: u64::from_str_radix(bits, 16)
+                    .map(f64::from_bits)
+                    .map_err(|_| bad("best_val_loss_bits"))?,
+                params,
+                stopped: stopped.parse().map_err(|_| bad("stopped"))?,
+            }))
+        }
+        _ => Err(format!(
+            "{} holds part of an early-stopping record: it is not a whole checkpoint",
+            sidecar.display()
+        )),
+    }
 }
 
 /// Takes `{prefix}.0`, `{prefix}.1`, … for as long as they exist.
