@@ -1,5 +1,6 @@
-//! criterion benchmarks of the kernels and of whole training steps, with throughput in
-//! FLOPs (criterion reports them as elements: `Gelem/s` reads as GFLOP/s).
+//! criterion benchmarks of the kernels, and of the runtime's training step (`Trainer::step`,
+//! what `lstmc run` runs per batch) at the benchmark shapes, with throughput in FLOPs
+//! (criterion reports them as elements: `Gelem/s` reads as GFLOP/s).
 //!
 //! `cargo bench -p benches` runs them all; `cargo bench -p benches -- train_step` one group.
 //! Single-threaded unless the name says otherwise: run with `RAYON_NUM_THREADS=1` for the
@@ -7,7 +8,7 @@
 
 use std::time::Duration;
 
-use benches::{TrainStep, SHAPES};
+use benches::SHAPES;
 use criterion::measurement::WallTime;
 use criterion::{
     criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
@@ -21,6 +22,7 @@ use kernels::lstm::{
 };
 use kernels::packed::{gemm_packed, packing_room, PackedMat};
 use kernels::softmax::softmax_xent;
+use runtime::train::Trainer;
 
 fn filled(len: usize, seed: u32) -> Vec<f32> {
     (0..len)
@@ -256,14 +258,17 @@ fn adam(c: &mut Criterion) {
 fn train_step(c: &mut Criterion) {
     let mut group = c.benchmark_group("train_step");
     for shape in SHAPES {
-        let mut step = TrainStep::new(shape, 7);
+        let mut trainer = Trainer::new(&shape.plan());
+        let first_batch: Vec<usize> = (0..shape.batch).collect();
         group.throughput(Throughput::Elements(shape.train_flops()));
         if shape.name == "large" {
             group
                 .sample_size(10)
                 .measurement_time(Duration::from_secs(20));
         }
-        group.bench_function(shape.name, |bench| bench.iter(|| step.run()));
+        group.bench_function(shape.name, |bench| {
+            bench.iter(|| trainer.step(&first_batch))
+        });
     }
     group.finish();
 }

@@ -2,10 +2,11 @@
 """Times PyTorch's training step and lstmc's beside it, shape by shape, at the shapes of
 `cargo bench -p benches -- train_step`, for a side-by-side table from one sitting.
 
-The step is the same work as lstmc's `TrainStep`: idiomatic `nn.LSTM(batch_first=True)` and
-`nn.Linear`, softmax cross-entropy on the last step (or every step for echo and encdec),
-backward, Adam with Keras' epsilon (1e-7), zero_grad. One-hot inputs are one-hot tensors, as
-a PyTorch user would feed them.
+lstmc's side is its runtime's own training step (`Trainer::step`, what `lstmc run` runs for
+every batch) on the plans `benches::SHAPES` builds; PyTorch's has the same layers: idiomatic
+`nn.LSTM(batch_first=True)` and `nn.Linear`, softmax cross-entropy on the last step (or every
+step for echo and encdec), backward, Adam with Keras' epsilon (1e-7), zero_grad. One-hot
+inputs are one-hot tensors, as a PyTorch user would feed them; no state is carried.
 
 For each shape, lstmc's step (the `train_step` binary of `benches`) and PyTorch's each
 repeat for about `--seconds`, with one thread and then two, and the medians are compared: the

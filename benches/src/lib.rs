@@ -1,15 +1,15 @@
-//! One whole training step composed from the kernels, at the shapes the benchmarks measure:
-//! LSTM forward (an encoder, and for encdec a repeated decoder), dense and softmax
-//! cross-entropy on the last step or on every step, backward through all of it, and Adam.
-//! It is the same work as PyTorch's training step in `../shared/ANCHORS.md`.
+//! The benchmark shapes, each as the runtime `Plan` of an experiment at that shape, so that
+//! the training step the benchmarks time is the runtime's own `Trainer::step`: the step
+//! `lstmc run` runs for every batch (encoding the batch, forward, backward, Adam, stateful
+//! carry-over), not a copy of it.
+//!
+//! The layers are those `pytorch_train_step.py` times: an LSTM (for encdec, an encoder whose
+//! last state is repeated into a decoder), a dense softmax layer on the last step or on every
+//! step, cross-entropy, Adam.
 
-use kernels::adam::{adam_update, AdamConfig, AdamStep};
-use kernels::dense::{dense_backward, dense_forward, dense_room};
-use kernels::lstm::{
-    lstm_backward, lstm_forward, InputKind, LstmDims, LstmGrads, LstmInput, LstmScratch, LstmTape,
-    LstmWeights, OutputGrad,
+use runtime::plan::{
+    AdamConfig, DataPlan, EvalPlan, FramePlan, LayerPlan, Loss, Plan, Scale, SourcePlan, TrainPlan,
 };
-use kernels::softmax::softmax_xent;
 
 /// A benchmark shape: the table, named after the workload it stands for.
 #[derive(Clone, Copy, Debug)]
@@ -19,13 +19,27 @@ pub struct Shape {
     pub steps: usize,
     pub input: usize,
     pub hidden: usize,
+    /// Classes of the softmax, which are the source's symbols.
     pub out: usize,
-    /// The input is one-hot, so its projection is a row gather.
-    pub one_hot: bool,
+    pub feed: Feed,
+    /// Every LSTM carries its state from batch to batch, as the tutorial's do.
+    pub stateful: bool,
     /// The dense layer runs on every step rather than the last.
     pub per_step: bool,
     /// `(repeat, hidden)` of a decoder fed the encoder's last state.
     pub decoder: Option<(usize, usize)>,
+}
+
+/// The data of a shape's plan, which decides how the first LSTM projects its input.
+#[derive(Clone, Copy, Debug)]
+pub enum Feed {
+    /// The letters A..Z in windows of `steps`, each letter normalised into [0, 1): `input`
+    /// is 1 and `out` is 26, as in the alphabet tutorials.
+    Letters,
+    /// `length` random integers below `input`, one-hot, framed by `frame`. With one symbol a
+    /// step and no padding (lag, pick), the input projection is a row gather; padded runs
+    /// make it a GEMM over the one-hot rows, the product PyTorch runs over its random inputs.
+    OneHot { length: usize, frame: FramePlan },
 }
 
 pub const SHAPES: [Shape; 7] = [
@@ -36,7 +50,8 @@ pub const SHAPES: [Shape; 7] = [
         input: 1,
         hidden: 32,
         out: 26,
-        one_hot: false,
+        feed: Feed::Letters,
+        stateful: false,
         per_step: false,
         decoder: None,
     },
@@ -47,7 +62,8 @@ pub const SHAPES: [Shape; 7] = [
         input: 1,
         hidden: 50,
         out: 26,
-        one_hot: false,
+        feed: Feed::Letters,
+        stateful: true,
         per_step: false,
         decoder: None,
     },
@@ -58,7 +74,11 @@ pub const SHAPES: [Shape; 7] = [
         input: 10,
         hidden: 25,
         out: 10,
-        one_hot: true,
+        feed: Feed::OneHot {
+            length: 5,
+            frame: FramePlan::Pick { index: 2 },
+        },
+        stateful: false,
         per_step: false,
         decoder: None,
     },
@@ -69,7 +89,14 @@ pub const SHAPES: [Shape; 7] = [
         input: 100,
         hidden: 20,
         out: 100,
-        one_hot: true,
+        feed: Feed::OneHot {
+            length: 25,
+            frame: FramePlan::Lag {
+                steps_in: 5,
+                steps_out: 5,
+            },
+        },
+        stateful: true,
         per_step: true,
         decoder: None,
     },
@@ -80,7 +107,14 @@ pub const SHAPES: [Shape; 7] = [
         input: 100,
         hidden: 150,
         out: 100,
-        one_hot: true,
+        feed: Feed::OneHot {
+            length: 25,
+            frame: FramePlan::Lag {
+                steps_in: 5,
+                steps_out: 2,
+            },
+        },
+        stateful: true,
         per_step: true,
         decoder: Some((2, 150)),
     },
@@ -91,7 +125,15 @@ pub const SHAPES: [Shape; 7] = [
         input: 64,
         hidden: 128,
         out: 64,
-        one_hot: false,
+        feed: Feed::OneHot {
+            length: 1000,
+            frame: FramePlan::Runs {
+                count: 32,
+                max_len: 50,
+                pad_before: true,
+            },
+        },
+        stateful: false,
         per_step: false,
         decoder: None,
     },
@@ -102,7 +144,15 @@ pub const SHAPES: [Shape; 7] = [
         input: 256,
         hidden: 512,
         out: 256,
-        one_hot: false,
+        feed: Feed::OneHot {
+            length: 1000,
+            frame: FramePlan::Runs {
+                count: 64,
+                max_len: 100,
+                pad_before: true,
+            },
+        },
+        stateful: false,
         per_step: false,
         decoder: None,
     },
@@ -130,297 +180,136 @@ impl Shape {
     pub fn train_flops(&self) -> u64 {
         3 * self.forward_flops()
     }
-}
 
-/// A tensor with its gradient and Adam moments.
-struct Param {
-    value: Vec<f32>,
-    grad: Vec<f32>,
-    m: Vec<f32>,
-    v: Vec<f32>,
-}
-
-impl Param {
-    fn new(len: usize, scale: f32, rng: &mut Rng) -> Param {
-        Param {
-            value: (0..len).map(|_| rng.uniform(scale)).collect(),
-            grad: vec![0.0; len],
-            m: vec![0.0; len],
-            v: vec![0.0; len],
-        }
-    }
-}
-
-struct Lstm {
-    w_ih: Param,
-    w_hh: Param,
-    bias: Param,
-    tape: LstmTape,
-    scratch: LstmScratch,
-}
-
-impl Lstm {
-    fn new(dims: LstmDims, input: InputKind, rng: &mut Rng) -> Lstm {
-        let scale = (6.0 / (dims.input + 4 * dims.hidden) as f32).sqrt();
-        Lstm {
-            w_ih: Param::new(dims.input * 4 * dims.hidden, scale, rng),
-            w_hh: Param::new(dims.hidden * 4 * dims.hidden, scale, rng),
-            bias: Param::new(4 * dims.hidden, 0.0, rng),
-            tape: LstmTape::new(dims, input),
-            scratch: LstmScratch::new(dims, input),
-        }
-    }
-
-    fn forward(&mut self, input: LstmInput) {
-        let w = LstmWeights {
-            w_ih: &self.w_ih.value,
-            w_hh: &self.w_hh.value,
-            bias: &self.bias.value,
-        };
-        lstm_forward(input, &w, &mut self.tape);
-    }
-
-    fn backward(&mut self, input: LstmInput, dout: OutputGrad, dx: Option<&mut [f32]>) {
-        let w = LstmWeights {
-            w_ih: &self.w_ih.value,
-            w_hh: &self.w_hh.value,
-            bias: &self.bias.value,
-        };
-        let grads = LstmGrads {
-            w_ih: &mut self.w_ih.grad,
-            w_hh: &mut self.w_hh.grad,
-            bias: &mut self.bias.grad,
-        };
-        lstm_backward(input, &w, &self.tape, dout, &mut self.scratch, grads, dx);
-    }
-
-    fn params(&mut self) -> [&mut Param; 3] {
-        [&mut self.w_ih, &mut self.w_hh, &mut self.bias]
-    }
-}
-
-/// Every buffer of one training step, made once; `run` allocates nothing.
-pub struct TrainStep {
-    shape: Shape,
-    x: Vec<f32>,
-    index: Vec<u32>,
-    targets: Vec<u32>,
-    encoder: Lstm,
-    decoder: Option<Lstm>,
-    dense_w: Param,
-    dense_b: Param,
-    logits: Vec<f32>,
-    probs: Vec<f32>,
-    dlogits: Vec<f32>,
-    /// The gradient reaching the dense layer's input.
-    d_features: Vec<f32>,
-    w_t: Vec<f32>,
-    /// Room for packing in the dense layer's products.
-    dense_room: Vec<f32>,
-    /// The gradient reaching the encoder's last state from the decoder.
-    d_encoded: Vec<f32>,
-    step: u64,
-}
-
-impl TrainStep {
-    pub fn new(shape: Shape, seed: u64) -> TrainStep {
-        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-        let (b, t) = (shape.batch, shape.steps);
-        let encoder = Lstm::new(
-            LstmDims {
-                steps: t,
-                batch: b,
-                input: shape.input,
-                hidden: shape.hidden,
-            },
-            if shape.one_hot {
-                InputKind::OneHot
-            } else {
-                InputKind::Dense
-            },
-            &mut rng,
-        );
-        let decoder = shape.decoder.map(|(repeat, hidden)| {
-            Lstm::new(
-                LstmDims {
-                    steps: repeat,
-                    batch: b,
-                    input: shape.hidden,
-                    hidden,
+    /// An experiment at this shape: Adam as Keras sets it up (lr 0.001, epsilon 1e-7), and no
+    /// shuffle, fresh draws or resets, so that stepping through the batches in order is an
+    /// epoch.
+    pub fn plan(&self) -> Plan {
+        Plan {
+            name: self.name.to_string(),
+            steps: self.steps,
+            features: self.input,
+            layers: self.layers(),
+            data: self.data(),
+            train: TrainPlan {
+                epochs: 1,
+                batch: self.batch,
+                shuffle: false,
+                reset_each_epoch: false,
+                seed: 1,
+                adam: AdamConfig {
+                    lr: 0.001,
+                    beta1: 0.9,
+                    beta2: 0.999,
+                    epsilon: 1e-7,
                 },
-                InputKind::Repeated,
-                &mut rng,
-            )
+                loss: Loss::CrossEntropy,
+                early_stop: None,
+            },
+            eval: EvalPlan::Train,
+            show: Vec::new(),
+        }
+    }
+
+    fn layers(&self) -> Vec<LayerPlan> {
+        let lstm = |units, sequences| LayerPlan::Lstm {
+            units,
+            stateful: self.stateful,
+            sequences,
+        };
+        let mut layers = vec![lstm(self.hidden, self.per_step && self.decoder.is_none())];
+        if let Some((times, hidden)) = self.decoder {
+            layers.extend([LayerPlan::Repeat { times }, lstm(hidden, true)]);
+        }
+        layers.push(LayerPlan::Dense {
+            units: self.out,
+            per_step: self.per_step,
         });
-        let (rows, features) = match shape.decoder {
-            Some((repeat, hidden)) => (repeat * b, hidden),
-            None if shape.per_step => (t * b, shape.hidden),
-            None => (b, shape.hidden),
+        layers
+    }
+
+    fn data(&self) -> DataPlan {
+        let (source, frame, one_hot) = match self.feed {
+            Feed::Letters => (
+                SourcePlan::Alphabet {
+                    letters: ('A'..='Z').collect(),
+                },
+                FramePlan::Windows { size: self.steps },
+                false,
+            ),
+            Feed::OneHot { length, frame } => (
+                SourcePlan::RandomInts {
+                    lo: 0,
+                    hi: self.input as i64,
+                    length,
+                },
+                frame,
+                true,
+            ),
         };
-        let dense_scale = (6.0 / (features + shape.out) as f32).sqrt();
-        TrainStep {
-            shape,
-            x: (0..t * b * shape.input).map(|_| rng.uniform(1.0)).collect(),
-            index: (0..t * b).map(|_| rng.below(shape.input)).collect(),
-            targets: (0..rows).map(|_| rng.below(shape.out)).collect(),
-            encoder,
-            decoder,
-            dense_w: Param::new(features * shape.out, dense_scale, &mut rng),
-            dense_b: Param::new(shape.out, 0.0, &mut rng),
-            logits: vec![0.0; rows * shape.out],
-            probs: vec![0.0; rows * shape.out],
-            dlogits: vec![0.0; rows * shape.out],
-            d_features: vec![0.0; rows * features],
-            w_t: vec![0.0; features * shape.out],
-            dense_room: vec![0.0; dense_room(rows, features, shape.out)],
-            d_encoded: vec![0.0; b * shape.hidden],
-            step: 0,
+        DataPlan {
+            source,
+            frame,
+            one_hot,
+            as_features: false,
+            fresh: false,
+            scale: Scale::None,
+            split: None,
         }
-    }
-
-    /// One training step; returns the mean loss.
-    pub fn run(&mut self) -> f64 {
-        self.step += 1;
-        let input = lstm_input(&self.shape, &self.x, &self.index);
-        self.encoder.forward(input);
-        if let Some(decoder) = &mut self.decoder {
-            decoder.forward(LstmInput::Repeated(self.encoder.tape.final_state().0));
-        }
-        let loss = self.dense_and_loss();
-        self.backward();
-        self.update();
-        loss
-    }
-
-    fn dense_and_loss(&mut self) -> f64 {
-        let x = features(&self.encoder, self.decoder.as_ref(), self.shape.per_step);
-        let rows = self.targets.len();
-        let (k, out) = (x.len() / rows, self.shape.out);
-        dense_forward(
-            x,
-            &self.dense_w.value,
-            &self.dense_b.value,
-            (k, out),
-            &mut self.logits,
-            &mut self.dense_room,
-        );
-        let loss = softmax_xent(
-            &self.logits,
-            out,
-            &self.targets,
-            1.0 / rows as f32,
-            &mut self.probs,
-            &mut self.dlogits,
-        );
-        loss / rows as f64
-    }
-
-    fn backward(&mut self) {
-        let x = features(&self.encoder, self.decoder.as_ref(), self.shape.per_step);
-        let (k, out) = (x.len() / self.targets.len(), self.shape.out);
-        let dx = Some((&mut self.d_features[..], &mut self.w_t[..]));
-        dense_backward(
-            x,
-            &self.dense_w.value,
-            &self.dlogits,
-            (k, out),
-            &mut self.dense_w.grad,
-            &mut self.dense_b.grad,
-            dx,
-            &mut self.dense_room,
-        );
-        let input = lstm_input(&self.shape, &self.x, &self.index);
-        match &mut self.decoder {
-            Some(decoder) => {
-                let encoded = LstmInput::Repeated(self.encoder.tape.final_state().0);
-                decoder.backward(
-                    encoded,
-                    OutputGrad::Sequence(&self.d_features),
-                    Some(&mut self.d_encoded),
-                );
-                self.encoder
-                    .backward(input, OutputGrad::Last(&self.d_encoded), None);
-            }
-            None if self.shape.per_step => {
-                self.encoder
-                    .backward(input, OutputGrad::Sequence(&self.d_features), None)
-            }
-            None => self
-                .encoder
-                .backward(input, OutputGrad::Last(&self.d_features), None),
-        }
-    }
-
-    fn update(&mut self) {
-        let config = AdamConfig {
-            lr: 0.001,
-            beta1: 0.9,
-            beta2: 0.999,
-            epsilon: 1e-7,
-        };
-        let step = AdamStep::new(config, self.step);
-        self.for_each_param(|p| adam_update(&mut p.value, &p.grad, &mut p.m, &mut p.v, step));
-    }
-
-    fn for_each_param(&mut self, mut f: impl FnMut(&mut Param)) {
-        self.encoder.params().into_iter().for_each(&mut f);
-        if let Some(decoder) = &mut self.decoder {
-            decoder.params().into_iter().for_each(&mut f);
-        }
-        f(&mut self.dense_w);
-        f(&mut self.dense_b);
-    }
-}
-
-fn lstm_input<'a>(shape: &Shape, x: &'a [f32], index: &'a [u32]) -> LstmInput<'a> {
-    if shape.one_hot {
-        LstmInput::OneHot(index)
-    } else {
-        LstmInput::Dense(x)
-    }
-}
-
-/// The dense layer's input: the decoder's outputs, every encoder output, or its last.
-fn features<'a>(encoder: &'a Lstm, decoder: Option<&'a Lstm>, per_step: bool) -> &'a [f32] {
-    match (decoder, per_step) {
-        (Some(decoder), _) => decoder.tape.outputs(),
-        (None, true) => encoder.tape.outputs(),
-        (None, false) => encoder.tape.final_state().0,
-    }
-}
-
-/// xorshift64: benchmark data needs to be arbitrary, not good.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn uniform(&mut self, scale: f32) -> f32 {
-        ((self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
-    }
-
-    fn below(&mut self, n: usize) -> u32 {
-        (self.next() % n as u64) as u32
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use runtime::data::{sample_count, Dataset};
+    use runtime::train::Trainer;
+
     use super::*;
 
-    /// The composed step really trains: on fixed data, the loss falls.
+    /// The plan holds the shape's parameters: `4H(I + H + 1)` per LSTM (one bias, as Keras),
+    /// `(K + 1)·O` for the dense layer.
     #[test]
-    fn loss_falls_at_the_small_shapes() {
+    fn plans_have_the_shapes_sizes() {
+        for shape in &SHAPES {
+            let lstm = |i: usize, h: usize| 4 * h * (i + h + 1);
+            let (mut params, mut features) = (lstm(shape.input, shape.hidden), shape.hidden);
+            if let Some((_, hidden)) = shape.decoder {
+                (params, features) = (params + lstm(shape.hidden, hidden), hidden);
+            }
+            params += (features + 1) * shape.out;
+            let plan = shape.plan();
+            assert_eq!(sample_count(&plan.data) % shape.batch, 0, "{}", shape.name);
+            let trainer = Trainer::new(&plan);
+            assert_eq!(trainer.model.floats(), 4 * params, "{}", shape.name);
+        }
+    }
+
+    /// Stepping through the batches with `Trainer::step`, as the benchmarks do, trains as
+    /// `lstmc run` does: the same losses, and the same weights, moments and carried state, to
+    /// the bit. mid and large are left out for time; their steps run the same code.
+    #[test]
+    fn steps_are_the_trainers_epochs() {
         for shape in &SHAPES[..5] {
-            let mut step = TrainStep::new(*shape, 1);
-            let first = step.run();
-            let last = (0..200).map(|_| step.run()).last().unwrap();
-            assert!(last < 0.8 * first, "{}: loss {first} -> {last}", shape.name);
+            let mut plan = shape.plan();
+            plan.train.epochs = 3;
+            let mut trained = Trainer::new(&plan);
+            let mut losses = Vec::new();
+            trained.train(|stats| losses.push(stats.loss)).unwrap();
+
+            let mut stepped = Trainer::new(&plan);
+            let ids: Vec<usize> = (0..sample_count(&plan.data)).collect();
+            let targets = ids.len() * Dataset::new(&plan.data).target_steps;
+            for epoch_loss in losses {
+                let summed: f64 = ids.chunks(shape.batch).map(|b| stepped.step(b)).sum();
+                assert_eq!(summed / targets as f64, epoch_loss, "{}", shape.name);
+            }
+            let (want, got) = (trained.state(), stepped.state());
+            assert_eq!(
+                (want.adam_step, want.params, want.moments, want.carried),
+                (got.adam_step, got.params, got.moments, got.carried),
+                "{}",
+                shape.name
+            );
         }
     }
 }

@@ -1,5 +1,6 @@
-//! Times the composed training step (`benches::TrainStep`) at the named shapes, printing one
-//! line per shape: `name median_seconds repetitions`.
+//! Times the runtime's training step (`Trainer::step`, what `lstmc run` runs per batch) at the
+//! named shapes, on the shape's first batch again and again, printing one line per shape:
+//! `name median_seconds repetitions`.
 //!
 //! `pytorch_train_step.py` runs it shape by shape beside PyTorch's step, so that both sides of
 //! its table come from the same minutes of a machine whose speed drifts. Each shape repeats
@@ -11,7 +12,8 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use benches::{TrainStep, SHAPES};
+use benches::SHAPES;
+use runtime::train::Trainer;
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1).peekable();
@@ -31,8 +33,12 @@ fn main() -> ExitCode {
         let Some(shape) = SHAPES.iter().find(|s| s.name == name) else {
             return usage(&format!("no shape named {name}"));
         };
-        let (median, reps) =
-            median_step(TrainStep::new(*shape, 1), Duration::from_secs_f64(seconds));
+        let mut trainer = Trainer::new(&shape.plan());
+        let first_batch: Vec<usize> = (0..shape.batch).collect();
+        let (median, reps) = median_step(
+            || trainer.step(&first_batch),
+            Duration::from_secs_f64(seconds),
+        );
         println!("{name} {median:e} {reps}");
     }
     ExitCode::SUCCESS
@@ -50,16 +56,16 @@ fn usage(problem: &str) -> ExitCode {
 
 /// The median time of one step, over as many steps as fit in `budget` (at least five), after
 /// a warm-up of a tenth of it.
-fn median_step(mut step: TrainStep, budget: Duration) -> (f64, usize) {
+fn median_step(mut step: impl FnMut() -> f64, budget: Duration) -> (f64, usize) {
     let warm = Instant::now();
     while warm.elapsed() < budget / 10 {
-        step.run();
+        step();
     }
     let mut times = Vec::new();
     let start = Instant::now();
     while times.len() < 5 || start.elapsed() < budget {
         let t = Instant::now();
-        std::hint::black_box(step.run());
+        std::hint::black_box(step());
         times.push(t.elapsed().as_secs_f64());
     }
     times.sort_by(f64::total_cmp);
