@@ -639,6 +639,48 @@ impl Trainer {
         runner.workspace.probs.clone()
     }
 
+    /// A series' predicted target vector `[out, targets]` for one window `[window, inputs]` of
+    /// rows, both in the data's units: scaled as training scaled them, predicted from a zero
+    /// state, and scaled back.
+    pub fn predict_values(&mut self, window: &[f32]) -> Vec<f32> {
+        let mut runner = Runner::new(&self.model, 1, self.encoding, 1);
+        let inputs = &self.scaler.inputs;
+        let scaled: Vec<f32> = window
+            .iter()
+            .enumerate()
+            .map(|(index, &value)| inputs[index % inputs.len()].apply(value))
+            .collect();
+        runner.batch.fill_one_values(&scaled, self.encoding);
+        runner.workspace.forward(&self.model, &runner.batch);
+        let targets = &self.scaler.targets;
+        runner
+            .workspace
+            .probs
+            .iter()
+            .enumerate()
+            .map(|(index, &value)| targets[index % targets.len()].undo(value))
+            .collect()
+    }
+
+    /// The scaling fitted on the training rows, for the weight file.
+    pub fn scaler(&self) -> &Scaler {
+        &self.scaler
+    }
+
+    /// Checks that a saved model's scaling is the one this spec's training rows give: a
+    /// model predicts in the units it was trained in, so data that changed since is refused
+    /// rather than silently scaled another way.
+    pub fn check_scaler(&self, saved: &Scaler) -> Result<(), String> {
+        if *saved != self.scaler {
+            return Err(
+                "its scaling differs from the one the spec's training rows give: the \
+                 data changed since it was saved"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
     /// Seeds with `from` and feeds each prediction back as the next input for `steps`
     /// steps, the state carried from one to the next; returns `(input, predicted)` pairs.
     pub fn generate(&mut self, from: u32, steps: usize) -> Vec<(u32, u32)> {

@@ -7,6 +7,7 @@ mod options;
 mod predict;
 mod roundtrip;
 mod run;
+mod series;
 mod show;
 mod specs;
 mod table;

@@ -12,6 +12,7 @@ use runtime::train::Trainer;
 mod files;
 mod predict;
 mod run;
+mod series;
 mod weights;
 
 /// Exit codes: 0 success, 1 a spec has errors, 2 usage or I/O error, 3 training diverged.
@@ -66,12 +67,21 @@ enum Command {
             allow_hyphen_values = true
         )]
         input: Option<String>,
-        /// A file of input sequences, one a line; blank lines are skipped.
+        /// A file of input sequences, one a line; blank lines are skipped. For a csv series,
+        /// a CSV with the spec's input columns.
         #[arg(long, value_name = "FILE")]
         input_file: Option<PathBuf>,
         /// Also print each target step's class probabilities.
         #[arg(long)]
         probabilities: bool,
+        /// For a csv series: write the predictions to this CSV file (atomically) instead of
+        /// standard output.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// For a csv series: forecast the K rows after the file's last, each prediction fed
+        /// back as the next input.
+        #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        forecast: Option<u64>,
     },
 }
 
@@ -95,11 +105,15 @@ fn main() -> ExitCode {
             input,
             input_file,
             probabilities,
+            output,
+            forecast,
         } => {
             let inputs = predict::Inputs {
                 line: input,
                 file: input_file.as_deref(),
                 probabilities,
+                output: output.as_deref(),
+                forecast: forecast.map(|k| k as usize),
             };
             ExitCode::from(predict::predict(&file, &load, inputs))
         }

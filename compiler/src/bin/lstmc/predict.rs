@@ -8,6 +8,7 @@ use runtime::plan::{FramePlan, Plan, SourcePlan};
 use runtime::train::{argmax, Trainer};
 
 use crate::run::load_into;
+use crate::series;
 use crate::{read_and_compile, report_errors, EXIT_USAGE_OR_IO};
 
 /// Where the inputs come from, and whether to print the class probabilities too.
@@ -15,6 +16,9 @@ pub struct Inputs<'a> {
     pub line: Option<String>,
     pub file: Option<&'a Path>,
     pub probabilities: bool,
+    /// A series' predictions file, and how many rows to forecast past its end.
+    pub output: Option<&'a Path>,
+    pub forecast: Option<usize>,
 }
 
 pub fn predict(spec: &Path, weights: &Path, inputs: Inputs) -> u8 {
@@ -22,12 +26,19 @@ pub fn predict(spec: &Path, weights: &Path, inputs: Inputs) -> u8 {
         Ok(compiled) => compiled,
         Err(code) => return code,
     };
-    let plan = match &compiled.result {
-        Ok((spec, checked)) => lower::lower(spec, checked),
+    let (typed, checked) = match &compiled.result {
+        Ok(compiled) => compiled,
         Err(diagnostics) => return report_errors(spec, &compiled, diagnostics),
     };
+    let plan = lower::lower(typed, checked);
     if let SourcePlan::Series { .. } = plan.data.source {
-        eprintln!("error: {} reads a csv series: `lstmc predict` takes symbols, and does not yet read a series' rows", spec.display());
+        return predict_series(typed, &plan, weights, &inputs);
+    }
+    if inputs.output.is_some() || inputs.forecast.is_some() {
+        eprintln!(
+            "error: --output and --forecast are for a csv series; {} reads symbols",
+            spec.display()
+        );
         return EXIT_USAGE_OR_IO;
     }
     // Every input is read before any is predicted, so a bad one prints nothing on stdout.
@@ -58,6 +69,25 @@ pub fn predict(spec: &Path, weights: &Path, inputs: Inputs) -> u8 {
         );
     }
     0
+}
+
+/// A series' predictions for the rows of `--input-file`.
+fn predict_series(spec: &compiler::spec::Spec, plan: &Plan, weights: &Path, inputs: &Inputs) -> u8 {
+    let (Some(input), None, false) = (inputs.file, &inputs.line, inputs.probabilities) else {
+        eprintln!("error: a csv series predicts from the rows of a CSV: give --input-file FILE (--input and --probabilities are for symbols)");
+        return EXIT_USAGE_OR_IO;
+    };
+    let mut trainer = Trainer::new(plan);
+    if let Err(message) = load_into(&mut trainer, weights) {
+        eprintln!("error: {message}");
+        return EXIT_USAGE_OR_IO;
+    }
+    let request = series::SeriesRequest {
+        input,
+        output: inputs.output,
+        forecast: inputs.forecast,
+    };
+    series::predict(spec, plan, &mut trainer, &request)
 }
 
 /// The samples of `--input`, or of each line of `--input-file` that is not blank; or every

@@ -152,7 +152,14 @@ pub fn load_into(trainer: &mut Trainer, path: &Path) -> Result<(), String> {
     trainer
         .model
         .import(&tensors)
-        .map_err(|error| format!("{} does not fit this spec: {error}", path.display()))
+        .map_err(|error| format!("{} does not fit this spec: {error}", path.display()))?;
+    // Weights from elsewhere (PyTorch) have no scaling, and take the spec's.
+    match weights::load_scaler(path)? {
+        Some(scaler) => trainer
+            .check_scaler(&scaler)
+            .map_err(|error| format!("{}: {error}", path.display())),
+        None => Ok(()),
+    }
 }
 
 fn diverged(not_finite: NotFinite) -> u8 {

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use runtime::data::{Affine, Scaler};
 use runtime::model::NamedTensor;
 use runtime::train::{Best, TrainState, Trainer};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
@@ -101,11 +102,60 @@ pub fn save_checkpoint(path: &Path, trainer: &Trainer, spec_text: &str) -> Resul
         })
         .collect();
     write_file(&state_path(path), tensors, &metadata)?;
-    write_file(
-        path,
-        trainer.model.export(),
-        &[("spec", spec_text), ("epoch", &epoch)],
-    )
+    let scaling = scaler_metadata(trainer.scaler());
+    let mut metadata = vec![("spec", spec_text), ("epoch", &epoch)];
+    metadata.extend(scaling.iter().map(|(k, v)| (*k, v.as_str())));
+    write_file(path, trainer.model.export(), &metadata)
+}
+
+/// A series' scaling, each column's offset and scale as f32 bits in hex (`offset:scale`,
+/// comma-separated), so that a prediction scales exactly as training did. Nothing for symbols.
+fn scaler_metadata(scaler: &Scaler) -> Vec<(&'static str, String)> {
+    if scaler.targets.is_empty() {
+        return Vec::new();
+    }
+    let text = |columns: &[Affine]| {
+        let pairs: Vec<String> = columns
+            .iter()
+            .map(|a| format!("{:08x}:{:08x}", a.offset.to_bits(), a.scale.to_bits()))
+            .collect();
+        pairs.join(",")
+    };
+    vec![
+        ("scale_inputs", text(&scaler.inputs)),
+        ("scale_targets", text(&scaler.targets)),
+    ]
+}
+
+/// The scaling a weight file was trained with, if it holds one.
+pub fn load_scaler(path: &Path) -> Result<Option<Scaler>, String> {
+    let metadata = read_metadata(path)?;
+    let (Some(inputs), Some(targets)) =
+        (metadata.get("scale_inputs"), metadata.get("scale_targets"))
+    else {
+        return Ok(None);
+    };
+    let bad = || format!("{} has a bad scaling in its metadata", path.display());
+    let columns = |text: &str| -> Result<Vec<Affine>, String> {
+        text.split(',')
+            .map(|pair| {
+                let (offset, scale) = pair.split_once(':').ok_or_else(bad)?;
+                let bits = |hex: &str| u32::from_str_radix(hex, 16).map(f32::from_bits);
+                match (bits(offset), bits(scale)) {
+                    (Ok(offset), Ok(scale))
+                        if offset.is_finite() && scale.is_finite() && scale != 0.0 =>
+                    {
+                        Ok(Affine { offset, scale })
+                    }
+                    _ => Err(bad()),
+                }
+            })
+            .collect()
+    };
+    Ok(Some(Scaler {
+        inputs: columns(inputs)?,
+        targets: columns(targets)?,
+    }))
 }
 
 /// The training state in a checkpoint's sidecar, if there is one.
