@@ -130,7 +130,7 @@ fn frame_series(data: &Data, series: &Series) -> Result<Framed, Diagnostic> {
         )
         .with_note_at(data.source.span, "a series of numbers")
         .with_help(
-            "use e.g. `frame=forecast(window=12)`: 12 rows in, the next row's targets out",
+            "use `frame=forecast(window=N)`: N rows in (the input's steps), the next row's targets out",
         ));
     };
     let rows = series.rows() as u64;
