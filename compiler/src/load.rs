@@ -17,28 +17,77 @@ use crate::table::{self, Table, TableError};
 /// Where a spec's paths lead.
 pub trait Files {
     /// The bytes of the regular file at `path`, at most `limit` of them.
-    fn read(&self, path: &str, limit: u64) -> Result<Vec<u8>, String>;
+    fn read(&self, path: &str, limit: u64) -> Result<Vec<u8>, Unreadable>;
+}
+
+/// Why a path could not be read, and how to fix it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Unreadable {
+    /// Lowercase, after `cannot read PATH: `.
+    pub reason: String,
+    pub help: String,
+}
+
+impl Unreadable {
+    pub fn new(reason: impl Into<String>, help: impl Into<String>) -> Unreadable {
+        Unreadable {
+            reason: reason.into(),
+            help: help.into(),
+        }
+    }
 }
 
 /// Files relative to a folder: the spec's own.
 pub struct Folder(pub PathBuf);
 
 impl Files for Folder {
-    fn read(&self, path: &str, limit: u64) -> Result<Vec<u8>, String> {
+    fn read(&self, path: &str, limit: u64) -> Result<Vec<u8>, Unreadable> {
         let full = self.0.join(path);
-        let metadata = std::fs::metadata(&full).map_err(|error| error.to_string())?;
+        let metadata = std::fs::metadata(&full).map_err(io_error)?;
+        if metadata.is_dir() {
+            return Err(Unreadable::new(
+                "it is a folder, not a file",
+                format!(
+                    "name a CSV file inside it, as in `\"{}/FILE.csv\"`",
+                    path.trim_end_matches('/')
+                ),
+            ));
+        }
         if !metadata.is_file() {
-            return Err("not a regular file".to_string());
+            return Err(Unreadable::new(
+                "not a regular file",
+                "name a CSV file saved on disk",
+            ));
         }
         // Refused before it is read whole: the memory bound holds for data too.
         if metadata.len() > limit {
-            return Err(format!(
-                "the file is {}, more than the {} limit",
-                human(metadata.len().into()),
-                human(limit.into())
+            return Err(Unreadable::new(
+                format!(
+                    "the file is {}, more than the {} limit",
+                    human(metadata.len().into()),
+                    human(limit.into())
+                ),
+                "use a shorter extract of the series",
             ));
         }
-        std::fs::read(&full).map_err(|error| error.to_string())
+        std::fs::read(&full).map_err(io_error)
+    }
+}
+
+/// An I/O error in words that do not depend on the platform for the common cases.
+fn io_error(error: std::io::Error) -> Unreadable {
+    match error.kind() {
+        std::io::ErrorKind::NotFound => Unreadable::new(
+            "no such file",
+            "the path is relative to the spec's own folder",
+        ),
+        std::io::ErrorKind::PermissionDenied => {
+            Unreadable::new("permission denied", "make the file readable by this user")
+        }
+        _ => Unreadable::new(
+            error.to_string(),
+            "the path is relative to the spec's own folder",
+        ),
     }
 }
 
@@ -151,13 +200,13 @@ fn no_such_column(table: &Table, csv: &Csv, name: &Spanned<String>) -> Diagnosti
     }
 }
 
-fn unreadable(path: &Spanned<String>, error: &str) -> Diagnostic {
+fn unreadable(path: &Spanned<String>, error: &Unreadable) -> Diagnostic {
     Diagnostic::error(
-        format!("cannot read {}: {error}", path.value),
+        format!("cannot read {}: {}", path.value, error.reason),
         path.span,
-        "this file",
+        "this path",
     )
-    .with_help("the path is relative to the spec's own folder")
+    .with_help(error.help.clone())
 }
 
 fn inside_file(path: &Spanned<String>, error: &TableError) -> Diagnostic {

@@ -1,6 +1,7 @@
 //! What the data section produces: how many samples, of which shape, with which targets.
 
 use crate::diagnostic::Diagnostic;
+use crate::format::count;
 use crate::load::Series;
 use crate::spec::{Data, Encode, EvalOn, Frame, Layout, Source, Spec};
 
@@ -129,7 +130,7 @@ fn frame_series(data: &Data, series: &Series) -> Result<Framed, Diagnostic> {
         )
         .with_note_at(data.source.span, "a series of numbers")
         .with_help(
-            "use e.g. `frame=forecast(window=12)`: 12 rows in, the next row's targets out",
+            "use `frame=forecast(window=N)`: N rows in (the input's steps), the next row's targets out",
         ));
     };
     let rows = series.rows() as u64;
@@ -137,16 +138,38 @@ fn frame_series(data: &Data, series: &Series) -> Result<Framed, Diagnostic> {
     let [train, val, test] = split_rows(data, rows);
     for (part, part_rows) in [("training", train), ("validation", val), ("test", test)] {
         if (part_rows > 0 || part == "training") && part_rows < needed {
-            return Err(Diagnostic::error(
-                format!("the {part} part has {part_rows} rows, but a sample needs {needed}"),
+            let mut diagnostic = Diagnostic::error(
+                format!(
+                    "the {part} part has {}, but a sample needs {needed}",
+                    count(part_rows, "row")
+                ),
                 data.frame.span,
-                format!("{window} rows in, then {out} target rows from {ahead} ahead"),
+                format!(
+                    "{} in, then {} starting {} after the window's last",
+                    count(window, "row"),
+                    count(out, "target row"),
+                    count(ahead, "row")
+                ),
             )
             .with_note_at(
                 data.source.span,
-                format!("{rows} rows after missing cells are handled"),
-            )
-            .with_help("use a shorter window or forecast, or give this part more of the rows"));
+                format!("{} after missing cells are handled", count(rows, "row")),
+            );
+            let help = match &data.split {
+                Some(split) => {
+                    let parts = [("to train", train), ("to validate", val), ("to test", test)];
+                    let shares: Vec<String> = parts
+                        .iter()
+                        .filter(|(_, rows)| *rows > 0)
+                        .map(|(what, rows)| format!("{rows} {what}"))
+                        .collect();
+                    diagnostic =
+                        diagnostic.with_note_at(split.span, format!("rows: {}", shares.join(", ")));
+                    "use a shorter window or forecast, or give this part more of the rows"
+                }
+                None => "use a shorter window or forecast",
+            };
+            return Err(diagnostic.with_help(help));
         }
     }
     let columns = series.inputs.len() as u64;

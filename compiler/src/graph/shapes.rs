@@ -368,13 +368,21 @@ fn check_output_steps(
         (None, Some(steps)) => diagnostics.push(
             Diagnostic::error(
                 format!(
-                    "the model outputs {}, but the targets are one symbol per sample",
-                    count(steps, "step")
+                    "the model outputs {}, but the targets are one {} per sample",
+                    count(steps, "step"),
+                    if framed.values { "vector" } else { "symbol" }
                 ),
                 last.span,
                 "outputs a sequence",
             )
-            .with_note_at(spec.data.frame.span, "one target symbol per sample")
+            .with_note_at(
+                spec.data.frame.span,
+                if framed.values {
+                    "one target vector per sample"
+                } else {
+                    "one target symbol per sample"
+                },
+            )
             .with_help(sequence_output_help(&chain)),
         ),
         _ => {}
@@ -453,7 +461,9 @@ pub fn check_repeat_feeds_lstm(
             continue;
         }
         let one_target = framed.is_some_and(|f| f.target_steps.is_none());
+        let values = framed.is_some_and(|f| f.values);
         let help = match (next, one_target) {
+            (None, true) if values => "the targets are one vector per sample: remove `repeat` and end the model with a linear `dense N`, N the target values",
             (None, true) => "the targets are one symbol per sample: remove `repeat` and end the model with `dense C softmax`",
             (None, false) => "repeat copies the encoder's last state over steps for an lstm decoder: end the model with `lstm N sequences` and `dense C softmax per_step` after it",
             (Some(_), _) => "repeat copies the encoder's last state over steps for an lstm decoder: put `lstm N sequences` after it",
@@ -477,6 +487,9 @@ pub fn check_repeat_feeds_lstm(
 /// Cross-entropy takes probabilities: softmax on the last layer and nowhere else; a
 /// regression's outputs are linear.
 pub fn check_softmax(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
+    if !super::task::loss_fits(spec) {
+        return;
+    }
     if spec.train.loss.value != Loss::CrossEntropy {
         return check_linear_output(spec, diagnostics);
     }

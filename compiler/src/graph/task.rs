@@ -55,10 +55,27 @@ fn check_early_stop(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
     }
 }
 
+/// Whether the loss is one of the data's task: cross-entropy for symbols, mse or mae for a
+/// series. When it is not, that one error is reported, and the output's activation, which
+/// follows from the loss, is not checked against the wrong one.
+pub fn loss_fits(spec: &Spec) -> bool {
+    let series = matches!(spec.data.source.value, Source::Csv(_));
+    series != (spec.train.loss.value == Loss::CrossEntropy)
+}
+
 fn check_loss(spec: &Spec, series: bool, diagnostics: &mut Vec<Diagnostic>) {
     let loss = &spec.train.loss;
-    let classification = loss.value == Loss::CrossEntropy;
-    if series == classification {
+    if !loss_fits(spec) && series && loss.span == spec.train.span {
+        diagnostics.push(
+            Diagnostic::error(
+                "a csv series needs `loss=mse` or `loss=mae`",
+                loss.span,
+                "no `loss`: the default, crossentropy, needs classes",
+            )
+            .with_note_at(spec.data.source.span, "the targets are values")
+            .with_help("add `loss=mse` to `train`, with a linear `dense` output"),
+        );
+    } else if !loss_fits(spec) {
         let (message, help) = if series {
             (
                 "crossentropy needs classes, but a csv series' targets are values",
@@ -102,23 +119,26 @@ fn check_series_options(spec: &Spec, series: bool, diagnostics: &mut Vec<Diagnos
 }
 
 fn show_mismatch(spec: &Spec, series: bool, item: &ShowItem, at: Span) -> Option<Diagnostic> {
-    let (message, help) = match (item, series) {
+    let (message, label, help) = match (item, series) {
         (ShowItem::Accuracy, true) => (
             "accuracy counts classes, but a csv series' targets are values",
+            "does not fit the targets",
             "show `rmse` or `mae`",
         ),
         (ShowItem::Predictions { .. }, true) => (
             "predictions of a regression are not shown yet",
-            "show `rmse` or `mae`",
+            "not supported for values yet",
+            "remove `predictions`; show `rmse` or `mae`",
         ),
         (ShowItem::Rmse | ShowItem::Mae, false) => (
             "rmse and mae measure values, but these targets are symbols",
+            "does not fit the targets",
             "show `accuracy`",
         ),
         _ => return None,
     };
     Some(
-        Diagnostic::error(message, at, "does not fit the targets")
+        Diagnostic::error(message, at, label)
             .with_note_at(spec.data.source.span, "the targets come from here")
             .with_help(help),
     )

@@ -121,12 +121,11 @@ fn split(value: &Value, diagnostics: &mut Vec<Diagnostic>) -> Option<Spanned<Spl
     };
     let (train, val) = (train?, val?);
     if train + val > 1.0 {
+        // Rounded for the message: 0.064 + 0.937 is 1.0010000000000001 in binary.
+        let sum = ((train + val) * 1e9).round() / 1e9;
         diagnostics.push(
             Diagnostic::error(
-                format!(
-                    "the split's train and val fractions add up to {}, more than 1",
-                    train + val
-                ),
+                format!("the split's train and val fractions add up to {sum}, more than 1"),
                 value.span,
                 "more than every row",
             )

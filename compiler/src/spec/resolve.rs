@@ -1,6 +1,6 @@
 //! The top level of a spec: which sections there are, each once, and the required ones.
 
-use super::{data, model, train, Eval, EvalOn, Show, Spec};
+use super::{data, model, train, Data, Eval, EvalOn, Loss, Show, Source, Spec, Train};
 use crate::diagnostic::Diagnostic;
 use crate::span::{Span, Spanned};
 use crate::syntax::ast::{File, Stmt};
@@ -34,8 +34,11 @@ pub fn resolve(file: &File, source_len: usize) -> (Option<Spec>, Vec<Diagnostic>
         .and_then(|s| model::resolve(s, &mut diagnostics));
     let data = required(sections[1], 1, end, &mut diagnostics)
         .and_then(|s| data::resolve(s, &mut diagnostics));
-    let train = required(sections[2], 2, end, &mut diagnostics)
+    let mut train = required(sections[2], 2, end, &mut diagnostics)
         .map(|s| train::resolve(s, &mut diagnostics));
+    if let (Some(train), Some(data), Some(stmt)) = (&mut train, &data, sections[2]) {
+        series_loss_written_wrong(train, data, stmt);
+    }
     let eval = match sections[3] {
         Some(stmt) => train::resolve_eval(stmt, &mut diagnostics),
         None => Some(Eval {
@@ -58,6 +61,20 @@ pub fn resolve(file: &File, source_len: usize) -> (Option<Spec>, Vec<Diagnostic>
         _ => None,
     };
     (spec, diagnostics)
+}
+
+/// A loss written wrong has been reported, and stands in as the default, crossentropy; for a
+/// series it stands in as `mse` instead, so that the checks of the task do not report the
+/// same mistake again as a loss that does not fit the targets.
+fn series_loss_written_wrong(train: &mut Train, data: &Data, stmt: &Stmt) {
+    let written = stmt
+        .items
+        .iter()
+        .any(|item| item.name.as_ref().is_some_and(|name| name.text == "loss"));
+    let read = train.loss.span != stmt.span;
+    if written && !read && matches!(data.source.value, Source::Csv(_)) {
+        train.loss.value = Loss::Mse;
+    }
 }
 
 /// The statement of each section, in `SECTIONS` order; reports unknown and repeated ones.

@@ -2,11 +2,12 @@
 //! line per error it must report, and fails with exactly that many diagnostics, each
 //! containing its HEADLINE (so a cascade of one mistake, or an error hidden by another,
 //! fails the test). Its fully rendered diagnostics (carets, `file:line:col`) are kept as an
-//! insta snapshot beside it.
+//! insta snapshot beside it. Each is compiled as the `lstmc` binary compiles it, the files
+//! it names read relative to its own folder.
 
 use compiler::{compile, diagnostic};
 
-use crate::{lstm_files, repo_root};
+use crate::{compile_spec, lstm_files, repo_root};
 
 #[test]
 fn invalid_specs() {
@@ -17,7 +18,7 @@ fn invalid_specs() {
         let bytes = std::fs::read(&path).unwrap();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let expected = expected_headlines(&bytes, &name);
-        let compiled = compile(&bytes);
+        let compiled = compile_spec(&path);
         let Err(diagnostics) = &compiled.result else {
             panic!("{name} should not check clean")
         };
@@ -57,7 +58,7 @@ fn expected_headlines(bytes: &[u8], name: &str) -> Vec<String> {
 #[test]
 fn several_independent_errors_in_one_run() {
     let path = repo_root().join("compiler/test_data/err/several_errors.lstm");
-    let Err(diagnostics) = compile(&std::fs::read(path).unwrap()).result else {
+    let Err(diagnostics) = compile_spec(&path).result else {
         panic!()
     };
     assert!(diagnostics.len() >= 3, "{diagnostics:#?}");
