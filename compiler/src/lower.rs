@@ -6,7 +6,7 @@ use runtime::plan::{
     Loss as LossPlan, Plan, Scale as ScalePlan, ShowPlan, SourcePlan, Split, TrainPlan,
 };
 
-use crate::graph::{split_rows, Checked};
+use crate::graph::{sample_rows, split_counts, Checked};
 use crate::load;
 use crate::spec::{
     Encode, EvalOn, Frame, LayerKind, Layout, Loss, Order, Pad, Reset, Scale, ShowItem, Source,
@@ -121,11 +121,21 @@ fn lower_data(spec: &Spec, checked: &Checked) -> DataPlan {
         .series
         .as_ref()
         .map_or(0, |series| series.rows() as u64);
-    let split = data.split.as_ref().map(|_| {
-        let [train, val, _] = split_rows(data, rows);
-        Split {
-            train_rows: train as usize,
-            val_rows: val as usize,
+    let split = data.split.as_ref().map(|split| {
+        let Frame::Forecast { window, ahead, out } = data.frame.value else {
+            unreachable!("the checker splits series only")
+        };
+        let [train, val, _] = split_counts(data, rows, sample_rows(window, ahead, out));
+        let (train, val) = (train as usize, val as usize);
+        match split.value.random {
+            true => Split::Random {
+                train_samples: train,
+                val_samples: val,
+            },
+            false => Split::Ordered {
+                train_rows: train,
+                val_rows: val,
+            },
         }
     });
     DataPlan {

@@ -66,19 +66,20 @@ impl Dataset {
         }
     }
 
-    /// The samples of the series `rows` (one part of a split), scaled by `scaler`.
-    pub fn series(plan: &DataPlan, rows: std::ops::Range<usize>, scaler: &Scaler) -> Dataset {
-        let (SourcePlan::Series { inputs, targets }, FramePlan::Forecast { window, ahead, out }) =
+    /// The samples of a series whose windows start at the rows `starts`, scaled by
+    /// `scaler`.
+    pub fn series(plan: &DataPlan, starts: &[usize], scaler: &Scaler) -> Dataset {
+        let (SourcePlan::Series { inputs, targets }, FramePlan::Forecast { window, out, .. }) =
             (&plan.source, plan.frame)
         else {
             unreachable!("the compiler frames a series by forecast windows")
         };
-        let samples = (rows.len() + 1).saturating_sub(window + ahead + out - 1);
+        let samples = starts.len();
         let mut x = Vec::with_capacity(samples * window * inputs.len());
         let mut y = Vec::with_capacity(samples * out * targets.len());
-        for start in rows.start..rows.start + samples {
+        for &start in starts {
             push_rows(&mut x, inputs, &scaler.inputs, start..start + window);
-            let first = start + window - 1 + ahead;
+            let (first, _) = target_rows(plan.frame, start);
             push_rows(&mut y, targets, &scaler.targets, first..first + out);
         }
         // The `out` future rows form one target vector, as Keras' multi-step `Dense(out)`.
@@ -198,6 +199,23 @@ impl Dataset {
     }
 }
 
+/// The first row of a sample's targets and the rows `[start, end)` the sample reads, inputs
+/// and targets together.
+pub fn target_rows(frame: FramePlan, start: usize) -> (usize, usize) {
+    let FramePlan::Forecast { window, ahead, out } = frame else {
+        unreachable!("a series is framed by forecast windows")
+    };
+    // With `ahead=0` the target is the window's last row itself (its other columns).
+    let first = start + window - 1 + ahead;
+    (first, (first + out).max(start + window))
+}
+
+/// The windows a run of `rows` rows holds: the first row of each.
+pub fn window_starts(frame: FramePlan, rows: std::ops::Range<usize>) -> std::ops::Range<usize> {
+    let (_, end) = target_rows(frame, 0);
+    rows.start..(rows.end + 1).saturating_sub(end).max(rows.start)
+}
+
 /// `values[row]` of each column over `rows`, scaled, appended row by row.
 fn push_rows(
     out: &mut Vec<f32>,
@@ -271,17 +289,32 @@ pub struct Scaler {
 }
 
 impl Scaler {
-    pub fn fit(plan: &DataPlan, training_rows: std::ops::Range<usize>) -> Scaler {
+    /// Fitted on the rows that some training sample reads, and on no other row.
+    pub fn fit(plan: &DataPlan, training_starts: &[usize]) -> Scaler {
         let SourcePlan::Series { inputs, targets } = &plan.source else {
             return Scaler {
                 inputs: Vec::new(),
                 targets: Vec::new(),
             };
         };
+        let mut read = vec![false; plan.source.length()];
+        for &start in training_starts {
+            let (_, end) = target_rows(plan.frame, start);
+            read[start..end].fill(true);
+        }
         let fit = |columns: &[Column]| {
             columns
                 .iter()
-                .map(|c| Affine::fit(&c.values[training_rows.clone()], plan.scale))
+                .map(|c| {
+                    let rows: Vec<f32> = c
+                        .values
+                        .iter()
+                        .zip(&read)
+                        .filter(|(_, &read)| read)
+                        .map(|(&value, _)| value)
+                        .collect();
+                    Affine::fit(&rows, plan.scale)
+                })
                 .collect()
         };
         Scaler {

@@ -60,12 +60,19 @@ pub enum Scale {
     Standard,
 }
 
-/// A series' rows in order: training first, then validation, the rest for the test. Each
-/// part is framed on its own, so no sample crosses a boundary.
+/// How a series' samples are parted into training, validation and test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Split {
-    pub train_rows: usize,
-    pub val_rows: usize,
+pub enum Split {
+    /// The rows in order: training first, then validation, the rest for the test. Each part
+    /// is framed on its own, so no sample crosses a boundary in time.
+    Ordered { train_rows: usize, val_rows: usize },
+    /// The samples of the whole series shuffled with the run's seed, then this many for
+    /// training, this many for validation, the rest for the test: for rows that are
+    /// independent samples.
+    Random {
+        train_samples: usize,
+        val_samples: usize,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]

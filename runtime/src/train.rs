@@ -11,9 +11,9 @@ use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
-use crate::data::{Batch, Dataset, Encoding, Scaler};
+use crate::data::{window_starts, Batch, Dataset, Encoding, Scaler};
 use crate::model::{Model, Pairs, Workspace};
-use crate::plan::{AdamConfig, DataPlan, EvalPlan, Loss, Plan, SourcePlan};
+use crate::plan::{AdamConfig, DataPlan, EvalPlan, Loss, Plan, SourcePlan, Split};
 
 /// One epoch's figures, averaged over its targets as Keras reports them.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -296,6 +296,7 @@ const DATA_STREAM: u64 = 0x5851_f42d_4c95_7f2d;
 const SHUFFLE_STREAM: u64 = 0x1405_7b7e_f767_814f;
 const SHOW_STREAM: u64 = 0x2545_f491_4f6c_dd1d;
 const EVAL_STREAM: u64 = 0x9e37_79b9_7f4a_7c15;
+const SPLIT_STREAM: u64 = 0x4cf5_ad43_2745_937f;
 
 /// The random stream for `purpose` at `index` (an epoch, an evaluation draw): derived from the
 /// seed alone, so a run resumed at any epoch draws what an unbroken run draws.
@@ -313,11 +314,11 @@ impl Trainer {
         let seed = plan.train.seed;
         let model = Model::new(plan, &mut Pcg64Mcg::seed_from_u64(seed));
         let (data, held_out, scaler) = match plan.data.source {
-            SourcePlan::Series { .. } => series_parts(&plan.data),
+            SourcePlan::Series { .. } => series_parts(&plan.data, seed),
             _ => {
                 let mut data = Dataset::new(&plan.data);
                 data.draw(&plan.data, &mut stream(seed, DATA_STREAM, 0));
-                (data, Vec::new(), Scaler::fit(&plan.data, 0..0))
+                (data, Vec::new(), Scaler::fit(&plan.data, &[]))
             }
         };
         let encoding = Encoding::new(&plan.data, plan.steps, plan.features);
@@ -720,28 +721,49 @@ fn count_correct(probs: &[f32], targets: &[u32]) -> usize {
         .count()
 }
 
-/// A series' training part and its held-out parts, scaled by a scaler fitted on the training
-/// rows alone.
-fn series_parts(plan: &DataPlan) -> (Dataset, Vec<(Part, Dataset)>, Scaler) {
-    let rows = plan.source.length();
-    let (train, val) = plan
-        .split
-        .map_or((rows, 0), |split| (split.train_rows, split.val_rows));
-    let test = rows - train - val;
-    let scaler = Scaler::fit(plan, 0..train);
-    let data = Dataset::series(plan, 0..train, &scaler);
-    let mut held_out = Vec::new();
-    if val > 0 {
-        held_out.push((
-            Part::Validation,
-            Dataset::series(plan, train..train + val, &scaler),
-        ));
-    }
-    if test > 0 {
-        held_out.push((
-            Part::Test,
-            Dataset::series(plan, train + val..rows, &scaler),
-        ));
-    }
+/// A series' training part and its held-out parts, scaled by a scaler fitted on the rows
+/// the training samples read, and on no other.
+fn series_parts(plan: &DataPlan, seed: u64) -> (Dataset, Vec<(Part, Dataset)>, Scaler) {
+    let [train, val, test] = part_starts(plan, seed);
+    let scaler = Scaler::fit(plan, &train);
+    let data = Dataset::series(plan, &train, &scaler);
+    let held_out = [(Part::Validation, val), (Part::Test, test)]
+        .into_iter()
+        .filter(|(_, starts)| !starts.is_empty())
+        .map(|(part, starts)| (part, Dataset::series(plan, &starts, &scaler)))
+        .collect();
     (data, held_out, scaler)
 }
+
+/// The first row of each training, validation and test sample.
+fn part_starts(plan: &DataPlan, seed: u64) -> [Vec<usize>; 3] {
+    let rows = plan.source.length();
+    let windows = |range: std::ops::Range<usize>| window_starts(plan.frame, range).collect();
+    match plan.split {
+        None => [windows(0..rows), Vec::new(), Vec::new()],
+        Some(Split::Ordered {
+            train_rows,
+            val_rows,
+        }) => {
+            let val_end = train_rows + val_rows;
+            [
+                windows(0..train_rows),
+                windows(train_rows..val_end),
+                windows(val_end..rows),
+            ]
+        }
+        Some(Split::Random {
+            train_samples,
+            val_samples,
+        }) => {
+            let mut starts: Vec<usize> = windows(0..rows);
+            starts.shuffle(&mut stream(seed, SPLIT_STREAM, 0));
+            let test = starts.split_off(train_samples + val_samples);
+            let val = starts.split_off(train_samples);
+            [starts, val, test]
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -134,51 +134,20 @@ fn frame_series(data: &Data, series: &Series) -> Result<Framed, Diagnostic> {
         ));
     };
     let rows = series.rows() as u64;
-    let needed = window.saturating_add(ahead).saturating_add(out) - 1;
-    let [train, val, test] = split_rows(data, rows);
-    for (part, part_rows) in [("training", train), ("validation", val), ("test", test)] {
-        if (part_rows > 0 || part == "training") && part_rows < needed {
-            let mut diagnostic = Diagnostic::error(
-                format!(
-                    "the {part} part has {}, but a sample needs {needed}",
-                    count(part_rows, "row")
-                ),
-                data.frame.span,
-                format!(
-                    "{} in, then {} starting {} after the window's last",
-                    count(window, "row"),
-                    count(out, "target row"),
-                    count(ahead, "row")
-                ),
-            )
-            .with_note_at(
-                data.source.span,
-                format!("{} after missing cells are handled", count(rows, "row")),
-            );
-            let help = match &data.split {
-                Some(split) => {
-                    let parts = [("to train", train), ("to validate", val), ("to test", test)];
-                    let shares: Vec<String> = parts
-                        .iter()
-                        .filter(|(_, rows)| *rows > 0)
-                        .map(|(what, rows)| format!("{rows} {what}"))
-                        .collect();
-                    diagnostic =
-                        diagnostic.with_note_at(split.span, format!("rows: {}", shares.join(", ")));
-                    "use a shorter window or forecast, or give this part more of the rows"
-                }
-                None => "use a shorter window or forecast",
-            };
-            return Err(diagnostic.with_help(help));
-        }
-    }
+    let needed = sample_rows(window, ahead, out);
+    let parts = split_counts(data, rows, needed);
+    check_parts(data, rows, needed, parts)?;
     let columns = series.inputs.len() as u64;
     let (steps, features) = match data.layout.value {
         Layout::Steps => (window, columns),
         Layout::Features => (1, window.saturating_mul(columns)),
     };
+    let train_samples = match data.split.as_ref().is_some_and(|split| split.value.random) {
+        true => parts[0],
+        false => parts[0] + 1 - needed,
+    };
     Ok(Framed {
-        samples: train + 1 - needed,
+        samples: train_samples,
         steps,
         features,
         target_steps: None,
@@ -187,17 +156,98 @@ fn frame_series(data: &Data, series: &Series) -> Result<Framed, Diagnostic> {
     })
 }
 
-/// The rows of the training, validation and test parts: each fraction of the rows, rounded
-/// down, the test part the rest.
-pub fn split_rows(data: &Data, rows: u64) -> [u64; 3] {
-    match &data.split {
-        Some(split) => {
-            let train = (rows as f64 * split.value.train).floor() as u64;
-            let val = (rows as f64 * split.value.val).floor() as u64;
-            [train, val, rows - train - val]
+/// The rows one sample reads: its window and its target rows (the window's last itself with
+/// `ahead=0`).
+pub fn sample_rows(window: u64, ahead: u64, out: u64) -> u64 {
+    (window.saturating_add(ahead).saturating_add(out) - 1).max(window)
+}
+
+/// How a split parts a series: the rows of each part (training, validation, test) for an
+/// ordered split, each fraction rounded down and the test part the rest; for a random one,
+/// the samples of each part, counted the same way over every window of the series.
+pub fn split_counts(data: &Data, rows: u64, needed: u64) -> [u64; 3] {
+    let Some(split) = &data.split else {
+        return [rows, 0, 0];
+    };
+    let total = match split.value.random {
+        true => (rows + 1).saturating_sub(needed),
+        false => rows,
+    };
+    let train = (total as f64 * split.value.train).floor() as u64;
+    let val = (total as f64 * split.value.val).floor() as u64;
+    [train, val, total - train - val]
+}
+
+/// Every part a split gives rows must hold at least one sample, and the training part must.
+fn check_parts(data: &Data, rows: u64, needed: u64, parts: [u64; 3]) -> Result<(), Diagnostic> {
+    let random = data.split.as_ref().is_some_and(|split| split.value.random);
+    let names = ["training", "validation", "test"];
+    for (index, (part, count)) in names.into_iter().zip(parts).enumerate() {
+        let wanted = index == 0 || count > 0;
+        let short = if random { count == 0 } else { count < needed };
+        if wanted && short {
+            return Err(too_few_rows(data, rows, needed, parts, part, count));
         }
-        None => [rows, 0, 0],
     }
+    Ok(())
+}
+
+fn too_few_rows(
+    data: &Data,
+    rows: u64,
+    needed: u64,
+    parts: [u64; 3],
+    part: &str,
+    count_in_part: u64,
+) -> Diagnostic {
+    let Frame::Forecast { window, ahead, out } = data.frame.value else {
+        unreachable!("a series is framed by forecast")
+    };
+    let random = data.split.as_ref().is_some_and(|split| split.value.random);
+    let message = match random {
+        true => format!(
+            "the {part} part gets no sample of the {}",
+            count(parts.iter().sum(), "sample")
+        ),
+        false => format!(
+            "the {part} part has {}, but a sample needs {needed}",
+            count(count_in_part, "row")
+        ),
+    };
+    let mut diagnostic = Diagnostic::error(
+        message,
+        data.frame.span,
+        format!(
+            "{} in, then {} starting {} after the window's last",
+            count(window, "row"),
+            count(out, "target row"),
+            count(ahead, "row")
+        ),
+    )
+    .with_note_at(
+        data.source.span,
+        format!("{} after missing cells are handled", count(rows, "row")),
+    );
+    let help = match &data.split {
+        Some(split) => {
+            let unit = if random { "samples" } else { "rows" };
+            let named = [
+                ("to train", parts[0]),
+                ("to validate", parts[1]),
+                ("to test", parts[2]),
+            ];
+            let shares: Vec<String> = named
+                .iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(what, n)| format!("{n} {what}"))
+                .collect();
+            diagnostic =
+                diagnostic.with_note_at(split.span, format!("{unit}: {}", shares.join(", ")));
+            "use a shorter window or forecast, or give this part more of the rows"
+        }
+        None => "use a shorter window or forecast",
+    };
+    diagnostic.with_help(help)
 }
 
 /// Fresh data has to come from somewhere random: a random source or random runs.

@@ -19,7 +19,7 @@ use std::fmt;
 use petgraph::graph::{DiGraph, NodeIndex};
 
 pub use dot::to_dot;
-pub use framing::{split_rows, Framed};
+pub use framing::{sample_rows, split_counts, Framed};
 pub use memory::{Memory, MEMORY_LIMIT};
 
 use crate::diagnostic::Diagnostic;

@@ -4,7 +4,7 @@
 
 use crate::diagnostic::Diagnostic;
 use crate::span::Span;
-use crate::spec::{LayerKind, Loss, ShowItem, Source, Spec};
+use crate::spec::{Frame, LayerKind, Loss, ShowItem, Source, Spec};
 
 pub fn check(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
     let series = matches!(spec.data.source.value, Source::Csv(_));
@@ -16,6 +16,7 @@ pub fn check(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
         }
     }
     check_early_stop(spec, diagnostics);
+    check_target_not_in_window(spec, diagnostics);
     if let (true, Some(split), Some(stateful)) = (series, &spec.data.split, first_stateful(spec)) {
         diagnostics.push(
             Diagnostic::error(
@@ -26,6 +27,36 @@ pub fn check(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
             .with_note_at(split.span, "split here")
             .with_help("remove `stateful`: each window is a sample of its own"),
         );
+    }
+}
+
+/// With `ahead=0` the target row is the window's last, so a target column that is also an
+/// input would hand the model its own answer.
+fn check_target_not_in_window(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
+    let (Source::Csv(csv), Frame::Forecast { ahead: 0, .. }) =
+        (&spec.data.source.value, &spec.data.frame.value)
+    else {
+        return;
+    };
+    for target in &csv.targets {
+        if let Some(input) = csv.inputs.iter().find(|input| input.value == target.value) {
+            diagnostics.push(
+                Diagnostic::error(
+                    format!(
+                        "`{}` is both an input and the target of the same row",
+                        target.value
+                    ),
+                    target.span,
+                    "the model would read its own answer",
+                )
+                .with_note_at(input.span, "read as an input here")
+                .with_note_at(
+                    spec.data.frame.span,
+                    "`ahead=0` targets the window's last row",
+                )
+                .with_help("forecast a later row (`ahead=1`), or drop the column from `inputs`"),
+            );
+        }
     }
 }
 

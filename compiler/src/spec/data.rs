@@ -103,12 +103,16 @@ fn check_encode(
 /// `ordered(train, val=0)`: fractions of the rows, in order; the test part is the rest.
 fn split(value: &Value, diagnostics: &mut Vec<Diagnostic>) -> Option<Spanned<Split>> {
     let (name, name_span, args) = keep(diagnostics, callee(value, "split"))?;
-    if name != "ordered" {
-        diagnostics.push(unknown("split", name, name_span, &["ordered"]));
-        return None;
-    }
+    let random = match name {
+        "ordered" => false,
+        "random" => true,
+        _ => {
+            diagnostics.push(unknown("split", name, name_span, &["ordered", "random"]));
+            return None;
+        }
+    };
     let before = diagnostics.len();
-    let slots = bind(args, &["train", "val"], 2, "ordered", diagnostics);
+    let slots = bind(args, &["train", "val"], 2, name, diagnostics);
     let example = "split=ordered(train=0.67)";
     let train = keep(
         diagnostics,
@@ -132,7 +136,8 @@ fn split(value: &Value, diagnostics: &mut Vec<Diagnostic>) -> Option<Spanned<Spl
             .with_help("the test part is what is left: make `train + val` at most 1"),
         );
     }
-    (diagnostics.len() == before).then(|| Spanned::new(Split { train, val }, value.span))
+    let split = Split { random, train, val };
+    (diagnostics.len() == before).then(|| Spanned::new(split, value.span))
 }
 
 /// The source, each of its arguments checked on its own so that every wrong one is reported.
@@ -384,13 +389,15 @@ fn frame(value: &Value, diagnostics: &mut Vec<Diagnostic>) -> Option<Spanned<Fra
             );
             let example = "forecast(window=12)";
             let window = number_arg(value, slots[0], "window", example, positive, diagnostics);
-            let optional_count =
-                |slot: Option<&Value>, what, diagnostics: &mut Vec<Diagnostic>| match slot {
-                    Some(v) => keep(diagnostics, positive(v, what)).map(|n| n.value),
-                    None => Some(1),
-                };
-            let ahead = optional_count(slots[1], "ahead", diagnostics);
-            let out = optional_count(slots[2], "out", diagnostics);
+            // `ahead=0` targets the window's last row itself: other columns of the same row.
+            let ahead = match slots[1] {
+                Some(v) => keep(diagnostics, non_negative(v, "ahead")).map(|n| n.value),
+                None => Some(1),
+            };
+            let out = match slots[2] {
+                Some(v) => keep(diagnostics, positive(v, "out")).map(|n| n.value),
+                None => Some(1),
+            };
             Some(Frame::Forecast {
                 window: window?.value,
                 ahead: ahead?,

@@ -102,6 +102,9 @@ pub enum Scale {
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Split {
+    /// `random`: the samples shuffled with the run's seed before they are parted, for rows
+    /// that are independent samples; `ordered`: the rows in time order.
+    pub random: bool,
     pub train: f64,
     pub val: f64,
 }

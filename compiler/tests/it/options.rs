@@ -23,7 +23,8 @@ const fn bad(option: &'static str, value: &'static str, with: &'static [&'static
 
 const FILES: &[&str] = &["--save", "SAVE", "--log", "LOG"];
 
-/// `lstmc run`'s numeric options; `predict` and `check` have none (see the test below).
+/// `lstmc run`'s numeric options; `predict`'s are below, and `check` has none (see the test
+/// at the end).
 const RUN: &[Bad] = &[
     bad("--seed", "-1", FILES),
     bad("--seed", "1.5", FILES),
@@ -53,6 +54,17 @@ const RUN: &[Bad] = &[
     bad("--checkpoint-every", "18446744073709551616", FILES),
 ];
 
+/// `lstmc predict`'s numeric options, for a series (`OUT` stands for the `--output` file,
+/// which must not be created).
+const PREDICT: &[Bad] = &[
+    bad("--forecast", "0", &["--output", "OUT"]),
+    bad("--forecast", "-1", &["--output", "OUT"]),
+    bad("--forecast", "", &["--output", "OUT"]),
+    bad("--forecast", "2.5", &["--output", "OUT"]),
+    bad("--forecast", "1000001", &["--output", "OUT"]),
+    bad("--forecast", "18446744073709551616", &["--output", "OUT"]),
+];
+
 fn temp(name: &str) -> String {
     let path = std::env::temp_dir().join(format!("lstmc_{}_options_{name}", std::process::id()));
     path.to_str().unwrap().to_string()
@@ -78,6 +90,38 @@ fn every_bad_numeric_value_is_a_usage_error_naming_its_option() {
         for file in [&save, &format!("{save}.state"), &log] {
             assert!(!std::path::Path::new(file).exists(), "{shown} wrote {file}");
         }
+    }
+}
+
+#[test]
+fn every_bad_forecast_is_a_usage_error_naming_its_option() {
+    let output = temp("predictions.csv");
+    let series = [
+        "predict",
+        "specs/airline.lstm",
+        "--load",
+        "no_weights_needed_to_refuse.safetensors",
+        "--input-file",
+        "data/airline_passengers.csv",
+    ];
+    for case in PREDICT {
+        let mut args: Vec<&str> = series.to_vec();
+        args.extend([case.option, case.value]);
+        args.extend(
+            case.with
+                .iter()
+                .map(|&a| if a == "OUT" { output.as_str() } else { a }),
+        );
+        let out = lstmc(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let shown = args.join(" ");
+        assert_eq!(out.status.code(), Some(2), "{shown}: {stderr}");
+        assert!(stderr.contains(case.option), "{shown}: {stderr}");
+        assert!(out.stdout.is_empty(), "{shown} printed on stdout");
+        assert!(
+            !std::path::Path::new(&output).exists(),
+            "{shown} wrote {output}"
+        );
     }
 }
 
@@ -128,9 +172,10 @@ fn the_table_tries_every_numeric_option_of_every_command() {
             }
         }
     }
-    let tried: BTreeSet<String> = RUN
+    let runs = RUN.iter().map(|case| format!("run {}", case.option));
+    let predicts = PREDICT
         .iter()
-        .map(|case| format!("run {}", case.option))
-        .collect();
+        .map(|case| format!("predict {}", case.option));
+    let tried: BTreeSet<String> = runs.chain(predicts).collect();
     assert_eq!(numeric, tried);
 }

@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use compiler::{compile_with, load::Files, lower};
+use compiler::load::{Files, Unreadable};
+use compiler::{compile_with, lower};
 use runtime::train::{Score, Trainer};
 
 use crate::{compile_spec, lstmc, lstmc_stdout, repo_root};
@@ -12,7 +13,7 @@ use crate::{compile_spec, lstmc, lstmc_stdout, repo_root};
 struct OneFile(Vec<u8>);
 
 impl Files for OneFile {
-    fn read(&self, _path: &str, _limit: u64) -> Result<Vec<u8>, String> {
+    fn read(&self, _path: &str, _limit: u64) -> Result<Vec<u8>, Unreadable> {
         Ok(self.0.clone())
     }
 }

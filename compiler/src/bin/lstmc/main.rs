@@ -80,7 +80,7 @@ enum Command {
         output: Option<PathBuf>,
         /// For a csv series: forecast the K rows after the file's last, each prediction fed
         /// back as the next input.
-        #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        #[arg(long, value_name = "K", allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
         forecast: Option<u64>,
     },
 }
