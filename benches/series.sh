@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet --bin lstmc
 printf '%-20s %10s  %s\n' spec seconds rmse
-for spec in airline airline_year airline_multistep airline_early co2 macro; do
+for spec in airline airline_year airline_multistep airline_early co2 macro macro_unemployment; do
   start=$(date +%s%N)
   rmse=$(RAYON_NUM_THREADS=1 taskset -c 0 ./target/release/lstmc run "specs/$spec.lstm" 2>/dev/null \
          | sed -n 's/^rmse: //p')
