@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use runtime::data::PAD;
+use runtime::data::{Affine, Scaler, PAD};
 use runtime::model::LayerReport;
 use runtime::plan::{Plan, ShowPlan, SourcePlan};
 use runtime::train::{Best, Evaluation, PartErrors, Score, Trainer};
@@ -128,6 +128,56 @@ pub fn predictions(plan: &Plan, evaluation: &Evaluation, samples: &[usize]) -> S
     out
 }
 
+/// One line per shown sample of a series, in the data's units: its part, its input rows
+/// (several columns as a tuple a row), the prediction and the target:
+/// `test [112, 118] -> [125.3] (expected [132])`.
+pub fn series_predictions(evaluation: &Evaluation, scaler: &Scaler, samples: &[usize]) -> String {
+    let mut out = String::new();
+    for &index in samples {
+        let sample = evaluation.series_sample(index);
+        writeln!(
+            out,
+            "{} [{}] -> [{}] (expected [{}])",
+            sample.part.name(),
+            rows(sample.input, &scaler.inputs),
+            rows(sample.predicted, &scaler.targets),
+            rows(sample.target, &scaler.targets),
+        )
+        .unwrap();
+    }
+    out
+}
+
+/// Scaled values, column by column in `columns`' order, back in the data's units: one value
+/// a row for one column, a tuple a row for several.
+fn rows(values: &[f32], columns: &[Affine]) -> String {
+    let shown: Vec<String> = values
+        .chunks(columns.len())
+        .map(|row| {
+            let row: Vec<String> = row
+                .iter()
+                .zip(columns)
+                .map(|(&value, affine)| figure(affine.undo(value)))
+                .collect();
+            match row.len() {
+                1 => row[0].clone(),
+                _ => format!("({})", row.join(", ")),
+            }
+        })
+        .collect();
+    shown.join(", ")
+}
+
+/// A value to four decimals, without trailing zeros: what a scaling undone in f32 can claim.
+fn figure(value: f32) -> String {
+    let text = format!("{value:.4}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    match text {
+        "-0" => "0".to_string(),
+        text => text.to_string(),
+    }
+}
+
 /// Everything `lstmc run` prints after training, in the order the spec's `show` lists it:
 /// evaluates the trained model and runs its demonstrations.
 pub fn show(plan: &Plan, trainer: &mut Trainer) -> String {
@@ -146,7 +196,13 @@ pub fn show(plan: &Plan, trainer: &mut Trainer) -> String {
             }
             ShowPlan::Predictions { count, random } => {
                 let samples = evaluation.shown_samples(count, random, plan.train.seed);
-                out.push_str(&predictions(plan, &evaluation, &samples));
+                match evaluation.score {
+                    Score::Accuracy(_) => out.push_str(&predictions(plan, &evaluation, &samples)),
+                    Score::Errors(_) => {
+                        let scaler = trainer.scaler();
+                        out.push_str(&series_predictions(&evaluation, scaler, &samples));
+                    }
+                }
             }
             ShowPlan::Generate { from, steps } => {
                 let source = &plan.data.source;

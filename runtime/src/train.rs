@@ -98,8 +98,19 @@ pub struct PartErrors {
 /// One draw of evaluation data and the classes the model predicted for it.
 pub struct EvaluatedDraw {
     pub data: Dataset,
-    /// `[N, target_steps]` predicted classes.
+    /// `[N, target_steps]` predicted classes; empty for a series.
     pub predicted: Vec<u32>,
+    /// A series' part and its `[N, outputs]` predicted values, scaled as its samples are.
+    pub series: Option<(Part, Vec<f32>)>,
+}
+
+/// One evaluated sample of a series, every figure scaled as training scaled it: its input
+/// rows `[window, inputs]`, target vector and predicted vector.
+pub struct SeriesSample<'a> {
+    pub part: Part,
+    pub input: &'a [f32],
+    pub target: &'a [f32],
+    pub predicted: &'a [f32],
 }
 
 /// One evaluated sample: its input symbols (padding included), targets and predictions.
@@ -125,6 +136,28 @@ impl Evaluation {
                     input: draw.data.input(index),
                     target: draw.data.target(index),
                     predicted: &draw.predicted[index * steps..(index + 1) * steps],
+                };
+            }
+            index -= samples;
+        }
+        panic!("sample {index} past the evaluated samples")
+    }
+
+    /// Sample `index` of a series, counting through its parts in order.
+    pub fn series_sample(&self, mut index: usize) -> SeriesSample<'_> {
+        for draw in &self.draws {
+            let samples = draw.data.samples();
+            let Some((part, values)) = &draw.series else {
+                unreachable!("a series' evaluation holds its parts")
+            };
+            if index < samples {
+                let (input, target) = draw.data.values(index);
+                let width = target.len();
+                return SeriesSample {
+                    part: *part,
+                    input,
+                    target,
+                    predicted: &values[index * width..(index + 1) * width],
                 };
             }
             index -= samples;
@@ -573,18 +606,27 @@ impl Trainer {
     fn evaluate_series(&mut self) -> Evaluation {
         let mut parts = vec![(Part::Train, self.data.clone())];
         parts.extend(self.held_out.iter().cloned());
-        let errors = parts
+        let (errors, draws) = parts
             .into_iter()
             .filter(|(_, data)| data.samples() > 0)
-            .map(|(part, data)| self.part_errors(part, &data))
-            .collect();
+            .map(|(part, data)| {
+                let (errors, values) = self.part_errors(part, &data);
+                let draw = EvaluatedDraw {
+                    data,
+                    predicted: Vec::new(),
+                    series: Some((part, values)),
+                };
+                (errors, draw)
+            })
+            .unzip();
         Evaluation {
             score: Score::Errors(errors),
-            draws: Vec::new(),
+            draws,
         }
     }
 
-    fn part_errors(&self, part: Part, data: &Dataset) -> PartErrors {
+    /// A part's errors in the data's units, and its predictions, scaled.
+    fn part_errors(&self, part: Part, data: &Dataset) -> (PartErrors, Vec<f32>) {
         let samples = data.samples();
         let mut runners = Runners::for_samples(
             &self.model,
@@ -594,11 +636,13 @@ impl Trainer {
             1,
         );
         let (mut squared, mut absolute, mut count) = (0.0, 0.0, 0);
+        let mut predictions = Vec::with_capacity(samples * self.encoding.outputs);
         let ids: Vec<usize> = (0..samples).collect();
         for chunk in ids.chunks(runners.full.batch.rows) {
             let runner = runners.for_rows(chunk.len());
             runner.batch.fill(data, chunk, self.encoding);
             runner.workspace.forward(&self.model, &runner.batch);
+            predictions.extend_from_slice(&runner.workspace.probs);
             let outputs = self.encoding.outputs;
             let pairs = runner.workspace.probs.iter().zip(&runner.batch.values);
             for (index, (&predicted, &target)) in pairs.enumerate() {
@@ -609,11 +653,12 @@ impl Trainer {
                 count += 1;
             }
         }
-        PartErrors {
+        let errors = PartErrors {
             part,
             rmse: (squared / count as f64).sqrt(),
             mae: absolute / count as f64,
-        }
+        };
+        (errors, predictions)
     }
 
     fn reset_for_evaluation(&mut self) {
@@ -628,7 +673,12 @@ impl Trainer {
         let correct = self
             .runners
             .predict(&self.model, self.encoding, &data, &mut predicted);
-        (EvaluatedDraw { data, predicted }, correct)
+        let draw = EvaluatedDraw {
+            data,
+            predicted,
+            series: None,
+        };
+        (draw, correct)
     }
 
     /// The class probabilities `[target_steps, classes]` for one input sample of symbols

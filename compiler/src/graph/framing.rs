@@ -18,6 +18,8 @@ pub struct Framed {
     pub classes: u64,
     /// The targets are a series' values (a regression), not symbols.
     pub values: bool,
+    /// The samples one evaluation scores: every part of a series, one draw of symbols.
+    pub evaluated: u64,
 }
 
 /// Frames the data, or explains why the framing does not fit the source. A csv source whose
@@ -116,6 +118,7 @@ fn frame_symbols(data: &Data, length: u64) -> Result<Framed, Diagnostic> {
         target_steps,
         classes,
         values: false,
+        evaluated: samples,
     })
 }
 
@@ -142,10 +145,13 @@ fn frame_series(data: &Data, series: &Series) -> Result<Framed, Diagnostic> {
         Layout::Steps => (window, columns),
         Layout::Features => (1, window.saturating_mul(columns)),
     };
-    let train_samples = match data.split.as_ref().is_some_and(|split| split.value.random) {
-        true => parts[0],
-        false => parts[0] + 1 - needed,
+    let random = data.split.as_ref().is_some_and(|split| split.value.random);
+    let samples_in = |count: u64| match random {
+        true => count,
+        false => (count + 1).saturating_sub(needed),
     };
+    let train_samples = samples_in(parts[0]);
+    let evaluated = parts.into_iter().map(samples_in).sum();
     Ok(Framed {
         samples: train_samples,
         steps,
@@ -153,6 +159,7 @@ fn frame_series(data: &Data, series: &Series) -> Result<Framed, Diagnostic> {
         target_steps: None,
         classes: out.saturating_mul(series.targets.len() as u64),
         values: true,
+        evaluated,
     })
 }
 

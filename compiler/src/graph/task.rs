@@ -156,11 +156,6 @@ fn show_mismatch(spec: &Spec, series: bool, item: &ShowItem, at: Span) -> Option
             "does not fit the targets",
             "show `rmse` or `mae`",
         ),
-        (ShowItem::Predictions { .. }, true) => (
-            "predictions of a regression are not shown yet",
-            "not supported for values yet",
-            "remove `predictions`; show `rmse` or `mae`",
-        ),
         (ShowItem::Rmse | ShowItem::Mae, false) => (
             "rmse and mae measure values, but these targets are symbols",
             "does not fit the targets",

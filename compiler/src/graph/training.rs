@@ -134,7 +134,7 @@ fn check_predictions_count(
     diagnostics: &mut Vec<Diagnostic>,
 ) {
     let (evaluated, note) = match spec.eval.on.value {
-        EvalOn::Train => (framed.samples, format!("{} samples", framed.samples)),
+        EvalOn::Train => (framed.evaluated, format!("{} samples", framed.evaluated)),
         EvalOn::Fresh { draws } => (
             framed.samples.saturating_mul(draws),
             format!("{draws} draws of {} samples", framed.samples),

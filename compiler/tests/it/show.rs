@@ -18,6 +18,7 @@ fn prediction_printouts_of_every_framing() {
         ("runs", "specs/alphabet_varlen.lstm", "1"),
         ("lag", "specs/echo_whole.lstm", "3"),
         ("pick", "specs/index_recall.lstm", "3"),
+        ("forecast", "specs/airline.lstm", "3"),
     ];
     for (name, spec, epochs) in framings {
         let stdout = lstmc_stdout(&["run", spec, "--epochs", epochs]);
