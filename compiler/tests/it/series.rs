@@ -182,3 +182,26 @@ fn tempdir(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// A data file larger than the memory bound is refused from its size, before it is read: a
+/// sparse file of 5 GiB takes no disk and would take minutes to read.
+#[test]
+fn a_file_over_the_memory_bound_is_refused_unread() {
+    let dir = tempdir("huge_csv");
+    let file = std::fs::File::create(dir.join("series.csv")).unwrap();
+    file.set_len(5 << 30).unwrap();
+    let spec_path = dir.join("huge.lstm");
+    std::fs::write(&spec_path, SPEC).unwrap();
+    let started = std::time::Instant::now();
+    let compiled = compile_spec(&spec_path);
+    let Err(diagnostics) = &compiled.result else {
+        panic!("a 5 GiB file must be refused")
+    };
+    assert!(
+        diagnostics[0].message.contains("more than the 4.0 GiB limit"),
+        "{:?}",
+        diagnostics[0].message
+    );
+    assert!(started.elapsed().as_secs() < 5, "refused without reading");
+    std::fs::remove_dir_all(dir).unwrap();
+}
