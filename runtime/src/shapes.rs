@@ -139,7 +139,7 @@ pub(crate) fn layer_shapes(
 }
 
 impl LayerShape {
-    /// The kernel calls and the floats `allocate` would hold; for the last layer, `loss`
+    /// The kernel calls and the floats `Workspace::new` allocates; for the last layer, `loss`
     /// and the floats of its buffers.
     fn report(&self, loss: Option<(Loss, usize)>) -> LayerReport {
         match *self {
