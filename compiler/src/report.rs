@@ -4,8 +4,8 @@
 use std::fmt::Write;
 
 use runtime::data::{Affine, Scaler, PAD};
-use runtime::model::LayerReport;
 use runtime::plan::{Plan, ShowPlan, SourcePlan};
+use runtime::shapes::LayerReport;
 use runtime::train::{Best, Evaluation, PartErrors, Score, Trainer};
 
 use crate::format::{group, human};

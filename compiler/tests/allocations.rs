@@ -1,5 +1,6 @@
-//! A training step allocates nothing, for every spec in `specs/`: counted by a global
-//! allocator that wraps the system's.
+//! A training step allocates nothing, for every spec in `specs/`, and `lstmc check --plan`
+//! describes a spec near the memory bound without allocating its buffers: counted by a
+//! global allocator that wraps the system's.
 //!
 //! A binary of its own, apart from `tests/it`, and without libtest's harness: a
 //! `#[global_allocator]` counts for the whole binary, every thread included, and libtest's
@@ -17,7 +18,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use compiler::load::Folder;
-use compiler::{compile_with, lower};
+use compiler::{compile_with, lower, report};
+use runtime::shapes::describe;
 use runtime::train::Trainer;
 
 struct Counting;
@@ -80,7 +82,33 @@ fn allocations_per_epochs(path: &std::path::Path) -> (usize, usize) {
     )
 }
 
+/// Bytes `lstmc check --plan` may allocate for a spec whose buffers take gigabytes: the text
+/// and the graph, nothing in proportion to the sizes.
+const PLAN_BYTES: usize = 1 << 20;
+
+/// Compiles, lowers and describes the spec near the memory bound as `lstmc check --plan`
+/// does, and checks that its buffers were counted, not allocated.
+fn plan_allocates_nothing_in_proportion() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("test_data/plan/near_memory_bound.lstm");
+    let bytes_before = BYTES.load(Ordering::SeqCst);
+    let bytes = std::fs::read(&path).unwrap();
+    let compiled = compile_with(&bytes, &Folder::of(&path));
+    let (spec, checked) = compiled.result.as_ref().unwrap();
+    let plan = lower::lower(spec, checked);
+    let (layers, parameters) = describe(&plan, plan.train.batch);
+    let text = report::plan(&plan, &checked.graph, &layers, parameters);
+    let allocated = BYTES.load(Ordering::SeqCst) - bytes_before;
+    let buffers: usize = layers.iter().map(|layer| layer.floats).sum();
+    assert!(4 * (buffers + parameters) > 3 << 30, "{text}");
+    assert!(
+        allocated < PLAN_BYTES,
+        "check --plan allocated {allocated} bytes:\n{text}"
+    );
+}
+
 fn main() {
+    plan_allocates_nothing_in_proportion();
     let specs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../specs");
     let mut paths: Vec<_> = std::fs::read_dir(specs)
         .unwrap()

@@ -107,22 +107,21 @@ pub struct LstmTape {
 
 impl LstmTape {
     pub fn new(dims: LstmDims, input: InputKind) -> LstmTape {
-        let state = (dims.steps + 1) * dims.batch * dims.hidden;
-        let (t, b, i, g4) = (dims.steps, dims.batch, dims.input, dims.gates());
-        let room = match input {
-            InputKind::Dense => room_for(t * b, i, g4, true),
-            InputKind::OneHot => 0,
-            InputKind::Repeated => room_for(b, i, g4, true),
-        };
+        let lens = TapeLens::new(dims, input);
         LstmTape {
             dims,
-            gates: vec![0.0; dims.steps * dims.batch * dims.gates()],
-            c: vec![0.0; state],
-            h: vec![0.0; state],
-            tanh_c: vec![0.0; dims.steps * dims.batch * dims.hidden],
-            w_hh_packed: packing_pays(dims).then(|| PackedMat::new(dims.hidden, dims.gates())),
-            room: vec![0.0; room],
+            gates: vec![0.0; lens.gates],
+            c: vec![0.0; lens.state],
+            h: vec![0.0; lens.state],
+            tanh_c: vec![0.0; lens.tanh_c],
+            w_hh_packed: lens.packed.map(|(k, n)| PackedMat::new(k, n)),
+            room: vec![0.0; lens.room],
         }
+    }
+
+    /// Floats `new` allocates for these shapes, counted without allocating.
+    pub fn floats_for(dims: LstmDims, input: InputKind) -> usize {
+        TapeLens::new(dims, input).floats()
     }
 
     fn state_len(&self) -> usize {
@@ -167,11 +166,51 @@ impl LstmTape {
         &self.gates
     }
 
-    /// Floats held, for memory reports.
+    /// Floats held, read from the buffers themselves.
     pub fn floats(&self) -> usize {
         let packed = self.w_hh_packed.as_ref().map_or(0, PackedMat::floats);
         let buffers = self.gates.len() + self.c.len() + self.h.len() + self.tanh_c.len();
         buffers + packed + self.room.len()
+    }
+}
+
+/// The lengths of a tape's buffers, decided once for `LstmTape::new` to allocate and
+/// `LstmTape::floats_for` to count.
+struct TapeLens {
+    gates: usize,
+    /// Each of c and h.
+    state: usize,
+    tanh_c: usize,
+    /// `[k, n]` of `W_hh` packed, when packing pays.
+    packed: Option<(usize, usize)>,
+    room: usize,
+}
+
+impl TapeLens {
+    fn new(dims: LstmDims, input: InputKind) -> TapeLens {
+        let (t, b, i, h, g4) = (
+            dims.steps,
+            dims.batch,
+            dims.input,
+            dims.hidden,
+            dims.gates(),
+        );
+        TapeLens {
+            gates: t * b * g4,
+            state: (t + 1) * b * h,
+            tanh_c: t * b * h,
+            packed: packing_pays(dims).then_some((h, g4)),
+            room: match input {
+                InputKind::Dense => room_for(t * b, i, g4, true),
+                InputKind::OneHot => 0,
+                InputKind::Repeated => room_for(b, i, g4, true),
+            },
+        }
+    }
+
+    fn floats(&self) -> usize {
+        let packed = self.packed.map_or(0, |(k, n)| PackedMat::floats_for(k, n));
+        self.gates + 2 * self.state + self.tanh_c + packed + self.room
     }
 }
 
@@ -191,7 +230,7 @@ pub struct LstmScratch {
 }
 
 impl LstmScratch {
-    /// Floats held, for memory reports.
+    /// Floats held, read from the buffers themselves.
     pub fn floats(&self) -> usize {
         let w_hh_t = match &self.w_hh_t {
             StepMatrix::Packed(packed) => packed.floats(),
@@ -202,7 +241,41 @@ impl LstmScratch {
     }
 
     pub fn new(dims: LstmDims, input: InputKind) -> LstmScratch {
-        let state = dims.batch * dims.hidden;
+        let lens = ScratchLens::new(dims, input);
+        LstmScratch {
+            dgates: vec![0.0; lens.dgates],
+            w_hh_t: match lens.packed_t {
+                Some((k, n)) => StepMatrix::Packed(PackedMat::new(k, n)),
+                None => StepMatrix::Plain(vec![0.0; lens.plain_t]),
+            },
+            dh_next: vec![0.0; lens.state],
+            dc_next: vec![0.0; lens.state],
+            dgates_sum: vec![0.0; lens.dgates_sum],
+            room: vec![0.0; lens.room],
+        }
+    }
+
+    /// Floats `new` allocates for these shapes, counted without allocating.
+    pub fn floats_for(dims: LstmDims, input: InputKind) -> usize {
+        ScratchLens::new(dims, input).floats()
+    }
+}
+
+/// The lengths of a scratch's buffers, decided once for `LstmScratch::new` to allocate and
+/// `LstmScratch::floats_for` to count.
+struct ScratchLens {
+    dgates: usize,
+    /// `[k, n]` of `W_hhᵀ` packed when packing pays, else the floats of a plain copy.
+    packed_t: Option<(usize, usize)>,
+    plain_t: usize,
+    /// Each of `dh_next` and `dc_next`.
+    state: usize,
+    dgates_sum: usize,
+    room: usize,
+}
+
+impl ScratchLens {
+    fn new(dims: LstmDims, input: InputKind) -> ScratchLens {
         let (t, b, i, h, g4) = (
             dims.steps,
             dims.batch,
@@ -210,22 +283,28 @@ impl LstmScratch {
             dims.hidden,
             dims.gates(),
         );
+        let packs = packing_pays(dims);
         let input_room = match input {
             InputKind::Dense => room_for(i, t * b, g4, true).max(room_for(t * b, g4, i, false)),
             InputKind::OneHot => 0,
             InputKind::Repeated => room_for(i, b, g4, true).max(room_for(b, g4, i, false)),
         };
-        LstmScratch {
-            dgates: vec![0.0; dims.steps * dims.batch * dims.gates()],
-            w_hh_t: match packing_pays(dims) {
-                true => StepMatrix::Packed(PackedMat::new(dims.gates(), dims.hidden)),
-                false => StepMatrix::Plain(vec![0.0; dims.hidden * dims.gates()]),
-            },
-            dh_next: vec![0.0; state],
-            dc_next: vec![0.0; state],
-            dgates_sum: vec![0.0; dims.batch * dims.gates()],
-            room: vec![0.0; input_room.max(room_for(h, t * b, g4, true))],
+        ScratchLens {
+            dgates: t * b * g4,
+            packed_t: packs.then_some((g4, h)),
+            plain_t: if packs { 0 } else { h * g4 },
+            state: b * h,
+            dgates_sum: b * g4,
+            room: input_room.max(room_for(h, t * b, g4, true)),
         }
+    }
+
+    fn floats(&self) -> usize {
+        let packed_t = self
+            .packed_t
+            .map_or(0, |(k, n)| PackedMat::floats_for(k, n));
+        let state = 2 * self.state;
+        self.dgates + packed_t + self.plain_t + state + self.dgates_sum + self.room
     }
 }
 

@@ -43,8 +43,13 @@ impl PackedMat {
         PackedMat {
             k,
             n,
-            data: vec![0.0; n.div_ceil(NR) * k * NR],
+            data: vec![0.0; PackedMat::floats_for(k, n)],
         }
+    }
+
+    /// Floats `new` allocates for `[k, n]`, padding included, counted without allocating.
+    pub fn floats_for(k: usize, n: usize) -> usize {
+        n.div_ceil(NR) * k * NR
     }
 
     /// Floats held, padding included.

@@ -10,4 +10,5 @@ pub mod data;
 pub mod init;
 pub mod model;
 pub mod plan;
+pub mod shapes;
 pub mod train;

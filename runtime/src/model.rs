@@ -6,9 +6,9 @@
 //! step; the compiler only lowers `repeat` in front of an LSTM.
 
 use kernels::adam::{adam_update, AdamStep};
-use kernels::dense::{dense_backward, dense_forward, dense_room};
+use kernels::dense::{dense_backward, dense_forward};
 use kernels::lstm::{
-    lstm_backward, lstm_forward, InputKind, LstmDims, LstmGrads, LstmInput, LstmScratch, LstmTape,
+    lstm_backward, lstm_forward, LstmDims, LstmGrads, LstmInput, LstmScratch, LstmTape,
     LstmWeights, OutputGrad,
 };
 use kernels::regression::{mae, mse};
@@ -18,6 +18,7 @@ use rand_pcg::Pcg64Mcg;
 use crate::data::{Batch, Encoding};
 use crate::init::{glorot_uniform, lstm_bias, orthogonal};
 use crate::plan::{LayerPlan, Loss, Plan};
+use crate::shapes::{input_widths, layer_shapes, LayerShape};
 
 /// A parameter tensor with its gradient and Adam moments.
 pub struct Tensor {
@@ -65,22 +66,19 @@ impl Model {
     /// Keras-initialised parameters for `plan`, drawn from `rng` layer by layer.
     pub fn new(plan: &Plan, rng: &mut Pcg64Mcg) -> Model {
         let mut tensors = Vec::new();
-        let (mut inputs, mut first_tensor) = (Vec::new(), Vec::new());
-        let mut width = plan.features;
-        for layer in &plan.layers {
-            inputs.push(width);
+        let mut first_tensor = Vec::new();
+        let inputs = input_widths(&plan.layers, plan.features);
+        for (layer, &width) in plan.layers.iter().zip(&inputs) {
             first_tensor.push(tensors.len());
             match *layer {
                 LayerPlan::Lstm { units, .. } => {
                     tensors.push(Tensor::new(glorot_uniform(width, 4 * units, rng)));
                     tensors.push(Tensor::new(orthogonal(units, 4 * units, rng)));
                     tensors.push(Tensor::new(lstm_bias(units)));
-                    width = units;
                 }
                 LayerPlan::Dense { units, .. } => {
                     tensors.push(Tensor::new(glorot_uniform(width, units, rng)));
                     tensors.push(Tensor::new(vec![0.0; units]));
-                    width = units;
                 }
                 LayerPlan::Repeat { .. } => {}
             }
@@ -312,14 +310,6 @@ fn transposed(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     out
 }
 
-/// What one layer runs and holds, for `lstmc check --plan`.
-pub struct LayerReport {
-    /// The kernel calls, in the order they run.
-    pub ops: Vec<String>,
-    /// Floats of activations, gradients and scratch held for one batch size.
-    pub floats: usize,
-}
-
 /// Per-layer buffers for batches of `rows`.
 // A model has a handful of layers: boxing the large variant would buy nothing.
 #[allow(clippy::large_enum_variant)]
@@ -345,44 +335,65 @@ enum Work {
     },
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum LstmSource {
-    Hot,
-    Repeated,
-    Features,
-}
-
-fn lstm_ops(dims: LstmDims, source: LstmSource) -> Vec<String> {
-    let LstmDims {
-        steps: t,
-        batch: b,
-        input: i,
-        hidden: h,
-    } = dims;
-    let g4 = 4 * h;
-    let projection = match source {
-        LstmSource::Hot => format!("input projection: row gather from W_ih [{i}, {g4}] for [{t}, {b}] one-hot indices, no matrix multiply"),
-        LstmSource::Repeated => format!("input projection: one GEMM [{b}, {i}]·[{i}, {g4}] for the repeated vector, copied to {t} steps"),
-        LstmSource::Features => format!("input projection: one GEMM [{}, {i}]·[{i}, {g4}] for all {t} steps", t * b),
-    };
-    let packed = if kernels::lstm::packing_pays(dims) {
-        ", W_hh packed once per pass"
-    } else {
-        ""
-    };
-    let d_input = match source {
-        LstmSource::Hot => "dW_ih by scatter-add of rows".to_string(),
-        LstmSource::Repeated => {
-            format!("dW_ih and the vector's gradient from the gate gradients summed over {t} steps")
+impl Work {
+    /// The buffers of a layer of `shape`, zeroed.
+    fn new(shape: &LayerShape) -> Work {
+        match *shape {
+            LayerShape::Lstm {
+                dims,
+                kind,
+                stateful,
+                sequences,
+                d_input,
+            } => Work::Lstm {
+                dims,
+                stateful,
+                sequences,
+                tape: LstmTape::new(dims, kind),
+                scratch: LstmScratch::new(dims, kind),
+                d_input: vec![0.0; d_input],
+            },
+            LayerShape::Repeat => Work::Repeat,
+            LayerShape::Dense {
+                k,
+                o,
+                per_step,
+                y,
+                w_t,
+                d_input,
+                room,
+                ..
+            } => Work::Dense {
+                k,
+                o,
+                per_step,
+                y: vec![0.0; y],
+                w_t: vec![0.0; w_t],
+                d_input: vec![0.0; d_input],
+                room: vec![0.0; room],
+            },
         }
-        LstmSource::Features => format!("dW_ih as one GEMM over {} rows", t * b),
-    };
-    vec![
-        projection,
-        format!("per step ({t}): recurrent GEMM [{b}, {h}]·[{h}, {g4}]{packed}, then the fused cell (bias, sigmoid/tanh, c and h)"),
-        format!("backward per step: fused cell backward, GEMM [{b}, {g4}]·[{g4}, {h}] into the previous h"),
-        format!("backward at the end: dW_hh as one GEMM over {} rows, {d_input}", t * b),
-    ]
+    }
+
+    /// Floats held, read from the buffers themselves.
+    fn floats(&self) -> usize {
+        match self {
+            Work::Lstm {
+                tape,
+                scratch,
+                d_input,
+                ..
+            } => tape.floats() + scratch.floats() + d_input.len(),
+            Work::Repeat => 0,
+            Work::Dense {
+                y,
+                w_t,
+                d_input,
+                room,
+                ..
+            } => y.len() + w_t.len() + d_input.len() + room.len(),
+        }
+    }
 }
 
 /// What a layer reads: the batch, a sequence `[T, B, F]`, a vector `[B, F]`, or a vector
@@ -406,127 +417,25 @@ pub struct Workspace {
 
 impl Workspace {
     pub fn new(model: &Model, rows: usize, encoding: Encoding) -> Workspace {
-        let mut steps = encoding.steps;
-        let mut works = Vec::new();
-        let mut sequence = true;
-        for (index, layer) in model.layers.iter().enumerate() {
-            let input = model.inputs[index];
-            let work = match *layer {
-                LayerPlan::Lstm {
-                    units,
-                    stateful,
-                    sequences,
-                } => {
-                    let dims = LstmDims {
-                        steps,
-                        batch: rows,
-                        input,
-                        hidden: units,
-                    };
-                    let repeated =
-                        index > 0 && matches!(model.layers[index - 1], LayerPlan::Repeat { .. });
-                    let kind = if index == 0 && encoding.gather {
-                        InputKind::OneHot
-                    } else if repeated {
-                        InputKind::Repeated
-                    } else {
-                        InputKind::Dense
-                    };
-                    let d_input = match (index, repeated) {
-                        (0, _) => Vec::new(),
-                        (_, true) => vec![0.0; rows * input],
-                        (_, false) => vec![0.0; steps * rows * input],
-                    };
-                    sequence = sequences;
-                    Work::Lstm {
-                        dims,
-                        stateful,
-                        sequences,
-                        tape: LstmTape::new(dims, kind),
-                        scratch: LstmScratch::new(dims, kind),
-                        d_input,
-                    }
-                }
-                LayerPlan::Repeat { times } => {
-                    steps = times;
-                    sequence = true;
-                    Work::Repeat
-                }
-                LayerPlan::Dense {
-                    units, per_step, ..
-                } => {
-                    let n = if per_step { steps * rows } else { rows };
-                    let d_input = if index == 0 {
-                        Vec::new()
-                    } else {
-                        vec![0.0; n * input]
-                    };
-                    sequence = per_step;
-                    Work::Dense {
-                        k: input,
-                        o: units,
-                        per_step,
-                        y: vec![0.0; n * units],
-                        w_t: vec![0.0; input * units],
-                        d_input,
-                        room: vec![0.0; dense_room(n, input, units)],
-                    }
-                }
-            };
-            works.push(work);
-        }
-        let classes = match model.layers.last() {
-            Some(LayerPlan::Dense { units, .. }) => *units,
-            _ => unreachable!("the compiler ends every model with a dense layer"),
-        };
-        let logit_rows = if sequence { steps * rows } else { rows };
+        let (shapes, logits) = layer_shapes(&model.layers, &model.inputs, rows, encoding);
         Workspace {
             rows,
             encoding,
-            works,
-            probs: vec![0.0; logit_rows * classes],
-            dlogits: vec![0.0; logit_rows * classes],
+            works: shapes.iter().map(Work::new).collect(),
+            probs: vec![0.0; logits],
+            dlogits: vec![0.0; logits],
         }
     }
 
-    /// What each layer runs and holds at this batch size.
-    pub fn describe(&self, model: &Model) -> Vec<LayerReport> {
+    /// The floats each layer's buffers hold (the last layer's with the loss's), read from the
+    /// buffers themselves: what `describe` must count without allocating them.
+    pub fn floats(&self) -> Vec<usize> {
         let last = self.works.len() - 1;
+        let loss = self.probs.len() + self.dlogits.len();
         self.works
             .iter()
             .enumerate()
-            .map(|(index, work)| match work {
-                Work::Lstm { dims, tape, scratch, d_input, .. } => {
-                    let repeated = index > 0 && matches!(model.layers[index - 1], LayerPlan::Repeat { .. });
-                    let input = if index == 0 && self.encoding.gather {
-                        LstmSource::Hot
-                    } else if repeated {
-                        LstmSource::Repeated
-                    } else {
-                        LstmSource::Features
-                    };
-                    LayerReport { ops: lstm_ops(*dims, input), floats: tape.floats() + scratch.floats() + d_input.len() }
-                }
-                Work::Repeat => LayerReport {
-                    ops: vec!["no kernel: the next lstm projects the vector once and reads it at every step".into()],
-                    floats: 0,
-                },
-                Work::Dense { k, o, y, w_t, d_input, room, .. } => {
-                    let n = y.len() / o;
-                    let mut ops = vec![format!("forward: GEMM [{n}, {k}]·[{k}, {o}] + bias")];
-                    let mut floats = y.len() + w_t.len() + d_input.len() + room.len();
-                    if index == last {
-                        ops.push(match model.loss {
-                            Loss::CrossEntropy => format!("loss: fused softmax cross-entropy over {n} rows of {o} classes"),
-                            Loss::Mse => format!("loss: fused mean squared error over {n} rows of {o} values"),
-                            Loss::Mae => format!("loss: fused mean absolute error over {n} rows of {o} values"),
-                        });
-                        floats += self.probs.len() + self.dlogits.len();
-                    }
-                    ops.push(format!("backward: dW [{k}, {n}]·[{n}, {o}], db column sums{}", if d_input.is_empty() { "" } else { ", dx against Wᵀ" }));
-                    LayerReport { ops, floats }
-                }
-            })
+            .map(|(index, work)| work.floats() + if index == last { loss } else { 0 })
             .collect()
     }
 

@@ -501,14 +501,6 @@ impl Trainer {
         }
     }
 
-    /// What each layer runs and holds for full batches, and the floats the parameters hold.
-    pub fn describe(&self) -> (Vec<crate::model::LayerReport>, usize) {
-        (
-            self.runners.full.workspace.describe(&self.model),
-            self.model.floats(),
-        )
-    }
-
     /// One training step, the one each epoch runs for each of its batches, on the samples
     /// `ids` of the current data, as many as a full batch holds or as the last partial batch
     /// does (anything else panics). Returns the batch's summed loss; a NaN or infinite loss

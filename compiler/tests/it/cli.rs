@@ -73,3 +73,25 @@ fn encoder_decoder_plan() {
     assert_eq!(out.status.code(), Some(0));
     insta::assert_snapshot!(String::from_utf8(out.stdout).unwrap());
 }
+
+/// Describing a spec near the 4 GiB memory bound allocates none of its gigabytes: the binary
+/// runs under a 512 MiB address-space limit.
+#[test]
+fn plan_near_the_memory_bound_fits_in_little_memory() {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 524288 && exec \"$0\" check --plan \"$1\"")
+        .arg(env!("CARGO_BIN_EXE_lstmc"))
+        .arg("compiler/test_data/plan/near_memory_bound.lstm")
+        .current_dir(crate::repo_root())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.ends_with("layer buffers: 2.9 GiB\n"), "{stdout}");
+}

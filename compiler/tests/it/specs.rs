@@ -1,6 +1,10 @@
-//! Every spec in `specs/` checks clean, and its summary and graph stay as reviewed.
+//! Every spec in `specs/` checks clean, its summary and graph stay as reviewed, and its plan
+//! report counts the buffers its workspaces allocate.
 
-use compiler::{compile, graph, summary};
+use compiler::{compile, graph, lower, summary};
+use runtime::data::Encoding;
+use runtime::model::{Model, Workspace};
+use runtime::shapes::describe;
 
 use crate::{compile_spec, lstm_files, repo_root};
 
@@ -141,6 +145,26 @@ fn helps_applied_check_clean() {
                 "{}",
                 compiler::diagnostic::render("spec", &compiled.text, diagnostics)
             );
+        }
+    }
+}
+
+/// `lstmc check --plan` counts each layer's buffers from the plan's shapes alone: the counts
+/// must be the floats `Workspace::new` allocates, at the full batch the report is for and at
+/// the single row a prediction runs, and the parameters' floats those of `Model::new`.
+#[test]
+fn plan_report_counts_what_the_workspace_allocates() {
+    for path in lstm_files(&repo_root().join("specs")) {
+        let (spec, checked) = compile_spec(&path).result.unwrap();
+        let plan = lower::lower(&spec, &checked);
+        let model = Model::new(&plan, &mut rand_pcg::Pcg64Mcg::new(1));
+        let encoding = Encoding::new(&plan.data, plan.steps, plan.features);
+        for rows in [plan.train.batch, 1] {
+            let (layers, parameters) = describe(&plan, rows);
+            let counted: Vec<usize> = layers.iter().map(|layer| layer.floats).collect();
+            let allocated = Workspace::new(&model, rows, encoding).floats();
+            assert_eq!(counted, allocated, "{} at {rows} rows", path.display());
+            assert_eq!(parameters, model.floats(), "{}", path.display());
         }
     }
 }

@@ -333,3 +333,38 @@ fn same_bits_with_one_thread_and_two() {
         "LSTM results differ between 1 and 2 threads"
     );
 }
+
+/// `floats_for` counts what `new` allocates, for every input kind, on both sides of
+/// `packing_pays`.
+#[test]
+fn floats_for_counts_what_new_allocates() {
+    let small = LstmDims {
+        steps: 7,
+        batch: 3,
+        input: 5,
+        hidden: 9,
+    };
+    let large = LstmDims {
+        steps: 2,
+        batch: 32,
+        input: 300,
+        hidden: 128,
+    };
+    for dims in [small, large] {
+        for kind in [InputKind::Dense, InputKind::OneHot, InputKind::Repeated] {
+            let tape = LstmTape::new(dims, kind);
+            let scratch = LstmScratch::new(dims, kind);
+            assert_eq!(
+                LstmTape::floats_for(dims, kind),
+                tape.floats(),
+                "{dims:?} {kind:?}"
+            );
+            assert_eq!(
+                LstmScratch::floats_for(dims, kind),
+                scratch.floats(),
+                "{dims:?} {kind:?}"
+            );
+        }
+    }
+    assert!(!kernels::lstm::packing_pays(small) && kernels::lstm::packing_pays(large));
+}

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use compiler::load::Folder;
 use compiler::{compile_with, diagnostic, graph, lower, report, summary, Compiled};
-use runtime::train::Trainer;
+use runtime::shapes::describe;
 
 mod files;
 mod predict;
@@ -171,7 +171,7 @@ fn check_one(path: &Path, view: View) -> u8 {
                 View::Graph => print!("{}", graph::to_dot(&spec.model.name.value, &checked.graph)),
                 View::Plan => {
                     let plan = lower::lower(spec, checked);
-                    let (layers, parameter_floats) = Trainer::new(&plan).describe();
+                    let (layers, parameter_floats) = describe(&plan, plan.train.batch);
                     print!(
                         "{}",
                         report::plan(&plan, &checked.graph, &layers, parameter_floats)
