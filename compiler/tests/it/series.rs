@@ -198,7 +198,9 @@ fn a_file_over_the_memory_bound_is_refused_unread() {
         panic!("a 5 GiB file must be refused")
     };
     assert!(
-        diagnostics[0].message.contains("more than the 4.0 GiB limit"),
+        diagnostics[0]
+            .message
+            .contains("more than the 4.0 GiB limit"),
         "{:?}",
         diagnostics[0].message
     );
