@@ -69,7 +69,8 @@ fn check_text(text: &str, files: &dyn load::Files) -> Result<(Spec, Checked), Ve
         return Err(diagnostics);
     };
     let series = load::series(&spec, files, &mut diagnostics);
-    let (checked, graph_errors) = graph::check(&spec, series);
+    let text = load::text(&spec, files, &mut diagnostics);
+    let (checked, graph_errors) = graph::check(&spec, series, text);
     diagnostics.extend(graph_errors);
     match checked {
         Some(checked) if diagnostics.is_empty() => Ok((spec, checked)),

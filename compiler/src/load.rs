@@ -48,7 +48,7 @@ impl Files for Folder {
             return Err(Unreadable::new(
                 "it is a folder, not a file",
                 format!(
-                    "name a CSV file inside it, as in `\"{}/FILE.csv\"`",
+                    "name a data file inside it, as in `\"{}/FILE\"`",
                     path.trim_end_matches('/')
                 ),
             ));
@@ -56,7 +56,7 @@ impl Files for Folder {
         if !metadata.is_file() {
             return Err(Unreadable::new(
                 "not a regular file",
-                "name a CSV file saved on disk",
+                "name a data file saved on disk",
             ));
         }
         // Refused before it is read whole: the memory bound holds for data too.
@@ -67,7 +67,7 @@ impl Files for Folder {
                     human(metadata.len().into()),
                     human(limit.into())
                 ),
-                "use a shorter extract of the series",
+                "use a shorter extract of the data",
             ));
         }
         std::fs::read(&full).map_err(io_error)
@@ -117,6 +117,68 @@ impl Series {
     }
 }
 
+/// A text source's characters as symbols: the vocabulary is the file's distinct characters
+/// in code-point order (as char-rnn sorts them), and `ids` each character's index in it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Text {
+    pub vocabulary: Vec<char>,
+    pub ids: Vec<u32>,
+}
+
+/// Reads the text a text source names; `None` for another source or when the file cannot
+/// be a text to learn from (the diagnostics say why).
+pub fn text(spec: &Spec, files: &dyn Files, diagnostics: &mut Vec<Diagnostic>) -> Option<Text> {
+    let Source::Text { path } = &spec.data.source.value else {
+        return None;
+    };
+    let bytes = files
+        .read(&path.value, MEMORY_LIMIT as u64)
+        .map_err(|error| diagnostics.push(unreadable(path, &error)))
+        .ok()?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|error| diagnostics.push(not_utf8(path, error.valid_up_to())))
+        .ok()?;
+    let mut vocabulary: Vec<char> = text.chars().collect();
+    vocabulary.sort_unstable();
+    vocabulary.dedup();
+    if vocabulary.len() < 2 {
+        diagnostics.push(too_few_characters(path, &vocabulary));
+        return None;
+    }
+    let ids = text
+        .chars()
+        .map(|c| {
+            vocabulary
+                .binary_search(&c)
+                .expect("every character is in the vocabulary") as u32
+        })
+        .collect();
+    Some(Text { vocabulary, ids })
+}
+
+fn not_utf8(path: &Spanned<String>, offset: usize) -> Diagnostic {
+    Diagnostic::error(
+        format!(
+            "{} is not UTF-8: the first bad sequence starts at byte {offset}",
+            path.value
+        ),
+        path.span,
+        "this file",
+    )
+    .with_help("a text source reads UTF-8 characters; convert the file, e.g. with `iconv -t UTF-8`")
+}
+
+fn too_few_characters(path: &Spanned<String>, vocabulary: &[char]) -> Diagnostic {
+    let what = match vocabulary {
+        [] => "is empty".to_string(),
+        [only] => format!("holds one distinct character, {only:?}"),
+        _ => unreachable!("called for fewer than two characters"),
+    };
+    Diagnostic::error(format!("{} {what}", path.value), path.span, "this file").with_help(
+        "a language model predicts the next character: the text needs at least two different ones",
+    )
+}
+
 /// Reads the series a csv source names; `None` for a symbol source or when the file does
 /// not hold what the spec asks for (the diagnostics say why).
 pub fn series(spec: &Spec, files: &dyn Files, diagnostics: &mut Vec<Diagnostic>) -> Option<Series> {
@@ -135,9 +197,13 @@ pub fn series(spec: &Spec, files: &dyn Files, diagnostics: &mut Vec<Diagnostic>)
     let targets = column_indices(&table, csv, &csv.targets, diagnostics);
     let (inputs, targets) = (inputs?, targets?);
     let chosen: Vec<usize> = inputs.iter().chain(&targets).copied().collect();
-    let (filled, _lines) = table::fill_missing(&table, &chosen, table_missing(csv.missing))
+    let (filled, lines) = table::fill_missing(&table, &chosen, table_missing(csv.missing))
         .map_err(|error| diagnostics.push(inside_file(path, &error)))
         .ok()?;
+    if let Some(error) = beyond_f32(&filled, &chosen, &lines) {
+        diagnostics.push(inside_file(path, &error));
+        return None;
+    }
     let column = |position: usize, index: usize| Column {
         name: table.header()[index].clone(),
         values: filled[position].clone(),
@@ -156,7 +222,27 @@ pub fn series(spec: &Spec, files: &dyn Files, diagnostics: &mut Vec<Diagnostic>)
     })
 }
 
-fn table_missing(missing: Missing) -> table::Missing {
+/// The first value that f32, in which lstmc trains, cannot hold.
+fn beyond_f32(columns: &[Vec<f64>], chosen: &[usize], lines: &[usize]) -> Option<TableError> {
+    for (column, &index) in columns.iter().zip(chosen) {
+        if let Some(row) = column.iter().position(|v| v.abs() > f64::from(f32::MAX)) {
+            return Some(TableError {
+                line: lines[row],
+                column: Some(index + 1),
+                message: format!(
+                    "{} is beyond the range lstmc computes in (f32, about ±3.4e38)",
+                    column[row]
+                ),
+                help: Some(
+                    "rescale the column in the file, e.g. to thousands or millions".to_string(),
+                ),
+            });
+        }
+    }
+    None
+}
+
+pub fn table_missing(missing: Missing) -> table::Missing {
     match missing {
         Missing::Error => table::Missing::Error,
         Missing::Drop => table::Missing::Drop,

@@ -3,7 +3,8 @@
 
 use runtime::plan::{
     AdamConfig, Column, DataPlan, EarlyStop as EarlyStopPlan, EvalPlan, FramePlan, LayerPlan,
-    Loss as LossPlan, Plan, Scale as ScalePlan, ShowPlan, SourcePlan, Split, TrainPlan,
+    Loss as LossPlan, Plan, SampleRequest, Scale as ScalePlan, ShowPlan, SourcePlan, Split,
+    TrainPlan,
 };
 
 use crate::graph::{sample_rows, split_counts, Checked};
@@ -38,7 +39,7 @@ pub fn lower(spec: &Spec, checked: &Checked) -> Plan {
             .show
             .items
             .iter()
-            .map(|item| lower_show(&item.value, &spec.data.source.value))
+            .map(|item| lower_show(&item.value, &spec.data.source.value, checked))
             .collect(),
     }
 }
@@ -69,6 +70,13 @@ fn lower_layer(kind: &LayerKind) -> LayerPlan {
 fn lower_data(spec: &Spec, checked: &Checked) -> DataPlan {
     let data = &spec.data;
     let source = match &data.source.value {
+        Source::Text { .. } => {
+            let text = checked.text.as_ref().expect("the checker read the text");
+            SourcePlan::Text {
+                vocabulary: text.vocabulary.clone(),
+                ids: text.ids.clone(),
+            }
+        }
         Source::Csv(_) => {
             let series = checked
                 .series
@@ -111,21 +119,25 @@ fn lower_data(spec: &Spec, checked: &Checked) -> DataPlan {
         Frame::Pick { index } => FramePlan::Pick {
             index: index as usize,
         },
+        Frame::Streams { steps } => FramePlan::Streams {
+            steps: steps as usize,
+        },
         Frame::Forecast { window, ahead, out } => FramePlan::Forecast {
             window: window as usize,
             ahead: ahead as usize,
             out: out as usize,
         },
     };
-    let rows = checked
-        .series
-        .as_ref()
-        .map_or(0, |series| series.rows() as u64);
     let split = data.split.as_ref().map(|split| {
-        let Frame::Forecast { window, ahead, out } = data.frame.value else {
-            unreachable!("the checker splits series only")
+        // A series is split by rows (or samples); a text by characters.
+        let [train, val, _] = match (&checked.series, &checked.text, &data.frame.value) {
+            (Some(series), _, Frame::Forecast { window, ahead, out }) => {
+                let needed = sample_rows(*window, *ahead, *out);
+                split_counts(data, series.rows() as u64, needed)
+            }
+            (_, Some(text), _) => split_counts(data, text.ids.len() as u64, 1),
+            _ => unreachable!("the checker splits series and texts only"),
         };
-        let [train, val, _] = split_counts(data, rows, sample_rows(window, ahead, out));
         let (train, val) = (train as usize, val as usize);
         match split.value.random {
             true => Split::Random {
@@ -191,9 +203,40 @@ fn lower_train(spec: &Spec, checked: &Checked) -> TrainPlan {
     }
 }
 
-fn lower_show(item: &ShowItem, source: &Source) -> ShowPlan {
+fn lower_show(item: &ShowItem, source: &Source, checked: &Checked) -> ShowPlan {
     match *item {
         ShowItem::Accuracy => ShowPlan::Accuracy,
+        ShowItem::Loss => ShowPlan::Loss,
+        ShowItem::Sample {
+            ref from,
+            length,
+            temperature,
+            top_k,
+            seed,
+        } => {
+            let text = checked
+                .text
+                .as_ref()
+                .expect("the checker samples texts only");
+            let prime = from
+                .chars()
+                .map(|c| {
+                    text.vocabulary
+                        .binary_search(&c)
+                        .expect("the checker found the prime's characters")
+                        as u32
+                })
+                .collect();
+            ShowPlan::Sample {
+                prime,
+                request: SampleRequest {
+                    length: length as usize,
+                    temperature,
+                    top_k: top_k as usize,
+                    seed,
+                },
+            }
+        }
         ShowItem::Rmse => ShowPlan::Rmse,
         ShowItem::Mae => ShowPlan::Mae,
         ShowItem::Predictions { count, order } => ShowPlan::Predictions {
@@ -203,7 +246,7 @@ fn lower_show(item: &ShowItem, source: &Source) -> ShowPlan {
         ShowItem::Generate { from, steps } => {
             let letters = match source {
                 Source::Alphabet { letters } => letters,
-                Source::RandomInts { .. } | Source::Csv(_) => {
+                Source::RandomInts { .. } | Source::Csv(_) | Source::Text { .. } => {
                     unreachable!("the checker requires an alphabet to generate from")
                 }
             };

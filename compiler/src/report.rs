@@ -16,6 +16,9 @@ pub fn symbol_name(source: &SourcePlan, symbol: u32) -> String {
     match source {
         SourcePlan::Alphabet { letters } => letters[symbol as usize].to_string(),
         SourcePlan::RandomInts { lo, .. } => (lo + i64::from(symbol)).to_string(),
+        SourcePlan::Text { vocabulary, .. } => {
+            vocabulary[symbol as usize].escape_debug().to_string()
+        }
         SourcePlan::Series { .. } => unreachable!("a series has values, not symbols"),
     }
 }
@@ -30,16 +33,15 @@ pub fn symbol_names(source: &SourcePlan, symbols: &[u32]) -> Vec<String> {
 }
 
 /// Where early stopping ended: the best epoch, and whether training stopped `patience`
-/// epochs after it (and so holds the best epoch's weights, as Keras' `restore_best_weights`
-/// does) or ran every epoch (and holds the last epoch's, as Keras does when patience never
-/// runs out).
+/// epochs after it or ran every epoch; either way it holds the best epoch's weights, as
+/// Keras 3's `restore_best_weights` does.
 fn early_stop_line(best: &Best, patience: usize) -> String {
     let what = match best.stopped {
         true => format!(
             "stopped after epoch {}, best epoch's weights restored",
             best.epoch + patience
         ),
-        false => "ran every epoch, last epoch's weights kept".to_string(),
+        false => "ran every epoch, best epoch's weights restored".to_string(),
     };
     format!(
         "early stop: best val loss {:.6} at epoch {} ({what})\n",
@@ -58,6 +60,7 @@ pub fn score_lines(score: &Score) -> String {
     match score {
         Score::Accuracy(_) => figure_line(&ShowPlan::Accuracy, score),
         Score::Errors(_) => figure_line(&ShowPlan::Rmse, score),
+        Score::Language(_) => figure_line(&ShowPlan::Loss, score),
     }
 }
 
@@ -72,6 +75,10 @@ pub fn spread(scores: &[Score]) -> String {
         Some(Score::Errors(parts)) => {
             let part = parts.last().map_or("", |p| p.part.name());
             format!("{part} rmse: mean {mean:.4}, min {min:.4}, max {max:.4}")
+        }
+        Some(Score::Language(parts)) => {
+            let part = parts.last().map_or("", |p| p.part.name());
+            format!("{part} loss: mean {mean:.4}, min {min:.4}, max {max:.4} nats per character")
         }
         _ => format!(
             "mean {:.2}%, min {:.2}%, max {:.2}%",
@@ -88,6 +95,29 @@ fn figure_line(item: &ShowPlan, score: &Score) -> String {
     match (item, score) {
         (ShowPlan::Accuracy, Score::Accuracy(accuracy)) => {
             format!("{}\n", accuracy_line(*accuracy))
+        }
+        (ShowPlan::Accuracy, Score::Language(parts)) => {
+            let figures: Vec<String> = parts
+                .iter()
+                .map(|part| format!("{} {:.2}%", part.part.name(), part.accuracy * 100.0))
+                .collect();
+            format!("accuracy: {}\n", figures.join(", "))
+        }
+        (ShowPlan::Loss, Score::Language(parts)) => {
+            // Nats per character; bits are nats over ln 2, perplexity e to the nats.
+            let figures: Vec<String> = parts
+                .iter()
+                .map(|part| {
+                    format!(
+                        "{} {:.4} nats/char ({:.4} bits/char, perplexity {:.2})",
+                        part.part.name(),
+                        part.loss,
+                        part.loss / std::f64::consts::LN_2,
+                        part.loss.exp()
+                    )
+                })
+                .collect();
+            format!("loss: {}\n", figures.join(", "))
         }
         (ShowPlan::Rmse | ShowPlan::Mae, Score::Errors(parts)) => {
             let (name, pick): (&str, fn(&PartErrors) -> f64) = match item {
@@ -190,14 +220,16 @@ pub fn show(plan: &Plan, trainer: &mut Trainer) -> String {
         out.push_str(&score_lines(&evaluation.score));
     }
     for item in &plan.show {
-        match *item {
-            ShowPlan::Accuracy | ShowPlan::Rmse | ShowPlan::Mae => {
+        match item {
+            ShowPlan::Accuracy | ShowPlan::Rmse | ShowPlan::Mae | ShowPlan::Loss => {
                 out.push_str(&figure_line(item, &evaluation.score));
             }
             ShowPlan::Predictions { count, random } => {
-                let samples = evaluation.shown_samples(count, random, plan.train.seed);
+                let samples = evaluation.shown_samples(*count, *random, plan.train.seed);
                 match evaluation.score {
-                    Score::Accuracy(_) => out.push_str(&predictions(plan, &evaluation, &samples)),
+                    Score::Accuracy(_) | Score::Language(_) => {
+                        out.push_str(&predictions(plan, &evaluation, &samples))
+                    }
                     Score::Errors(_) => {
                         let scaler = trainer.scaler();
                         out.push_str(&series_predictions(&evaluation, scaler, &samples));
@@ -206,8 +238,12 @@ pub fn show(plan: &Plan, trainer: &mut Trainer) -> String {
             }
             ShowPlan::Generate { from, steps } => {
                 let source = &plan.data.source;
-                writeln!(out, "generate from {}:", symbol_name(source, from)).unwrap();
-                out.push_str(&generation(plan, &trainer.generate(from, steps)));
+                writeln!(out, "generate from {}:", symbol_name(source, *from)).unwrap();
+                out.push_str(&generation(plan, &trainer.generate(*from, *steps)));
+            }
+            ShowPlan::Sample { prime, request } => {
+                let drawn = trainer.sample(prime, *request);
+                out.push_str(&sample_text(&plan.data.source, prime, &drawn));
             }
         }
     }
@@ -237,7 +273,7 @@ pub fn plan(
     let names = graph
         .chain()
         .into_iter()
-        .filter(|node| !matches!(node.op, Op::Input | Op::CrossEntropy));
+        .filter(|node| !matches!(node.op, Op::Input | Op::Loss(_)));
     for (index, (node, report)) in names.zip(layers).enumerate() {
         writeln!(out, "layer {}: {}", index + 1, node.op).unwrap();
         for op in &report.ops {
@@ -262,6 +298,22 @@ pub fn plan(
     .unwrap();
     writeln!(out, "layer buffers: {}", human(4 * buffers as u128)).unwrap();
     out
+}
+
+/// A sample as the text it continues: `sample from "ROMEO:":`, then the prime and what was
+/// drawn after it, as written.
+pub fn sample_text(source: &SourcePlan, prime: &[u32], drawn: &[u32]) -> String {
+    let SourcePlan::Text { vocabulary, .. } = source else {
+        unreachable!("the checker samples texts only")
+    };
+    let text =
+        |symbols: &[u32]| -> String { symbols.iter().map(|&s| vocabulary[s as usize]).collect() };
+    format!(
+        "sample from {:?}:\n{}{}\n",
+        text(prime),
+        text(prime),
+        text(drawn)
+    )
 }
 
 /// `A -> B` per generated step.

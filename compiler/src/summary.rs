@@ -33,7 +33,7 @@ pub fn render(spec: &Spec, checked: &Checked) -> String {
     )
     .unwrap();
     for node in checked.graph.chain() {
-        if node.op == Op::CrossEntropy {
+        if matches!(node.op, Op::Loss(_)) {
             continue;
         }
         writeln!(

@@ -54,6 +54,7 @@ impl Dataset {
             } => (steps_in, steps_out),
             FramePlan::Pick { .. } => (plan.source.length(), 1),
             FramePlan::Forecast { .. } => unreachable!("a series is framed by `Dataset::series`"),
+            FramePlan::Streams { .. } => unreachable!("a text is framed by `Dataset::streams`"),
         };
         Dataset {
             symbols,
@@ -62,6 +63,40 @@ impl Dataset {
                 inputs: vec![PAD; samples * symbols],
                 targets: vec![0; samples * target_steps],
                 sequence: vec![0; plan.source.length()],
+            },
+        }
+    }
+
+    /// The characters `range` of a text in `streams` parallel streams of `steps`-character
+    /// samples: sample `k * streams + b` continues stream `b` where sample
+    /// `(k - 1) * streams + b` left off, so that a stateful layer's batch slot `b` reads
+    /// stream `b` from batch to batch.
+    pub fn streams(plan: &DataPlan, range: std::ops::Range<usize>, streams: usize) -> Dataset {
+        let (SourcePlan::Text { ids, .. }, FramePlan::Streams { steps }) =
+            (&plan.source, plan.frame)
+        else {
+            unreachable!("the compiler frames a text by streams")
+        };
+        let text = &ids[range];
+        // Each stream's share of the characters but the last, whose successor is the last
+        // target; the share is cut into whole steps.
+        let share = text.len().saturating_sub(1) / streams;
+        let chunks = share / steps;
+        let (mut inputs, mut targets) = (Vec::new(), Vec::new());
+        for chunk in 0..chunks {
+            for stream in 0..streams {
+                let start = stream * share + chunk * steps;
+                inputs.extend_from_slice(&text[start..start + steps]);
+                targets.extend_from_slice(&text[start + 1..start + steps + 1]);
+            }
+        }
+        Dataset {
+            symbols: steps,
+            target_steps: steps,
+            samples: Samples::Symbols {
+                inputs,
+                targets,
+                sequence: Vec::new(),
             },
         }
     }
@@ -195,6 +230,7 @@ impl Dataset {
                 }
             }
             FramePlan::Forecast { .. } => unreachable!("a series is read, not drawn"),
+            FramePlan::Streams { .. } => unreachable!("a text is read, not drawn"),
         }
     }
 }
@@ -333,6 +369,7 @@ pub fn sample_count(plan: &DataPlan) -> usize {
         FramePlan::Lag { steps_in, .. } => length - steps_in + 1,
         FramePlan::Pick { .. } => 1,
         FramePlan::Forecast { .. } => unreachable!("a series' parts are framed on their own"),
+        FramePlan::Streams { .. } => unreachable!("a text's parts are framed on their own"),
     }
 }
 
@@ -350,6 +387,7 @@ fn draw_sequence(source: &SourcePlan, rng: &mut Pcg64Mcg, out: &mut [u32]) {
             }
         }
         SourcePlan::Series { .. } => unreachable!("a series is read, not drawn"),
+        SourcePlan::Text { .. } => unreachable!("a text is read, not drawn"),
     }
 }
 

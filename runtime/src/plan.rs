@@ -5,6 +5,8 @@
 
 pub use kernels::adam::AdamConfig;
 
+pub use crate::train::SampleRequest;
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
     pub name: String,
@@ -85,6 +87,11 @@ pub enum SourcePlan {
         hi: i64,
         length: usize,
     },
+    /// A text's characters as symbols: `ids` index `vocabulary`.
+    Text {
+        vocabulary: Vec<char>,
+        ids: Vec<u32>,
+    },
     /// Measured columns, one row a time step, missing values already handled: the columns
     /// the model reads and the columns it predicts (a column may be both).
     Series {
@@ -105,6 +112,7 @@ impl SourcePlan {
         match self {
             SourcePlan::Alphabet { letters } => letters.len(),
             SourcePlan::RandomInts { lo, hi, .. } => hi.abs_diff(*lo) as usize,
+            SourcePlan::Text { vocabulary, .. } => vocabulary.len(),
             SourcePlan::Series { .. } => 0,
         }
     }
@@ -114,6 +122,7 @@ impl SourcePlan {
         match self {
             SourcePlan::Alphabet { letters } => letters.len(),
             SourcePlan::RandomInts { length, .. } => *length,
+            SourcePlan::Text { ids, .. } => ids.len(),
             SourcePlan::Series { inputs, .. } => inputs[0].values.len(),
         }
     }
@@ -135,6 +144,12 @@ pub enum FramePlan {
     },
     Pick {
         index: usize,
+    },
+    /// A text in as many parallel streams as a batch has rows: sample `k * streams + b` is
+    /// `steps` characters of stream `b` from its `k * steps`-th, each with the next character
+    /// as its target, so that consecutive batches continue every stream.
+    Streams {
+        steps: usize,
     },
     /// A series: every window of `window` rows, target the `out` rows from `ahead` rows after
     /// the window's last.
@@ -184,7 +199,7 @@ pub enum EvalPlan {
     Fresh { draws: usize },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum ShowPlan {
     Accuracy,
     /// Root mean squared error of each part, in the data's units.
@@ -198,5 +213,12 @@ pub enum ShowPlan {
     Generate {
         from: u32,
         steps: usize,
+    },
+    /// A language model's loss on each part of its text.
+    Loss,
+    /// Text drawn after reading `prime` (see `Trainer::sample`).
+    Sample {
+        prime: Vec<u32>,
+        request: SampleRequest,
     },
 }

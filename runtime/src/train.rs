@@ -58,6 +58,8 @@ pub enum Score {
     Accuracy(f64),
     /// A regression's errors on each part of its series, in the data's units.
     Errors(Vec<PartErrors>),
+    /// A language model's loss (nats per character) and accuracy on each part of its text.
+    Language(Vec<PartLoss>),
 }
 
 impl Score {
@@ -66,6 +68,7 @@ impl Score {
         match self {
             Score::Accuracy(accuracy) => *accuracy,
             Score::Errors(parts) => parts.last().map_or(f64::NAN, |part| part.rmse),
+            Score::Language(parts) => parts.last().map_or(f64::NAN, |part| part.loss),
         }
     }
 }
@@ -86,6 +89,14 @@ impl Part {
             Part::Test => "test",
         }
     }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PartLoss {
+    pub part: Part,
+    /// The mean cross-entropy of the next character, in nats.
+    pub loss: f64,
+    pub accuracy: f64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -297,21 +308,22 @@ impl Runners {
     }
 
     /// Predicts every sample of `data` in order, the state carried from batch to batch;
-    /// writes the predicted classes and returns how many targets were right.
+    /// writes the predicted classes and returns how many targets were right and their summed
+    /// loss.
     fn predict(
         &mut self,
         model: &Model,
         encoding: Encoding,
         data: &Dataset,
         predicted: &mut [u32],
-    ) -> usize {
+    ) -> (usize, f64) {
         let target_steps = data.target_steps;
-        let mut correct = 0;
+        let (mut correct, mut loss) = (0, 0.0);
         let ids: Vec<usize> = (0..data.samples()).collect();
         for chunk in ids.chunks(self.full.batch.rows) {
             let runner = self.for_rows(chunk.len());
             runner.batch.fill(data, chunk, encoding);
-            runner.workspace.forward(model, &runner.batch);
+            loss += runner.workspace.forward(model, &runner.batch);
             runner.workspace.carry_state();
             correct += count_correct(&runner.workspace.probs, &runner.batch.targets);
             let classes = runner.workspace.probs.len() / runner.batch.targets.len();
@@ -320,7 +332,7 @@ impl Runners {
                 predicted[chunk[row] * target_steps + step] = argmax(probs) as u32;
             }
         }
-        correct
+        (correct, loss)
     }
 }
 
@@ -328,6 +340,7 @@ impl Runners {
 const DATA_STREAM: u64 = 0x5851_f42d_4c95_7f2d;
 const SHUFFLE_STREAM: u64 = 0x1405_7b7e_f767_814f;
 const SHOW_STREAM: u64 = 0x2545_f491_4f6c_dd1d;
+const SAMPLE_STREAM: u64 = 0xd6e8_feb8_6659_fd93;
 const EVAL_STREAM: u64 = 0x9e37_79b9_7f4a_7c15;
 const SPLIT_STREAM: u64 = 0x4cf5_ad43_2745_937f;
 
@@ -348,6 +361,7 @@ impl Trainer {
         let model = Model::new(plan, &mut Pcg64Mcg::seed_from_u64(seed));
         let (data, held_out, scaler) = match plan.data.source {
             SourcePlan::Series { .. } => series_parts(&plan.data, seed),
+            SourcePlan::Text { .. } => text_parts(&plan.data, plan.train.batch),
             _ => {
                 let mut data = Dataset::new(&plan.data);
                 data.draw(&plan.data, &mut stream(seed, DATA_STREAM, 0));
@@ -367,8 +381,13 @@ impl Trainer {
             .iter()
             .find(|(part, _)| *part == Part::Validation)
             .map(|(_, data)| {
-                let runners =
-                    Runners::for_samples(&model, encoding, plan.train.batch, data.samples(), 1);
+                let runners = Runners::for_samples(
+                    &model,
+                    encoding,
+                    plan.train.batch,
+                    data.samples(),
+                    data.target_steps,
+                );
                 (data.clone(), runners)
             });
         Trainer {
@@ -408,8 +427,31 @@ impl Trainer {
             .full
             .workspace
             .set_carried_state(state.carried)?;
+        if let Some(best) = &state.best {
+            self.check_best(best, state.epoch)?;
+        }
         self.epochs_done = state.epoch;
         self.best = state.best;
+        Ok(())
+    }
+
+    /// A checkpoint's early-stopping record must fit the model and come from its past.
+    fn check_best(&self, best: &Best, epoch: usize) -> Result<(), String> {
+        let fits = best.params.len() == self.model.tensors.len()
+            && best
+                .params
+                .iter()
+                .zip(&self.model.tensors)
+                .all(|(saved, tensor)| saved.len() == tensor.value.len());
+        if !fits {
+            return Err("its early-stopping record does not fit this model".into());
+        }
+        if best.epoch > epoch || best.val_loss.is_nan() {
+            return Err(format!(
+                "its early-stopping record (best epoch {}, loss {}) cannot come from a run at epoch {epoch}",
+                best.epoch, best.val_loss
+            ));
+        }
         Ok(())
     }
 
@@ -453,32 +495,41 @@ impl Trainer {
         }))
     }
 
-    /// The mean loss over the validation part, in order from a zero state.
+    /// The mean loss over the validation part, in order from a zero state, a stateful
+    /// layer's state carried from batch to batch as in training.
     fn validation_loss(&mut self) -> Option<f64> {
         let (data, runners) = self.validation.as_mut()?;
-        let (mut loss, mut values) = (0.0, 0);
+        runners.reset_state();
+        let classes = self.model.loss == Loss::CrossEntropy;
+        let (mut loss, mut targets) = (0.0, 0);
         for start in (0..data.samples()).step_by(runners.full.batch.rows) {
             let end = (start + runners.full.batch.rows).min(data.samples());
             let runner = runners.for_rows(end - start);
             runner.batch.fill_range(data, start..end, self.encoding);
             loss += runner.workspace.forward(&self.model, &runner.batch);
-            values += runner.batch.values.len();
+            runner.workspace.carry_state();
+            targets += match classes {
+                true => runner.batch.targets.len(),
+                false => runner.batch.values.len(),
+            };
         }
-        Some(loss / values as f64)
+        Some(loss / targets as f64)
     }
 
-    /// Keras' early stopping: an epoch improves on the best by more than `min_delta`, or
-    /// after `patience` epochs that do not, training stops with the best epoch's weights.
-    /// The best weights are copied into one buffer, kept from the first epoch on.
+    /// Keras' early stopping: an epoch improves on the best by more than `min_delta` (a NaN
+    /// loss never does); after `patience` epochs that do not, training stops. Either way the
+    /// weights end as the best epoch's (Keras 3's `restore_best_weights`). The best weights
+    /// are copied into one buffer, kept from the first improvement on.
     fn track_best(&mut self, epoch: usize, val_loss: f64) {
         let Some(early) = self.plan.train.early_stop else {
             return;
         };
         let tensors = &mut self.model.tensors;
+        let last_epoch = epoch >= self.plan.train.epochs;
         match &mut self.best {
-            Some(best) if val_loss >= best.val_loss - early.min_delta => {
-                if epoch - best.epoch >= early.patience {
-                    best.stopped = true;
+            Some(best) if !(val_loss < best.val_loss - early.min_delta) => {
+                best.stopped = epoch - best.epoch >= early.patience;
+                if best.stopped || last_epoch {
                     for (tensor, saved) in tensors.iter_mut().zip(&best.params) {
                         tensor.value.copy_from_slice(saved);
                     }
@@ -490,6 +541,7 @@ impl Trainer {
                     saved.copy_from_slice(&tensor.value);
                 }
             }
+            None if val_loss.is_nan() => {}
             None => {
                 self.best = Some(Best {
                     epoch,
@@ -568,6 +620,9 @@ impl Trainer {
         if self.data.is_series() {
             return self.evaluate_series();
         }
+        if let SourcePlan::Text { .. } = self.plan.data.source {
+            return self.evaluate_text();
+        }
         let draws = match self.plan.eval {
             EvalPlan::Train => {
                 self.reset_for_evaluation();
@@ -617,6 +672,45 @@ impl Trainer {
         }
     }
 
+    /// A language model's loss and accuracy on each part of its text, each part's streams
+    /// read in order from a zero state.
+    fn evaluate_text(&mut self) -> Evaluation {
+        let mut parts = vec![(Part::Train, self.data.clone())];
+        parts.extend(self.held_out.iter().cloned());
+        let (losses, draws) = parts
+            .into_iter()
+            .map(|(part, data)| {
+                let samples = data.samples();
+                let mut runners = Runners::for_samples(
+                    &self.model,
+                    self.encoding,
+                    self.plan.train.batch,
+                    samples,
+                    data.target_steps,
+                );
+                let mut predicted = vec![0; samples * data.target_steps];
+                let (correct, loss) =
+                    runners.predict(&self.model, self.encoding, &data, &mut predicted);
+                let targets = predicted.len() as f64;
+                let figures = PartLoss {
+                    part,
+                    loss: loss / targets,
+                    accuracy: correct as f64 / targets,
+                };
+                let draw = EvaluatedDraw {
+                    data,
+                    predicted,
+                    series: None,
+                };
+                (figures, draw)
+            })
+            .unzip();
+        Evaluation {
+            score: Score::Language(losses),
+            draws,
+        }
+    }
+
     /// A part's errors in the data's units, and its predictions, scaled.
     fn part_errors(&self, part: Part, data: &Dataset) -> (PartErrors, Vec<f32>) {
         let samples = data.samples();
@@ -625,7 +719,7 @@ impl Trainer {
             self.encoding,
             self.plan.train.batch,
             samples,
-            1,
+            data.target_steps,
         );
         let (mut squared, mut absolute, mut count) = (0.0, 0.0, 0);
         let mut predictions = Vec::with_capacity(samples * self.encoding.outputs);
@@ -662,7 +756,7 @@ impl Trainer {
     /// Predicts every sample of `data`; returns the draw and how many targets were right.
     fn evaluate_draw(&mut self, data: Dataset) -> (EvaluatedDraw, usize) {
         let mut predicted = vec![0; data.samples() * data.target_steps];
-        let correct = self
+        let (correct, _) = self
             .runners
             .predict(&self.model, self.encoding, &data, &mut predicted);
         let draw = EvaluatedDraw {
@@ -705,6 +799,25 @@ impl Trainer {
             .collect()
     }
 
+    /// The seed the run draws from: a random split's parts depend on it.
+    pub fn seed(&self) -> u64 {
+        self.plan.train.seed
+    }
+
+    /// Whether the data's parts depend on the seed (a random split), so that weights trained
+    /// with one seed are evaluated on their own test part only with the same seed.
+    pub fn split_depends_on_seed(&self) -> bool {
+        matches!(self.plan.data.split, Some(Split::Random { .. }))
+    }
+
+    /// A text's characters, in the order of their symbols, for the weight file.
+    pub fn vocabulary(&self) -> Option<&[char]> {
+        match &self.plan.data.source {
+            SourcePlan::Text { vocabulary, .. } => Some(vocabulary),
+            _ => None,
+        }
+    }
+
     /// The scaling fitted on the training rows, for the weight file.
     pub fn scaler(&self) -> &Scaler {
         &self.scaler
@@ -716,8 +829,8 @@ impl Trainer {
     pub fn check_scaler(&self, saved: &Scaler) -> Result<(), String> {
         if *saved != self.scaler {
             return Err(
-                "its scaling differs from the one the spec's training rows give: the \
-                 data changed since it was saved"
+                "its scaling differs from the one this spec's training rows give: the \
+                 data, `scale=`, `missing=` or the split changed since it was saved"
                     .into(),
             );
         }
@@ -740,6 +853,67 @@ impl Trainer {
         }
         pairs
     }
+
+    /// Reads `prime` one symbol at a time, then draws `length` more, each from the softmax
+    /// sharpened by `temperature` and cut to its `top_k` most likely symbols (all when 0), and
+    /// fed back as the next input; the state is carried from symbol to symbol throughout.
+    /// The draws come from a stream of `seed` alone, so the same seed samples the same text.
+    /// `prime` holds at least one symbol: the first draw needs something read.
+    pub fn sample(&mut self, prime: &[u32], request: SampleRequest) -> Vec<u32> {
+        let one_step = Encoding {
+            steps: 1,
+            ..self.encoding
+        };
+        let mut runner = Runner::new(&self.model, 1, one_step, 1);
+        let read = |runner: &mut Runner, symbol: u32| {
+            runner.batch.fill_one(&[symbol], one_step);
+            runner.workspace.forward(&self.model, &runner.batch);
+            runner.workspace.carry_state();
+        };
+        for &symbol in prime {
+            read(&mut runner, symbol);
+        }
+        let mut rng = stream(request.seed, SAMPLE_STREAM, 0);
+        let mut ranked = Vec::with_capacity(self.encoding.classes);
+        let mut drawn = Vec::with_capacity(request.length);
+        while drawn.len() < request.length {
+            let choice = draw(&runner.workspace.probs, request, &mut ranked, &mut rng);
+            drawn.push(choice);
+            read(&mut runner, choice);
+        }
+        drawn
+    }
+}
+
+/// How `Trainer::sample` draws.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SampleRequest {
+    pub length: usize,
+    pub temperature: f64,
+    pub top_k: usize,
+    pub seed: u64,
+}
+
+/// One symbol drawn from `probs`: each probability raised to `1 / temperature` (a lower
+/// temperature sharpens the choice), only the `top_k` largest kept when `top_k` is not 0.
+fn draw(probs: &[f32], request: SampleRequest, ranked: &mut Vec<usize>, rng: &mut Pcg64Mcg) -> u32 {
+    ranked.clear();
+    ranked.extend(0..probs.len());
+    // Stable, so that ties keep the vocabulary's order and a seed draws the same everywhere.
+    ranked.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
+    if request.top_k > 0 {
+        ranked.truncate(request.top_k);
+    }
+    let weight = |index: usize| f64::from(probs[index]).powf(1.0 / request.temperature);
+    let total: f64 = ranked.iter().map(|&index| weight(index)).sum();
+    let mut left = rng.random::<f64>() * total;
+    for &index in ranked.iter() {
+        left -= weight(index);
+        if left < 0.0 {
+            return index as u32;
+        }
+    }
+    ranked[ranked.len() - 1] as u32
 }
 
 /// The index of the largest value, the first on ties.
@@ -761,6 +935,29 @@ fn count_correct(probs: &[f32], targets: &[u32]) -> usize {
         .zip(targets)
         .filter(|(row, &target)| argmax(row) == target as usize)
         .count()
+}
+
+/// A text's training part and its held-out parts, each in `streams` streams.
+fn text_parts(plan: &DataPlan, streams: usize) -> (Dataset, Vec<(Part, Dataset)>, Scaler) {
+    let characters = plan.source.length();
+    let (train, val) = match plan.split {
+        Some(Split::Ordered {
+            train_rows,
+            val_rows,
+        }) => (train_rows, val_rows),
+        Some(Split::Random { .. }) => unreachable!("the checker splits a text in order"),
+        None => (characters, 0),
+    };
+    let data = Dataset::streams(plan, 0..train, streams);
+    let held_out = [
+        (Part::Validation, train..train + val),
+        (Part::Test, train + val..characters),
+    ]
+    .into_iter()
+    .filter(|(_, range)| !range.is_empty())
+    .map(|(part, range)| (part, Dataset::streams(plan, range, streams)))
+    .collect();
+    (data, held_out, Scaler::fit(plan, &[]))
 }
 
 /// A series' training part and its held-out parts, scaled by a scaler fitted on the rows

@@ -2,7 +2,7 @@
 
 use crate::diagnostic::Diagnostic;
 use crate::format::count;
-use crate::load::Series;
+use crate::load::{Series, Text};
 use crate::spec::{Data, Encode, EvalOn, Frame, Layout, Source, Spec};
 
 /// The shapes the data framing produces for one draw of the source.
@@ -22,16 +22,94 @@ pub struct Framed {
     pub evaluated: u64,
 }
 
-/// Frames the data, or explains why the framing does not fit the source. A csv source whose
-/// file could not be read (already reported) frames nothing.
-pub fn frame(data: &Data, series: Option<&Series>) -> Result<Framed, Option<Diagnostic>> {
+/// What the files of a spec held, for framing.
+#[derive(Clone, Copy)]
+pub struct Loaded<'a> {
+    pub series: Option<&'a Series>,
+    pub text: Option<&'a Text>,
+    /// `batch=N` as written: a text's parallel streams.
+    pub streams: Option<u64>,
+}
+
+/// Frames the data, or explains why the framing does not fit the source. A source whose file
+/// could not be read (already reported) frames nothing.
+pub fn frame(data: &Data, loaded: Loaded) -> Result<Framed, Option<Diagnostic>> {
     let source = &data.source.value;
     let length = match source {
         Source::Alphabet { letters } => letters.len() as u64,
         Source::RandomInts { length, .. } => *length,
-        Source::Csv(_) => return frame_series(data, series.ok_or(None)?).map_err(Some),
+        Source::Csv(_) => return frame_series(data, loaded.series.ok_or(None)?).map_err(Some),
+        Source::Text { .. } => {
+            return frame_text(data, loaded.text.ok_or(None)?, loaded.streams).map_err(Some)
+        }
     };
     frame_symbols(data, length).map_err(Some)
+}
+
+/// A text in parallel streams: each part of the split cut into `streams` runs of characters,
+/// every sample `steps` characters of one stream in, the next character of each out.
+fn frame_text(data: &Data, text: &Text, streams: Option<u64>) -> Result<Framed, Diagnostic> {
+    let Frame::Streams { steps } = data.frame.value else {
+        return Err(Diagnostic::error(
+            "a text source is framed by `streams`",
+            data.frame.span,
+            "frames other symbols",
+        )
+        .with_note_at(data.source.span, "a text")
+        .with_help("use `frame=streams(steps=50)`: each stream advances 50 characters a step"));
+    };
+    let Some(streams) = streams else {
+        return Err(Diagnostic::error(
+            "streams need `batch=N` in `train`: the number of parallel streams",
+            data.frame.span,
+            "one stream per batch row",
+        )
+        .with_help("add e.g. `batch=50` to `train`"));
+    };
+    let characters = text.ids.len() as u64;
+    let parts = split_counts(data, characters, 1);
+    let chunks = |part: u64| stream_chunks(part, streams, steps);
+    let names = ["training", "validation", "test"];
+    for (index, (part, part_characters)) in names.into_iter().zip(parts).enumerate() {
+        if wanted(data, index, part_characters) && chunks(part_characters) == 0 {
+            return Err(Diagnostic::error(
+                format!(
+                    "the {part} part has {}, too few for {streams} streams of {steps} steps",
+                    count(part_characters, "character")
+                ),
+                data.frame.span,
+                format!("needs at least {streams} x {steps} + 1 characters"),
+            )
+            .with_note_at(
+                data.source.span,
+                format!("{} in all", count(characters, "character")),
+            )
+            .with_help(
+                "use fewer streams (`batch=`), fewer steps, or give this part more of the text",
+            ));
+        }
+    }
+    let vocabulary = text.vocabulary.len() as u64;
+    let per_symbol = match data.encode.as_ref().map(|e| e.value) {
+        Some(Encode::OneHot) => vocabulary,
+        _ => 1,
+    };
+    Ok(Framed {
+        samples: streams.saturating_mul(chunks(parts[0])),
+        steps,
+        features: per_symbol,
+        target_steps: Some(steps),
+        classes: vocabulary,
+        values: false,
+        evaluated: streams.saturating_mul(chunks(parts[0])),
+    })
+}
+
+/// The training steps a part of `characters` gives `streams` streams of `steps` steps: each
+/// stream holds an equal share of the characters but the last, whose successor is the last
+/// target.
+pub fn stream_chunks(characters: u64, streams: u64, steps: u64) -> u64 {
+    (characters.saturating_sub(1) / streams.max(1)) / steps.max(1)
 }
 
 fn frame_symbols(data: &Data, length: u64) -> Result<Framed, Diagnostic> {
@@ -82,6 +160,15 @@ fn frame_symbols(data: &Data, length: u64) -> Result<Framed, Diagnostic> {
             }
             (length - steps_in + 1, steps_in, Some(steps_out))
         }
+        Frame::Streams { .. } => return Err(Diagnostic::error(
+            "streams frame a text source",
+            frame_span,
+            "needs a text to cut into streams",
+        )
+        .with_note_at(data.source.span, "not a text")
+        .with_help(
+            "use `source=text(\"FILE\")`, or `windows`, `runs`, `lag` or `pick` for these symbols",
+        )),
         Frame::Forecast { .. } => {
             return Err(Diagnostic::error(
                 "forecast frames a csv series, not symbols",
@@ -170,7 +257,8 @@ pub fn sample_rows(window: u64, ahead: u64, out: u64) -> u64 {
 }
 
 /// How a split parts a series: the rows of each part (training, validation, test) for an
-/// ordered split, each fraction rounded down and the test part the rest; for a random one,
+/// ordered split, each fraction rounded down and the test part the rest (none when the
+/// fractions add up to 1); for a random one,
 /// the samples of each part, counted the same way over every window of the series.
 pub fn split_counts(data: &Data, rows: u64, needed: u64) -> [u64; 3] {
     let Some(split) = &data.split else {
@@ -180,9 +268,26 @@ pub fn split_counts(data: &Data, rows: u64, needed: u64) -> [u64; 3] {
         true => (rows + 1).saturating_sub(needed),
         false => rows,
     };
-    let train = (total as f64 * split.value.train).floor() as u64;
-    let val = (total as f64 * split.value.val).floor() as u64;
+    // Rounded down, but not below what the decimal fraction means: 100 x 0.29 is 28.999...
+    let share = |fraction: f64| (total as f64 * fraction + 1e-9).floor() as u64;
+    let train = share(split.value.train);
+    // Fractions that add up to every row leave no test part, not a sliver of rounding.
+    let val = match split.value.train + split.value.val >= 1.0 - 1e-9 {
+        true => total - train,
+        false => share(split.value.val),
+    };
     [train, val, total - train - val]
+}
+
+/// Whether part `index` (training, validation, test) must hold a sample: training always, a
+/// validation part the spec asks for even when its share rounds down to nothing, and a test
+/// part that has rows.
+fn wanted(data: &Data, index: usize, count: u64) -> bool {
+    let asks_validation = data
+        .split
+        .as_ref()
+        .is_some_and(|split| split.value.val > 0.0);
+    index == 0 || count > 0 || (index == 1 && asks_validation)
 }
 
 /// Every part a split gives rows must hold at least one sample, and the training part must.
@@ -190,9 +295,8 @@ fn check_parts(data: &Data, rows: u64, needed: u64, parts: [u64; 3]) -> Result<(
     let random = data.split.as_ref().is_some_and(|split| split.value.random);
     let names = ["training", "validation", "test"];
     for (index, (part, count)) in names.into_iter().zip(parts).enumerate() {
-        let wanted = index == 0 || count > 0;
         let short = if random { count == 0 } else { count < needed };
-        if wanted && short {
+        if wanted(data, index, count) && short {
             return Err(too_few_rows(data, rows, needed, parts, part, count));
         }
     }
@@ -287,6 +391,6 @@ pub fn check_fresh(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
 pub fn letters(source: &Source) -> Option<&[char]> {
     match source {
         Source::Alphabet { letters } => Some(letters),
-        Source::RandomInts { .. } | Source::Csv(_) => None,
+        Source::RandomInts { .. } | Source::Csv(_) | Source::Text { .. } => None,
     }
 }

@@ -20,9 +20,8 @@ pub struct Memory {
     pub parameters: u128,
     /// One batch's forward tape and its gradients.
     pub activations: u128,
-    /// The training data and every evaluation draw (kept for the predictions shown), at their
-    /// encoded size (an upper bound: the runtime keeps symbol indices and encodes one batch
-    /// at a time).
+    /// The samples as kept: the training data, every evaluation draw (kept for the
+    /// predictions shown), and a split source's parts with their copies.
     pub data: u128,
 }
 
@@ -39,20 +38,40 @@ pub fn estimate(graph: &LayerGraph, framed: Framed, eval_draws: u64) -> Memory {
     let activations = node_activations(graph)
         .map(|(_, bytes)| bytes)
         .fold(0, u128::saturating_add);
-    let per_sample = u128::from(framed.steps)
-        .saturating_mul(framed.features.into())
-        .saturating_add(
-            u128::from(framed.target_steps.unwrap_or(1)).saturating_mul(framed.classes.into()),
-        );
-    let data = per_sample
-        .saturating_mul(framed.samples.into())
-        .saturating_mul(u128::from(eval_draws).saturating_add(1))
-        .saturating_mul(F32);
+    let data = data_bytes(framed, eval_draws);
+    // Evaluating and validating a split run at their own batch's workspace beside training's.
+    let workspaces = if framed.evaluated > framed.samples {
+        2
+    } else {
+        1
+    };
+    let activations = activations.saturating_mul(workspaces);
     Memory {
         parameters,
         activations,
         data,
     }
+}
+
+/// The samples as the runtime keeps them: a symbol index per position and target step, or a
+/// series' values; the training data and every evaluation draw of symbols, and for a split
+/// source every part three times (the parts, the evaluation's copies, the validation part's
+/// own), plus the source itself.
+fn data_bytes(framed: Framed, eval_draws: u64) -> u128 {
+    let target_steps = u128::from(framed.target_steps.unwrap_or(1));
+    let per_sample = match framed.values {
+        true => u128::from(framed.steps)
+            .saturating_mul(framed.features.into())
+            .saturating_add(framed.classes.into()),
+        false => u128::from(framed.steps).saturating_add(target_steps),
+    };
+    let copies = match framed.evaluated > framed.samples {
+        true => u128::from(framed.evaluated).saturating_mul(3),
+        false => {
+            u128::from(framed.samples).saturating_mul(u128::from(eval_draws).saturating_add(1))
+        }
+    };
+    per_sample.saturating_mul(copies).saturating_mul(F32)
 }
 
 /// A node's share of one batch's tape: its output and gradient; an LSTM also keeps its four

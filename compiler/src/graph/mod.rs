@@ -19,13 +19,13 @@ use std::fmt;
 use petgraph::graph::{DiGraph, NodeIndex};
 
 pub use dot::to_dot;
-pub use framing::{sample_rows, split_counts, Framed};
+pub use framing::{sample_rows, split_counts, stream_chunks, Framed};
 pub use memory::{Memory, MEMORY_LIMIT};
 
 use crate::diagnostic::Diagnostic;
-use crate::load::Series;
+use crate::load::{Series, Text};
 use crate::span::Span;
-use crate::spec::{Batch, EvalOn, Spec, DEFAULT_BATCH};
+use crate::spec::{Batch, EvalOn, Loss, Spec, DEFAULT_BATCH};
 
 /// A spec that passed every check, with its graph and the sizes derived from it.
 #[derive(Clone, Debug)]
@@ -36,6 +36,8 @@ pub struct Checked {
     pub memory: Memory,
     /// A csv source's columns, as read and with missing cells handled.
     pub series: Option<Series>,
+    /// A text source's characters and vocabulary.
+    pub text: Option<Text>,
 }
 
 /// A linear chain today (Keras `Sequential`), kept as a graph so that plans and the DOT
@@ -72,7 +74,8 @@ pub enum Op {
         softmax: bool,
         per_step: bool,
     },
-    CrossEntropy,
+    /// What training minimises, reading the last layer's output.
+    Loss(Loss),
 }
 
 /// `[batch, steps, features]`, or `[batch, features]` when `steps` is `None`.
@@ -101,9 +104,22 @@ impl LayerGraph {
 }
 
 /// Runs every shape and consistency check on a resolved spec.
-pub fn check(spec: &Spec, series: Option<Series>) -> (Option<Checked>, Vec<Diagnostic>) {
+pub fn check(
+    spec: &Spec,
+    series: Option<Series>,
+    text: Option<Text>,
+) -> (Option<Checked>, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
-    let framed = framing::frame(&spec.data, series.as_ref())
+    let streams = match spec.train.batch.as_ref().map(|b| b.value) {
+        Some(Batch::Size(n)) => Some(n),
+        _ => None,
+    };
+    let loaded = framing::Loaded {
+        series: series.as_ref(),
+        text: text.as_ref(),
+        streams,
+    };
+    let framed = framing::frame(&spec.data, loaded)
         .map_err(|d| diagnostics.extend(d))
         .ok();
     let batch = batch_size(spec, framed);
@@ -117,6 +133,10 @@ pub fn check(spec: &Spec, series: Option<Series>) -> (Option<Checked>, Vec<Diagn
         training::check_batch(spec, framed, &mut diagnostics);
     }
     task::check(spec, &mut diagnostics);
+    task::check_streams(spec, &mut diagnostics);
+    if let Some(text) = &text {
+        task::check_sample_prime(spec, &text.vocabulary, &mut diagnostics);
+    }
     shapes::check_softmax(spec, &mut diagnostics);
     shapes::check_repeat_feeds_lstm(spec, framed, &mut diagnostics);
     framing::check_fresh(spec, &mut diagnostics);
@@ -136,6 +156,7 @@ pub fn check(spec: &Spec, series: Option<Series>) -> (Option<Checked>, Vec<Diagn
             batch,
             memory,
             series,
+            text,
         }),
         _ => None,
     };
@@ -193,7 +214,9 @@ impl fmt::Display for Op {
                     flag(*per_step, " per_step")
                 )
             }
-            Op::CrossEntropy => write!(f, "crossentropy"),
+            Op::Loss(Loss::CrossEntropy) => write!(f, "crossentropy"),
+            Op::Loss(Loss::Mse) => write!(f, "mse"),
+            Op::Loss(Loss::Mae) => write!(f, "mae"),
         }
     }
 }

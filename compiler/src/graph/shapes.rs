@@ -48,7 +48,7 @@ pub fn build(spec: &Spec, batch: u64, diagnostics: &mut Vec<Diagnostic>) -> Laye
         previous = index;
     }
     let loss_node = Node {
-        op: Op::CrossEntropy,
+        op: Op::Loss(spec.train.loss.value),
         span: spec.train.loss.span,
         params: 0,
         output: walk.shape,

@@ -17,15 +17,58 @@ pub fn check(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
     }
     check_early_stop(spec, diagnostics);
     check_target_not_in_window(spec, diagnostics);
-    if let (true, Some(split), Some(stateful)) = (series, &spec.data.split, first_stateful(spec)) {
+    if let (true, Some(stateful)) = (series, first_stateful(spec)) {
         diagnostics.push(
             Diagnostic::error(
-                "stateful layers with a split series are not supported yet",
+                "stateful layers on a csv series are not supported yet",
                 stateful,
-                "would carry state across the parts",
+                "would carry state from window to window",
             )
-            .with_note_at(split.span, "split here")
+            .with_note_at(spec.data.source.span, "a series")
             .with_help("remove `stateful`: each window is a sample of its own"),
+        );
+    }
+    if series {
+        check_ends_in_dense(spec, diagnostics);
+    }
+    check_random_split_shares_no_rows(spec, diagnostics);
+}
+
+/// A regression's values come out of a linear `dense` layer.
+fn check_ends_in_dense(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
+    let Some(last) = spec.model.layers.last() else {
+        return;
+    };
+    if !matches!(last.kind, LayerKind::Dense { .. }) {
+        diagnostics.push(
+            Diagnostic::error(
+                "a regression ends in a `dense` layer",
+                last.span,
+                "the model's last layer",
+            )
+            .with_help("end the model with `dense N`, N the values of a target"),
+        );
+    }
+}
+
+/// A random split keeps the parts apart only when no two samples read the same row: with
+/// longer windows or a target row of its own, a test sample's rows would be read in
+/// training, and fitted by the scaling.
+fn check_random_split_shares_no_rows(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
+    let (Some(split), Frame::Forecast { window, ahead, out }) =
+        (&spec.data.split, &spec.data.frame.value)
+    else {
+        return;
+    };
+    if split.value.random && super::framing::sample_rows(*window, *ahead, *out) > 1 {
+        diagnostics.push(
+            Diagnostic::error(
+                "a random split needs samples that share no rows",
+                split.span,
+                "would read test rows in training",
+            )
+            .with_note_at(spec.data.frame.span, "each sample reads several rows")
+            .with_help("use `frame=forecast(window=1, ahead=0)` for rows that are samples of their own, or `split=ordered(...)` for a series"),
         );
     }
 }
@@ -132,9 +175,16 @@ fn check_series_options(spec: &Spec, series: bool, diagnostics: &mut Vec<Diagnos
         return;
     }
     let scale = &spec.data.scale;
+    // A text splits in order too: its characters are its rows.
+    let text = matches!(spec.data.source.value, Source::Text { .. });
+    let split = spec
+        .data
+        .split
+        .as_ref()
+        .filter(|split| !text || split.value.random);
     let written = [
         (scale.value != crate::spec::Scale::None).then_some((scale.span, "scale")),
-        spec.data.split.as_ref().map(|split| (split.span, "split")),
+        split.map(|split| (split.span, "split")),
     ];
     for (span, option) in written.into_iter().flatten() {
         diagnostics.push(
@@ -161,6 +211,11 @@ fn show_mismatch(spec: &Spec, series: bool, item: &ShowItem, at: Span) -> Option
             "does not fit the targets",
             "show `accuracy`",
         ),
+        (ShowItem::Loss | ShowItem::Sample { .. }, _) if !is_text(spec) => (
+            "`loss` and `sample` show a language model of a text",
+            "needs a text source",
+            "use `source=text(\"FILE\")`, or show `accuracy` or `rmse`",
+        ),
         _ => return None,
     };
     Some(
@@ -168,6 +223,65 @@ fn show_mismatch(spec: &Spec, series: bool, item: &ShowItem, at: Span) -> Option
             .with_note_at(spec.data.source.span, "the targets come from here")
             .with_help(help),
     )
+}
+
+fn is_text(spec: &Spec) -> bool {
+    matches!(spec.data.source.value, Source::Text { .. })
+}
+
+/// Streams continue from batch to batch only if nothing reorders the batches and every
+/// layer carries its state from one to the next.
+pub fn check_streams(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
+    if !matches!(spec.data.frame.value, crate::spec::Frame::Streams { .. }) {
+        return;
+    }
+    if spec.train.shuffle.value {
+        diagnostics.push(
+            Diagnostic::error(
+                "streams need `shuffle=false`",
+                spec.train.shuffle.span,
+                "would reorder the batches",
+            )
+            .with_note_at(spec.data.frame.span, "each batch continues every stream")
+            .with_help("write `shuffle=false` in `train` (Keras shuffles by default)"),
+        );
+    }
+    for layer in &spec.model.layers {
+        if let LayerKind::Lstm { stateful: None, .. } = layer.kind {
+            diagnostics.push(
+                Diagnostic::error(
+                    "streams need stateful lstm layers",
+                    layer.span,
+                    "starts every batch from zero",
+                )
+                .with_note_at(spec.data.frame.span, "each batch continues every stream")
+                .with_help("add `stateful` to every lstm: slot b of a batch carries stream b on"),
+            );
+        }
+    }
+}
+
+/// A sample starts by reading its prime, which must be written in the text's characters.
+pub fn check_sample_prime(spec: &Spec, vocabulary: &[char], diagnostics: &mut Vec<Diagnostic>) {
+    for item in &spec.show.items {
+        let ShowItem::Sample { from, .. } = &item.value else {
+            continue;
+        };
+        if let Some(unknown) = from.chars().find(|c| vocabulary.binary_search(c).is_err()) {
+            diagnostics.push(
+                Diagnostic::error(
+                    format!("{unknown:?} is not a character of the text"),
+                    item.span,
+                    "in the prime",
+                )
+                .with_note_at(
+                    spec.data.source.span,
+                    format!("{} distinct characters", vocabulary.len()),
+                )
+                .with_help("prime with characters the text holds"),
+            );
+        }
+    }
 }
 
 fn first_stateful(spec: &Spec) -> Option<Span> {

@@ -144,7 +144,13 @@ fn check_predictions_count(
         return;
     }
     let mut diagnostic = Diagnostic::error(
-        format!("{count} predictions asked for, but {evaluated} samples are evaluated"),
+        format!(
+            "{count} predictions asked for, but {} evaluated",
+            match evaluated {
+                1 => "1 sample is".to_string(),
+                n => format!("{n} samples are"),
+            }
+        ),
         at,
         "more than are evaluated",
     )

@@ -13,8 +13,8 @@ use crate::syntax::ast::{Item, Stmt, Value, ValueKind};
 const PARAMS: [&str; 7] = [
     "source", "frame", "encode", "layout", "fresh", "scale", "split",
 ];
-const SOURCES: [&str; 3] = ["alphabet", "random_ints", "csv"];
-const FRAMES: [&str; 5] = ["windows", "runs", "lag", "pick", "forecast"];
+const SOURCES: [&str; 4] = ["alphabet", "random_ints", "csv", "text"];
+const FRAMES: [&str; 6] = ["windows", "runs", "lag", "pick", "forecast", "streams"];
 const EXAMPLE: &str = "data source=alphabet frame=windows(3) encode=normalize";
 const DEFAULT_LETTERS: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 
@@ -173,6 +173,17 @@ fn source(value: &Value, diagnostics: &mut Vec<Diagnostic>) -> Option<Spanned<So
             })
         }
         "csv" => csv(value, args, diagnostics).map(Source::Csv),
+        "text" => {
+            let slots = bind(args, &["path"], 1, "text", diagnostics);
+            let example = "text(\"../data/tinyshakespeare.txt\")";
+            keep(
+                diagnostics,
+                required(slots[0], "path", value.span, example).and_then(|v| {
+                    string(v, "path").map(|text| Spanned::new(text.to_string(), v.span))
+                }),
+            )
+            .map(|path| Source::Text { path })
+        }
         other => {
             diagnostics.push(unknown("data source", other, name_span, &SOURCES));
             None
@@ -378,6 +389,18 @@ fn frame(value: &Value, diagnostics: &mut Vec<Diagnostic>) -> Option<Spanned<Fra
                 diagnostics,
             );
             index.map(|index| Frame::Pick { index: index.value })
+        }
+        "streams" => {
+            let slots = bind(args, &["steps"], 1, "streams", diagnostics);
+            let steps = number_arg(
+                value,
+                slots[0],
+                "steps",
+                "streams(steps=50)",
+                positive,
+                diagnostics,
+            );
+            steps.map(|steps| Frame::Streams { steps: steps.value })
         }
         "forecast" => {
             let slots = bind(

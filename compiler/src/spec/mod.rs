@@ -118,6 +118,8 @@ pub enum Source {
     RandomInts { lo: i64, hi: i64, length: u64 },
     /// Numeric columns of a CSV file, one row a time step: a series, not symbols.
     Csv(Csv),
+    /// The UTF-8 characters of a text file, each a symbol of its distinct characters.
+    Text { path: Spanned<String> },
 }
 
 /// `csv("file.csv", inputs=..., targets=..., missing=...)`.
@@ -145,7 +147,7 @@ impl Source {
         match self {
             Source::Alphabet { letters } => letters.len() as u64,
             Source::RandomInts { lo, hi, .. } => hi.abs_diff(*lo),
-            Source::Csv(_) => 0,
+            Source::Csv(_) | Source::Text { .. } => 0,
         }
     }
 
@@ -170,6 +172,10 @@ pub enum Frame {
     /// A series: every window of `window` rows; target the `out` rows from `ahead` rows
     /// after the window's last.
     Forecast { window: u64, ahead: u64, out: u64 },
+    /// A text cut into as many parallel streams as the batch has rows, each training step
+    /// `steps` characters further along every stream; target the next character at every
+    /// step (char-rnn's truncated backpropagation through time).
+    Streams { steps: u64 },
 }
 
 impl Frame {
@@ -301,6 +307,17 @@ pub enum ShowItem {
     Predictions { count: Option<u64>, order: Order },
     /// Seed with one symbol and feed each prediction back as the next input, keeping state.
     Generate { from: char, steps: u64 },
+    /// A language model's loss on each part of its text: nats and bits per character and
+    /// perplexity.
+    Loss,
+    /// Text sampled from a language model after reading `from`.
+    Sample {
+        from: String,
+        length: u64,
+        temperature: f64,
+        top_k: u64,
+        seed: u64,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -20,7 +20,17 @@ const TRAIN_PARAMS: [&str; 8] = [
     "seed",
     "stop",
 ];
-const SHOW_ITEMS: [&str; 5] = ["accuracy", "rmse", "mae", "predictions", "generate"];
+const SHOW_ITEMS: [&str; 7] = [
+    "accuracy",
+    "rmse",
+    "mae",
+    "loss",
+    "predictions",
+    "generate",
+    "sample",
+];
+/// The most characters `show sample(...)` may draw; specs/README.md documents it.
+pub const MAX_SAMPLE_LENGTH: u64 = 100_000;
 /// The most steps `show generate(...)` may run; specs/README.md documents it.
 pub const MAX_GENERATE_STEPS: u64 = 10_000;
 
@@ -211,6 +221,11 @@ fn show_item(value: &Value, diagnostics: &mut Vec<Diagnostic>) -> Option<Spanned
         }
         "predictions" => predictions(args, diagnostics),
         "generate" => generate(value, args, diagnostics),
+        "loss" => {
+            bind(args, &[], 0, "loss", diagnostics);
+            Some(ShowItem::Loss)
+        }
+        "sample" => sample(value, args, diagnostics),
         other => {
             diagnostics.push(unknown("thing to show", other, name_span, &SHOW_ITEMS));
             None
@@ -251,6 +266,67 @@ fn generate(call: &Value, args: &[Item], diagnostics: &mut Vec<Diagnostic>) -> O
     Some(ShowItem::Generate {
         from: from?,
         steps: steps?,
+    })
+}
+
+/// `sample(from, length=500, temperature=1, top_k=0, seed=0)`.
+fn sample(call: &Value, args: &[Item], diagnostics: &mut Vec<Diagnostic>) -> Option<ShowItem> {
+    let params = ["from", "length", "temperature", "top_k", "seed"];
+    let slots = bind(args, &params, 1, "sample", diagnostics);
+    let example = "sample(from=\"ROMEO:\", length=500)";
+    let from = keep(
+        diagnostics,
+        required(slots[0], "from", call.span, example).and_then(|v| {
+            let text = string(v, "from")?;
+            match text.is_empty() {
+                true => Err(
+                    Diagnostic::error("`from` is empty", v.span, "nothing to read first")
+                        .with_help(
+                            "prime the sample with at least one character, e.g. `from=\"T\"`",
+                        ),
+                ),
+                false => Ok(text.to_string()),
+            }
+        }),
+    );
+    let length = match slots[1] {
+        Some(v) => keep(diagnostics, positive(v, "length")).and_then(|n| {
+            let within = n.value <= MAX_SAMPLE_LENGTH;
+            if !within {
+                diagnostics.push(
+                    Diagnostic::error(
+                        format!(
+                            "`length` must be at most {MAX_SAMPLE_LENGTH}, found {}",
+                            n.value
+                        ),
+                        v.span,
+                        "too long to sample",
+                    )
+                    .with_help(format!("sample at most {MAX_SAMPLE_LENGTH} characters")),
+                );
+            }
+            within.then_some(n.value)
+        }),
+        None => Some(500),
+    };
+    let temperature = match slots[2] {
+        Some(v) => keep(diagnostics, real_in(v, "temperature", 0.0, true, 100.0)),
+        None => Some(1.0),
+    };
+    let top_k = match slots[3] {
+        Some(v) => keep(diagnostics, non_negative(v, "top_k")).map(|n| n.value),
+        None => Some(0),
+    };
+    let seed = match slots[4] {
+        Some(v) => keep(diagnostics, non_negative(v, "seed")).map(|n| n.value),
+        None => Some(0),
+    };
+    Some(ShowItem::Sample {
+        from: from?,
+        length: length?,
+        temperature: temperature?,
+        top_k: top_k?,
+        seed: seed?,
     })
 }
 

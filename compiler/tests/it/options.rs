@@ -65,6 +65,23 @@ const PREDICT: &[Bad] = &[
     bad("--forecast", "18446744073709551616", &["--output", "OUT"]),
 ];
 
+/// `lstmc sample`'s numeric options: a language model's weights are not needed to refuse
+/// them.
+const SAMPLE: &[Bad] = &[
+    bad("--length", "0", &[]),
+    bad("--length", "-1", &[]),
+    bad("--length", "100001", &[]),
+    bad("--length", "many", &[]),
+    bad("--temperature", "0", &[]),
+    bad("--temperature", "-1", &[]),
+    bad("--temperature", "1000", &[]),
+    bad("--temperature", "warm", &[]),
+    bad("--top-k", "-1", &[]),
+    bad("--top-k", "2.5", &[]),
+    bad("--seed", "-1", &[]),
+    bad("--seed", "18446744073709551616", &[]),
+];
+
 fn temp(name: &str) -> String {
     let path = std::env::temp_dir().join(format!("lstmc_{}_options_{name}", std::process::id()));
     path.to_str().unwrap().to_string()
@@ -125,6 +142,25 @@ fn every_bad_forecast_is_a_usage_error_naming_its_option() {
     }
 }
 
+#[test]
+fn every_bad_sample_option_is_a_usage_error_naming_it() {
+    for case in SAMPLE {
+        let mut args = vec![
+            "sample",
+            "specs/tinyshakespeare.lstm",
+            "--load",
+            "no_weights_needed_to_refuse.safetensors",
+        ];
+        args.extend([case.option, case.value]);
+        let out = lstmc(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let shown = args.join(" ");
+        assert_eq!(out.status.code(), Some(2), "{shown}: {stderr}");
+        assert!(stderr.contains(case.option), "{shown}: {stderr}");
+        assert!(out.stdout.is_empty(), "{shown} printed on stdout");
+    }
+}
+
 /// What `lstmc help` lists under "Commands:", but `help` itself.
 fn commands() -> Vec<String> {
     let help = String::from_utf8(lstmc(&["help"]).stdout).unwrap();
@@ -164,10 +200,10 @@ fn the_table_tries_every_numeric_option_of_every_command() {
     for command in &commands {
         for (option, placeholder) in valued_options(command) {
             match placeholder.as_str() {
-                "N" | "K" => {
+                "N" | "K" | "T" => {
                     numeric.insert(format!("{command} {option}"));
                 }
-                "FILE" | "INPUT" => {}
+                "FILE" | "INPUT" | "TEXT" => {}
                 other => panic!("{command} {option} <{other}>: numeric? try its bad values"),
             }
         }
@@ -176,6 +212,7 @@ fn the_table_tries_every_numeric_option_of_every_command() {
     let predicts = PREDICT
         .iter()
         .map(|case| format!("predict {}", case.option));
-    let tried: BTreeSet<String> = runs.chain(predicts).collect();
+    let samples = SAMPLE.iter().map(|case| format!("sample {}", case.option));
+    let tried: BTreeSet<String> = runs.chain(predicts).chain(samples).collect();
     assert_eq!(numeric, tried);
 }

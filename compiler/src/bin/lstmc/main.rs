@@ -12,6 +12,7 @@ use runtime::shapes::describe;
 mod files;
 mod predict;
 mod run;
+mod sample;
 mod series;
 mod weights;
 
@@ -50,6 +51,13 @@ enum Command {
         file: PathBuf,
         #[command(flatten)]
         options: run::Options,
+    },
+    /// Sample text from a language model trained on a text source.
+    Sample {
+        /// The spec the weights were trained with.
+        file: PathBuf,
+        #[command(flatten)]
+        options: sample::Options,
     },
     /// Predict with saved weights for new inputs, encoded as the spec encodes its data.
     Predict {
@@ -99,6 +107,7 @@ fn main() -> ExitCode {
             check_all(&files, view)
         }
         Command::Run { file, options } => ExitCode::from(run::run(&file, &options)),
+        Command::Sample { file, options } => ExitCode::from(sample::sample(&file, &options)),
         Command::Predict {
             file,
             load,

@@ -9,6 +9,7 @@ use runtime::train::{argmax, Trainer};
 
 use crate::run::load_into;
 use crate::series;
+use crate::weights;
 use crate::{read_and_compile, report_errors, EXIT_USAGE_OR_IO};
 
 /// Where the inputs come from, and whether to print the class probabilities too.
@@ -33,6 +34,13 @@ pub fn predict(spec: &Path, weights: &Path, inputs: Inputs) -> u8 {
     let plan = lower::lower(typed, checked);
     if let SourcePlan::Series { .. } = plan.data.source {
         return predict_series(typed, &plan, weights, &inputs);
+    }
+    if let SourcePlan::Text { .. } = plan.data.source {
+        eprintln!(
+            "error: {} models a text: sample from it with `lstmc sample`",
+            spec.display()
+        );
+        return EXIT_USAGE_OR_IO;
     }
     if inputs.output.is_some() || inputs.forecast.is_some() {
         eprintln!(
@@ -77,7 +85,17 @@ fn predict_series(spec: &compiler::spec::Spec, plan: &Plan, weights: &Path, inpu
         eprintln!("error: a csv series predicts from the rows of a CSV: give --input-file FILE (--input and --probabilities are for symbols)");
         return EXIT_USAGE_OR_IO;
     };
-    let mut trainer = Trainer::new(plan);
+    // A random split's scaling is fitted on the parts the training seed chose.
+    let mut plan = plan.clone();
+    match weights::load_seed(weights) {
+        Ok(Some(seed)) => plan.train.seed = seed,
+        Ok(None) => {}
+        Err(message) => {
+            eprintln!("error: {message}");
+            return EXIT_USAGE_OR_IO;
+        }
+    }
+    let mut trainer = Trainer::new(&plan);
     if let Err(message) = load_into(&mut trainer, weights) {
         eprintln!("error: {message}");
         return EXIT_USAGE_OR_IO;
@@ -87,7 +105,7 @@ fn predict_series(spec: &compiler::spec::Spec, plan: &Plan, weights: &Path, inpu
         output: inputs.output,
         forecast: inputs.forecast,
     };
-    series::predict(spec, plan, &mut trainer, &request)
+    series::predict(spec, &plan, &mut trainer, &request)
 }
 
 /// The samples of `--input`, or of each line of `--input-file` that is not blank; or every
@@ -219,6 +237,7 @@ fn parse(plan: &Plan, line: &str) -> Result<Vec<u32>, String> {
             })
             .collect::<Result<Vec<u32>, String>>()?,
         SourcePlan::Series { .. } => unreachable!("`predict` refuses a series first"),
+        SourcePlan::Text { .. } => unreachable!("`predict` refuses a text first"),
     };
     let (fits, want) = match plan.data.frame {
         FramePlan::Windows { size } => (symbols.len() == size, format!("{size} symbols")),
@@ -234,6 +253,7 @@ fn parse(plan: &Plan, line: &str) -> Result<Vec<u32>, String> {
             format!("1 to {max_len} symbols"),
         ),
         FramePlan::Forecast { .. } => unreachable!("`predict` refuses a series first"),
+        FramePlan::Streams { .. } => unreachable!("`predict` refuses a text first"),
     };
     if !fits {
         return Err(format!("the model reads {want}, found {}", symbols.len()));

@@ -92,6 +92,10 @@ fn run_one(plan: &Plan, options: &Options, spec_text: &str) -> u8 {
 /// Loads, trains epoch by epoch with progress, log and checkpoints, and saves; or gives the
 /// exit code of what went wrong.
 fn train_and_save(plan: &Plan, options: &Options, spec_text: &str) -> Result<Trainer, u8> {
+    // A file that cannot be written is found before training, not after it.
+    for path in [&options.save, &options.log].into_iter().flatten() {
+        check_folder(path).map_err(usage_error)?;
+    }
     let mut trainer = Trainer::new(plan);
     if let Some(path) = &options.load {
         load_checkpoint(&mut trainer, path).map_err(usage_error)?;
@@ -148,17 +152,52 @@ fn load_checkpoint(trainer: &mut Trainer, path: &Path) -> Result<(), String> {
 
 /// Replaces the trainer's initial weights with a file's, checked against the spec's shapes.
 pub fn load_into(trainer: &mut Trainer, path: &Path) -> Result<(), String> {
+    let saved_seed = weights::load_seed(path)?;
+    if let Some(seed) =
+        saved_seed.filter(|&s| s != trainer.seed() && trainer.split_depends_on_seed())
+    {
+        return Err(format!(
+            "{} was trained with seed {seed}, which chose its random split: give `--seed {seed}` so that its test part is the same",
+            path.display()
+        ));
+    }
     let tensors = weights::load(path)?;
     trainer
         .model
         .import(&tensors)
         .map_err(|error| format!("{} does not fit this spec: {error}", path.display()))?;
+    if let (Some(saved), Some(spec)) = (weights::load_vocabulary(path)?, trainer.vocabulary()) {
+        if saved != spec {
+            return Err(format!(
+                "{} was trained on a text of {} distinct characters that differ from this spec's {}: its symbols would mean other characters",
+                path.display(),
+                saved.len(),
+                spec.len()
+            ));
+        }
+    }
     // Weights from elsewhere (PyTorch) have no scaling, and take the spec's.
     match weights::load_scaler(path)? {
         Some(scaler) => trainer
             .check_scaler(&scaler)
             .map_err(|error| format!("{}: {error}", path.display())),
         None => Ok(()),
+    }
+}
+
+/// The folder a file is to be written in exists.
+fn check_folder(path: &Path) -> Result<(), String> {
+    let folder = path
+        .parent()
+        .filter(|f| !f.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    match folder.is_dir() {
+        true => Ok(()),
+        false => Err(format!(
+            "cannot write {}: no folder {}",
+            path.display(),
+            folder.display()
+        )),
     }
 }
 
@@ -238,8 +277,8 @@ impl Progress {
         }
         match &self.bar {
             Some(bar) => {
-                bar.set_position(stats.epoch as u64);
                 bar.set_message(figures);
+                bar.set_position(stats.epoch as u64);
             }
             None if stats.epoch.is_multiple_of((self.epochs / 10).max(1))
                 || stats.epoch == self.epochs =>
@@ -250,9 +289,12 @@ impl Progress {
         }
     }
 
+    /// Leaves the bar where training ended (an early stop short of the last epoch) and ends
+    /// its line, so that what follows on standard output starts a line of its own.
     fn finish(&self) {
         if let Some(bar) = &self.bar {
-            bar.finish();
+            bar.abandon();
+            eprintln!();
         }
     }
 }

@@ -3,9 +3,11 @@
 //! prediction fed back as the next input.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use compiler::spec::{Csv, Spec};
+use compiler::graph::MEMORY_LIMIT;
+use compiler::load::{table_missing, Files, Folder};
+use compiler::spec::Spec;
 use compiler::table;
 use runtime::plan::{FramePlan, Plan, SourcePlan};
 use runtime::train::Trainer;
@@ -24,7 +26,7 @@ pub struct SeriesRequest<'a> {
 pub fn predict(spec: &Spec, plan: &Plan, trainer: &mut Trainer, request: &SeriesRequest) -> u8 {
     let text = read_rows(spec, plan, request.input).and_then(|rows| match request.forecast {
         Some(steps) => forecast(plan, trainer, &rows, steps),
-        None => Ok(each_window(plan, trainer, &rows)),
+        None => each_window(plan, trainer, &rows),
     });
     let written = text.and_then(|text| match request.output {
         Some(path) => write_atomically(path, text.as_bytes())
@@ -54,37 +56,20 @@ fn read_rows(spec: &Spec, plan: &Plan, path: &Path) -> Result<Rows, String> {
     let compiler::spec::Source::Csv(csv) = &spec.data.source.value else {
         unreachable!("a series plan comes from a csv source")
     };
-    let bytes =
-        std::fs::read(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
-    let in_file = |error: table::TableError| {
-        let column = error.column.map_or(String::new(), |c| format!(":{c}"));
-        let help = error
-            .help
-            .map_or(String::new(), |h| format!("\n  = help: {h}"));
-        format!(
-            "{}:{}{column}: {}{help}",
-            path.display(),
-            error.line,
-            error.message
-        )
-    };
+    // Read as the spec's own data is: a regular file, refused above the memory bound unread.
+    let bytes = Folder(PathBuf::new())
+        .read(&path.to_string_lossy(), MEMORY_LIMIT as u64)
+        .map_err(|error| format!("cannot read {}: {}", path.display(), error.reason))?;
+    let in_file = |error: table::TableError| format!("{}: {error}", path.display());
     let table = table::read_csv(&bytes).map_err(in_file)?;
     let columns = input_columns(&table, plan, path)?;
-    let (filled, lines) = table::fill_missing(&table, &columns, missing(csv)).map_err(in_file)?;
+    let (filled, lines) =
+        table::fill_missing(&table, &columns, table_missing(csv.missing)).map_err(in_file)?;
     let mut values = Vec::with_capacity(lines.len() * columns.len());
     for row in 0..lines.len() {
         values.extend(filled.iter().map(|column| column[row] as f32));
     }
     Ok(Rows { values, lines })
-}
-
-fn missing(csv: &Csv) -> table::Missing {
-    match csv.missing {
-        compiler::spec::Missing::Error => table::Missing::Error,
-        compiler::spec::Missing::Drop => table::Missing::Drop,
-        compiler::spec::Missing::Previous => table::Missing::Previous,
-        compiler::spec::Missing::Interpolate => table::Missing::Interpolate,
-    }
 }
 
 /// The positions of the spec's input columns in the file's header, or which are missing.
@@ -125,19 +110,23 @@ fn target_names(plan: &Plan) -> Vec<&str> {
     }
 }
 
-/// One row per window of the file: the line of its last row, then each predicted value,
-/// named `name` for the next row or `name+h` for the row h ahead.
-fn each_window(plan: &Plan, trainer: &mut Trainer, rows: &Rows) -> String {
+/// One row per window of the file: the file line of the window's last row, then each
+/// predicted value, named `name+h` for the row `h` after that line (`name+0` for the line's
+/// own row, with `ahead=0`).
+fn each_window(plan: &Plan, trainer: &mut Trainer, rows: &Rows) -> Result<String, String> {
     let (window, ahead, out) = framing(plan);
+    if rows.lines.len() < window {
+        return Err(format!(
+            "a prediction reads {window} rows, but the file has {}",
+            rows.lines.len()
+        ));
+    }
     let names = target_names(plan);
-    let width = rows.values.len() / rows.lines.len().max(1);
-    let mut header = vec!["line".to_string()];
+    let width = rows.values.len() / rows.lines.len();
+    let mut header = vec!["last_line".to_string()];
     for step in 0..out {
         for name in &names {
-            header.push(match (ahead, out) {
-                (1, 1) => name.to_string(),
-                _ => format!("{name}+{}", ahead + step),
-            });
+            header.push(format!("{name}+{}", ahead + step));
         }
     }
     let mut text = header.join(",") + "\n";
@@ -149,7 +138,7 @@ fn each_window(plan: &Plan, trainer: &mut Trainer, rows: &Rows) -> String {
         }
         text.push('\n');
     }
-    text
+    Ok(text)
 }
 
 /// The `steps` rows after the series' end: each prediction appended to the rows and read

@@ -103,8 +103,12 @@ pub fn save_checkpoint(path: &Path, trainer: &Trainer, spec_text: &str) -> Resul
         .collect();
     write_file(&state_path(path), tensors, &metadata)?;
     let scaling = scaler_metadata(trainer.scaler());
-    let mut metadata = vec![("spec", spec_text), ("epoch", &epoch)];
+    let vocabulary: Option<String> = trainer.vocabulary().map(|v| v.iter().collect());
+    let seed = trainer.seed().to_string();
+    let mut metadata = vec![("spec", spec_text), ("epoch", &epoch), ("seed", &seed)];
     metadata.extend(scaling.iter().map(|(k, v)| (*k, v.as_str())));
+    // A text's symbols are indices into its characters: the weights mean nothing without them.
+    metadata.extend(vocabulary.as_deref().map(|v| ("vocabulary", v)));
     write_file(path, trainer.model.export(), &metadata)
 }
 
@@ -125,6 +129,24 @@ fn scaler_metadata(scaler: &Scaler) -> Vec<(&'static str, String)> {
         ("scale_inputs", text(&scaler.inputs)),
         ("scale_targets", text(&scaler.targets)),
     ]
+}
+
+/// The seed a weight file was trained with, if it says.
+pub fn load_seed(path: &Path) -> Result<Option<u64>, String> {
+    match read_metadata(path)?.get("seed") {
+        Some(seed) => seed
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("{} has a bad `seed` in its metadata", path.display())),
+        None => Ok(None),
+    }
+}
+
+/// The characters a language model's weights were trained on, if the file names them.
+pub fn load_vocabulary(path: &Path) -> Result<Option<Vec<char>>, String> {
+    Ok(read_metadata(path)?
+        .get("vocabulary")
+        .map(|v| v.chars().collect()))
 }
 
 /// The scaling a weight file was trained with, if it holds one.
