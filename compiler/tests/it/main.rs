@@ -11,6 +11,7 @@ mod series;
 mod show;
 mod specs;
 mod table;
+mod text;
 mod weights;
 
 use std::path::{Path, PathBuf};

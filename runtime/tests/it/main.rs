@@ -2,6 +2,7 @@
 //! them time-major.
 
 mod gradients;
+mod streams;
 mod training;
 
 use rand::SeedableRng;
