@@ -88,8 +88,9 @@ impl<'a> MatMut<'a> {
     }
 }
 
-/// Below this many multiply-adds (with unit column stride in B), the small kernel is faster
-/// than the `gemm` crate on this machine (`cargo bench --bench kernels -- gemm_crossover`).
+/// Below this many multiply-adds (with unit column stride in B), the small kernel beat the
+/// `gemm` crate that the packed path replaced (`cargo bench --bench kernels --
+/// gemm_crossover` now sets it against the packed path).
 pub const SMALL_MAX_MACS: usize = 1 << 18;
 /// Above this many multiply-adds, the packed paths spread panels over rayon's threads.
 pub const PARALLEL_MIN_MACS: usize = 1 << 22;

@@ -1,8 +1,10 @@
-//! Data: the symbol sequence a source draws, the samples a framing cuts from it, and their
-//! encoding into time-major batches.
+//! Data: the samples a framing cuts from a source (a drawn symbol sequence, a text's
+//! characters in streams, or a series' scaled rows) and their encoding into time-major
+//! batches.
 //!
-//! Samples are kept as symbol indices (`Dataset`) and encoded only when a batch is filled
-//! (`Batch`), so that one buffer serves every batch and a fresh draw reuses the same memory.
+//! Symbol samples are kept as symbol indices, a series' as scaled values (`Dataset`), and
+//! encoded only when a batch is filled (`Batch`), so that one buffer serves every batch and a
+//! fresh draw reuses the same memory.
 
 use rand::RngExt;
 use rand_pcg::Pcg64Mcg;

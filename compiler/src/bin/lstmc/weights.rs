@@ -152,10 +152,15 @@ pub fn load_vocabulary(path: &Path) -> Result<Option<Vec<char>>, String> {
 /// The scaling a weight file was trained with, if it holds one.
 pub fn load_scaler(path: &Path) -> Result<Option<Scaler>, String> {
     let metadata = read_metadata(path)?;
-    let (Some(inputs), Some(targets)) =
-        (metadata.get("scale_inputs"), metadata.get("scale_targets"))
-    else {
-        return Ok(None);
+    let (inputs, targets) = match (metadata.get("scale_inputs"), metadata.get("scale_targets")) {
+        (Some(inputs), Some(targets)) => (inputs, targets),
+        (None, None) => return Ok(None),
+        _ => {
+            return Err(format!(
+                "{} holds half a scaling in its metadata: it is not a whole weight file",
+                path.display()
+            ))
+        }
     };
     let bad = || format!("{} has a bad scaling in its metadata", path.display());
     let columns = |text: &str| -> Result<Vec<Affine>, String> {
