@@ -11,9 +11,13 @@ use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
-use crate::data::{window_starts, Batch, Dataset, Encoding, Scaler};
+use crate::data::{Batch, Dataset, Encoding, Scaler};
 use crate::model::{Model, Pairs, Workspace};
-use crate::plan::{AdamConfig, DataPlan, EvalPlan, Loss, Plan, SourcePlan, Split};
+use crate::plan::{AdamConfig, EvalPlan, Loss, Plan, SourcePlan, Split};
+pub use evaluation::{
+    EvaluatedDraw, EvaluatedSample, Evaluation, Part, PartErrors, PartLoss, Score, SeriesSample,
+};
+use parts::{series_parts, text_parts};
 
 /// One epoch's figures, averaged over its targets as Keras reports them.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -41,151 +45,6 @@ impl fmt::Display for NotFinite {
             "the loss became NaN or infinite in epoch {}, batch {}",
             self.epoch, self.batch
         )
-    }
-}
-
-/// The score on the evaluation data, and every evaluated sample of a classification with
-/// its prediction.
-pub struct Evaluation {
-    pub score: Score,
-    /// Each draw evaluated, in order: one for the training data, `draws` for fresh data;
-    /// none for a regression.
-    pub draws: Vec<EvaluatedDraw>,
-}
-
-pub enum Score {
-    /// Categorical accuracy over every evaluated target.
-    Accuracy(f64),
-    /// A regression's errors on each part of its series, in the data's units.
-    Errors(Vec<PartErrors>),
-    /// A language model's loss (nats per character) and accuracy on each part of its text.
-    Language(Vec<PartLoss>),
-}
-
-impl Score {
-    /// The figure `--seeds` compares: accuracy, or the last part's root mean squared error.
-    pub fn headline(&self) -> f64 {
-        match self {
-            Score::Accuracy(accuracy) => *accuracy,
-            Score::Errors(parts) => parts.last().map_or(f64::NAN, |part| part.rmse),
-            Score::Language(parts) => parts.last().map_or(f64::NAN, |part| part.loss),
-        }
-    }
-}
-
-/// Where a sample of a series comes from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Part {
-    Train,
-    Validation,
-    Test,
-}
-
-impl Part {
-    pub fn name(self) -> &'static str {
-        match self {
-            Part::Train => "train",
-            Part::Validation => "val",
-            Part::Test => "test",
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct PartLoss {
-    pub part: Part,
-    /// The mean cross-entropy of the next character, in nats.
-    pub loss: f64,
-    pub accuracy: f64,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct PartErrors {
-    pub part: Part,
-    pub rmse: f64,
-    pub mae: f64,
-}
-
-/// One draw of evaluation data and the classes the model predicted for it.
-pub struct EvaluatedDraw {
-    pub data: Dataset,
-    /// `[N, target_steps]` predicted classes; empty for a series.
-    pub predicted: Vec<u32>,
-    /// A series' part and its `[N, outputs]` predicted values, scaled as its samples are.
-    pub series: Option<(Part, Vec<f32>)>,
-}
-
-/// One evaluated sample of a series, every figure scaled as training scaled it: its input
-/// rows `[window, inputs]`, target vector and predicted vector.
-pub struct SeriesSample<'a> {
-    pub part: Part,
-    pub input: &'a [f32],
-    pub target: &'a [f32],
-    pub predicted: &'a [f32],
-}
-
-/// One evaluated sample: its input symbols (padding included), targets and predictions.
-pub struct EvaluatedSample<'a> {
-    pub input: &'a [u32],
-    pub target: &'a [u32],
-    pub predicted: &'a [u32],
-}
-
-impl Evaluation {
-    /// The samples evaluated, over all draws.
-    pub fn samples(&self) -> usize {
-        self.draws.iter().map(|draw| draw.data.samples()).sum()
-    }
-
-    /// Sample `index`, counting through the draws in order.
-    pub fn sample(&self, mut index: usize) -> EvaluatedSample<'_> {
-        for draw in &self.draws {
-            let samples = draw.data.samples();
-            if index < samples {
-                let steps = draw.data.target_steps;
-                return EvaluatedSample {
-                    input: draw.data.input(index),
-                    target: draw.data.target(index),
-                    predicted: &draw.predicted[index * steps..(index + 1) * steps],
-                };
-            }
-            index -= samples;
-        }
-        panic!("sample {index} past the evaluated samples")
-    }
-
-    /// Sample `index` of a series, counting through its parts in order.
-    pub fn series_sample(&self, mut index: usize) -> SeriesSample<'_> {
-        for draw in &self.draws {
-            let samples = draw.data.samples();
-            let Some((part, values)) = &draw.series else {
-                unreachable!("a series' evaluation holds its parts")
-            };
-            if index < samples {
-                let (input, target) = draw.data.values(index);
-                let width = target.len();
-                return SeriesSample {
-                    part: *part,
-                    input,
-                    target,
-                    predicted: &values[index * width..(index + 1) * width],
-                };
-            }
-            index -= samples;
-        }
-        panic!("sample {index} past the evaluated samples")
-    }
-
-    /// The samples to show: the first `count` (all when `None`), or `count` drawn at random
-    /// with replacement, as the variable-length tutorial draws them.
-    pub fn shown_samples(&self, count: Option<usize>, random: bool, seed: u64) -> Vec<usize> {
-        let samples = self.samples();
-        let count = count.unwrap_or(samples);
-        if !random {
-            return (0..count.min(samples)).collect();
-        }
-        let mut rng = Pcg64Mcg::seed_from_u64(seed ^ SHOW_STREAM);
-        (0..count).map(|_| rng.random_range(0..samples)).collect()
     }
 }
 
@@ -527,7 +386,7 @@ impl Trainer {
         let tensors = &mut self.model.tensors;
         let last_epoch = epoch >= self.plan.train.epochs;
         match &mut self.best {
-            Some(best) if !(val_loss < best.val_loss - early.min_delta) => {
+            Some(best) if !improves(val_loss, best.val_loss, early.min_delta) => {
                 best.stopped = epoch - best.epoch >= early.patience;
                 if best.stopped || last_epoch {
                     for (tensor, saved) in tensors.iter_mut().zip(&best.params) {
@@ -916,6 +775,11 @@ fn draw(probs: &[f32], request: SampleRequest, ranked: &mut Vec<usize>, rng: &mu
     ranked[ranked.len() - 1] as u32
 }
 
+/// Whether a validation loss beats the best by more than `min_delta`; a NaN never does.
+fn improves(val_loss: f64, best: f64, min_delta: f64) -> bool {
+    val_loss < best - min_delta
+}
+
 /// The index of the largest value, the first on ties.
 pub fn argmax(values: &[f32]) -> usize {
     let mut best = 0;
@@ -937,72 +801,7 @@ fn count_correct(probs: &[f32], targets: &[u32]) -> usize {
         .count()
 }
 
-/// A text's training part and its held-out parts, each in `streams` streams.
-fn text_parts(plan: &DataPlan, streams: usize) -> (Dataset, Vec<(Part, Dataset)>, Scaler) {
-    let characters = plan.source.length();
-    let (train, val) = match plan.split {
-        Some(Split::Ordered {
-            train_rows,
-            val_rows,
-        }) => (train_rows, val_rows),
-        Some(Split::Random { .. }) => unreachable!("the checker splits a text in order"),
-        None => (characters, 0),
-    };
-    let data = Dataset::streams(plan, 0..train, streams);
-    let held_out = [
-        (Part::Validation, train..train + val),
-        (Part::Test, train + val..characters),
-    ]
-    .into_iter()
-    .filter(|(_, range)| !range.is_empty())
-    .map(|(part, range)| (part, Dataset::streams(plan, range, streams)))
-    .collect();
-    (data, held_out, Scaler::fit(plan, &[]))
-}
-
-/// A series' training part and its held-out parts, scaled by a scaler fitted on the rows
-/// the training samples read, and on no other.
-fn series_parts(plan: &DataPlan, seed: u64) -> (Dataset, Vec<(Part, Dataset)>, Scaler) {
-    let [train, val, test] = part_starts(plan, seed);
-    let scaler = Scaler::fit(plan, &train);
-    let data = Dataset::series(plan, &train, &scaler);
-    let held_out = [(Part::Validation, val), (Part::Test, test)]
-        .into_iter()
-        .filter(|(_, starts)| !starts.is_empty())
-        .map(|(part, starts)| (part, Dataset::series(plan, &starts, &scaler)))
-        .collect();
-    (data, held_out, scaler)
-}
-
-/// The first row of each training, validation and test sample.
-fn part_starts(plan: &DataPlan, seed: u64) -> [Vec<usize>; 3] {
-    let rows = plan.source.length();
-    let windows = |range: std::ops::Range<usize>| window_starts(plan.frame, range).collect();
-    match plan.split {
-        None => [windows(0..rows), Vec::new(), Vec::new()],
-        Some(Split::Ordered {
-            train_rows,
-            val_rows,
-        }) => {
-            let val_end = train_rows + val_rows;
-            [
-                windows(0..train_rows),
-                windows(train_rows..val_end),
-                windows(val_end..rows),
-            ]
-        }
-        Some(Split::Random {
-            train_samples,
-            val_samples,
-        }) => {
-            let mut starts: Vec<usize> = windows(0..rows);
-            starts.shuffle(&mut stream(seed, SPLIT_STREAM, 0));
-            let test = starts.split_off(train_samples + val_samples);
-            let val = starts.split_off(train_samples);
-            [starts, val, test]
-        }
-    }
-}
-
+mod evaluation;
+mod parts;
 #[cfg(test)]
 mod tests;

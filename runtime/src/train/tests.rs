@@ -1,9 +1,10 @@
 //! The parts of a series: which samples each split gives each part, and which rows the
 //! scaling sees.
 
+use super::parts::part_starts;
 use super::*;
 use crate::data::{window_starts, Affine};
-use crate::plan::{Column, FramePlan, Scale, Split};
+use crate::plan::{Column, DataPlan, FramePlan, Scale, Split};
 
 /// A series of `rows` rows whose values are their row numbers, framed one row in and that
 /// row's own target out, so a sample's start is its only row.
