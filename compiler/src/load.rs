@@ -280,6 +280,14 @@ fn no_such_column(table: &Table, csv: &Csv, name: &Spanned<String>) -> Diagnosti
         "not in the file's header",
     )
     .with_note_at(csv.path.span, format!("header: {}", header.join(", ")));
+    // One column whose name holds a `;` or a tab is a file that separates fields otherwise.
+    if let [only] = header[..] {
+        if let Some(separator) = [';', '\t'].into_iter().find(|s| only.contains(*s)) {
+            return diagnostic.with_help(format!(
+                "the file seems to separate its fields with {separator:?}; lstmc reads comma-separated values: convert the file"
+            ));
+        }
+    }
     match args::suggest(&name.value, &header) {
         Some(close) => diagnostic.with_help(format!("did you mean `{close}`?")),
         None => diagnostic.with_help(format!("name one of: {}", header.join(", "))),
