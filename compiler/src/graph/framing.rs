@@ -101,7 +101,10 @@ fn frame_text(data: &Data, text: &Text, streams: Option<u64>) -> Result<Framed, 
         target_steps: Some(steps),
         classes: vocabulary,
         values: false,
-        evaluated: streams.saturating_mul(chunks(parts[0])),
+        evaluated: parts
+            .into_iter()
+            .map(|part| streams.saturating_mul(chunks(part)))
+            .sum(),
     })
 }
 

@@ -4,7 +4,7 @@
 
 use crate::diagnostic::Diagnostic;
 use crate::span::Span;
-use crate::spec::{Frame, LayerKind, Loss, ShowItem, Source, Spec};
+use crate::spec::{Frame, LayerKind, Layout, Loss, ShowItem, Source, Spec};
 
 pub fn check(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
     let series = matches!(spec.data.source.value, Source::Csv(_));
@@ -120,7 +120,7 @@ fn check_early_stop(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
             "watches the validation loss",
         )
         .with_help(
-            "split a series with a validation fraction, e.g. `split=ordered(train=0.6, val=0.2)`",
+            "split the data with a validation fraction, e.g. `split=ordered(train=0.6, val=0.2)`",
         );
         if let Some(split) = &spec.data.split {
             diagnostic = diagnostic.with_note_at(split.span, "no `val` fraction here");
@@ -177,11 +177,32 @@ fn check_series_options(spec: &Spec, series: bool, diagnostics: &mut Vec<Diagnos
     let scale = &spec.data.scale;
     // A text splits in order too: its characters are its rows.
     let text = matches!(spec.data.source.value, Source::Text { .. });
-    let split = spec
+    let split = spec.data.split.as_ref().filter(|_| !text);
+    if let Some(split) = spec
         .data
         .split
         .as_ref()
-        .filter(|split| !text || split.value.random);
+        .filter(|split| text && split.value.random)
+    {
+        diagnostics.push(
+            Diagnostic::error(
+                "a text splits in order",
+                split.span,
+                "would cut the text into shuffled pieces",
+            )
+            .with_help("use `split=ordered(train=0.95, val=0.05)`: the first characters train, the last validate"),
+        );
+    }
+    if let (true, Layout::Features) = (text, spec.data.layout.value) {
+        diagnostics.push(
+            Diagnostic::error(
+                "a text is read one character a step",
+                spec.data.layout.span,
+                "`layout=features` does not apply",
+            )
+            .with_help("remove `layout=features`"),
+        );
+    }
     let written = [
         (scale.value != crate::spec::Scale::None).then_some((scale.span, "scale")),
         split.map(|split| (split.span, "split")),

@@ -61,7 +61,7 @@ fn the_vocabulary_travels_with_the_weights() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("distinct characters that differ"),
+        stderr.contains("are not this spec's"),
         "{stderr}"
     );
     let out = lstmc(&["sample", SPEC, "--load", &weights, "--prime", "Thou§"]);

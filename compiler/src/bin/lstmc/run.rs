@@ -169,7 +169,7 @@ pub fn load_into(trainer: &mut Trainer, path: &Path) -> Result<(), String> {
     if let (Some(saved), Some(spec)) = (weights::load_vocabulary(path)?, trainer.vocabulary()) {
         if saved != spec {
             return Err(format!(
-                "{} was trained on a text of {} distinct characters that differ from this spec's {}: its symbols would mean other characters",
+                "{} was trained on a text whose distinct characters ({}) are not this spec's ({}): its symbols would mean other characters",
                 path.display(),
                 saved.len(),
                 spec.len()

@@ -47,8 +47,8 @@ pub struct Options {
 
 fn positive_number(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
-        Ok(value) if value > 0.0 && value <= 100.0 => Ok(value),
-        _ => Err(format!("{text:?} is not a number in (0, 100]")),
+        Ok(value) if value > 0.0 && value < 100.0 => Ok(value),
+        _ => Err(format!("{text:?} is not a number in (0, 100)")),
     }
 }
 
