@@ -11,7 +11,7 @@ use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
-use crate::data::{Batch, Dataset, Encoding, Scaler};
+use crate::data::{Affine, Batch, Dataset, Encoding, Scaler};
 use crate::model::{Model, Pairs, Workspace};
 use crate::plan::{AdamConfig, EvalPlan, Loss, Plan, SourcePlan, Split};
 pub use evaluation::{
@@ -26,8 +26,10 @@ pub struct EpochStats {
     pub loss: f64,
     /// Categorical accuracy; a regression has none.
     pub accuracy: Option<f64>,
-    /// The loss on a series' validation part after the epoch, when it has one.
+    /// The loss on the validation part after the epoch, when there is one.
     pub val_loss: Option<f64>,
+    /// Its accuracy, or a regression's root mean squared error in the data's units.
+    pub val_metric: Option<f64>,
     pub seconds: f64,
 }
 
@@ -341,38 +343,48 @@ impl Trainer {
             self.runners.reset_state();
         }
         self.epochs_done = epoch;
-        let val_loss = self.validation_loss();
-        if let Some(val_loss) = val_loss {
+        let validation = self.validate();
+        if let Some((val_loss, _)) = validation {
             self.track_best(epoch, val_loss);
         }
         Some(Ok(EpochStats {
             epoch,
             loss,
             accuracy,
-            val_loss,
+            val_loss: validation.map(|(loss, _)| loss),
+            val_metric: validation.map(|(_, metric)| metric),
             seconds: start.elapsed().as_secs_f64(),
         }))
     }
 
-    /// The mean loss over the validation part, in order from a zero state, a stateful
+    /// The mean loss over the validation part and its metric (accuracy, or a regression's
+    /// root mean squared error in the data's units), in order from a zero state, a stateful
     /// layer's state carried from batch to batch as in training.
-    fn validation_loss(&mut self) -> Option<f64> {
+    fn validate(&mut self) -> Option<(f64, f64)> {
         let (data, runners) = self.validation.as_mut()?;
         runners.reset_state();
         let classes = self.model.loss == Loss::CrossEntropy;
-        let (mut loss, mut targets) = (0.0, 0);
+        let (mut loss, mut targets, mut metric) = (0.0, 0, 0.0);
         for start in (0..data.samples()).step_by(runners.full.batch.rows) {
             let end = (start + runners.full.batch.rows).min(data.samples());
             let runner = runners.for_rows(end - start);
             runner.batch.fill_range(data, start..end, self.encoding);
             loss += runner.workspace.forward(&self.model, &runner.batch);
             runner.workspace.carry_state();
-            targets += match classes {
-                true => runner.batch.targets.len(),
-                false => runner.batch.values.len(),
-            };
+            let (probs, batch) = (&runner.workspace.probs, &runner.batch);
+            if classes {
+                metric += count_correct(probs, &batch.targets) as f64;
+                targets += batch.targets.len();
+            } else {
+                metric += squared_error(probs, &batch.values, &self.scaler.targets);
+                targets += batch.values.len();
+            }
         }
-        Some(loss / targets as f64)
+        let metric = match classes {
+            true => metric / targets as f64,
+            false => (metric / targets as f64).sqrt(),
+        };
+        Some((loss / targets as f64, metric))
     }
 
     /// Keras' early stopping: an epoch improves on the best by more than `min_delta` (a NaN
@@ -773,6 +785,20 @@ fn draw(probs: &[f32], request: SampleRequest, ranked: &mut Vec<usize>, rng: &mu
         }
     }
     ranked[ranked.len() - 1] as u32
+}
+
+/// The summed squared error of scaled predictions against scaled targets, both back in the
+/// data's units: target value `i` of a row belongs to column `i % columns`.
+fn squared_error(predicted: &[f32], targets: &[f32], columns: &[Affine]) -> f64 {
+    predicted
+        .iter()
+        .zip(targets)
+        .enumerate()
+        .map(|(index, (&p, &t))| {
+            let scale = &columns[index % columns.len()];
+            (f64::from(scale.undo(p)) - f64::from(scale.undo(t))).powi(2)
+        })
+        .sum()
 }
 
 /// Whether a validation loss beats the best by more than `min_delta`; a NaN never does.

@@ -275,6 +275,12 @@ impl Progress {
         if let Some(val_loss) = stats.val_loss {
             write!(figures, ", val loss {val_loss:.6}").unwrap();
         }
+        match (stats.val_metric, stats.accuracy) {
+            (Some(accuracy), Some(_)) => write!(figures, ", val accuracy {:.2}%", accuracy * 100.0),
+            (Some(rmse), None) => write!(figures, ", val rmse {rmse:.4}"),
+            (None, _) => Ok(()),
+        }
+        .unwrap();
         match &self.bar {
             Some(bar) => {
                 bar.set_message(figures);
@@ -300,18 +306,23 @@ impl Progress {
 }
 
 /// One row per epoch: a regression has no accuracy column, and only a run with a
-/// validation part has a `val_loss` column.
+/// validation part has `val_loss` and `val_accuracy` (or, for a regression, `val_rmse` in
+/// the data's units) columns.
 fn csv(history: &[EpochStats]) -> String {
     let first = history.first();
     let accuracy = first.is_some_and(|stats| stats.accuracy.is_some());
-    let val_loss = first.is_some_and(|stats| stats.val_loss.is_some());
+    let validation = first.is_some_and(|stats| stats.val_loss.is_some());
     let mut out = String::from("epoch,loss");
     out += if accuracy { ",accuracy" } else { "" };
-    out += if val_loss { ",val_loss" } else { "" };
+    out += match (validation, accuracy) {
+        (true, true) => ",val_loss,val_accuracy",
+        (true, false) => ",val_loss,val_rmse",
+        (false, _) => "",
+    };
     out += ",seconds\n";
     for stats in history {
         write!(out, "{},{}", stats.epoch, stats.loss).unwrap();
-        let optional = [stats.accuracy, stats.val_loss];
+        let optional = [stats.accuracy, stats.val_loss, stats.val_metric];
         for figure in optional.into_iter().flatten() {
             write!(out, ",{figure}").unwrap();
         }
