@@ -519,11 +519,17 @@ impl Trainer {
         }
     }
 
+    /// The training part and the held-out ones, in order, for a whole evaluation.
+    fn parts(&self) -> Vec<(Part, Dataset)> {
+        let mut parts = vec![(Part::Train, self.data.clone())];
+        parts.extend(self.held_out.iter().cloned());
+        parts
+    }
+
     /// A regression's errors on each part of its series, in the data's units. Each part is
     /// predicted in order from a zero state, at the training batch size.
     fn evaluate_series(&mut self) -> Evaluation {
-        let mut parts = vec![(Part::Train, self.data.clone())];
-        parts.extend(self.held_out.iter().cloned());
+        let parts = self.parts();
         let (errors, draws) = parts
             .into_iter()
             .filter(|(_, data)| data.samples() > 0)
@@ -546,8 +552,7 @@ impl Trainer {
     /// A language model's loss and accuracy on each part of its text, each part's streams
     /// read in order from a zero state.
     fn evaluate_text(&mut self) -> Evaluation {
-        let mut parts = vec![(Part::Train, self.data.clone())];
-        parts.extend(self.held_out.iter().cloned());
+        let parts = self.parts();
         let (losses, draws) = parts
             .into_iter()
             .map(|(part, data)| {
