@@ -780,7 +780,10 @@ fn draw(probs: &[f32], request: SampleRequest, ranked: &mut Vec<usize>, rng: &mu
     if request.top_k > 0 {
         ranked.truncate(request.top_k);
     }
-    let weight = |index: usize| f64::from(probs[index]).powf(1.0 / request.temperature);
+    // Relative to the most likely symbol, whose weight is 1: a low temperature sends the
+    // others towards 0 without the most likely one underflowing with them.
+    let top = f64::from(probs[ranked[0]]);
+    let weight = |index: usize| (f64::from(probs[index]) / top).powf(1.0 / request.temperature);
     let total: f64 = ranked.iter().map(|&index| weight(index)).sum();
     let mut left = rng.random::<f64>() * total;
     for &index in ranked.iter() {
@@ -789,7 +792,8 @@ fn draw(probs: &[f32], request: SampleRequest, ranked: &mut Vec<usize>, rng: &mu
             return index as u32;
         }
     }
-    ranked[ranked.len() - 1] as u32
+    // Rounding can leave a sliver past the last weight: the most likely symbol takes it.
+    ranked[0] as u32
 }
 
 /// The summed squared error of scaled predictions against scaled targets, both back in the
