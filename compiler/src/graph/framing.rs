@@ -74,8 +74,10 @@ fn frame_text(data: &Data, text: &Text, streams: Option<u64>) -> Result<Framed, 
         if wanted(data, index, part_characters) && chunks(part_characters) == 0 {
             return Err(Diagnostic::error(
                 format!(
-                    "the {part} part has {}, too few for {streams} streams of {steps} steps",
-                    count(part_characters, "character")
+                    "the {part} part has {}, too few for {} of {}",
+                    count(part_characters, "character"),
+                    count(streams, "stream"),
+                    count(steps, "step")
                 ),
                 data.frame.span,
                 format!("needs at least {streams} x {steps} + 1 characters"),

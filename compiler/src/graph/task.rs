@@ -267,7 +267,25 @@ pub fn check_streams(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
             .with_help("write `shuffle=false` in `train` (Keras shuffles by default)"),
         );
     }
+    // Each step's prediction must read the characters up to that step and no further; the
+    // first layer that reads further is the mistake, the layers after it follow from it.
+    let mut read_ahead_reported = false;
     for layer in &spec.model.layers {
+        let reads_ahead = match layer.kind {
+            LayerKind::Repeat { .. } => Some("`repeat` copies a state that read the whole chunk"),
+            LayerKind::Lstm {
+                sequences: None, ..
+            } => Some("an lstm without `sequences` sums up the whole chunk"),
+            _ => None,
+        };
+        if let (Some(why), false) = (reads_ahead, read_ahead_reported) {
+            read_ahead_reported = true;
+            diagnostics.push(
+                Diagnostic::error("streams need a prediction at every step from the steps before it", layer.span, why)
+                    .with_note_at(spec.data.frame.span, "the target of each step is the next character")
+                    .with_help("use `lstm N stateful sequences` layers and a `dense V softmax per_step` output"),
+            );
+        }
         if let LayerKind::Lstm { stateful: None, .. } = layer.kind {
             diagnostics.push(
                 Diagnostic::error(

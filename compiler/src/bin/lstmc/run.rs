@@ -150,6 +150,17 @@ fn load_checkpoint(trainer: &mut Trainer, path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// The first character one vocabulary has and the other lacks, in words.
+fn vocabulary_difference(saved: &[char], spec: &[char]) -> String {
+    let only_saved = saved.iter().find(|c| !spec.contains(c));
+    let only_spec = spec.iter().find(|c| !saved.contains(c));
+    match (only_saved, only_spec) {
+        (Some(c), _) => format!("its text holds {c:?}, which this spec's does not"),
+        (None, Some(c)) => format!("this spec's text holds {c:?}, which its text does not"),
+        (None, None) => "the characters are the same but in another order".to_string(),
+    }
+}
+
 /// Replaces the trainer's initial weights with a file's, checked against the spec's shapes.
 pub fn load_into(trainer: &mut Trainer, path: &Path) -> Result<(), String> {
     let saved_seed = weights::load_seed(path)?;
@@ -161,21 +172,21 @@ pub fn load_into(trainer: &mut Trainer, path: &Path) -> Result<(), String> {
             path.display()
         ));
     }
+    // The vocabulary first: another text's weights may well fit the shapes by chance.
+    if let (Some(saved), Some(spec)) = (weights::load_vocabulary(path)?, trainer.vocabulary()) {
+        if saved != spec {
+            return Err(format!(
+                "{} was trained on another text: {}; its symbols would mean other characters",
+                path.display(),
+                vocabulary_difference(&saved, spec)
+            ));
+        }
+    }
     let tensors = weights::load(path)?;
     trainer
         .model
         .import(&tensors)
         .map_err(|error| format!("{} does not fit this spec: {error}", path.display()))?;
-    if let (Some(saved), Some(spec)) = (weights::load_vocabulary(path)?, trainer.vocabulary()) {
-        if saved != spec {
-            return Err(format!(
-                "{} was trained on a text whose distinct characters ({}) are not this spec's ({}): its symbols would mean other characters",
-                path.display(),
-                saved.len(),
-                spec.len()
-            ));
-        }
-    }
     // Weights from elsewhere (PyTorch) have no scaling, and take the spec's.
     match weights::load_scaler(path)? {
         Some(scaler) => trainer
