@@ -10,9 +10,17 @@ use crate::activation::exp8;
 use crate::denormal::FlushDenormals;
 use crate::lanes::{load, store};
 
+/// A target that contributes neither loss nor gradient, as PyTorch's `ignore_index`: for
+/// the padding at the end of sequences shorter than the batch's longest.
+pub const IGNORE: u32 = u32::MAX;
+
 /// For each row of `logits [N, C]`: `probs = softmax(row)`, `dlogits = (probs -
 /// onehot(target)) · scale`. Returns the summed loss `Σ -ln probs[target]` in f64.
-/// `scale` is usually `1 / N` for a loss averaged over rows, as Keras does.
+/// `scale` is usually `1 / N` for a loss averaged over rows, as Keras does; with ignored
+/// rows, `N` is the caller's choice (all rows or only the counted ones).
+///
+/// A row whose target is [`IGNORE`] still gets its `probs`, but adds nothing to the loss
+/// and gets a zero `dlogits` row. Any other target must be below `C`.
 pub fn softmax_xent(
     logits: &[f32],
     classes: usize,
@@ -33,9 +41,10 @@ pub fn softmax_xent(
         .zip(probs.chunks_exact_mut(classes))
         .zip(dlogits.chunks_exact_mut(classes));
     for (((row, p), d), &target) in rows.zip(targets) {
+        let ignored = target == IGNORE;
         let target = target as usize;
         assert!(
-            target < classes,
+            ignored || target < classes,
             "target class {target} out of range for {classes} classes"
         );
         let max = row_max(row);
@@ -46,6 +55,10 @@ pub fn softmax_xent(
             let prob = load(p, j, n) * f32x8::splat(inv);
             store(p, j, n, prob);
             store(d, j, n, prob * f32x8::splat(scale));
+        }
+        if ignored {
+            d.fill(0.0);
+            continue;
         }
         d[target] -= scale;
         loss += f64::from(sum).ln() - f64::from(row[target] - max);

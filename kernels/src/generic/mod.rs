@@ -11,6 +11,8 @@ mod regression;
 pub use lstm::{lstm_backward, lstm_forward, LstmRefTape};
 pub use regression::{mae, mse};
 
+use crate::softmax::IGNORE;
+
 /// `C (+)= A·B` for row-major `A [m, k]`, `B [k, n]`, `C [m, n]`.
 pub fn matmul(c: &mut [f32], a: &[f32], b: &[f32], m: usize, k: usize, n: usize, accumulate: bool) {
     for i in 0..m {
@@ -70,7 +72,8 @@ pub fn dense_backward(
 }
 
 /// Softmax of each row of `logits [N, C]` and the cross-entropy against class `targets`:
-/// `(probs, loss per row, dlogits = probs - onehot)`.
+/// `(probs, loss per row, dlogits = probs - onehot)`. A row whose target is
+/// [`IGNORE`](crate::softmax::IGNORE) has loss 0 and a zero `dlogits` row.
 pub fn softmax_xent(
     logits: &[f32],
     classes: usize,
@@ -86,11 +89,20 @@ pub fn softmax_xent(
         for &x in row {
             probs.push(((f64::from(x) - max).exp() / sum) as f32);
         }
-        losses.push(sum.ln() + max - f64::from(row[target as usize]));
+        if target == IGNORE {
+            losses.push(0.0);
+        } else {
+            losses.push(sum.ln() + max - f64::from(row[target as usize]));
+        }
     }
     let mut dlogits = probs.clone();
     for (r, &target) in targets.iter().enumerate() {
-        dlogits[r * classes + target as usize] -= 1.0;
+        let row = &mut dlogits[r * classes..(r + 1) * classes];
+        if target == IGNORE {
+            row.fill(0.0);
+        } else {
+            row[target as usize] -= 1.0;
+        }
     }
     (probs, losses, dlogits)
 }

@@ -5,10 +5,10 @@ use kernels::adam::{adam_update, AdamConfig, AdamStep};
 use kernels::dense::{dense_backward, dense_forward, dense_room};
 use kernels::gather::{gather_rows, scatter_add_rows};
 use kernels::generic;
-use kernels::softmax::softmax_xent;
+use kernels::softmax::{softmax_xent, IGNORE};
 use proptest::prelude::*;
 
-use crate::{assert_close, floats, to_f64};
+use crate::{assert_close, bits, floats, to_f64};
 
 proptest! {
     #[test]
@@ -27,10 +27,12 @@ proptest! {
     }
 
     #[test]
-    fn softmax_xent_matches_reference(n in 1usize..6, classes in 1usize..40, seed: u64, scale in 0.01f32..1.0) {
+    fn softmax_xent_matches_reference(n in 1usize..6, classes in 1usize..40, seed: u64, scale in 0.01f32..1.0, ignored: u8) {
         let logits = floats(seed, n * classes, 20.0);
-        let targets: Vec<u32> = (0..n).map(|r| ((seed as usize + r * 7) % classes) as u32).collect();
-        let (mut probs, mut dlogits) = (vec![0.0; n * classes], vec![0.0; n * classes]);
+        let targets: Vec<u32> = (0..n)
+            .map(|r| if ignored >> r & 1 == 1 { IGNORE } else { ((seed as usize + r * 7) % classes) as u32 })
+            .collect();
+        let (mut probs, mut dlogits) = (vec![0.0; n * classes], vec![7.0; n * classes]);
         let loss = softmax_xent(&logits, classes, &targets, scale, &mut probs, &mut dlogits);
         let (want_probs, want_losses, want_d) = generic::softmax_xent(&logits, classes, &targets);
         let want_loss: f64 = want_losses.iter().sum();
@@ -38,6 +40,21 @@ proptest! {
         assert_close("probs", &probs, &to_f64(&want_probs), 1e-6, 1e-5);
         let scaled: Vec<f64> = want_d.iter().map(|&d| f64::from(d) * f64::from(scale)).collect();
         assert_close("dlogits", &dlogits, &scaled, 1e-6, 1e-5);
+        // Ignored rows are zero exactly; counted rows and the loss have the bits of a call
+        // on the counted rows alone.
+        let counted: Vec<usize> = (0..n).filter(|&r| targets[r] != IGNORE).collect();
+        for (r, &target) in targets.iter().enumerate() {
+            if target == IGNORE {
+                prop_assert!(dlogits[r * classes..(r + 1) * classes].iter().all(|&d| d.to_bits() == 0), "row {} not zero", r);
+            }
+        }
+        let pick = |xs: &[f32]| -> Vec<f32> { counted.iter().flat_map(|&r| xs[r * classes..(r + 1) * classes].to_vec()).collect() };
+        let counted_targets: Vec<u32> = counted.iter().map(|&r| targets[r]).collect();
+        let (mut probs_alone, mut dlogits_alone) = (vec![0.0; counted.len() * classes], vec![0.0; counted.len() * classes]);
+        let loss_alone = softmax_xent(&pick(&logits), classes, &counted_targets, scale, &mut probs_alone, &mut dlogits_alone);
+        prop_assert_eq!(loss.to_bits(), loss_alone.to_bits());
+        prop_assert_eq!(bits(&pick(&probs)), bits(&probs_alone));
+        prop_assert_eq!(bits(&pick(&dlogits)), bits(&dlogits_alone));
     }
 
     #[test]
@@ -149,11 +166,12 @@ fn dense_gradient_matches_finite_differences() {
 #[test]
 fn softmax_xent_gradient_matches_finite_differences() {
     let classes = 7;
-    let targets = [3u32, 0, 6];
-    let logits = to_f64(&floats(9, 3 * classes, 3.0));
+    let targets = [3u32, IGNORE, 0, 6, IGNORE];
+    let logits = to_f64(&floats(9, targets.len() * classes, 3.0));
     let loss = |z: &[f64]| -> f64 {
         z.chunks(classes)
             .zip(&targets)
+            .filter(|&(_, &t)| t != IGNORE)
             .map(|(row, &t)| {
                 let max = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
                 let sum: f64 = row.iter().map(|x| (x - max).exp()).sum();
@@ -171,4 +189,28 @@ fn softmax_xent_gradient_matches_finite_differences() {
         &to_f64(&dlogits),
         &numeric_gradient(&logits, loss),
     );
+}
+
+#[test]
+fn softmax_xent_rejects_out_of_range_targets() {
+    let classes = 3;
+    let logits = floats(5, 2 * classes, 1.0);
+    for bad in [classes as u32, IGNORE - 1] {
+        let caught = std::panic::catch_unwind(|| {
+            let (mut probs, mut dlogits) = (vec![0.0; 2 * classes], vec![0.0; 2 * classes]);
+            softmax_xent(
+                &logits,
+                classes,
+                &[IGNORE, bad],
+                1.0,
+                &mut probs,
+                &mut dlogits,
+            )
+        });
+        let message = caught.expect_err("an out-of-range target must panic");
+        let message = message
+            .downcast_ref::<String>()
+            .expect("a formatted panic message");
+        assert!(message.contains("out of range"), "{message}");
+    }
 }
