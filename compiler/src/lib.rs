@@ -70,7 +70,8 @@ fn check_text(text: &str, files: &dyn load::Files) -> Result<(Spec, Checked), Ve
     };
     let series = load::series(&spec, files, &mut diagnostics);
     let text = load::text(&spec, files, &mut diagnostics);
-    let (checked, graph_errors) = graph::check(&spec, series, text);
+    let lines = load::lines(&spec, files, &mut diagnostics);
+    let (checked, graph_errors) = graph::check(&spec, series, text, lines);
     diagnostics.extend(graph_errors);
     match checked {
         Some(checked) if diagnostics.is_empty() => Ok((spec, checked)),

@@ -156,6 +156,55 @@ pub fn text(spec: &Spec, files: &dyn Files, diagnostics: &mut Vec<Diagnostic>) -
     Some(Text { vocabulary, ids })
 }
 
+/// A lines source's items: each line that is not blank (a `\r` before its end dropped), its
+/// characters as symbols of a vocabulary whose first symbol, `'\n'`, marks an item's start
+/// and end (no line holds it).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lines {
+    pub vocabulary: Vec<char>,
+    pub items: Vec<Vec<u32>>,
+}
+
+pub fn lines(spec: &Spec, files: &dyn Files, diagnostics: &mut Vec<Diagnostic>) -> Option<Lines> {
+    let Source::Lines { path } = &spec.data.source.value else {
+        return None;
+    };
+    let bytes = files
+        .read(&path.value, MEMORY_LIMIT as u64)
+        .map_err(|error| diagnostics.push(unreadable(path, &error)))
+        .ok()?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|error| diagnostics.push(not_utf8(path, error.valid_up_to())))
+        .ok()?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let lines: Vec<&str> = text
+        .lines()
+        .map(|line| line.trim_end_matches('\r'))
+        .filter(|line| !line.trim().is_empty())
+        .collect();
+    let mut vocabulary: Vec<char> = lines.iter().flat_map(|line| line.chars()).collect();
+    vocabulary.push('\n');
+    vocabulary.sort_unstable();
+    vocabulary.dedup();
+    if lines.is_empty() {
+        diagnostics.push(
+            Diagnostic::error(
+                format!("{} holds no line", path.value),
+                path.span,
+                "this file",
+            )
+            .with_help("a lines source learns from the file's lines: one item a line"),
+        );
+        return None;
+    }
+    let symbol = |c: char| vocabulary.binary_search(&c).expect("in the vocabulary") as u32;
+    let items = lines
+        .iter()
+        .map(|line| line.chars().map(symbol).collect())
+        .collect();
+    Some(Lines { vocabulary, items })
+}
+
 fn not_utf8(path: &Spanned<String>, offset: usize) -> Diagnostic {
     Diagnostic::error(
         format!(

@@ -70,6 +70,13 @@ fn lower_layer(kind: &LayerKind) -> LayerPlan {
 fn lower_data(spec: &Spec, checked: &Checked) -> DataPlan {
     let data = &spec.data;
     let source = match &data.source.value {
+        Source::Lines { .. } => {
+            let lines = checked.lines.as_ref().expect("the checker read the lines");
+            SourcePlan::Lines {
+                vocabulary: lines.vocabulary.clone(),
+                items: lines.items.clone(),
+            }
+        }
         Source::Text { .. } => {
             let text = checked.text.as_ref().expect("the checker read the text");
             SourcePlan::Text {
@@ -122,6 +129,9 @@ fn lower_data(spec: &Spec, checked: &Checked) -> DataPlan {
         Frame::Streams { steps } => FramePlan::Streams {
             steps: steps as usize,
         },
+        Frame::Items => FramePlan::Items {
+            steps: checked.framed.steps as usize,
+        },
         Frame::Forecast { window, ahead, out } => FramePlan::Forecast {
             window: window as usize,
             ahead: ahead as usize,
@@ -136,6 +146,10 @@ fn lower_data(spec: &Spec, checked: &Checked) -> DataPlan {
                 split_counts(data, series.rows() as u64, needed)
             }
             (_, Some(text), _) => split_counts(data, text.ids.len() as u64, 1),
+            (_, _, Frame::Items) => {
+                let lines = checked.lines.as_ref().expect("the checker read the lines");
+                split_counts(data, lines.items.len() as u64, 1)
+            }
             _ => unreachable!("the checker splits series and texts only"),
         };
         let (train, val) = (train as usize, val as usize);
@@ -207,6 +221,20 @@ fn lower_show(item: &ShowItem, source: &Source, checked: &Checked) -> ShowPlan {
     match *item {
         ShowItem::Accuracy => ShowPlan::Accuracy,
         ShowItem::Loss => ShowPlan::Loss,
+        ShowItem::Items {
+            count,
+            temperature,
+            top_k,
+            seed,
+        } => ShowPlan::Items {
+            count: count as usize,
+            request: SampleRequest {
+                length: 0,
+                temperature,
+                top_k: top_k as usize,
+                seed,
+            },
+        },
         ShowItem::Sample {
             ref from,
             length,
@@ -246,7 +274,10 @@ fn lower_show(item: &ShowItem, source: &Source, checked: &Checked) -> ShowPlan {
         ShowItem::Generate { from, steps } => {
             let letters = match source {
                 Source::Alphabet { letters } => letters,
-                Source::RandomInts { .. } | Source::Csv(_) | Source::Text { .. } => {
+                Source::RandomInts { .. }
+                | Source::Csv(_)
+                | Source::Text { .. }
+                | Source::Lines { .. } => {
                     unreachable!("the checker requires an alphabet to generate from")
                 }
             };

@@ -16,7 +16,7 @@ pub fn symbol_name(source: &SourcePlan, symbol: u32) -> String {
     match source {
         SourcePlan::Alphabet { letters } => letters[symbol as usize].to_string(),
         SourcePlan::RandomInts { lo, .. } => (lo + i64::from(symbol)).to_string(),
-        SourcePlan::Text { vocabulary, .. } => {
+        SourcePlan::Text { vocabulary, .. } | SourcePlan::Lines { vocabulary, .. } => {
             vocabulary[symbol as usize].escape_debug().to_string()
         }
         SourcePlan::Series { .. } => unreachable!("a series has values, not symbols"),
@@ -241,6 +241,10 @@ pub fn show(plan: &Plan, trainer: &mut Trainer) -> String {
                 writeln!(out, "generate from {}:", symbol_name(source, *from)).unwrap();
                 out.push_str(&generation(plan, &trainer.generate(*from, *steps)));
             }
+            ShowPlan::Items { count, request } => {
+                let drawn = trainer.sample_items(*count, *request);
+                out.push_str(&items_text(&plan.data.source, trainer.items(), &drawn));
+            }
             ShowPlan::Sample { prime, request } => {
                 let drawn = trainer.sample(prime, *request);
                 out.push_str(&sample_text(&plan.data.source, prime, &drawn));
@@ -314,6 +318,28 @@ pub fn sample_text(source: &SourcePlan, prime: &[u32], drawn: &[u32]) -> String 
         text(prime),
         text(drawn)
     )
+}
+
+/// Drawn items, one a line, then how many are new (not a line of the file).
+pub fn items_text(source: &SourcePlan, known: &[Vec<u32>], drawn: &[Vec<u32>]) -> String {
+    let SourcePlan::Lines { vocabulary, .. } = source else {
+        unreachable!("the checker draws items from lines only")
+    };
+    let known: std::collections::HashSet<&Vec<u32>> = known.iter().collect();
+    let mut out = String::new();
+    for item in drawn {
+        let text: String = item.iter().map(|&s| vocabulary[s as usize]).collect();
+        writeln!(out, "{text}").unwrap();
+    }
+    let new = drawn.iter().filter(|item| !known.contains(item)).count();
+    writeln!(
+        out,
+        "new: {new} of {} ({:.1}%) are not lines of the file",
+        drawn.len(),
+        100.0 * new as f64 / drawn.len().max(1) as f64
+    )
+    .unwrap();
+    out
 }
 
 /// `A -> B` per generated step.

@@ -13,7 +13,10 @@ use crate::plan::{Column, DataPlan, FramePlan, Scale, SourcePlan};
 
 /// A padding position in a sample: encoded as an all-zero feature vector (Keras pads the
 /// integer sequence with 0, which normalizes to 0.0 as well).
-pub const PAD: u32 = u32::MAX;
+pub const PAD: u32 = kernels::softmax::IGNORE;
+
+/// A lines source's start and end of an item: symbol 0, the vocabulary's `'\n'`.
+pub const MARKER: u32 = 0;
 
 /// The samples of one draw, or of one part of a series: `symbols` input positions and
 /// `target_steps` target steps each.
@@ -57,6 +60,7 @@ impl Dataset {
             FramePlan::Pick { .. } => (plan.source.length(), 1),
             FramePlan::Forecast { .. } => unreachable!("a series is framed by `Dataset::series`"),
             FramePlan::Streams { .. } => unreachable!("a text is framed by `Dataset::streams`"),
+            FramePlan::Items { .. } => unreachable!("lines are framed by `Dataset::items`"),
         };
         Dataset {
             symbols,
@@ -91,6 +95,35 @@ impl Dataset {
                 inputs.extend_from_slice(&text[start..start + steps]);
                 targets.extend_from_slice(&text[start + 1..start + steps + 1]);
             }
+        }
+        Dataset {
+            symbols: steps,
+            target_steps: steps,
+            samples: Samples::Symbols {
+                inputs,
+                targets,
+                sequence: Vec::new(),
+            },
+        }
+    }
+
+    /// The items `ids` of a lines source, each padded at the end to the frame's steps.
+    pub fn items(plan: &DataPlan, ids: &[usize]) -> Dataset {
+        let (SourcePlan::Lines { items, .. }, FramePlan::Items { steps }) =
+            (&plan.source, plan.frame)
+        else {
+            unreachable!("the compiler frames lines as items")
+        };
+        let (mut inputs, mut targets) = (Vec::new(), Vec::new());
+        for &id in ids {
+            let item = &items[id];
+            let padding = steps - item.len() - 1;
+            inputs.push(MARKER);
+            inputs.extend_from_slice(item);
+            inputs.extend(std::iter::repeat_n(PAD, padding));
+            targets.extend_from_slice(item);
+            targets.push(MARKER);
+            targets.extend(std::iter::repeat_n(PAD, padding));
         }
         Dataset {
             symbols: steps,
@@ -158,6 +191,14 @@ impl Dataset {
                 &targets[sample * self.target_steps..(sample + 1) * self.target_steps]
             }
             Samples::Values { .. } => unreachable!("a series has values, not classes"),
+        }
+    }
+
+    /// The targets of symbol samples that count: all but padding.
+    pub fn counted_targets(&self) -> usize {
+        match &self.samples {
+            Samples::Symbols { targets, .. } => targets.iter().filter(|&&t| t != PAD).count(),
+            Samples::Values { targets, .. } => targets.len(),
         }
     }
 
@@ -233,6 +274,7 @@ impl Dataset {
             }
             FramePlan::Forecast { .. } => unreachable!("a series is read, not drawn"),
             FramePlan::Streams { .. } => unreachable!("a text is read, not drawn"),
+            FramePlan::Items { .. } => unreachable!("lines are read, not drawn"),
         }
     }
 }
@@ -372,6 +414,7 @@ pub fn sample_count(plan: &DataPlan) -> usize {
         FramePlan::Pick { .. } => 1,
         FramePlan::Forecast { .. } => unreachable!("a series' parts are framed on their own"),
         FramePlan::Streams { .. } => unreachable!("a text's parts are framed on their own"),
+        FramePlan::Items { .. } => unreachable!("lines' parts are framed on their own"),
     }
 }
 
@@ -390,6 +433,7 @@ fn draw_sequence(source: &SourcePlan, rng: &mut Pcg64Mcg, out: &mut [u32]) {
         }
         SourcePlan::Series { .. } => unreachable!("a series is read, not drawn"),
         SourcePlan::Text { .. } => unreachable!("a text is read, not drawn"),
+        SourcePlan::Lines { .. } => unreachable!("lines are read, not drawn"),
     }
 }
 
@@ -443,7 +487,7 @@ pub struct Encoding {
 
 impl Encoding {
     pub fn new(plan: &DataPlan, steps: usize, features: usize) -> Encoding {
-        let padded = matches!(plan.frame, FramePlan::Runs { .. });
+        let padded = matches!(plan.frame, FramePlan::Runs { .. } | FramePlan::Items { .. });
         let (columns, outputs) = match (&plan.source, plan.frame) {
             (SourcePlan::Series { inputs, targets }, FramePlan::Forecast { out, .. }) => {
                 (inputs.len(), out * targets.len())

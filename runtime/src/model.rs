@@ -502,6 +502,17 @@ impl Workspace {
         }
     }
 
+    /// Makes every LSTM layer's final state its next initial state, stateful or not: for
+    /// reading one symbol at a time what training reads as one sequence. The kernel skips a
+    /// step's recurrent product only when its initial state is zero, so this is exact.
+    pub fn carry_every_state(&mut self) {
+        for work in &mut self.works {
+            if let Work::Lstm { tape, .. } = work {
+                tape.carry_state();
+            }
+        }
+    }
+
     /// Runs the batch through every layer; returns the summed loss of its targets (every
     /// value's, for a regression) and leaves the class probabilities (or the predicted
     /// values) in `probs` and the loss gradient in `dlogits`.
@@ -519,11 +530,14 @@ impl Workspace {
             Loss::CrossEntropy => {
                 let rows = batch.targets.len();
                 let classes = self.probs.len() / rows;
+                // Keras averages over the targets that count: padding (`PAD`, the kernel's
+                // `IGNORE`) adds neither loss nor gradient.
+                let counted = crate::train::counted(&batch.targets).max(1);
                 softmax_xent(
                     logits,
                     classes,
                     &batch.targets,
-                    1.0 / rows as f32,
+                    1.0 / counted as f32,
                     &mut self.probs,
                     &mut self.dlogits,
                 )

@@ -92,6 +92,12 @@ pub enum SourcePlan {
         vocabulary: Vec<char>,
         ids: Vec<u32>,
     },
+    /// A file's lines as items of symbols; symbol 0 (`'\n'` in `vocabulary`, which no line
+    /// holds) marks an item's start and end.
+    Lines {
+        vocabulary: Vec<char>,
+        items: Vec<Vec<u32>>,
+    },
     /// Measured columns, one row a time step, missing values already handled: the columns
     /// the model reads and the columns it predicts (a column may be both).
     Series {
@@ -112,7 +118,9 @@ impl SourcePlan {
         match self {
             SourcePlan::Alphabet { letters } => letters.len(),
             SourcePlan::RandomInts { lo, hi, .. } => hi.abs_diff(*lo) as usize,
-            SourcePlan::Text { vocabulary, .. } => vocabulary.len(),
+            SourcePlan::Text { vocabulary, .. } | SourcePlan::Lines { vocabulary, .. } => {
+                vocabulary.len()
+            }
             SourcePlan::Series { .. } => 0,
         }
     }
@@ -123,6 +131,7 @@ impl SourcePlan {
             SourcePlan::Alphabet { letters } => letters.len(),
             SourcePlan::RandomInts { length, .. } => *length,
             SourcePlan::Text { ids, .. } => ids.len(),
+            SourcePlan::Lines { items, .. } => items.len(),
             SourcePlan::Series { inputs, .. } => inputs[0].values.len(),
         }
     }
@@ -149,6 +158,11 @@ pub enum FramePlan {
     /// `steps` characters of stream `b` from its `k * steps`-th, each with the next character
     /// as its target, so that consecutive batches continue every stream.
     Streams {
+        steps: usize,
+    },
+    /// Each item a sample: the start marker and its symbols in, its symbols and the end marker
+    /// out, padded at the end to `steps`; padding counts in neither the loss nor the metrics.
+    Items {
         steps: usize,
     },
     /// A series: every window of `window` rows, target the `out` rows from `ahead` rows after
@@ -216,6 +230,11 @@ pub enum ShowPlan {
     },
     /// A language model's loss on each part of its text.
     Loss,
+    /// `count` whole items drawn from a model of lines (see `Trainer::sample_items`).
+    Items {
+        count: usize,
+        request: SampleRequest,
+    },
     /// Text drawn after reading `prime` (see `Trainer::sample`).
     Sample {
         prime: Vec<u32>,

@@ -11,13 +11,13 @@ use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
-use crate::data::{Affine, Batch, Dataset, Encoding, Scaler};
+use crate::data::{Affine, Batch, Dataset, Encoding, Scaler, MARKER, PAD};
 use crate::model::{Model, Pairs, Workspace};
-use crate::plan::{AdamConfig, EvalPlan, Loss, Plan, SourcePlan, Split};
+use crate::plan::{AdamConfig, EvalPlan, FramePlan, Loss, Plan, SourcePlan, Split};
 pub use evaluation::{
     EvaluatedDraw, EvaluatedSample, Evaluation, Part, PartErrors, PartLoss, Score, SeriesSample,
 };
-use parts::{series_parts, text_parts};
+use parts::{lines_parts, series_parts, text_parts};
 
 /// One epoch's figures, averaged over its targets as Keras reports them.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -223,6 +223,7 @@ impl Trainer {
         let (data, held_out, scaler) = match plan.data.source {
             SourcePlan::Series { .. } => series_parts(&plan.data, seed),
             SourcePlan::Text { .. } => text_parts(&plan.data, plan.train.batch),
+            SourcePlan::Lines { .. } => lines_parts(&plan.data, seed),
             _ => {
                 let mut data = Dataset::new(&plan.data);
                 data.draw(&plan.data, &mut stream(seed, DATA_STREAM, 0));
@@ -374,7 +375,7 @@ impl Trainer {
             let (probs, batch) = (&runner.workspace.probs, &runner.batch);
             if classes {
                 metric += count_correct(probs, &batch.targets) as f64;
-                targets += batch.targets.len();
+                targets += counted(&batch.targets);
             } else {
                 metric += squared_error(probs, &batch.values, &self.scaler.targets);
                 targets += batch.values.len();
@@ -474,7 +475,7 @@ impl Trainer {
             loss += batch_loss;
             if self.model.loss == Loss::CrossEntropy {
                 correct += count_correct(&runner.workspace.probs, &runner.batch.targets);
-                targets += runner.batch.targets.len();
+                targets += counted(&runner.batch.targets);
             } else {
                 targets += runner.batch.values.len();
             }
@@ -491,7 +492,7 @@ impl Trainer {
         if self.data.is_series() {
             return self.evaluate_series();
         }
-        if let SourcePlan::Text { .. } = self.plan.data.source {
+        if let SourcePlan::Text { .. } | SourcePlan::Lines { .. } = self.plan.data.source {
             return self.evaluate_text();
         }
         let draws = match self.plan.eval {
@@ -567,7 +568,7 @@ impl Trainer {
                 let mut predicted = vec![0; samples * data.target_steps];
                 let (correct, loss) =
                     runners.predict(&self.model, self.encoding, &data, &mut predicted);
-                let targets = predicted.len() as f64;
+                let targets = data.counted_targets() as f64;
                 let figures = PartLoss {
                     part,
                     loss: loss / targets,
@@ -689,7 +690,9 @@ impl Trainer {
     /// A text's characters, in the order of their symbols, for the weight file.
     pub fn vocabulary(&self) -> Option<&[char]> {
         match &self.plan.data.source {
-            SourcePlan::Text { vocabulary, .. } => Some(vocabulary),
+            SourcePlan::Text { vocabulary, .. } | SourcePlan::Lines { vocabulary, .. } => {
+                Some(vocabulary)
+            }
             _ => None,
         }
     }
@@ -761,6 +764,50 @@ impl Trainer {
     }
 }
 
+impl Trainer {
+    /// `count` items of a lines source drawn whole: each from a zero state, the start marker
+    /// read first, then symbols drawn (as `sample` draws them) and read back until the end
+    /// marker or the longest item the frame holds. The markers are left out.
+    pub fn sample_items(&mut self, count: usize, request: SampleRequest) -> Vec<Vec<u32>> {
+        let FramePlan::Items { steps } = self.plan.data.frame else {
+            unreachable!("the checker samples items from lines only")
+        };
+        let one_step = Encoding {
+            steps: 1,
+            ..self.encoding
+        };
+        let mut runner = Runner::new(&self.model, 1, one_step, 1);
+        let mut rng = stream(request.seed, SAMPLE_STREAM, 0);
+        let mut ranked = Vec::with_capacity(self.encoding.classes);
+        let mut items = Vec::with_capacity(count);
+        for _ in 0..count {
+            runner.workspace.reset_state();
+            let mut item = Vec::new();
+            let mut symbol = MARKER;
+            while item.len() < steps - 1 {
+                runner.batch.fill_one(&[symbol], one_step);
+                runner.workspace.forward(&self.model, &runner.batch);
+                runner.workspace.carry_every_state();
+                symbol = draw(&runner.workspace.probs, request, &mut ranked, &mut rng);
+                if symbol == MARKER {
+                    break;
+                }
+                item.push(symbol);
+            }
+            items.push(item);
+        }
+        items
+    }
+
+    /// The training items, for telling drawn ones that are new from those seen.
+    pub fn items(&self) -> &[Vec<u32>] {
+        match &self.plan.data.source {
+            SourcePlan::Lines { items, .. } => items,
+            _ => &[],
+        }
+    }
+}
+
 /// How `Trainer::sample` draws.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SampleRequest {
@@ -827,13 +874,19 @@ pub fn argmax(values: &[f32]) -> usize {
 }
 
 /// Targets whose class has the highest probability, as Keras' categorical accuracy counts.
+/// Padding targets (`PAD`, the loss kernel's `IGNORE`) are left out, as they are of the loss.
 fn count_correct(probs: &[f32], targets: &[u32]) -> usize {
     let classes = probs.len() / targets.len();
     probs
         .chunks(classes)
         .zip(targets)
-        .filter(|(row, &target)| argmax(row) == target as usize)
+        .filter(|(row, &target)| target != PAD && argmax(row) == target as usize)
         .count()
+}
+
+/// The targets that count: all but padding.
+pub fn counted(targets: &[u32]) -> usize {
+    targets.iter().filter(|&&target| target != PAD).count()
 }
 
 mod evaluation;

@@ -2,7 +2,7 @@
 
 use crate::diagnostic::Diagnostic;
 use crate::format::count;
-use crate::load::{Series, Text};
+use crate::load::{Lines, Series, Text};
 use crate::spec::{Data, Encode, EvalOn, Frame, Layout, Source, Spec};
 
 /// The shapes the data framing produces for one draw of the source.
@@ -27,6 +27,7 @@ pub struct Framed {
 pub struct Loaded<'a> {
     pub series: Option<&'a Series>,
     pub text: Option<&'a Text>,
+    pub lines: Option<&'a Lines>,
     /// `batch=N` as written: a text's parallel streams.
     pub streams: Option<u64>,
 }
@@ -42,6 +43,7 @@ pub fn frame(data: &Data, loaded: Loaded) -> Result<Framed, Option<Diagnostic>> 
         Source::Text { .. } => {
             return frame_text(data, loaded.text.ok_or(None)?, loaded.streams).map_err(Some)
         }
+        Source::Lines { .. } => return frame_lines(data, loaded.lines.ok_or(None)?).map_err(Some),
     };
     frame_symbols(data, length).map_err(Some)
 }
@@ -110,6 +112,53 @@ fn frame_text(data: &Data, text: &Text, streams: Option<u64>) -> Result<Framed, 
     })
 }
 
+/// Lines as items: one sample a line, `longest + 1` steps (the start marker then the line in,
+/// the line then the end marker out), parted by item.
+fn frame_lines(data: &Data, lines: &Lines) -> Result<Framed, Diagnostic> {
+    if data.frame.value != Frame::Items {
+        return Err(Diagnostic::error(
+            "a lines source is framed by `items`",
+            data.frame.span,
+            "frames other symbols",
+        )
+        .with_note_at(data.source.span, "lines")
+        .with_help("use `frame=items`: each line a sample, padded to the longest"));
+    }
+    let items = lines.items.len() as u64;
+    let parts = split_counts(data, items, 1);
+    let names = ["training", "validation", "test"];
+    for (index, (part, count_in_part)) in names.into_iter().zip(parts).enumerate() {
+        if wanted(data, index, count_in_part) && count_in_part == 0 {
+            return Err(Diagnostic::error(
+                format!(
+                    "the {part} part gets no line of the {}",
+                    count(items, "line")
+                ),
+                data.frame.span,
+                "one sample a line",
+            )
+            .with_note_at(data.source.span, format!("{} in all", count(items, "line")))
+            .with_help("give this part a larger share of the lines"));
+        }
+    }
+    let longest = lines.items.iter().map(Vec::len).max().unwrap_or(0) as u64;
+    let steps = longest + 1;
+    let vocabulary = lines.vocabulary.len() as u64;
+    let per_symbol = match data.encode.as_ref().map(|e| e.value) {
+        Some(Encode::OneHot) => vocabulary,
+        _ => 1,
+    };
+    Ok(Framed {
+        samples: parts[0],
+        steps,
+        features: per_symbol,
+        target_steps: Some(steps),
+        classes: vocabulary,
+        values: false,
+        evaluated: items,
+    })
+}
+
 /// The training steps a part of `characters` gives `streams` streams of `steps` steps: each
 /// stream holds an equal share of the characters but the last, whose successor is the last
 /// target.
@@ -164,6 +213,15 @@ fn frame_symbols(data: &Data, length: u64) -> Result<Framed, Diagnostic> {
                     .with_help(format!("use `in` of at most {length}")));
             }
             (length - steps_in + 1, steps_in, Some(steps_out))
+        }
+        Frame::Items => {
+            return Err(Diagnostic::error(
+                "items frame a lines source",
+                frame_span,
+                "needs a file of lines",
+            )
+            .with_note_at(data.source.span, "not lines")
+            .with_help("use `source=lines(\"FILE\")`, or another framing for these symbols"))
         }
         Frame::Streams { .. } => return Err(Diagnostic::error(
             "streams frame a text source",
@@ -396,6 +454,8 @@ pub fn check_fresh(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
 pub fn letters(source: &Source) -> Option<&[char]> {
     match source {
         Source::Alphabet { letters } => Some(letters),
-        Source::RandomInts { .. } | Source::Csv(_) | Source::Text { .. } => None,
+        Source::RandomInts { .. } | Source::Csv(_) | Source::Text { .. } | Source::Lines { .. } => {
+            None
+        }
     }
 }

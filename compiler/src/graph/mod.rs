@@ -23,7 +23,7 @@ pub use framing::{sample_rows, split_counts, stream_chunks, Framed};
 pub use memory::{Memory, MEMORY_LIMIT};
 
 use crate::diagnostic::Diagnostic;
-use crate::load::{Series, Text};
+use crate::load::{Lines, Series, Text};
 use crate::span::Span;
 use crate::spec::{Batch, EvalOn, Loss, Spec, DEFAULT_BATCH};
 
@@ -38,6 +38,8 @@ pub struct Checked {
     pub series: Option<Series>,
     /// A text source's characters and vocabulary.
     pub text: Option<Text>,
+    /// A lines source's items and vocabulary.
+    pub lines: Option<Lines>,
 }
 
 /// A linear chain today (Keras `Sequential`), kept as a graph so that plans and the DOT
@@ -108,6 +110,7 @@ pub fn check(
     spec: &Spec,
     series: Option<Series>,
     text: Option<Text>,
+    lines: Option<Lines>,
 ) -> (Option<Checked>, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
     let streams = match spec.train.batch.as_ref().map(|b| b.value) {
@@ -117,6 +120,7 @@ pub fn check(
     let loaded = framing::Loaded {
         series: series.as_ref(),
         text: text.as_ref(),
+        lines: lines.as_ref(),
         streams,
     };
     let framed = framing::frame(&spec.data, loaded)
@@ -134,6 +138,7 @@ pub fn check(
     }
     task::check(spec, &mut diagnostics);
     task::check_streams(spec, &mut diagnostics);
+    task::check_items(spec, &mut diagnostics);
     if let Some(text) = &text {
         task::check_sample_prime(spec, &text.vocabulary, &mut diagnostics);
     }
@@ -157,6 +162,7 @@ pub fn check(
             memory,
             series,
             text,
+            lines,
         }),
         _ => None,
     };

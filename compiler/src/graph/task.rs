@@ -177,7 +177,9 @@ fn check_series_options(spec: &Spec, series: bool, diagnostics: &mut Vec<Diagnos
     let scale = &spec.data.scale;
     // A text splits in order too: its characters are its rows.
     let text = matches!(spec.data.source.value, Source::Text { .. });
-    let split = spec.data.split.as_ref().filter(|_| !text);
+    // Lines split by item, in order or at random: each line is a sample of its own.
+    let lines = matches!(spec.data.source.value, Source::Lines { .. });
+    let split = spec.data.split.as_ref().filter(|_| !text && !lines);
     if let Some(split) = spec
         .data
         .split
@@ -193,7 +195,7 @@ fn check_series_options(spec: &Spec, series: bool, diagnostics: &mut Vec<Diagnos
             .with_help("use `split=ordered(train=0.95, val=0.05)`: the first characters train, the last validate"),
         );
     }
-    if let (true, Layout::Features) = (text, spec.data.layout.value) {
+    if let (true, Layout::Features) = (text || lines, spec.data.layout.value) {
         diagnostics.push(
             Diagnostic::error(
                 "a text is read one character a step",
@@ -232,10 +234,20 @@ fn show_mismatch(spec: &Spec, series: bool, item: &ShowItem, at: Span) -> Option
             "does not fit the targets",
             "show `accuracy`",
         ),
-        (ShowItem::Loss | ShowItem::Sample { .. }, _) if !is_text(spec) => (
-            "`loss` and `sample` show a language model of a text",
+        (ShowItem::Loss, _) if !is_text(spec) && !is_lines(spec) => (
+            "`loss` shows a language model of a text or of lines",
+            "needs a text or lines source",
+            "use `source=text(\"FILE\")` or `source=lines(\"FILE\")`, or show `accuracy` or `rmse`",
+        ),
+        (ShowItem::Sample { .. }, _) if !is_text(spec) => (
+            "`sample` continues a language model of a text",
             "needs a text source",
-            "use `source=text(\"FILE\")`, or show `accuracy` or `rmse`",
+            "use `source=text(\"FILE\")`; a lines source draws whole items with `items(...)`",
+        ),
+        (ShowItem::Items { .. }, _) if !is_lines(spec) => (
+            "`items` draws whole items from a model of lines",
+            "needs a lines source",
+            "use `source=lines(\"FILE\")`; a text continues with `sample(...)`",
         ),
         _ => return None,
     };
@@ -248,6 +260,29 @@ fn show_mismatch(spec: &Spec, series: bool, item: &ShowItem, at: Span) -> Option
 
 fn is_text(spec: &Spec) -> bool {
     matches!(spec.data.source.value, Source::Text { .. })
+}
+
+fn is_lines(spec: &Spec) -> bool {
+    matches!(spec.data.source.value, Source::Lines { .. })
+}
+
+/// Each line is read from a zero state: a state carried from batch to batch would run one
+/// item into the next.
+pub fn check_items(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
+    if !is_lines(spec) {
+        return;
+    }
+    if let Some(stateful) = first_stateful(spec) {
+        diagnostics.push(
+            Diagnostic::error(
+                "items are read from a zero state",
+                stateful,
+                "would carry one item into the next",
+            )
+            .with_note_at(spec.data.source.span, "one sample a line")
+            .with_help("remove `stateful`"),
+        );
+    }
 }
 
 /// Streams continue from batch to batch only if nothing reorders the batches and every

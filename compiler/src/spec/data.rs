@@ -13,8 +13,10 @@ use crate::syntax::ast::{Item, Stmt, Value, ValueKind};
 const PARAMS: [&str; 7] = [
     "source", "frame", "encode", "layout", "fresh", "scale", "split",
 ];
-const SOURCES: [&str; 4] = ["alphabet", "random_ints", "csv", "text"];
-const FRAMES: [&str; 6] = ["windows", "runs", "lag", "pick", "forecast", "streams"];
+const SOURCES: [&str; 5] = ["alphabet", "random_ints", "csv", "text", "lines"];
+const FRAMES: [&str; 7] = [
+    "windows", "runs", "lag", "pick", "forecast", "streams", "items",
+];
 const EXAMPLE: &str = "data source=alphabet frame=windows(3) encode=normalize";
 const DEFAULT_LETTERS: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 
@@ -173,8 +175,8 @@ fn source(value: &Value, diagnostics: &mut Vec<Diagnostic>) -> Option<Spanned<So
             })
         }
         "csv" => csv(value, args, diagnostics).map(Source::Csv),
-        "text" => {
-            let slots = bind(args, &["path"], 1, "text", diagnostics);
+        "text" | "lines" => {
+            let slots = bind(args, &["path"], 1, name, diagnostics);
             let example = "text(\"../data/tinyshakespeare.txt\")";
             keep(
                 diagnostics,
@@ -182,7 +184,10 @@ fn source(value: &Value, diagnostics: &mut Vec<Diagnostic>) -> Option<Spanned<So
                     string(v, "path").map(|text| Spanned::new(text.to_string(), v.span))
                 }),
             )
-            .map(|path| Source::Text { path })
+            .map(|path| match name {
+                "text" => Source::Text { path },
+                _ => Source::Lines { path },
+            })
         }
         other => {
             diagnostics.push(unknown("data source", other, name_span, &SOURCES));
@@ -389,6 +394,10 @@ fn frame(value: &Value, diagnostics: &mut Vec<Diagnostic>) -> Option<Spanned<Fra
                 diagnostics,
             );
             index.map(|index| Frame::Pick { index: index.value })
+        }
+        "items" => {
+            bind(args, &[], 0, "items", diagnostics);
+            Some(Frame::Items)
         }
         "streams" => {
             let slots = bind(args, &["steps"], 1, "streams", diagnostics);

@@ -120,6 +120,8 @@ pub enum Source {
     Csv(Csv),
     /// The UTF-8 characters of a text file, each a symbol of its distinct characters.
     Text { path: Spanned<String> },
+    /// The lines of a text file as items (names, words), each a sequence of characters.
+    Lines { path: Spanned<String> },
 }
 
 /// `csv("file.csv", inputs=..., targets=..., missing=...)`.
@@ -147,7 +149,7 @@ impl Source {
         match self {
             Source::Alphabet { letters } => letters.len() as u64,
             Source::RandomInts { lo, hi, .. } => hi.abs_diff(*lo),
-            Source::Csv(_) | Source::Text { .. } => 0,
+            Source::Csv(_) | Source::Text { .. } | Source::Lines { .. } => 0,
         }
     }
 
@@ -176,6 +178,9 @@ pub enum Frame {
     /// `steps` characters further along every stream; target the next character at every
     /// step (char-rnn's truncated backpropagation through time).
     Streams { steps: u64 },
+    /// Each line of a lines source a sample: a start marker and its characters in, its
+    /// characters and an end marker out, padded at the end to the longest line.
+    Items,
 }
 
 impl Frame {
@@ -310,6 +315,13 @@ pub enum ShowItem {
     /// A language model's loss on each part of its text: nats and bits per character and
     /// perplexity.
     Loss,
+    /// Whole items drawn from a model of lines, with how many are new.
+    Items {
+        count: u64,
+        temperature: f64,
+        top_k: u64,
+        seed: u64,
+    },
     /// Text sampled from a language model after reading `from`.
     Sample {
         from: String,

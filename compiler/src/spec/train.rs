@@ -20,7 +20,7 @@ const TRAIN_PARAMS: [&str; 8] = [
     "seed",
     "stop",
 ];
-const SHOW_ITEMS: [&str; 7] = [
+const SHOW_ITEMS: [&str; 8] = [
     "accuracy",
     "rmse",
     "mae",
@@ -28,7 +28,10 @@ const SHOW_ITEMS: [&str; 7] = [
     "predictions",
     "generate",
     "sample",
+    "items",
 ];
+/// The most items `show items(...)` may draw; specs/README.md documents it.
+pub const MAX_ITEMS: u64 = 10_000;
 /// The most characters `show sample(...)` may draw; specs/README.md documents it.
 pub const MAX_SAMPLE_LENGTH: u64 = 100_000;
 /// The most steps `show generate(...)` may run; specs/README.md documents it.
@@ -226,6 +229,7 @@ fn show_item(value: &Value, diagnostics: &mut Vec<Diagnostic>) -> Option<Spanned
             Some(ShowItem::Loss)
         }
         "sample" => sample(value, args, diagnostics),
+        "items" => items(args, diagnostics),
         other => {
             diagnostics.push(unknown("thing to show", other, name_span, &SHOW_ITEMS));
             None
@@ -266,6 +270,52 @@ fn generate(call: &Value, args: &[Item], diagnostics: &mut Vec<Diagnostic>) -> O
     Some(ShowItem::Generate {
         from: from?,
         steps: steps?,
+    })
+}
+
+/// `items(count=20, temperature=1, top_k=0, seed=0)`.
+fn items(args: &[Item], diagnostics: &mut Vec<Diagnostic>) -> Option<ShowItem> {
+    let slots = bind(
+        args,
+        &["count", "temperature", "top_k", "seed"],
+        1,
+        "items",
+        diagnostics,
+    );
+    let count = match slots[0] {
+        Some(v) => keep(diagnostics, positive(v, "count")).and_then(|n| {
+            let within = n.value <= MAX_ITEMS;
+            if !within {
+                diagnostics.push(
+                    Diagnostic::error(
+                        format!("`count` must be at most {MAX_ITEMS}, found {}", n.value),
+                        v.span,
+                        "too many items",
+                    )
+                    .with_help(format!("draw at most {MAX_ITEMS} items")),
+                );
+            }
+            within.then_some(n.value)
+        }),
+        None => Some(20),
+    };
+    let temperature = match slots[1] {
+        Some(v) => keep(diagnostics, real_in(v, "temperature", 0.0, true, 100.0)),
+        None => Some(1.0),
+    };
+    let top_k = match slots[2] {
+        Some(v) => keep(diagnostics, non_negative(v, "top_k")).map(|n| n.value),
+        None => Some(0),
+    };
+    let seed = match slots[3] {
+        Some(v) => keep(diagnostics, non_negative(v, "seed")).map(|n| n.value),
+        None => Some(0),
+    };
+    Some(ShowItem::Items {
+        count: count?,
+        temperature: temperature?,
+        top_k: top_k?,
+        seed: seed?,
     })
 }
 

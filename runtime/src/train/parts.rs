@@ -33,6 +33,37 @@ pub(super) fn text_parts(
     (data, held_out, Scaler::fit(plan, &[]))
 }
 
+/// Lines' training part and held-out parts: the items in order, or shuffled by the seed's
+/// split stream before they are parted, as a random split says.
+pub(super) fn lines_parts(plan: &DataPlan, seed: u64) -> (Dataset, Vec<(Part, Dataset)>, Scaler) {
+    let total = plan.source.length();
+    let mut ids: Vec<usize> = (0..total).collect();
+    let (train, val) = match plan.split {
+        None => (total, 0),
+        Some(Split::Ordered {
+            train_rows,
+            val_rows,
+        }) => (train_rows, val_rows),
+        Some(Split::Random {
+            train_samples,
+            val_samples,
+        }) => {
+            ids.shuffle(&mut stream(seed, SPLIT_STREAM, 0));
+            (train_samples, val_samples)
+        }
+    };
+    let data = Dataset::items(plan, &ids[..train]);
+    let held_out = [
+        (Part::Validation, &ids[train..train + val]),
+        (Part::Test, &ids[train + val..]),
+    ]
+    .into_iter()
+    .filter(|(_, ids)| !ids.is_empty())
+    .map(|(part, ids)| (part, Dataset::items(plan, ids)))
+    .collect();
+    (data, held_out, Scaler::fit(plan, &[]))
+}
+
 /// A series' training part and its held-out parts, scaled by a scaler fitted on the rows
 /// the training samples read, and on no other.
 pub(super) fn series_parts(plan: &DataPlan, seed: u64) -> (Dataset, Vec<(Part, Dataset)>, Scaler) {

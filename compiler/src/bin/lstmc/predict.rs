@@ -35,9 +35,9 @@ pub fn predict(spec: &Path, weights: &Path, inputs: Inputs) -> u8 {
     if let SourcePlan::Series { .. } = plan.data.source {
         return predict_series(typed, &plan, weights, &inputs);
     }
-    if let SourcePlan::Text { .. } = plan.data.source {
+    if let SourcePlan::Text { .. } | SourcePlan::Lines { .. } = plan.data.source {
         eprintln!(
-            "error: {} models a text: sample from it with `lstmc sample`",
+            "error: {} models a text: sample from it with `lstmc sample` or `show`",
             spec.display()
         );
         return EXIT_USAGE_OR_IO;
@@ -237,7 +237,9 @@ fn parse(plan: &Plan, line: &str) -> Result<Vec<u32>, String> {
             })
             .collect::<Result<Vec<u32>, String>>()?,
         SourcePlan::Series { .. } => unreachable!("`predict` refuses a series first"),
-        SourcePlan::Text { .. } => unreachable!("`predict` refuses a text first"),
+        SourcePlan::Text { .. } | SourcePlan::Lines { .. } => {
+            unreachable!("`predict` refuses a text first")
+        }
     };
     let (fits, want) = match plan.data.frame {
         FramePlan::Windows { size } => (symbols.len() == size, format!("{size} symbols")),
@@ -253,7 +255,9 @@ fn parse(plan: &Plan, line: &str) -> Result<Vec<u32>, String> {
             format!("1 to {max_len} symbols"),
         ),
         FramePlan::Forecast { .. } => unreachable!("`predict` refuses a series first"),
-        FramePlan::Streams { .. } => unreachable!("`predict` refuses a text first"),
+        FramePlan::Streams { .. } | FramePlan::Items { .. } => {
+            unreachable!("`predict` refuses a text first")
+        }
     };
     if !fits {
         return Err(format!("the model reads {want}, found {}", symbols.len()));

@@ -63,7 +63,7 @@ pub fn sample(spec: &Path, options: &Options) -> u8 {
     };
     let SourcePlan::Text { vocabulary, ids } = &plan.data.source else {
         eprintln!(
-            "error: {} does not model a text: `lstmc sample` needs `source=text(...)`",
+            "error: {} does not model a text: `lstmc sample` needs `source=text(...)` (a lines source draws items with `show items(...)`)",
             spec.display()
         );
         return EXIT_USAGE_OR_IO;
