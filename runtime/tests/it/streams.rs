@@ -1,6 +1,7 @@
 //! A text in parallel streams: stream b's characters, read chunk by chunk in batch slot b
 //! with the state carried between batches, give what the same characters give read as one
-//! long sequence from a zero state.
+//! long sequence from a zero state. And the items of a lines source, whose padding counts for
+//! nothing.
 
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
@@ -136,4 +137,57 @@ fn samples_continue_their_streams() {
             assert_eq!(data.target(sample), &ids[start + 1..start + STEPS + 1]);
         }
     }
+}
+
+/// Items of a lines source padded to more steps than the longest needs give the same loss:
+/// padding counts in neither the loss nor its gradient.
+#[test]
+fn padding_after_an_item_counts_for_nothing() {
+    let items: Vec<Vec<u32>> = vec![vec![1, 2, 3], vec![4], vec![2, 2, 5, 1]];
+    let plan_with = |steps: usize| {
+        let mut plan = plan(steps);
+        plan.layers[0] = LayerPlan::Lstm {
+            units: 6,
+            stateful: false,
+            sequences: true,
+        };
+        plan.layers[1] = LayerPlan::Lstm {
+            units: 5,
+            stateful: false,
+            sequences: true,
+        };
+        plan.data.source = SourcePlan::Lines {
+            vocabulary: "\nabcdef".chars().collect(),
+            items: items.clone(),
+        };
+        plan.data.frame = FramePlan::Items { steps };
+        plan
+    };
+    let run = |steps: usize| {
+        let plan = plan_with(steps);
+        let mut model = Model::new(&plan, &mut Pcg64Mcg::seed_from_u64(2));
+        let data = Dataset::items(&plan.data, &[0, 1, 2]);
+        let encoding = Encoding::new(&plan.data, steps, 7);
+        let mut workspace = Workspace::new(&model, 3, encoding);
+        let mut batch = Batch::new(3, encoding, steps);
+        batch.fill(&data, &[0, 1, 2], encoding);
+        let loss = workspace.forward(&model, &batch);
+        workspace.backward(&mut model, &batch);
+        let grads: Vec<Vec<f32>> = model.tensors.iter().map(|t| t.grad().to_vec()).collect();
+        (loss, grads)
+    };
+    let (tight, tight_grads) = run(5);
+    let (padded, padded_grads) = run(9);
+    assert!(
+        (tight - padded).abs() < 1e-9 * tight.abs(),
+        "{tight} against {padded}"
+    );
+    for (a, b) in tight_grads
+        .iter()
+        .flatten()
+        .zip(padded_grads.iter().flatten())
+    {
+        assert!((a - b).abs() < 1e-6, "{a} against {b}");
+    }
+    assert!(tight > 0.0);
 }
