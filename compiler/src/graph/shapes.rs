@@ -213,7 +213,11 @@ pub fn check_against_data(
 ) {
     let input = &spec.model.input;
     let data = &spec.data;
-    let layout_hint = "`layout=features` puts a window's symbols side by side in one step";
+    // A text and lines are read one character a step: no layout to point to.
+    let layout_hint = match data.source.value {
+        crate::spec::Source::Text { .. } | crate::spec::Source::Lines { .. } => String::new(),
+        _ => "; `layout=features` puts a window's symbols side by side in one step".to_string(),
+    };
     if input.steps.value != framed.steps {
         diagnostics.push(
             Diagnostic::error(
@@ -226,7 +230,7 @@ pub fn check_against_data(
                 format!("the data gives {}", count(framed.steps, "step")),
             )
             .with_note_at(data.frame.span, "framed here")
-            .with_help(format!("write `steps={}`; {layout_hint}", framed.steps)),
+            .with_help(format!("write `steps={}`{layout_hint}", framed.steps)),
         );
     }
     if input.features.value != framed.features {
@@ -265,7 +269,11 @@ pub fn check_against_data(
         );
     }
     check_output(spec, graph, framed, diagnostics);
-    if ranks_hold && !ends_in_repeat(spec) {
+    // Without a `repeat`, the output's steps are the input's: a wrong `input steps=` is
+    // reported once, not again at the output.
+    let steps_follow_input = steps_source(spec) == spec.model.input.steps.span;
+    let input_steps_wrong = input.steps.value != framed.steps;
+    if ranks_hold && !ends_in_repeat(spec) && !(steps_follow_input && input_steps_wrong) {
         check_output_steps(spec, graph, framed, diagnostics);
     }
 }
