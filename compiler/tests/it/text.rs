@@ -108,3 +108,29 @@ fn bad_texts_are_clear_errors() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("it is a folder"));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// A model of lines draws whole items, the same for a seed, and counts those not in the file.
+#[test]
+fn items_are_drawn_whole_and_counted() {
+    let run = || lstmc_stdout(&["run", "compiler/test_data/text/names.lstm"]);
+    let out = run();
+    assert_eq!(out, run(), "the same seed, the same items");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("loss: train "), "{out}");
+    let drawn = &lines[1..7];
+    assert!(
+        drawn
+            .iter()
+            .all(|item| item.chars().all(|c| "abcdelnortv".contains(c))),
+        "{out}"
+    );
+    let known = ["anna", "bob", "carla", "dan", "eve"];
+    let new = drawn.iter().filter(|item| !known.contains(item)).count();
+    assert_eq!(
+        lines[7],
+        format!(
+            "new: {new} of 6 ({:.1}%) are not lines of the file",
+            100.0 * new as f64 / 6.0
+        )
+    );
+}
