@@ -131,29 +131,48 @@ pub fn text(spec: &Spec, files: &dyn Files, diagnostics: &mut Vec<Diagnostic>) -
     let Source::Text { path } = &spec.data.source.value else {
         return None;
     };
-    let bytes = files
-        .read(&path.value, MEMORY_LIMIT as u64)
-        .map_err(|error| diagnostics.push(unreadable(path, &error)))
-        .ok()?;
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|error| diagnostics.push(not_utf8(path, error.valid_up_to())))
-        .ok()?;
-    let mut vocabulary: Vec<char> = text.chars().collect();
-    vocabulary.sort_unstable();
-    vocabulary.dedup();
+    let text = read_text(path, files, diagnostics)?;
+    let vocabulary = sorted_distinct(text.chars());
     if vocabulary.len() < 2 {
         diagnostics.push(too_few_characters(path, &vocabulary));
         return None;
     }
-    let ids = text
-        .chars()
+    let ids = symbols(&vocabulary, &text);
+    Some(Text { vocabulary, ids })
+}
+
+/// The UTF-8 text of the file at a spec's path, or a diagnostic at the path saying why not.
+fn read_text(
+    path: &Spanned<String>,
+    files: &dyn Files,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<String> {
+    let bytes = files
+        .read(&path.value, MEMORY_LIMIT as u64)
+        .map_err(|error| diagnostics.push(unreadable(path, &error)))
+        .ok()?;
+    String::from_utf8(bytes)
+        .map_err(|error| diagnostics.push(not_utf8(path, error.utf8_error().valid_up_to())))
+        .ok()
+}
+
+/// A vocabulary: the distinct characters, in code-point order (as char-rnn sorts them).
+fn sorted_distinct(chars: impl Iterator<Item = char>) -> Vec<char> {
+    let mut vocabulary: Vec<char> = chars.collect();
+    vocabulary.sort_unstable();
+    vocabulary.dedup();
+    vocabulary
+}
+
+/// Each character of `text` as its index in `vocabulary`, which holds them all.
+fn symbols(vocabulary: &[char], text: &str) -> Vec<u32> {
+    text.chars()
         .map(|c| {
             vocabulary
                 .binary_search(&c)
                 .expect("every character is in the vocabulary") as u32
         })
-        .collect();
-    Some(Text { vocabulary, ids })
+        .collect()
 }
 
 /// A lines source's items: each line that is not blank (a `\r` before its end dropped), its
@@ -169,23 +188,13 @@ pub fn lines(spec: &Spec, files: &dyn Files, diagnostics: &mut Vec<Diagnostic>) 
     let Source::Lines { path } = &spec.data.source.value else {
         return None;
     };
-    let bytes = files
-        .read(&path.value, MEMORY_LIMIT as u64)
-        .map_err(|error| diagnostics.push(unreadable(path, &error)))
-        .ok()?;
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|error| diagnostics.push(not_utf8(path, error.valid_up_to())))
-        .ok()?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let text = read_text(path, files, diagnostics)?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let lines: Vec<&str> = text
         .lines()
         .map(|line| line.trim_end_matches('\r'))
         .filter(|line| !line.trim().is_empty())
         .collect();
-    let mut vocabulary: Vec<char> = lines.iter().flat_map(|line| line.chars()).collect();
-    vocabulary.push('\n');
-    vocabulary.sort_unstable();
-    vocabulary.dedup();
     if lines.is_empty() {
         diagnostics.push(
             Diagnostic::error(
@@ -197,10 +206,11 @@ pub fn lines(spec: &Spec, files: &dyn Files, diagnostics: &mut Vec<Diagnostic>) 
         );
         return None;
     }
-    let symbol = |c: char| vocabulary.binary_search(&c).expect("in the vocabulary") as u32;
+    let marked = lines.iter().flat_map(|line| line.chars()).chain(['\n']);
+    let vocabulary = sorted_distinct(marked);
     let items = lines
         .iter()
-        .map(|line| line.chars().map(symbol).collect())
+        .map(|line| symbols(&vocabulary, line))
         .collect();
     Some(Lines { vocabulary, items })
 }

@@ -799,7 +799,8 @@ impl Trainer {
         items
     }
 
-    /// The training items, for telling drawn ones that are new from those seen.
+    /// Every item of a lines source, training or held out, for telling drawn ones that are
+    /// new (not a line of the file) from those that are not.
     pub fn items(&self) -> &[Vec<u32>] {
         match &self.plan.data.source {
             SourcePlan::Lines { items, .. } => items,
