@@ -8,7 +8,8 @@
 //! step, cross-entropy, Adam.
 
 use runtime::plan::{
-    AdamConfig, DataPlan, EvalPlan, FramePlan, LayerPlan, Loss, Plan, Scale, SourcePlan, TrainPlan,
+    self, AdamConfig, DataPlan, EvalPlan, FramePlan, LayerPlan, Loss, OptimizerPlan, Plan, Scale,
+    SourcePlan, TrainPlan,
 };
 
 /// A benchmark shape: the table, named after the workload it stands for.
@@ -197,12 +198,12 @@ impl Shape {
                 shuffle: false,
                 reset_each_epoch: false,
                 seed: 1,
-                adam: AdamConfig {
+                optimizer: OptimizerPlan::Adam(AdamConfig {
                     lr: 0.001,
                     beta1: 0.9,
                     beta2: 0.999,
                     epsilon: 1e-7,
-                },
+                }),
                 loss: Loss::CrossEntropy,
                 early_stop: None,
             },
@@ -212,19 +213,24 @@ impl Shape {
     }
 
     fn layers(&self) -> Vec<LayerPlan> {
-        let lstm = |units, sequences| LayerPlan::Lstm {
-            units,
-            stateful: self.stateful,
-            sequences,
+        let lstm = |units, sequences| {
+            LayerPlan::Lstm(plan::Lstm {
+                units,
+                stateful: self.stateful,
+                sequences,
+            })
         };
         let mut layers = vec![lstm(self.hidden, self.per_step && self.decoder.is_none())];
         if let Some((times, hidden)) = self.decoder {
-            layers.extend([LayerPlan::Repeat { times }, lstm(hidden, true)]);
+            layers.extend([
+                LayerPlan::Repeat(plan::Repeat { times }),
+                lstm(hidden, true),
+            ]);
         }
-        layers.push(LayerPlan::Dense {
+        layers.push(LayerPlan::Dense(plan::Dense {
             units: self.out,
             per_step: self.per_step,
-        });
+        }));
         layers
     }
 
@@ -280,7 +286,7 @@ mod tests {
             let plan = shape.plan();
             assert_eq!(sample_count(&plan.data) % shape.batch, 0, "{}", shape.name);
             let trainer = Trainer::new(&plan);
-            assert_eq!(trainer.model.floats(), 4 * params, "{}", shape.name);
+            assert_eq!(trainer.model.parameters(), params, "{}", shape.name);
         }
     }
 
@@ -305,8 +311,8 @@ mod tests {
             }
             let (want, got) = (trained.state(), stepped.state());
             assert_eq!(
-                (want.adam_step, want.params, want.moments, want.carried),
-                (got.adam_step, got.params, got.moments, got.carried),
+                (want.params, want.optimizer, want.carried),
+                (got.params, got.optimizer, got.carried),
                 "{}",
                 shape.name
             );

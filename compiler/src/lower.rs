@@ -2,9 +2,9 @@
 //! dropped.
 
 use runtime::plan::{
-    AdamConfig, Column, DataPlan, EarlyStop as EarlyStopPlan, EvalPlan, FramePlan, LayerPlan,
-    Loss as LossPlan, Plan, SampleRequest, Scale as ScalePlan, ShowPlan, SourcePlan, Split,
-    TrainPlan,
+    self, AdamConfig, Column, DataPlan, EarlyStop as EarlyStopPlan, EvalPlan, FramePlan, LayerPlan,
+    Loss as LossPlan, OptimizerPlan, Plan, SampleRequest, Scale as ScalePlan, ShowPlan, SourcePlan,
+    Split, TrainPlan,
 };
 
 use crate::graph::{sample_rows, split_counts, Checked};
@@ -50,20 +50,20 @@ fn lower_layer(kind: &LayerKind) -> LayerPlan {
             units,
             stateful,
             sequences,
-        } => LayerPlan::Lstm {
+        } => LayerPlan::Lstm(plan::Lstm {
             units: units.value as usize,
             stateful: stateful.is_some(),
             sequences: sequences.is_some(),
-        },
-        LayerKind::Repeat { times } => LayerPlan::Repeat {
+        }),
+        LayerKind::Repeat { times } => LayerPlan::Repeat(plan::Repeat {
             times: times.value as usize,
-        },
+        }),
         LayerKind::Dense {
             units, per_step, ..
-        } => LayerPlan::Dense {
+        } => LayerPlan::Dense(plan::Dense {
             units: units.value as usize,
             per_step: per_step.is_some(),
-        },
+        }),
     }
 }
 
@@ -199,12 +199,12 @@ fn lower_train(spec: &Spec, checked: &Checked) -> TrainPlan {
         shuffle: train.shuffle.value,
         reset_each_epoch: train.reset.value == Reset::EachEpoch,
         seed: train.seed.value,
-        adam: AdamConfig {
+        optimizer: OptimizerPlan::Adam(AdamConfig {
             lr: adam.lr,
             beta1: adam.beta1,
             beta2: adam.beta2,
             epsilon: adam.epsilon,
-        },
+        }),
         early_stop: train.stop.as_ref().map(|stop| EarlyStopPlan {
             patience: stop.value.patience as usize,
             min_delta: stop.value.min_delta,

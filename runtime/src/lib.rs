@@ -8,7 +8,9 @@
 
 pub mod data;
 pub mod init;
+pub(crate) mod layers;
 pub mod model;
+pub mod optimizer;
 pub mod plan;
 pub mod shapes;
 pub mod train;

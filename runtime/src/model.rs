@@ -1,42 +1,29 @@
 //! The network: parameters shared by every batch size (`Model`), and the buffers one batch
 //! size runs forward and backward in (`Workspace`).
 //!
-//! Activations flow time-major between layers. An LSTM after `repeat` reads the repeated
-//! vector as `LstmInput::Repeated`, so its input projection runs once rather than once per
-//! step; the compiler only lowers `repeat` in front of an LSTM.
+//! Activations flow time-major between layers, each layer kind behind the interfaces of
+//! `layers`; the model holds every layer's parameters in one list of tensors, and the
+//! optimizer's state lives beside it (`optimizer`).
 
-use kernels::adam::{adam_update, AdamStep};
-use kernels::dense::{dense_backward, dense_forward};
-use kernels::lstm::{
-    lstm_backward, lstm_forward, LstmDims, LstmGrads, LstmInput, LstmScratch, LstmTape,
-    LstmWeights, OutputGrad,
-};
 use kernels::regression::{mae, mse};
 use kernels::softmax::softmax_xent;
 use rand_pcg::Pcg64Mcg;
 
 use crate::data::{Batch, Encoding};
-use crate::init::{glorot_uniform, lstm_bias, orthogonal};
+use crate::layers::{Flow, Work};
 use crate::plan::{LayerPlan, Loss, Plan};
-use crate::shapes::{input_widths, layer_shapes, LayerShape};
+use crate::shapes::{input_widths, layer_shapes};
 
-/// A parameter tensor with its gradient and Adam moments.
+/// A parameter tensor and its gradient.
 pub struct Tensor {
     pub value: Vec<f32>,
-    grad: Vec<f32>,
-    m: Vec<f32>,
-    v: Vec<f32>,
+    pub(crate) grad: Vec<f32>,
 }
 
 impl Tensor {
     fn new(value: Vec<f32>) -> Tensor {
-        let len = value.len();
-        Tensor {
-            value,
-            grad: vec![0.0; len],
-            m: vec![0.0; len],
-            v: vec![0.0; len],
-        }
+        let grad = vec![0.0; value.len()];
+        Tensor { value, grad }
     }
 
     /// The gradient from the last `backward`.
@@ -45,7 +32,7 @@ impl Tensor {
     }
 }
 
-/// The layers and their parameters: `[W_ih, W_hh, bias]` per LSTM, `[W, b]` per dense.
+/// The layers and their parameters, each layer's tensors in the order its kind lists them.
 pub struct Model {
     pub layers: Vec<LayerPlan>,
     /// What the last layer's outputs are scored by.
@@ -54,13 +41,20 @@ pub struct Model {
     inputs: Vec<usize>,
     first_tensor: Vec<usize>,
     pub tensors: Vec<Tensor>,
-    step: u64,
 }
 
 impl Model {
-    /// Floats held per parameter: value, gradient and Adam's two moments.
+    /// Floats of the parameters' values.
+    pub fn parameters(&self) -> usize {
+        self.tensors.iter().map(|t| t.value.len()).sum()
+    }
+
+    /// Floats held: every parameter's value and gradient, read from the buffers.
     pub fn floats(&self) -> usize {
-        self.tensors.iter().map(|t| 4 * t.value.len()).sum()
+        self.tensors
+            .iter()
+            .map(|t| t.value.len() + t.grad.len())
+            .sum()
     }
 
     /// Keras-initialised parameters for `plan`, drawn from `rng` layer by layer.
@@ -70,79 +64,45 @@ impl Model {
         let inputs = input_widths(&plan.layers, plan.features);
         for (layer, &width) in plan.layers.iter().zip(&inputs) {
             first_tensor.push(tensors.len());
-            match *layer {
-                LayerPlan::Lstm { units, .. } => {
-                    tensors.push(Tensor::new(glorot_uniform(width, 4 * units, rng)));
-                    tensors.push(Tensor::new(orthogonal(units, 4 * units, rng)));
-                    tensors.push(Tensor::new(lstm_bias(units)));
-                }
-                LayerPlan::Dense { units, .. } => {
-                    tensors.push(Tensor::new(glorot_uniform(width, units, rng)));
-                    tensors.push(Tensor::new(vec![0.0; units]));
-                }
-                LayerPlan::Repeat { .. } => {}
-            }
+            let values = layer.layer().init(width, rng);
+            tensors.extend(values.into_iter().map(Tensor::new));
         }
+        first_tensor.push(tensors.len());
         Model {
             layers: plan.layers.clone(),
             loss: plan.train.loss,
             inputs,
             first_tensor,
             tensors,
-            step: 0,
         }
     }
 
-    /// The parameters as `torch.nn.LSTM` and `torch.nn.Linear` hold them, named
-    /// `layers.{index}.{name}`: an LSTM's `weight_ih_l0 [4H, I]`, `weight_hh_l0 [4H, H]`,
-    /// `bias_ih_l0 [4H]` (Keras' one bias) and `bias_hh_l0 [4H]` (zeros), gates i, f, g, o;
-    /// a dense layer's `weight [O, K]` and `bias [O]`.
+    /// The tensors of layer `index`.
+    fn params(&self, index: usize) -> &[Tensor] {
+        &self.tensors[self.first_tensor[index]..self.first_tensor[index + 1]]
+    }
+
+    fn params_mut(&mut self, index: usize) -> &mut [Tensor] {
+        &mut self.tensors[self.first_tensor[index]..self.first_tensor[index + 1]]
+    }
+
+    /// The parameters as PyTorch's modules hold them, named `layers.{index}.{name}`: see
+    /// each layer kind's `export` (`torch.nn.LSTM`'s `weight_ih_l0 [4H, I]`, ...).
     pub fn export(&self) -> Vec<NamedTensor> {
         let mut named = Vec::new();
         for (index, layer) in self.layers.iter().enumerate() {
-            let first = self.first_tensor[index];
-            let input = self.inputs[index];
-            let tensor = |offset: usize| &self.tensors[first + offset].value;
-            let mut push = |suffix: &str, shape: Vec<usize>, data: Vec<f32>| {
-                named.push(NamedTensor {
-                    name: format!("layers.{index}.{suffix}"),
-                    shape,
-                    data,
-                })
-            };
-            match *layer {
-                LayerPlan::Lstm { units, .. } => {
-                    let g4 = 4 * units;
-                    push(
-                        "weight_ih_l0",
-                        vec![g4, input],
-                        transposed(tensor(0), input, g4),
-                    );
-                    push(
-                        "weight_hh_l0",
-                        vec![g4, units],
-                        transposed(tensor(1), units, g4),
-                    );
-                    push("bias_ih_l0", vec![g4], tensor(2).clone());
-                    push("bias_hh_l0", vec![g4], vec![0.0; g4]);
-                }
-                LayerPlan::Dense { units, .. } => {
-                    push(
-                        "weight",
-                        vec![units, input],
-                        transposed(tensor(0), input, units),
-                    );
-                    push("bias", vec![units], tensor(1).clone());
-                }
-                LayerPlan::Repeat { .. } => {}
-            }
+            let tensors = layer.layer().export(self.inputs[index], self.params(index));
+            named.extend(tensors.into_iter().map(|tensor| NamedTensor {
+                name: format!("layers.{index}.{}", tensor.name),
+                ..tensor
+            }));
         }
         named
     }
 
     /// Replaces the parameters with `tensors`, named and laid out as `export` writes them
-    /// (an LSTM's two biases are summed, so PyTorch's own weights load too). Checks every
-    /// name and shape before changing anything.
+    /// (PyTorch's own weights load too). Checks every name and shape before changing
+    /// anything.
     pub fn import(&mut self, tensors: &[NamedTensor]) -> Result<(), ImportError> {
         let expected = self.export();
         for want in &expected {
@@ -164,34 +124,17 @@ impl Model {
         {
             return Err(ImportError::Unexpected(extra.name.clone()));
         }
-        let get = |name: String| {
-            &tensors
-                .iter()
-                .find(|t| t.name == name)
-                .expect("checked above")
-                .data
-        };
-        for index in 0..self.layers.len() {
-            let layer = &self.layers[index];
-            let first = self.first_tensor[index];
-            let input = self.inputs[index];
-            let name = |suffix: &str| format!("layers.{index}.{suffix}");
-            match *layer {
-                LayerPlan::Lstm { units, .. } => {
-                    let g4 = 4 * units;
-                    self.tensors[first].value = transposed(get(name("weight_ih_l0")), g4, input);
-                    self.tensors[first + 1].value =
-                        transposed(get(name("weight_hh_l0")), g4, units);
-                    let (ih, hh) = (get(name("bias_ih_l0")), get(name("bias_hh_l0")));
-                    self.tensors[first + 2].value = ih.iter().zip(hh).map(|(a, b)| a + b).collect();
-                }
-                LayerPlan::Dense { units, .. } => {
-                    self.tensors[first].value = transposed(get(name("weight")), units, input);
-                    self.tensors[first + 1].value = get(name("bias")).clone();
-                }
-                LayerPlan::Repeat { .. } => {}
-            }
+        let mut values = Vec::with_capacity(self.tensors.len());
+        for (index, layer) in self.layers.iter().enumerate() {
+            let named = |suffix: &str| {
+                let name = format!("layers.{index}.{suffix}");
+                let found = tensors.iter().find(|t| t.name == name);
+                found.expect("checked above").data.clone()
+            };
+            values.extend(layer.layer().import(self.inputs[index], &named));
         }
+        self.set_values(values)
+            .expect("import gives each layer's tensors in its sizes");
         Ok(())
     }
 
@@ -211,58 +154,10 @@ impl Model {
         }
         Ok(())
     }
-
-    /// Adam's step count and each tensor's two moments.
-    pub fn adam_state(&self) -> (u64, Pairs) {
-        (
-            self.step,
-            self.tensors
-                .iter()
-                .map(|t| (t.m.clone(), t.v.clone()))
-                .collect(),
-        )
-    }
-
-    /// Restores what `adam_state` gave, checking the sizes first.
-    pub fn set_adam_state(
-        &mut self,
-        step: u64,
-        moments: Vec<(Vec<f32>, Vec<f32>)>,
-    ) -> Result<(), String> {
-        let fits = moments.len() == self.tensors.len()
-            && self
-                .tensors
-                .iter()
-                .zip(&moments)
-                .all(|(t, (m, v))| m.len() == t.value.len() && v.len() == t.value.len());
-        if !fits {
-            return Err("the optimizer state does not fit this model".into());
-        }
-        for (tensor, (m, v)) in self.tensors.iter_mut().zip(moments) {
-            (tensor.m, tensor.v) = (m, v);
-        }
-        self.step = step;
-        Ok(())
-    }
-
-    /// One Adam step on every tensor with the gradients of the last `backward`.
-    pub fn update(&mut self, adam: kernels::adam::AdamConfig) {
-        self.step += 1;
-        let step = AdamStep::new(adam, self.step);
-        for tensor in &mut self.tensors {
-            adam_update(
-                &mut tensor.value,
-                &tensor.grad,
-                &mut tensor.m,
-                &mut tensor.v,
-                step,
-            );
-        }
-    }
 }
 
-/// Pairs of buffers: Adam's two moments per tensor, or an LSTM's carried `(h, c)`.
-pub type Pairs = Vec<(Vec<f32>, Vec<f32>)>;
+/// The state each recurrent layer carries, named `{layer}.{buffer}` (`0.h`, `0.c`).
+pub type Carried = Vec<(String, Vec<f32>)>;
 
 /// A parameter in PyTorch's name and layout, for weight files.
 #[derive(Clone, Debug, PartialEq)]
@@ -303,125 +198,22 @@ impl std::fmt::Display for ImportError {
     }
 }
 
-/// `[rows, cols]` as `[cols, rows]`.
-fn transposed(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut out = vec![0.0; data.len()];
-    kernels::lstm::transpose_into(data, rows, cols, &mut out);
-    out
-}
-
-/// Per-layer buffers for batches of `rows`.
-// A model has a handful of layers: boxing the large variant would buy nothing.
-#[allow(clippy::large_enum_variant)]
-enum Work {
-    Lstm {
-        dims: LstmDims,
-        stateful: bool,
-        sequences: bool,
-        tape: LstmTape,
-        scratch: LstmScratch,
-        d_input: Vec<f32>,
-    },
-    Repeat,
-    Dense {
-        k: usize,
-        o: usize,
-        per_step: bool,
-        y: Vec<f32>,
-        w_t: Vec<f32>,
-        d_input: Vec<f32>,
-        /// Room for packing in its products (`dense_room`).
-        room: Vec<f32>,
-    },
-}
-
-impl Work {
-    /// The buffers of a layer of `shape`, zeroed.
-    fn new(shape: &LayerShape) -> Work {
-        match *shape {
-            LayerShape::Lstm {
-                dims,
-                kind,
-                stateful,
-                sequences,
-                d_input,
-            } => Work::Lstm {
-                dims,
-                stateful,
-                sequences,
-                tape: LstmTape::new(dims, kind),
-                scratch: LstmScratch::new(dims, kind),
-                d_input: vec![0.0; d_input],
-            },
-            LayerShape::Repeat => Work::Repeat,
-            LayerShape::Dense {
-                k,
-                o,
-                per_step,
-                y,
-                w_t,
-                d_input,
-                room,
-                ..
-            } => Work::Dense {
-                k,
-                o,
-                per_step,
-                y: vec![0.0; y],
-                w_t: vec![0.0; w_t],
-                d_input: vec![0.0; d_input],
-                room: vec![0.0; room],
-            },
-        }
-    }
-
-    /// Floats held, read from the buffers themselves.
-    fn floats(&self) -> usize {
-        match self {
-            Work::Lstm {
-                tape,
-                scratch,
-                d_input,
-                ..
-            } => tape.floats() + scratch.floats() + d_input.len(),
-            Work::Repeat => 0,
-            Work::Dense {
-                y,
-                w_t,
-                d_input,
-                room,
-                ..
-            } => y.len() + w_t.len() + d_input.len() + room.len(),
-        }
-    }
-}
-
-/// What a layer reads: the batch, a sequence `[T, B, F]`, a vector `[B, F]`, or a vector
-/// repeated over steps.
-enum Flow<'a> {
-    Features(&'a [f32]),
-    Hot(&'a [u32]),
-    Sequence(&'a [f32]),
-    Vector(&'a [f32]),
-    Repeated(&'a [f32]),
-}
-
 /// Everything one batch size needs, allocated once.
 pub struct Workspace {
     pub rows: usize,
     encoding: Encoding,
-    works: Vec<Work>,
+    works: Vec<Box<dyn Work>>,
     pub probs: Vec<f32>,
     dlogits: Vec<f32>,
 }
 
 impl Workspace {
     pub fn new(model: &Model, rows: usize, encoding: Encoding) -> Workspace {
-        let (shapes, logits) = layer_shapes(&model.layers, &model.inputs, rows, encoding);
+        let (shapes, logits) = layer_shapes(&model.layers, model.inputs[0], rows, encoding);
         Workspace {
             rows,
             encoding,
-            works: shapes.iter().map(Work::new).collect(),
+            works: shapes.iter().map(|shape| shape.allocate()).collect(),
             probs: vec![0.0; logits],
             dlogits: vec![0.0; logits],
         }
@@ -442,47 +234,39 @@ impl Workspace {
     /// Zeroes the state every stateful layer carries.
     pub fn reset_state(&mut self) {
         for work in &mut self.works {
-            if let Work::Lstm { tape, .. } = work {
-                let (h, c) = tape.initial_state_mut();
-                h.fill(0.0);
-                c.fill(0.0);
-            }
+            work.reset_state();
         }
     }
 
-    /// The `(h, c)` each LSTM layer starts its next batch from.
-    pub fn carried_state(&self) -> Pairs {
-        self.works
-            .iter()
-            .filter_map(|work| match work {
-                Work::Lstm { tape, .. } => Some((
-                    tape.initial_state().0.to_vec(),
-                    tape.initial_state().1.to_vec(),
-                )),
-                _ => None,
-            })
-            .collect()
+    /// The state each recurrent layer starts its next batch from.
+    pub fn carried_state(&self) -> Carried {
+        let mut carried = Vec::new();
+        for (index, work) in self.works.iter().enumerate() {
+            for (name, buffer) in work.carried() {
+                carried.push((format!("{index}.{name}"), buffer.to_vec()));
+            }
+        }
+        carried
     }
 
-    /// Restores what `carried_state` gave, checking the sizes first.
-    pub fn set_carried_state(&mut self, carried: Pairs) -> Result<(), String> {
+    /// Restores what `carried_state` gave, in any order, checking the names and sizes
+    /// first.
+    pub fn set_carried_state(&mut self, mut carried: Carried) -> Result<(), String> {
         let current = self.carried_state();
+        carried.sort_by_key(|(name, _)| current.iter().position(|(want, _)| want == name));
         let fits = carried.len() == current.len()
             && carried
                 .iter()
                 .zip(&current)
-                .all(|((h, c), (h0, c0))| h.len() == h0.len() && c.len() == c0.len());
+                .all(|((name, got), (want_name, want))| {
+                    name == want_name && got.len() == want.len()
+                });
         if !fits {
             return Err("the carried state does not fit this model".into());
         }
-        let tapes = self.works.iter_mut().filter_map(|work| match work {
-            Work::Lstm { tape, .. } => Some(tape),
-            _ => None,
-        });
-        for (tape, (h, c)) in tapes.zip(carried) {
-            let (h0, c0) = tape.initial_state_mut();
-            h0.copy_from_slice(&h);
-            c0.copy_from_slice(&c);
+        let buffers = self.works.iter_mut().flat_map(|work| work.carried_mut());
+        for (buffer, (_, saved)) in buffers.zip(carried) {
+            buffer.copy_from_slice(&saved);
         }
         Ok(())
     }
@@ -491,25 +275,15 @@ impl Workspace {
     /// `backward`, which still reads this batch's initial state.
     pub fn carry_state(&mut self) {
         for work in &mut self.works {
-            if let Work::Lstm {
-                tape,
-                stateful: true,
-                ..
-            } = work
-            {
-                tape.carry_state();
-            }
+            work.carry_state(false);
         }
     }
 
-    /// Makes every LSTM layer's final state its next initial state, stateful or not: for
-    /// reading one symbol at a time what training reads as one sequence. The kernel skips a
-    /// step's recurrent product only when its initial state is zero, so this is exact.
+    /// Makes every recurrent layer's final state its next initial state, stateful or not:
+    /// for reading one symbol at a time what training reads as one sequence.
     pub fn carry_every_state(&mut self) {
         for work in &mut self.works {
-            if let Work::Lstm { tape, .. } = work {
-                tape.carry_state();
-            }
+            work.carry_state(true);
         }
     }
 
@@ -519,11 +293,11 @@ impl Workspace {
     pub fn forward(&mut self, model: &Model, batch: &Batch) -> f64 {
         for index in 0..self.works.len() {
             let (done, rest) = self.works.split_at_mut(index);
-            let flow = output_of(done, index, batch, self.encoding);
-            run_layer(&mut rest[0], flow, model, index);
+            let flow = input_of(done, batch, self.encoding);
+            rest[0].forward(flow, model.params(index));
         }
-        let logits = match self.works.last() {
-            Some(Work::Dense { y, .. }) => y,
+        let logits = match input_of(&self.works, batch, self.encoding) {
+            Flow::Sequence(y) | Flow::Vector(y) => y,
             _ => unreachable!("the compiler ends every model with a dense layer"),
         };
         match model.loss {
@@ -557,147 +331,25 @@ impl Workspace {
         for index in (0..self.works.len()).rev() {
             let (done, rest) = self.works.split_at_mut(index);
             let (current, after) = rest.split_first_mut().unwrap();
-            let d_out = match next_gradient(after) {
-                Some(gradient) => gradient,
-                None => &self.dlogits,
-            };
-            let flow = output_of(done, index, batch, self.encoding);
-            backward_layer(current, flow, d_out, model, index);
+            let d_out = next_gradient(after).unwrap_or(&self.dlogits);
+            let flow = input_of(done, batch, self.encoding);
+            current.backward(flow, d_out, model.params_mut(index));
         }
     }
 }
 
-/// What layer `index` reads: the batch for the first, else the previous layer's output.
-fn output_of<'a>(done: &'a [Work], index: usize, batch: &'a Batch, encoding: Encoding) -> Flow<'a> {
-    if index == 0 {
-        return if encoding.gather {
-            Flow::Hot(&batch.hot)
-        } else {
-            Flow::Features(&batch.x)
-        };
-    }
-    match &done[index - 1] {
-        Work::Lstm {
-            tape,
-            sequences: true,
-            ..
-        } => Flow::Sequence(tape.outputs()),
-        Work::Lstm { tape, .. } => Flow::Vector(tape.final_state().0),
-        Work::Dense {
-            y, per_step: true, ..
-        } => Flow::Sequence(y),
-        Work::Dense { y, .. } => Flow::Vector(y),
-        Work::Repeat => match output_of(done, index - 1, batch, encoding) {
-            Flow::Vector(vector) => Flow::Repeated(vector),
-            _ => unreachable!("the compiler puts repeat after a layer returning one vector"),
-        },
-    }
-}
-
-fn lstm_input<'a>(flow: &Flow<'a>) -> LstmInput<'a> {
-    match *flow {
-        Flow::Features(x) | Flow::Sequence(x) => LstmInput::Dense(x),
-        Flow::Hot(hot) => LstmInput::OneHot(hot),
-        Flow::Repeated(vector) => LstmInput::Repeated(vector),
-        Flow::Vector(_) => unreachable!("the compiler gives an lstm a sequence"),
-    }
-}
-
-fn dense_input<'a>(flow: &Flow<'a>) -> &'a [f32] {
-    match *flow {
-        Flow::Features(x) | Flow::Sequence(x) | Flow::Vector(x) => x,
-        Flow::Hot(_) | Flow::Repeated(_) => unreachable!("dense reads features"),
-    }
-}
-
-fn run_layer(work: &mut Work, flow: Flow, model: &Model, index: usize) {
-    let first = model.first_tensor[index];
-    let tensors = &model.tensors;
-    match work {
-        Work::Lstm { tape, .. } => {
-            let w = LstmWeights {
-                w_ih: &tensors[first].value,
-                w_hh: &tensors[first + 1].value,
-                bias: &tensors[first + 2].value,
-            };
-            lstm_forward(lstm_input(&flow), &w, tape);
-        }
-        Work::Dense { k, o, y, room, .. } => dense_forward(
-            dense_input(&flow),
-            &tensors[first].value,
-            &tensors[first + 1].value,
-            (*k, *o),
-            y,
-            room,
-        ),
-        Work::Repeat => {}
-    }
+/// What the layer after `done` reads: the batch, passed through each of them.
+fn input_of<'a>(done: &'a [Box<dyn Work>], batch: &'a Batch, encoding: Encoding) -> Flow<'a> {
+    let first = if encoding.gather {
+        Flow::Hot(&batch.hot)
+    } else {
+        Flow::Features(&batch.x)
+    };
+    done.iter().fold(first, |flow, work| work.output(flow))
 }
 
 /// The gradient reaching a layer's output: the input gradient of the next layer that has
 /// one (`repeat` passes it through unchanged).
-fn next_gradient(after: &[Work]) -> Option<&[f32]> {
-    match after.first()? {
-        Work::Lstm { d_input, .. } | Work::Dense { d_input, .. } => Some(d_input),
-        Work::Repeat => next_gradient(&after[1..]),
-    }
-}
-
-fn backward_layer(work: &mut Work, flow: Flow, d_out: &[f32], model: &mut Model, index: usize) {
-    let first = model.first_tensor[index];
-    let tensors = &mut model.tensors[first..];
-    match work {
-        Work::Lstm {
-            dims,
-            sequences,
-            tape,
-            scratch,
-            d_input,
-            ..
-        } => {
-            let (w_ih, rest) = tensors.split_first_mut().unwrap();
-            let (w_hh, rest) = rest.split_first_mut().unwrap();
-            let bias = &mut rest[0];
-            let w = LstmWeights {
-                w_ih: &w_ih.value,
-                w_hh: &w_hh.value,
-                bias: &bias.value,
-            };
-            let grads = LstmGrads {
-                w_ih: &mut w_ih.grad,
-                w_hh: &mut w_hh.grad,
-                bias: &mut bias.grad,
-            };
-            let dout = if *sequences {
-                OutputGrad::Sequence(d_out)
-            } else {
-                OutputGrad::Last(&d_out[..dims.batch * dims.hidden])
-            };
-            let dx = (!d_input.is_empty()).then_some(&mut d_input[..]);
-            lstm_backward(lstm_input(&flow), &w, tape, dout, scratch, grads, dx);
-        }
-        Work::Dense {
-            k,
-            o,
-            w_t,
-            d_input,
-            room,
-            ..
-        } => {
-            let (w, rest) = tensors.split_first_mut().unwrap();
-            let b = &mut rest[0];
-            let dx = (!d_input.is_empty()).then_some((&mut d_input[..], &mut w_t[..]));
-            dense_backward(
-                dense_input(&flow),
-                &w.value,
-                d_out,
-                (*k, *o),
-                &mut w.grad,
-                &mut b.grad,
-                dx,
-                room,
-            );
-        }
-        Work::Repeat => {}
-    }
+fn next_gradient(after: &[Box<dyn Work>]) -> Option<&[f32]> {
+    after.iter().find_map(|work| work.input_gradient())
 }

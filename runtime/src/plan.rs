@@ -5,6 +5,8 @@
 
 pub use kernels::adam::AdamConfig;
 
+pub use crate::optimizer::OptimizerPlan;
+
 pub use crate::train::SampleRequest;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -20,22 +22,33 @@ pub struct Plan {
     pub show: Vec<ShowPlan>,
 }
 
+/// A layer: each kind's settings are its own struct, which `layers` implements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LayerPlan {
-    Lstm {
-        units: usize,
-        stateful: bool,
-        sequences: bool,
-    },
-    Repeat {
-        times: usize,
-    },
-    /// The last dense layer's outputs are what the loss reads: logits that cross-entropy
-    /// turns into probabilities, or the predicted values of a regression.
-    Dense {
-        units: usize,
-        per_step: bool,
-    },
+    Lstm(Lstm),
+    Repeat(Repeat),
+    Dense(Dense),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lstm {
+    pub units: usize,
+    pub stateful: bool,
+    pub sequences: bool,
+}
+
+/// Keras' `RepeatVector`: the vector before it read at each of `times` steps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Repeat {
+    pub times: usize,
+}
+
+/// The last dense layer's outputs are what the loss reads: logits that cross-entropy
+/// turns into probabilities, or the predicted values of a regression.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dense {
+    pub units: usize,
+    pub per_step: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -181,7 +194,7 @@ pub struct TrainPlan {
     pub shuffle: bool,
     pub reset_each_epoch: bool,
     pub seed: u64,
-    pub adam: AdamConfig,
+    pub optimizer: OptimizerPlan,
     pub loss: Loss,
     /// Stop when the validation loss has not improved for a while, as Keras'
     /// `EarlyStopping(monitor="val_loss", restore_best_weights=True)`.

@@ -12,8 +12,9 @@ use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
 use crate::data::{Affine, Batch, Dataset, Encoding, Scaler, MARKER, PAD};
-use crate::model::{Model, Pairs, Workspace};
-use crate::plan::{AdamConfig, EvalPlan, FramePlan, Loss, Plan, SourcePlan, Split};
+use crate::model::{Carried, Model, Workspace};
+use crate::optimizer::{Optimizer, OptimizerState};
+use crate::plan::{EvalPlan, FramePlan, Loss, Plan, SourcePlan, Split};
 pub use evaluation::{
     EvaluatedDraw, EvaluatedSample, Evaluation, Part, PartErrors, PartLoss, Score, SeriesSample,
 };
@@ -54,6 +55,7 @@ impl fmt::Display for NotFinite {
 pub struct Trainer {
     plan: Plan,
     pub model: Model,
+    optimizer: Optimizer,
     data: Dataset,
     /// A series' validation and test parts, framed and scaled as its training part.
     held_out: Vec<(Part, Dataset)>,
@@ -72,14 +74,13 @@ pub struct Trainer {
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainState {
     pub epoch: usize,
-    pub adam_step: u64,
     /// Every parameter tensor's values, in the model's order: the sidecar is a whole
     /// checkpoint even when the weight file beside it is from an earlier epoch.
     pub params: Vec<Vec<f32>>,
-    /// Adam's first and second moments, one pair per parameter tensor, in the model's order.
-    pub moments: Pairs,
-    /// The `(h, c)` each LSTM layer starts its next batch from.
-    pub carried: Pairs,
+    /// The optimizer's step count and slots.
+    pub optimizer: OptimizerState,
+    /// The state each recurrent layer starts its next batch from.
+    pub carried: Carried,
     /// Early stopping's record, when the plan stops early.
     pub best: Option<Best>,
 }
@@ -143,12 +144,12 @@ impl Runners {
     }
 
     /// One training step on the samples `ids` of `data`: encode them, forward, backward,
-    /// Adam, and carry the stateful layers' state to the next batch. Returns the batch's
+    /// the optimizer's update, and carry the stateful layers' state to the next batch. Returns the batch's
     /// summed loss; a loss that is not finite stops the step before backward.
     fn train(
         &mut self,
         model: &mut Model,
-        adam: AdamConfig,
+        optimizer: &mut Optimizer,
         data: &Dataset,
         encoding: Encoding,
         ids: &[usize],
@@ -158,7 +159,7 @@ impl Runners {
         let loss = runner.workspace.forward(model, &runner.batch);
         if loss.is_finite() {
             runner.workspace.backward(model, &runner.batch);
-            model.update(adam);
+            optimizer.update(&mut model.tensors);
             runner.workspace.carry_state();
         }
         loss
@@ -254,6 +255,7 @@ impl Trainer {
             });
         Trainer {
             plan: plan.clone(),
+            optimizer: Optimizer::new(plan.train.optimizer, &model.tensors),
             model,
             data,
             validation,
@@ -269,12 +271,10 @@ impl Trainer {
 
     /// Training's state after the epochs done so far, for a checkpoint.
     pub fn state(&self) -> TrainState {
-        let (adam_step, moments) = self.model.adam_state();
         TrainState {
             epoch: self.epochs_done,
-            adam_step,
             params: self.model.tensors.iter().map(|t| t.value.clone()).collect(),
-            moments,
+            optimizer: self.optimizer.state().clone(),
             carried: self.runners.full.workspace.carried_state(),
             best: self.best.clone(),
         }
@@ -284,7 +284,7 @@ impl Trainer {
     /// the plan's epochs leaves nothing to train: the run only evaluates.
     pub fn resume(&mut self, state: TrainState) -> Result<(), String> {
         self.model.set_values(state.params)?;
-        self.model.set_adam_state(state.adam_step, state.moments)?;
+        self.optimizer.restore(state.optimizer)?;
         self.runners
             .full
             .workspace
@@ -432,7 +432,7 @@ impl Trainer {
     pub fn step(&mut self, ids: &[usize]) -> f64 {
         self.runners.train(
             &mut self.model,
-            self.plan.train.adam,
+            &mut self.optimizer,
             &self.data,
             self.encoding,
             ids,
@@ -460,7 +460,7 @@ impl Trainer {
         for (index, ids) in self.order.chunks(self.runners.full.batch.rows).enumerate() {
             let batch_loss = self.runners.train(
                 &mut self.model,
-                self.plan.train.adam,
+                &mut self.optimizer,
                 &self.data,
                 self.encoding,
                 ids,

@@ -4,6 +4,7 @@
 use compiler::{compile, graph, lower, summary};
 use runtime::data::Encoding;
 use runtime::model::{Model, Workspace};
+use runtime::optimizer::Optimizer;
 use runtime::shapes::describe;
 
 use crate::{compile_spec, lstm_files, repo_root};
@@ -151,7 +152,8 @@ fn helps_applied_check_clean() {
 
 /// `lstmc check --plan` counts each layer's buffers from the plan's shapes alone: the counts
 /// must be the floats `Workspace::new` allocates, at the full batch the report is for and at
-/// the single row a prediction runs, and the parameters' floats those of `Model::new`.
+/// the single row a prediction runs, and the parameters' floats those of `Model::new` and
+/// its optimizer.
 #[test]
 fn plan_report_counts_what_the_workspace_allocates() {
     for path in lstm_files(&repo_root().join("specs")) {
@@ -164,7 +166,9 @@ fn plan_report_counts_what_the_workspace_allocates() {
             let counted: Vec<usize> = layers.iter().map(|layer| layer.floats).collect();
             let allocated = Workspace::new(&model, rows, encoding).floats();
             assert_eq!(counted, allocated, "{} at {rows} rows", path.display());
-            assert_eq!(parameters, model.floats(), "{}", path.display());
+            let optimizer = Optimizer::new(plan.train.optimizer, &model.tensors);
+            let held = model.floats() + optimizer.floats();
+            assert_eq!(parameters, held, "{}", path.display());
         }
     }
 }

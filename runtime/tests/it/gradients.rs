@@ -7,7 +7,8 @@ use rand_pcg::Pcg64Mcg;
 use runtime::data::{Batch, Dataset, Encoding};
 use runtime::model::{Model, Workspace};
 use runtime::plan::{
-    AdamConfig, DataPlan, EvalPlan, FramePlan, LayerPlan, Loss, Plan, Scale, SourcePlan, TrainPlan,
+    self, AdamConfig, DataPlan, EvalPlan, FramePlan, LayerPlan, Loss, OptimizerPlan, Plan, Scale,
+    SourcePlan, TrainPlan,
 };
 
 fn encoder_decoder(one_hot: bool) -> Plan {
@@ -32,21 +33,21 @@ fn encoder_decoder(one_hot: bool) -> Plan {
         steps: 3,
         features: if one_hot { 6 } else { 1 },
         layers: vec![
-            LayerPlan::Lstm {
+            LayerPlan::Lstm(plan::Lstm {
                 units: 5,
                 stateful: true,
                 sequences: false,
-            },
-            LayerPlan::Repeat { times: 2 },
-            LayerPlan::Lstm {
+            }),
+            LayerPlan::Repeat(plan::Repeat { times: 2 }),
+            LayerPlan::Lstm(plan::Lstm {
                 units: 4,
                 stateful: false,
                 sequences: true,
-            },
-            LayerPlan::Dense {
+            }),
+            LayerPlan::Dense(plan::Dense {
                 units: 6,
                 per_step: true,
-            },
+            }),
         ],
         data,
         train: TrainPlan {
@@ -55,12 +56,12 @@ fn encoder_decoder(one_hot: bool) -> Plan {
             shuffle: false,
             reset_each_epoch: true,
             seed: 1,
-            adam: AdamConfig {
+            optimizer: OptimizerPlan::Adam(AdamConfig {
                 lr: 0.001,
                 beta1: 0.9,
                 beta2: 0.999,
                 epsilon: 1e-7,
-            },
+            }),
             loss: Loss::CrossEntropy,
             early_stop: None,
         },
@@ -143,24 +144,24 @@ fn encoder_decoder_gradients_match_finite_differences() {
 fn stacked_gradients_match_finite_differences() {
     let mut plan = encoder_decoder(false);
     plan.layers = vec![
-        LayerPlan::Lstm {
+        LayerPlan::Lstm(plan::Lstm {
             units: 5,
             stateful: false,
             sequences: true,
-        },
-        LayerPlan::Lstm {
+        }),
+        LayerPlan::Lstm(plan::Lstm {
             units: 4,
             stateful: true,
             sequences: true,
-        },
-        LayerPlan::Dense {
+        }),
+        LayerPlan::Dense(plan::Dense {
             units: 7,
             per_step: true,
-        },
-        LayerPlan::Dense {
+        }),
+        LayerPlan::Dense(plan::Dense {
             units: 6,
             per_step: true,
-        },
+        }),
     ];
     plan.data.frame = FramePlan::Lag {
         steps_in: 3,

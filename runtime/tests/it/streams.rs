@@ -8,8 +8,8 @@ use rand_pcg::Pcg64Mcg;
 use runtime::data::{Batch, Dataset, Encoding};
 use runtime::model::{Model, Workspace};
 use runtime::plan::{
-    AdamConfig, DataPlan, EvalPlan, FramePlan, LayerPlan, Loss, Plan, Scale, SourcePlan, Split,
-    TrainPlan,
+    self, AdamConfig, DataPlan, EvalPlan, FramePlan, LayerPlan, Loss, OptimizerPlan, Plan, Scale,
+    SourcePlan, Split, TrainPlan,
 };
 
 const STREAMS: usize = 3;
@@ -22,10 +22,12 @@ fn plan(steps: usize) -> Plan {
     let ids: Vec<u32> = (0..STREAMS * CHUNKS * STEPS + 1 + 5)
         .map(|i| ((i * 5 + i / 3) % 7) as u32)
         .collect();
-    let lstm = |units| LayerPlan::Lstm {
-        units,
-        stateful: true,
-        sequences: true,
+    let lstm = |units| {
+        LayerPlan::Lstm(plan::Lstm {
+            units,
+            stateful: true,
+            sequences: true,
+        })
     };
     Plan {
         name: "streams".into(),
@@ -34,10 +36,10 @@ fn plan(steps: usize) -> Plan {
         layers: vec![
             lstm(6),
             lstm(5),
-            LayerPlan::Dense {
+            LayerPlan::Dense(plan::Dense {
                 units: 7,
                 per_step: true,
-            },
+            }),
         ],
         data: DataPlan {
             source: SourcePlan::Text {
@@ -57,12 +59,12 @@ fn plan(steps: usize) -> Plan {
             shuffle: false,
             reset_each_epoch: true,
             seed: 3,
-            adam: AdamConfig {
+            optimizer: OptimizerPlan::Adam(AdamConfig {
                 lr: 0.01,
                 beta1: 0.9,
                 beta2: 0.999,
                 epsilon: 1e-7,
-            },
+            }),
             loss: Loss::CrossEntropy,
             early_stop: None,
         },
@@ -146,16 +148,16 @@ fn padding_after_an_item_counts_for_nothing() {
     let items: Vec<Vec<u32>> = vec![vec![1, 2, 3], vec![4], vec![2, 2, 5, 1]];
     let plan_with = |steps: usize| {
         let mut plan = plan(steps);
-        plan.layers[0] = LayerPlan::Lstm {
+        plan.layers[0] = LayerPlan::Lstm(plan::Lstm {
             units: 6,
             stateful: false,
             sequences: true,
-        };
-        plan.layers[1] = LayerPlan::Lstm {
+        });
+        plan.layers[1] = LayerPlan::Lstm(plan::Lstm {
             units: 5,
             stateful: false,
             sequences: true,
-        };
+        });
         plan.data.source = SourcePlan::Lines {
             vocabulary: "\nabcdef".chars().collect(),
             items: items.clone(),

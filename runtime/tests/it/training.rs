@@ -9,8 +9,10 @@ use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 use runtime::data::{Batch, Dataset, Encoding};
 use runtime::model::{Model, Workspace};
+use runtime::optimizer::Optimizer;
 use runtime::plan::{
-    AdamConfig, DataPlan, EvalPlan, FramePlan, LayerPlan, Loss, Plan, Scale, SourcePlan, TrainPlan,
+    self, AdamConfig, DataPlan, EvalPlan, FramePlan, LayerPlan, Loss, OptimizerPlan, Plan, Scale,
+    SourcePlan, TrainPlan,
 };
 use runtime::train::{argmax, Score, Trainer};
 
@@ -38,13 +40,13 @@ fn plan(letters: &str, frame: FramePlan, steps: usize, layers: Vec<LayerPlan>) -
             shuffle: false,
             reset_each_epoch: true,
             seed: 5,
-            adam: AdamConfig {
+            optimizer: OptimizerPlan::Adam(AdamConfig {
                 // Large steps, so that each batch's update moves the next one's numbers.
                 lr: 0.05,
                 beta1: 0.9,
                 beta2: 0.999,
                 epsilon: 1e-7,
-            },
+            }),
             loss: Loss::CrossEntropy,
             early_stop: None,
         },
@@ -111,21 +113,21 @@ fn a_partial_last_batch_trains_and_predicts_its_own_samples() {
         },
         3,
         vec![
-            LayerPlan::Lstm {
+            LayerPlan::Lstm(plan::Lstm {
                 units: 6,
                 stateful: false,
                 sequences: false,
-            },
-            LayerPlan::Repeat { times: 2 },
-            LayerPlan::Lstm {
+            }),
+            LayerPlan::Repeat(plan::Repeat { times: 2 }),
+            LayerPlan::Lstm(plan::Lstm {
                 units: 5,
                 stateful: false,
                 sequences: true,
-            },
-            LayerPlan::Dense {
+            }),
+            LayerPlan::Dense(plan::Dense {
                 units: 10,
                 per_step: true,
-            },
+            }),
         ],
     );
     let (data, encoding) = data_of(&plan);
@@ -142,6 +144,7 @@ fn a_partial_last_batch_trains_and_predicts_its_own_samples() {
     // one at a time from the weights those batches left.
     let mut model = Model::new(&plan, &mut Pcg64Mcg::seed_from_u64(0));
     model.set_values(trainer.state().params).unwrap();
+    let mut optimizer = Optimizer::new(plan.train.optimizer, &model.tensors);
     let mut full = Workspace::new(&model, 3, encoding);
     let mut batch = Batch::new(3, encoding, 2);
     let (mut loss, mut correct) = (0.0, 0);
@@ -149,7 +152,7 @@ fn a_partial_last_batch_trains_and_predicts_its_own_samples() {
         batch.fill(&data, &ids, encoding);
         loss += full.forward(&model, &batch);
         full.backward(&mut model, &batch);
-        model.update(plan.train.adam);
+        optimizer.update(&mut model.tensors);
         correct += full
             .probs
             .chunks(10)
@@ -224,20 +227,20 @@ fn stateful_slots_carry_their_own_streams() {
         FramePlan::Windows { size: 3 },
         3,
         vec![
-            LayerPlan::Lstm {
+            LayerPlan::Lstm(plan::Lstm {
                 units: 6,
                 stateful: true,
                 sequences: true,
-            },
-            LayerPlan::Lstm {
+            }),
+            LayerPlan::Lstm(plan::Lstm {
                 units: 5,
                 stateful: true,
                 sequences: false,
-            },
-            LayerPlan::Dense {
+            }),
+            LayerPlan::Dense(plan::Dense {
                 units: 16,
                 per_step: false,
-            },
+            }),
         ],
     );
     let (data, encoding) = data_of(&plan);
@@ -283,13 +286,13 @@ fn stateful_slots_carry_their_own_streams() {
             }
             alone.carry_state();
         }
-        for (layer, ((h, c), (h1, c1))) in carried.iter().zip(alone.carried_state()).enumerate() {
-            let units = h1.len();
-            let slice = |state: &[f32]| state[slot * units..(slot + 1) * units].to_vec();
-            let near = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(a, b)| (a - b).abs() < 1e-6);
+        for ((name, state), (_, state1)) in carried.iter().zip(alone.carried_state()) {
+            let units = state1.len();
+            let slice = &state[slot * units..(slot + 1) * units];
+            let near = slice.iter().zip(&state1).all(|(a, b)| (a - b).abs() < 1e-6);
             assert!(
-                near(&slice(h), &h1) && near(&slice(c), &c1),
-                "layer {layer}, slot {slot}: carried state differs from its stream alone"
+                near,
+                "{name}, slot {slot}: carried state differs from its stream alone"
             );
         }
     }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use runtime::data::{Affine, Scaler};
 use runtime::model::NamedTensor;
+use runtime::optimizer::OptimizerState;
 use runtime::train::{Best, TrainState, Trainer};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
@@ -57,9 +58,9 @@ pub fn state_path(weights: &Path) -> PathBuf {
 }
 
 /// Writes a checkpoint: first the sidecar, a whole checkpoint in lstmc's own layout (the
-/// parameters as `param.{k}`, Adam's moments as `adam.{k}.m` / `adam.{k}.v`, each LSTM layer's
-/// carried state as `carried.{k}.h` / `carried.{k}.c`, the epoch and Adam's step in the
-/// metadata), then the weights in PyTorch's layout. Each write is atomic; a run killed
+/// parameters as `param.{k}`, the optimizer's slots as `{slot}.{k}` (`adam.m.3`), each
+/// recurrent layer's carried state as `carried.{layer}.{buffer}` (`carried.0.h`), the epoch,
+/// the optimizer's step and its slots' names in the metadata), then the weights in PyTorch's layout. Each write is atomic; a run killed
 /// between the two leaves a newer sidecar, which loading resumes from.
 pub fn save_checkpoint(path: &Path, trainer: &Trainer, spec_text: &str) -> Result<(), String> {
     let state = trainer.state();
@@ -67,18 +68,25 @@ pub fn save_checkpoint(path: &Path, trainer: &Trainer, spec_text: &str) -> Resul
     for (k, values) in state.params.iter().enumerate() {
         named.push((format!("param.{k}"), values));
     }
-    for (k, (m, v)) in state.moments.iter().enumerate() {
-        named.push((format!("adam.{k}.m"), m));
-        named.push((format!("adam.{k}.v"), v));
+    for (slot, tensors) in &state.optimizer.slots {
+        for (k, values) in tensors.iter().enumerate() {
+            named.push((format!("{slot}.{k}"), values));
+        }
     }
-    for (k, (h, c)) in state.carried.iter().enumerate() {
-        named.push((format!("carried.{k}.h"), h));
-        named.push((format!("carried.{k}.c"), c));
+    for (name, values) in &state.carried {
+        named.push((format!("carried.{name}"), values));
     }
     let epoch = state.epoch.to_string();
+    let slot_names: Vec<&str> = state
+        .optimizer
+        .slots
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
     let mut metadata = vec![
         ("epoch", epoch.clone()),
-        ("adam_step", state.adam_step.to_string()),
+        ("optimizer_step", state.optimizer.step.to_string()),
+        ("optimizer_slots", slot_names.join(",")),
     ];
     if let Some(best) = &state.best {
         for (k, values) in best.params.iter().enumerate() {
@@ -222,11 +230,22 @@ pub fn load_state(path: &Path) -> Result<Option<TrainState>, String> {
             .and_then(|v| v.parse::<u64>().ok())
             .ok_or_else(|| format!("{} has no `{key}` in its metadata", sidecar.display()))
     };
-    let (epoch, adam_step) = (number("epoch")? as usize, number("adam_step")?);
+    let (epoch, step) = (number("epoch")? as usize, number("optimizer_step")?);
     let mut tensors = load(&sidecar)?;
     let params = numbered(&mut tensors, "param");
-    let moments = pairs(&mut tensors, "adam", ("m", "v"));
-    let carried = pairs(&mut tensors, "carried", ("h", "c"));
+    let slots = metadata
+        .get("optimizer_slots")
+        .ok_or_else(|| {
+            format!(
+                "{} has no `optimizer_slots` in its metadata",
+                sidecar.display()
+            )
+        })?
+        .split(',')
+        .filter(|name| !name.is_empty())
+        .map(|name| (name.to_string(), numbered(&mut tensors, name)))
+        .collect();
+    let carried = prefixed(&mut tensors, "carried.");
     let best = read_best(&metadata, numbered(&mut tensors, "best"), &sidecar)?;
     if let Some(extra) = tensors.first() {
         return Err(format!(
@@ -237,9 +256,8 @@ pub fn load_state(path: &Path) -> Result<Option<TrainState>, String> {
     }
     Ok(Some(TrainState {
         epoch,
-        adam_step,
         params,
-        moments,
+        optimizer: OptimizerState { step, slots },
         carried,
         best,
     }))
@@ -299,27 +317,16 @@ fn read_metadata(path: &Path) -> Result<HashMap<String, String>, String> {
     Ok(header.metadata().clone().unwrap_or_default())
 }
 
-/// Takes `{prefix}.0.{a}` and `{prefix}.0.{b}`, then `{prefix}.1.…`, for as long as both exist.
-fn pairs(
-    tensors: &mut Vec<NamedTensor>,
-    prefix: &str,
-    (a, b): (&str, &str),
-) -> Vec<(Vec<f32>, Vec<f32>)> {
-    let mut found = Vec::new();
-    loop {
-        let k = found.len();
-        let position = |tensors: &[NamedTensor], part: &str| {
-            tensors
-                .iter()
-                .position(|t| t.name == format!("{prefix}.{k}.{part}"))
-        };
-        let (Some(first), Some(_)) = (position(tensors, a), position(tensors, b)) else {
-            return found;
-        };
-        let first = tensors.swap_remove(first).data;
-        let second = position(tensors, b).expect("found above");
-        found.push((first, tensors.swap_remove(second).data));
-    }
+/// Takes every tensor whose name starts with `prefix`, named by the rest.
+fn prefixed(tensors: &mut Vec<NamedTensor>, prefix: &str) -> Vec<(String, Vec<f32>)> {
+    let (found, rest) = std::mem::take(tensors)
+        .into_iter()
+        .partition::<Vec<_>, _>(|t| t.name.starts_with(prefix));
+    *tensors = rest;
+    found
+        .into_iter()
+        .map(|t| (t.name[prefix.len()..].to_string(), t.data))
+        .collect()
 }
 
 fn write_file(

@@ -1,0 +1,248 @@
+//! The LSTM layer: parameters `[W_ih, W_hh, bias]` (Keras' one bias), the kernels' fused
+//! forward and backward, and the `(h, c)` state it carries when stateful.
+
+use kernels::lstm::{
+    lstm_backward, lstm_forward, packing_pays, InputKind, LstmDims, LstmGrads, LstmScratch,
+    LstmTape, LstmWeights, OutputGrad,
+};
+use rand_pcg::Pcg64Mcg;
+
+use super::{named, transposed, Flow, Incoming, Layer, Reads, Shape, Work};
+use crate::init::{glorot_uniform, lstm_bias, orthogonal};
+use crate::model::{NamedTensor, Tensor};
+use crate::plan::Lstm;
+
+impl Layer for Lstm {
+    fn width(&self, _input: usize) -> usize {
+        self.units
+    }
+
+    fn parameter_floats(&self, input: usize) -> usize {
+        (input + self.units + 1) * 4 * self.units
+    }
+
+    fn init(&self, input: usize, rng: &mut Pcg64Mcg) -> Vec<Vec<f32>> {
+        let units = self.units;
+        vec![
+            glorot_uniform(input, 4 * units, rng),
+            orthogonal(units, 4 * units, rng),
+            lstm_bias(units),
+        ]
+    }
+
+    /// `torch.nn.LSTM`'s `weight_ih_l0 [4H, I]`, `weight_hh_l0 [4H, H]`, `bias_ih_l0 [4H]`
+    /// (Keras' one bias) and `bias_hh_l0 [4H]` (zeros), gates i, f, g, o.
+    fn export(&self, input: usize, params: &[Tensor]) -> Vec<NamedTensor> {
+        let (units, g4) = (self.units, 4 * self.units);
+        vec![
+            named(
+                "weight_ih_l0",
+                vec![g4, input],
+                transposed(&params[0].value, input, g4),
+            ),
+            named(
+                "weight_hh_l0",
+                vec![g4, units],
+                transposed(&params[1].value, units, g4),
+            ),
+            named("bias_ih_l0", vec![g4], params[2].value.clone()),
+            named("bias_hh_l0", vec![g4], vec![0.0; g4]),
+        ]
+    }
+
+    /// PyTorch's two biases are summed, so its own weights load too.
+    fn import(&self, input: usize, named: &dyn Fn(&str) -> Vec<f32>) -> Vec<Vec<f32>> {
+        let (units, g4) = (self.units, 4 * self.units);
+        let (ih, hh) = (named("bias_ih_l0"), named("bias_hh_l0"));
+        vec![
+            transposed(&named("weight_ih_l0"), g4, input),
+            transposed(&named("weight_hh_l0"), g4, units),
+            ih.iter().zip(&hh).map(|(a, b)| a + b).collect(),
+        ]
+    }
+
+    fn shape(&self, incoming: Incoming) -> Box<dyn Shape> {
+        let kind = match incoming.reads {
+            Reads::Hot => InputKind::OneHot,
+            Reads::Repeated => InputKind::Repeated,
+            Reads::Features | Reads::Sequence => InputKind::Dense,
+            Reads::Vector => unreachable!("the compiler gives an lstm a sequence"),
+        };
+        Box::new(LstmShape {
+            dims: LstmDims {
+                steps: incoming.steps,
+                batch: incoming.rows,
+                input: incoming.width,
+                hidden: self.units,
+            },
+            kind,
+            settings: *self,
+            d_input: incoming.floats(),
+        })
+    }
+}
+
+struct LstmShape {
+    dims: LstmDims,
+    kind: InputKind,
+    settings: Lstm,
+    /// The gradient of its input: none when it reads the batch.
+    d_input: usize,
+}
+
+impl Shape for LstmShape {
+    fn outgoing(&self) -> Incoming {
+        Incoming {
+            rows: self.dims.batch,
+            steps: self.dims.steps,
+            width: self.settings.units,
+            reads: if self.settings.sequences {
+                Reads::Sequence
+            } else {
+                Reads::Vector
+            },
+        }
+    }
+
+    fn ops(&self) -> (Vec<String>, Vec<String>) {
+        lstm_ops(self.dims, self.kind)
+    }
+
+    fn floats(&self) -> usize {
+        LstmTape::floats_for(self.dims, self.kind)
+            + LstmScratch::floats_for(self.dims, self.kind)
+            + self.d_input
+    }
+
+    fn allocate(&self) -> Box<dyn Work> {
+        Box::new(LstmWork {
+            dims: self.dims,
+            settings: self.settings,
+            tape: LstmTape::new(self.dims, self.kind),
+            scratch: LstmScratch::new(self.dims, self.kind),
+            d_input: vec![0.0; self.d_input],
+        })
+    }
+}
+
+struct LstmWork {
+    dims: LstmDims,
+    settings: Lstm,
+    tape: LstmTape,
+    scratch: LstmScratch,
+    d_input: Vec<f32>,
+}
+
+fn weights(params: &[Tensor]) -> LstmWeights<'_> {
+    LstmWeights {
+        w_ih: &params[0].value,
+        w_hh: &params[1].value,
+        bias: &params[2].value,
+    }
+}
+
+impl Work for LstmWork {
+    fn forward(&mut self, input: Flow, params: &[Tensor]) {
+        lstm_forward(input.sequence(), &weights(params), &mut self.tape);
+    }
+
+    fn backward(&mut self, input: Flow, d_out: &[f32], params: &mut [Tensor]) {
+        let [w_ih, w_hh, bias] = params else {
+            unreachable!("an lstm has three tensors")
+        };
+        let w = LstmWeights {
+            w_ih: &w_ih.value,
+            w_hh: &w_hh.value,
+            bias: &bias.value,
+        };
+        let grads = LstmGrads {
+            w_ih: &mut w_ih.grad,
+            w_hh: &mut w_hh.grad,
+            bias: &mut bias.grad,
+        };
+        let dout = if self.settings.sequences {
+            OutputGrad::Sequence(d_out)
+        } else {
+            OutputGrad::Last(&d_out[..self.dims.batch * self.dims.hidden])
+        };
+        let dx = (!self.d_input.is_empty()).then_some(&mut self.d_input[..]);
+        let (tape, scratch) = (&self.tape, &mut self.scratch);
+        lstm_backward(input.sequence(), &w, tape, dout, scratch, grads, dx);
+    }
+
+    fn output<'a>(&'a self, _input: Flow<'a>) -> Flow<'a> {
+        if self.settings.sequences {
+            Flow::Sequence(self.tape.outputs())
+        } else {
+            Flow::Vector(self.tape.final_state().0)
+        }
+    }
+
+    fn input_gradient(&self) -> Option<&[f32]> {
+        Some(&self.d_input)
+    }
+
+    fn floats(&self) -> usize {
+        self.tape.floats() + self.scratch.floats() + self.d_input.len()
+    }
+
+    fn carried(&self) -> Vec<(&'static str, &[f32])> {
+        let (h, c) = self.tape.initial_state();
+        vec![("h", h), ("c", c)]
+    }
+
+    fn carried_mut(&mut self) -> Vec<&mut [f32]> {
+        let (h, c) = self.tape.initial_state_mut();
+        vec![h, c]
+    }
+
+    /// The kernel skips a step's recurrent product only when its initial state is zero, so
+    /// carrying a stateless layer's state (`every`) is exact too.
+    fn carry_state(&mut self, every: bool) {
+        if every || self.settings.stateful {
+            self.tape.carry_state();
+        }
+    }
+
+    fn reset_state(&mut self) {
+        let (h, c) = self.tape.initial_state_mut();
+        h.fill(0.0);
+        c.fill(0.0);
+    }
+}
+
+fn lstm_ops(dims: LstmDims, kind: InputKind) -> (Vec<String>, Vec<String>) {
+    let LstmDims {
+        steps: t,
+        batch: b,
+        input: i,
+        hidden: h,
+    } = dims;
+    let g4 = 4 * h;
+    let projection = match kind {
+        InputKind::OneHot => format!("input projection: row gather from W_ih [{i}, {g4}] for [{t}, {b}] one-hot indices, no matrix multiply"),
+        InputKind::Repeated => format!("input projection: one GEMM [{b}, {i}]·[{i}, {g4}] for the repeated vector, copied to {t} steps"),
+        InputKind::Dense => format!("input projection: one GEMM [{}, {i}]·[{i}, {g4}] for all {t} steps", t * b),
+    };
+    let packed = if packing_pays(dims) {
+        ", W_hh packed once per pass"
+    } else {
+        ""
+    };
+    let d_input = match kind {
+        InputKind::OneHot => "dW_ih by scatter-add of rows".to_string(),
+        InputKind::Repeated => {
+            format!("dW_ih and the vector's gradient from the gate gradients summed over {t} steps")
+        }
+        InputKind::Dense => format!("dW_ih as one GEMM over {} rows", t * b),
+    };
+    let forward = vec![
+        projection,
+        format!("per step ({t}): recurrent GEMM [{b}, {h}]·[{h}, {g4}]{packed}, then the fused cell (bias, sigmoid/tanh, c and h)"),
+    ];
+    let backward = vec![
+        format!("backward per step: fused cell backward, GEMM [{b}, {g4}]·[{g4}, {h}] into the previous h"),
+        format!("backward at the end: dW_hh as one GEMM over {} rows, {d_input}", t * b),
+    ];
+    (forward, backward)
+}

@@ -1,0 +1,83 @@
+//! `repeat N` (Keras' `RepeatVector`): no kernel and no buffer. The next layer reads the
+//! vector as `Flow::Repeated`, so an LSTM projects it once rather than once per step, and the
+//! gradient passes through to the layer before.
+
+use rand_pcg::Pcg64Mcg;
+
+use super::{Flow, Incoming, Layer, Reads, Shape, Work};
+use crate::model::{NamedTensor, Tensor};
+use crate::plan::Repeat;
+
+impl Layer for Repeat {
+    fn width(&self, input: usize) -> usize {
+        input
+    }
+
+    fn parameter_floats(&self, _input: usize) -> usize {
+        0
+    }
+
+    fn init(&self, _input: usize, _rng: &mut Pcg64Mcg) -> Vec<Vec<f32>> {
+        Vec::new()
+    }
+
+    fn export(&self, _input: usize, _params: &[Tensor]) -> Vec<NamedTensor> {
+        Vec::new()
+    }
+
+    fn import(&self, _input: usize, _named: &dyn Fn(&str) -> Vec<f32>) -> Vec<Vec<f32>> {
+        Vec::new()
+    }
+
+    fn shape(&self, incoming: Incoming) -> Box<dyn Shape> {
+        Box::new(RepeatShape(Incoming {
+            steps: self.times,
+            reads: Reads::Repeated,
+            ..incoming
+        }))
+    }
+}
+
+struct RepeatShape(Incoming);
+
+impl Shape for RepeatShape {
+    fn outgoing(&self) -> Incoming {
+        self.0
+    }
+
+    fn ops(&self) -> (Vec<String>, Vec<String>) {
+        let note = "no kernel: the next lstm projects the vector once and reads it at every step";
+        (vec![note.into()], Vec::new())
+    }
+
+    fn floats(&self) -> usize {
+        0
+    }
+
+    fn allocate(&self) -> Box<dyn Work> {
+        Box::new(RepeatWork)
+    }
+}
+
+struct RepeatWork;
+
+impl Work for RepeatWork {
+    fn forward(&mut self, _input: Flow, _params: &[Tensor]) {}
+
+    fn backward(&mut self, _input: Flow, _d_out: &[f32], _params: &mut [Tensor]) {}
+
+    fn output<'a>(&'a self, input: Flow<'a>) -> Flow<'a> {
+        match input {
+            Flow::Vector(vector) => Flow::Repeated(vector),
+            _ => unreachable!("the compiler puts repeat after a layer returning one vector"),
+        }
+    }
+
+    fn input_gradient(&self) -> Option<&[f32]> {
+        None
+    }
+
+    fn floats(&self) -> usize {
+        0
+    }
+}
