@@ -24,5 +24,6 @@ pub mod generic;
 mod lanes;
 pub mod lstm;
 pub mod packed;
+pub mod recurrent;
 pub mod regression;
 pub mod softmax;
