@@ -21,6 +21,7 @@ pub mod dense;
 pub mod gather;
 pub mod gemm;
 pub mod generic;
+pub mod gru;
 mod lanes;
 pub mod lstm;
 pub mod packed;
