@@ -1,6 +1,7 @@
-//! f32 kernels for training LSTM sequence models on CPUs: matrix multiply, the LSTM layer
-//! forward and backward, dense, softmax with cross-entropy, the regression losses (mean
-//! squared and mean absolute error), Adam, and row gather.
+//! f32 kernels for training LSTM sequence models on CPUs: matrix multiply, the LSTM and GRU
+//! layers forward and backward (on what they share, `recurrent`), dense, softmax with
+//! cross-entropy, the regression losses (mean squared and mean absolute error), Adam, and row
+//! gather.
 //!
 //! Each kernel is vectorised with `wide` (`f32x8`; AVX2 + FMA with the workspace's target
 //! features) and has a plain scalar reference in `generic`, against which the tests check it.
@@ -9,7 +10,7 @@
 //! Conventions, everywhere:
 //! - dims: T time steps, B batch rows, I inputs, H hidden units, O outputs, C classes;
 //! - gates `[4H]` in the order i, f, g, o (input, forget, cell candidate, output), as
-//!   Keras and PyTorch;
+//!   Keras and PyTorch; the GRU's `[3H]` in PyTorch's order r, z, n (reset, update, new);
 //! - matrices row-major; sequences time-major, `[T, B, ·]`;
 //! - backward passes write the weight gradients (`=`), so callers need not zero them;
 //! - no kernel allocates: buffers are sized once by the caller (`LstmTape::new`, ...).
@@ -21,8 +22,10 @@ pub mod dense;
 pub mod gather;
 pub mod gemm;
 pub mod generic;
+pub mod gru;
 mod lanes;
 pub mod lstm;
 pub mod packed;
+pub mod recurrent;
 pub mod regression;
 pub mod softmax;

@@ -18,30 +18,34 @@
 //! written, not added to: a caller need not zero them, and a rank-1 update at batch 1 need
 //! not read them.
 //!
-//! Nothing here allocates: the tape and scratch buffers are made once per shape.
+//! Nothing here allocates: the tape and scratch buffers are made once per shape. The dims,
+//! inputs, input projection and weight gradients the LSTM shares with the GRU are in
+//! `recurrent`.
 
 use rayon::prelude::*;
 use wide::f32x8;
 
 use crate::activation::{sigmoid8, tanh8};
 use crate::denormal::FlushDenormals;
-use crate::gather::{gather_rows, scatter_add_rows};
-use crate::gemm::{gemm, room_for, Mat, MatMut, SMALL_MAX_MACS};
-use crate::lanes::{add_into, load, store, transpose_block};
-use crate::packed::{gemm_packed, PackedMat};
+use crate::gemm::{Mat, MatMut};
+use crate::lanes::{load, store};
+use crate::packed::PackedMat;
+use crate::recurrent::{
+    cells_in_parallel, first_step_with_state, input_backward, input_room, project_input,
+    recurrent_product, recurrent_weight_grad, GradRoom, StepMatrix,
+};
+pub use crate::recurrent::{column_sums, transpose_into, InputKind, OutputGrad};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LstmDims {
-    pub steps: usize,
-    pub batch: usize,
-    pub input: usize,
-    pub hidden: usize,
-}
+/// The LSTM's dims: the recurrent layers share them.
+pub type LstmDims = crate::recurrent::RecurrentDims;
+/// What the layer reads at each step: the recurrent layers share it.
+pub type LstmInput<'a> = crate::recurrent::RecurrentInput<'a>;
 
-impl LstmDims {
-    fn gates(&self) -> usize {
-        4 * self.hidden
-    }
+/// Gates per hidden unit: i, f, g, o.
+const GATES: usize = 4;
+
+fn gates(dims: LstmDims) -> usize {
+    GATES * dims.hidden
 }
 
 pub struct LstmWeights<'a> {
@@ -58,34 +62,6 @@ pub struct LstmGrads<'a> {
     pub w_ih: &'a mut [f32],
     pub w_hh: &'a mut [f32],
     pub bias: &'a mut [f32],
-}
-
-/// What the layer reads at each step.
-#[derive(Clone, Copy)]
-pub enum LstmInput<'a> {
-    /// `[T, B, I]` features.
-    Dense(&'a [f32]),
-    /// `[T, B]` the index of the hot feature: a one-hot input, projected by a row gather.
-    OneHot(&'a [u32]),
-    /// `[B, I]` the same vector at every step (Keras `RepeatVector`), projected once.
-    Repeated(&'a [f32]),
-}
-
-/// Which `LstmInput` a layer reads, for sizing its buffers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum InputKind {
-    Dense,
-    OneHot,
-    Repeated,
-}
-
-/// The gradient of the loss with respect to the layer's outputs.
-#[derive(Clone, Copy)]
-pub enum OutputGrad<'a> {
-    /// `[T, B, H]`: the layer returns sequences.
-    Sequence(&'a [f32]),
-    /// `[B, H]`: the layer returns its last state only.
-    Last(&'a [f32]),
 }
 
 /// What forward keeps for backward.
@@ -188,23 +164,13 @@ struct TapeLens {
 
 impl TapeLens {
     fn new(dims: LstmDims, input: InputKind) -> TapeLens {
-        let (t, b, i, h, g4) = (
-            dims.steps,
-            dims.batch,
-            dims.input,
-            dims.hidden,
-            dims.gates(),
-        );
+        let (t, b, h, g4) = (dims.steps, dims.batch, dims.hidden, gates(dims));
         TapeLens {
             gates: t * b * g4,
             state: (t + 1) * b * h,
             tanh_c: t * b * h,
             packed: packing_pays(dims).then_some((h, g4)),
-            room: match input {
-                InputKind::Dense => room_for(t * b, i, g4, true),
-                InputKind::OneHot => 0,
-                InputKind::Repeated => room_for(b, i, g4, true),
-            },
+            room: input_room(dims, g4, input),
         }
     }
 
@@ -223,88 +189,36 @@ pub struct LstmScratch {
     /// `[B, H]` gradients flowing into the previous step's h and c.
     dh_next: Vec<f32>,
     dc_next: Vec<f32>,
-    /// `[B, 4H]` gate gradients summed over steps, for a repeated input.
-    dgates_sum: Vec<f32>,
-    /// Room for packing in the weight and input gradients' products (`gemm::room_for`).
-    room: Vec<f32>,
+    /// What the weight and input gradients' products work in.
+    grad_room: GradRoom,
 }
 
 impl LstmScratch {
     /// Floats held, read from the buffers themselves.
     pub fn floats(&self) -> usize {
-        let w_hh_t = match &self.w_hh_t {
-            StepMatrix::Packed(packed) => packed.floats(),
-            StepMatrix::Plain(plain) => plain.len(),
-        };
         let state = self.dh_next.len() + self.dc_next.len();
-        self.dgates.len() + w_hh_t + state + self.dgates_sum.len() + self.room.len()
+        self.dgates.len() + self.w_hh_t.floats() + state + self.grad_room.floats()
     }
 
     pub fn new(dims: LstmDims, input: InputKind) -> LstmScratch {
-        let lens = ScratchLens::new(dims, input);
+        let (t, b, h, g4) = (dims.steps, dims.batch, dims.hidden, gates(dims));
         LstmScratch {
-            dgates: vec![0.0; lens.dgates],
-            w_hh_t: match lens.packed_t {
-                Some((k, n)) => StepMatrix::Packed(PackedMat::new(k, n)),
-                None => StepMatrix::Plain(vec![0.0; lens.plain_t]),
-            },
-            dh_next: vec![0.0; lens.state],
-            dc_next: vec![0.0; lens.state],
-            dgates_sum: vec![0.0; lens.dgates_sum],
-            room: vec![0.0; lens.room],
+            dgates: vec![0.0; t * b * g4],
+            w_hh_t: StepMatrix::new(dims, g4),
+            dh_next: vec![0.0; b * h],
+            dc_next: vec![0.0; b * h],
+            grad_room: GradRoom::new(dims, g4, input),
         }
     }
 
     /// Floats `new` allocates for these shapes, counted without allocating.
     pub fn floats_for(dims: LstmDims, input: InputKind) -> usize {
-        ScratchLens::new(dims, input).floats()
-    }
-}
-
-/// The lengths of a scratch's buffers, decided once for `LstmScratch::new` to allocate and
-/// `LstmScratch::floats_for` to count.
-struct ScratchLens {
-    dgates: usize,
-    /// `[k, n]` of `W_hhᵀ` packed when packing pays, else the floats of a plain copy.
-    packed_t: Option<(usize, usize)>,
-    plain_t: usize,
-    /// Each of `dh_next` and `dc_next`.
-    state: usize,
-    dgates_sum: usize,
-    room: usize,
-}
-
-impl ScratchLens {
-    fn new(dims: LstmDims, input: InputKind) -> ScratchLens {
-        let (t, b, i, h, g4) = (
-            dims.steps,
-            dims.batch,
-            dims.input,
-            dims.hidden,
-            dims.gates(),
-        );
-        let packs = packing_pays(dims);
-        let input_room = match input {
-            InputKind::Dense => room_for(i, t * b, g4, true).max(room_for(t * b, g4, i, false)),
-            InputKind::OneHot => 0,
-            InputKind::Repeated => room_for(i, b, g4, true).max(room_for(b, g4, i, false)),
-        };
-        ScratchLens {
-            dgates: t * b * g4,
-            packed_t: packs.then_some((g4, h)),
-            plain_t: if packs { 0 } else { h * g4 },
-            state: b * h,
-            dgates_sum: b * g4,
-            room: input_room.max(room_for(h, t * b, g4, true)),
-        }
-    }
-
-    fn floats(&self) -> usize {
-        let packed_t = self
-            .packed_t
-            .map_or(0, |(k, n)| PackedMat::floats_for(k, n));
-        let state = 2 * self.state;
-        self.dgates + packed_t + self.plain_t + state + self.dgates_sum + self.room
+        let (t, b, h, g4) = (dims.steps, dims.batch, dims.hidden, gates(dims));
+        let state = 2 * b * h;
+        t * b * g4
+            + StepMatrix::floats_for(dims, g4)
+            + state
+            + GradRoom::floats_for(dims, g4, input)
     }
 }
 
@@ -313,27 +227,20 @@ pub fn lstm_forward(input: LstmInput, w: &LstmWeights, tape: &mut LstmTape) {
     let _ftz = FlushDenormals::new();
     let dims = tape.dims;
     check_weights(dims, w);
-    project_input(dims, input, w.w_ih, &mut tape.gates, &mut tape.room);
-    let (b, h, g4) = (dims.batch, dims.hidden, dims.gates());
+    let (b, h, g4) = (dims.batch, dims.hidden, gates(dims));
+    let w_ih = Mat::new(w.w_ih, dims.input, g4);
+    project_input(dims, input, w_ih, &mut tape.gates, &mut tape.room);
     if let Some(packed) = &mut tape.w_hh_packed {
         packed.pack(Mat::new(w.w_hh, h, g4));
     }
-    let first = first_step_with_state(tape);
+    let first = first_step_with_state(tape.initial_state().0);
     for t in 0..dims.steps {
         let gates = &mut tape.gates[t * b * g4..(t + 1) * b * g4];
         let h_prev = Mat::new(&tape.h[t * b * h..(t + 1) * b * h], b, h);
         let mut gates_mat = MatMut::new(gates, b, g4);
         if t >= first {
-            match &tape.w_hh_packed {
-                Some(packed) => gemm_packed(&mut gates_mat, h_prev, packed, true),
-                None => gemm(
-                    &mut gates_mat,
-                    h_prev,
-                    Mat::new(w.w_hh, h, g4),
-                    true,
-                    &mut [],
-                ),
-            }
+            let packed = tape.w_hh_packed.as_ref();
+            recurrent_product(&mut gates_mat, h_prev, w.w_hh, packed, true);
         }
         let (c_prev, c_next) = tape.c[t * b * h..(t + 2) * b * h].split_at_mut(b * h);
         let h_next = &mut tape.h[(t + 1) * b * h..(t + 2) * b * h];
@@ -361,54 +268,11 @@ pub fn lstm_forward(input: LstmInput, w: &LstmWeights, tape: &mut LstmTape) {
     }
 }
 
-/// 1 when the initial hidden state is all zeros, as it is for every batch of a layer that
-/// is not stateful: step 0's recurrent product `0·W_hh` would add nothing, forward or back.
-fn first_step_with_state(tape: &LstmTape) -> usize {
-    usize::from(tape.initial_state().0.iter().all(|&x| x == 0.0))
-}
-
 fn check_weights(dims: LstmDims, w: &LstmWeights) {
-    let g4 = dims.gates();
+    let g4 = gates(dims);
     assert_eq!(w.w_ih.len(), dims.input * g4, "W_ih must be [I, 4H]");
     assert_eq!(w.w_hh.len(), dims.hidden * g4, "W_hh must be [H, 4H]");
     assert_eq!(w.bias.len(), g4, "bias must be [4H]");
-}
-
-/// Fills `gates [T, B, 4H]` with the input projection of every step.
-fn project_input(
-    dims: LstmDims,
-    input: LstmInput,
-    w_ih: &[f32],
-    gates: &mut [f32],
-    room: &mut [f32],
-) {
-    let (t, b, i, g4) = (dims.steps, dims.batch, dims.input, dims.gates());
-    let w = Mat::new(w_ih, i, g4);
-    match input {
-        LstmInput::Dense(x) => {
-            assert_eq!(x.len(), t * b * i, "input must be [T, B, I]");
-            gemm(
-                &mut MatMut::new(gates, t * b, g4),
-                Mat::new(x, t * b, i),
-                w,
-                false,
-                room,
-            );
-        }
-        LstmInput::OneHot(index) => {
-            assert_eq!(index.len(), t * b, "one-hot input must be [T, B] indices");
-            gather_rows(w_ih, g4, index, gates);
-        }
-        LstmInput::Repeated(x) => {
-            assert_eq!(x.len(), b * i, "repeated input must be [B, I]");
-            let (first, rest) = gates.split_at_mut(b * g4);
-            let x = Mat::new(x, b, i);
-            gemm(&mut MatMut::new(first, b, g4), x, w, false, room);
-            for step in rest.chunks_exact_mut(b * g4) {
-                step.copy_from_slice(first);
-            }
-        }
-    }
 }
 
 /// One row of one step: `z [4H]` holds the pre-activations without bias on entry and the
@@ -507,7 +371,7 @@ pub fn lstm_backward(
     let _ftz = FlushDenormals::new();
     let dims = tape.dims;
     check_weights(dims, w);
-    let (t_len, b, h, g4) = (dims.steps, dims.batch, dims.hidden, dims.gates());
+    let (t_len, b, h, g4) = (dims.steps, dims.batch, dims.hidden, gates(dims));
     if t_len > 1 {
         // Only steps after the first pass a gradient back through W_hh.
         scratch.w_hh_t.fill_transposed(w.w_hh, h, g4);
@@ -519,13 +383,8 @@ pub fn lstm_backward(
         let (tape_ref, dh_next) = (tape, &scratch.dh_next);
         let cell = |row: usize, (dz, dc_next): (&mut [f32], &mut [f32])| {
             let at = t * b + row;
-            let out = match dout {
-                OutputGrad::Sequence(d) => Some(&d[at * h..][..h]),
-                OutputGrad::Last(d) if t + 1 == t_len => Some(&d[row * h..][..h]),
-                OutputGrad::Last(_) => None,
-            };
             let dh = CellDh {
-                out,
+                out: dout.row(dims, t, row),
                 next: &dh_next[row * h..][..h],
             };
             cell_backward(
@@ -556,123 +415,18 @@ pub fn lstm_backward(
         if t > 0 {
             let dz = Mat::new(dgates, b, g4);
             let dh_next = &mut MatMut::new(&mut scratch.dh_next, b, h);
-            scratch.w_hh_t.multiply(dh_next, dz);
+            scratch.w_hh_t.multiply(dh_next, dz, false);
         }
     }
-    // Steps whose h_{t-1} is zero add nothing to dW_hh.
-    let skip = first_step_with_state(tape) * b;
-    let rows = t_len * b - skip;
-    let dz = Mat::new(&scratch.dgates[skip * g4..], rows, g4);
-    let h_prev = Mat::new(&tape.h[skip * h..t_len * b * h], rows, h);
-    let dw_hh = &mut MatMut::new(grads.w_hh, h, g4);
-    gemm(dw_hh, h_prev.t(), dz, false, &mut scratch.room);
+    let room = &mut scratch.grad_room;
+    recurrent_weight_grad(dims, g4, &tape.h, &scratch.dgates, grads.w_hh, room);
     column_sums(&scratch.dgates, g4, grads.bias);
-    input_backward(dims, input, w.w_ih, scratch, grads.w_ih, dx);
-}
-
-/// The gradients of the input projection: `dW_ih` and the input gradient.
-fn input_backward(
-    dims: LstmDims,
-    input: LstmInput,
-    w_ih: &[f32],
-    scratch: &mut LstmScratch,
-    dw_ih: &mut [f32],
-    dx: Option<&mut [f32]>,
-) {
-    let (t, b, i, g4) = (dims.steps, dims.batch, dims.input, dims.gates());
-    let w_ih_t = Mat::new(w_ih, i, g4).t();
-    match input {
-        LstmInput::Dense(x) => {
-            let dz = Mat::new(&scratch.dgates, t * b, g4);
-            let room = &mut scratch.room;
-            let x_t = Mat::new(x, t * b, i).t();
-            gemm(&mut MatMut::new(dw_ih, i, g4), x_t, dz, false, room);
-            if let Some(dx) = dx {
-                gemm(&mut MatMut::new(dx, t * b, i), dz, w_ih_t, false, room);
-            }
-        }
-        LstmInput::OneHot(index) => {
-            dw_ih.fill(0.0);
-            scatter_add_rows(&scratch.dgates, g4, index, dw_ih);
-        }
-        LstmInput::Repeated(x) => {
-            // The same projection fed every step, so its gradient is the sum over steps.
-            scratch.dgates_sum.fill(0.0);
-            for step in scratch.dgates.chunks_exact(b * g4) {
-                add_into(&mut scratch.dgates_sum, step);
-            }
-            let dz = Mat::new(&scratch.dgates_sum, b, g4);
-            let room = &mut scratch.room;
-            let x_t = Mat::new(x, b, i).t();
-            gemm(&mut MatMut::new(dw_ih, i, g4), x_t, dz, false, room);
-            if let Some(dx) = dx {
-                gemm(&mut MatMut::new(dx, b, i), dz, w_ih_t, false, room);
-            }
-        }
-    }
-}
-
-/// Above this many cells a step (B·H), the fused cell passes spread rows over rayon's
-/// threads; rows are independent, so the bits do not depend on how many.
-const PARALLEL_MIN_CELLS: usize = 1 << 14;
-
-fn cells_in_parallel(dims: LstmDims) -> bool {
-    dims.batch * dims.hidden >= PARALLEL_MIN_CELLS
+    let w_ih = Mat::new(w.w_ih, dims.input, g4);
+    input_backward(dims, input, w_ih, &scratch.dgates, room, grads.w_ih, dx);
 }
 
 /// Whether `W_hh` is packed once per pass: for every product beyond the small kernel's,
 /// which would otherwise pack it again at every step.
 pub fn packing_pays(dims: LstmDims) -> bool {
-    dims.batch * dims.hidden * dims.gates() > SMALL_MAX_MACS
-}
-
-/// `W_hhᵀ` for backward's per-step product, packed or as a plain transposed copy.
-enum StepMatrix {
-    Packed(PackedMat),
-    Plain(Vec<f32>),
-}
-
-impl StepMatrix {
-    /// Fills with `srcᵀ` for `src [rows, cols]`.
-    fn fill_transposed(&mut self, src: &[f32], rows: usize, cols: usize) {
-        match self {
-            StepMatrix::Packed(packed) => packed.pack(Mat::new(src, rows, cols).t()),
-            StepMatrix::Plain(plain) => transpose_into(src, rows, cols, plain),
-        }
-    }
-
-    /// `C = A·self`.
-    fn multiply(&self, c: &mut MatMut, a: Mat) {
-        match self {
-            StepMatrix::Packed(packed) => gemm_packed(c, a, packed, false),
-            // Never beyond the small kernel: larger products are `Packed`.
-            StepMatrix::Plain(plain) => gemm(c, a, Mat::new(plain, a.cols, c.cols), false, &mut []),
-        }
-    }
-}
-
-/// `dst [cols, rows] = srcᵀ` for `src [rows, cols]`, in 8×8 blocks moved as vectors; the
-/// rows and columns past the last whole block one by one.
-pub fn transpose_into(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
-    let (src, dst) = (&src[..rows * cols], &mut dst[..rows * cols]);
-    let (rows8, cols8) = (rows / 8 * 8, cols / 8 * 8);
-    for r in (0..rows8).step_by(8) {
-        for c in (0..cols8).step_by(8) {
-            transpose_block(src, (r * cols + c, cols), dst, (c * rows + r, rows));
-        }
-    }
-    for r in 0..rows {
-        let first = if r < rows8 { cols8 } else { 0 };
-        for c in first..cols {
-            dst[c * rows + r] = src[r * cols + c];
-        }
-    }
-}
-
-/// `sums[j] = Σ_r m[r, j]` for `m [R, width]`.
-pub fn column_sums(m: &[f32], width: usize, sums: &mut [f32]) {
-    sums.fill(0.0);
-    for row in m.chunks_exact(width) {
-        add_into(sums, row);
-    }
+    crate::recurrent::packing_pays(dims, gates(dims))
 }

@@ -5,9 +5,11 @@
 //! Dims legend and layouts as in the crate root: T steps, B batch, I input, H hidden,
 //! gates `[4H]` in the order i, f, g, o.
 
+mod gru;
 mod lstm;
 mod regression;
 
+pub use gru::{gru_backward, gru_forward, GruRefGrads, GruRefTape};
 pub use lstm::{lstm_backward, lstm_forward, LstmRefTape};
 pub use regression::{mae, mse};
 

@@ -3,6 +3,7 @@
 
 mod activations;
 mod gemm;
+mod gru;
 mod layers;
 mod lstm;
 mod regression;

@@ -1,0 +1,452 @@
+//! The GRU layer over a whole sequence, forward and backward (backprop through time).
+//!
+//! Keras `GRU(reset_after=True)`, which is PyTorch `nn.GRU`; gates `[3H]` in PyTorch's order
+//! r, z, n:
+//!
+//! `r = σ(x·W_ir + b_ir + h·W_hr + b_hr)`, `z = σ(x·W_iz + b_iz + h·W_hz + b_hz)`,
+//! `n = tanh(x·W_in + b_in + r ⊙ (h·W_hn + b_hn))`, `h' = (1 − z) ⊙ n + z ⊙ h`.
+//!
+//! Dims and layouts as the LSTM's (`recurrent`): time-major `[T, B, ·]`, `W_ih [I, 3H]`,
+//! `W_hh [H, 3H]`. Two biases `[3H]`, because `b_hn` sits inside `r ⊙ (...)`.
+//!
+//! Forward projects the input of all steps at once into `[T, B, 3H]`, as the LSTM does. The
+//! recurrent product of each step goes into a buffer of its own, not onto the projection,
+//! because r scales n's recurrent part alone; then one fused pass (`cell_forward`) per step
+//! adds the biases, applies sigmoid/tanh and updates h. From a zero initial state step 0's
+//! product is skipped, but `b_hn` still enters n through r.
+//!
+//! Backward runs t = T-1 down to 0: the fused `cell_backward` gives the gradients of the
+//! pre-activations from x and from h (they differ in n's, which passes through r), one GEMM
+//! per step carries the gradient into `h_{t-1}`, and the weight gradients of all steps are
+//! single GEMMs at the end, written, not added to.
+//!
+//! Nothing here allocates: the tape and scratch buffers are made once per shape.
+
+use rayon::prelude::*;
+use wide::f32x8;
+
+use crate::activation::{sigmoid8, tanh8};
+use crate::denormal::FlushDenormals;
+use crate::gemm::{Mat, MatMut};
+use crate::lanes::{load, store};
+use crate::packed::PackedMat;
+use crate::recurrent::{
+    cells_in_parallel, column_sums, first_step_with_state, input_backward, input_room,
+    project_input, recurrent_product, recurrent_weight_grad, GradRoom, InputKind, OutputGrad,
+    RecurrentDims, RecurrentInput, StepMatrix,
+};
+
+/// Gates per hidden unit: r, z, n.
+const GATES: usize = 3;
+
+fn gates(dims: RecurrentDims) -> usize {
+    GATES * dims.hidden
+}
+
+pub struct GruWeights<'a> {
+    /// `[I, 3H]`.
+    pub w_ih: &'a [f32],
+    /// `[H, 3H]`.
+    pub w_hh: &'a [f32],
+    /// `[3H]`, added to the input projection.
+    pub bias_ih: &'a [f32],
+    /// `[3H]`, added to the recurrent product (inside r's product for n).
+    pub bias_hh: &'a [f32],
+}
+
+/// Gradients of `GruWeights`, written by `gru_backward`.
+pub struct GruGrads<'a> {
+    pub w_ih: &'a mut [f32],
+    pub w_hh: &'a mut [f32],
+    pub bias_ih: &'a mut [f32],
+    pub bias_hh: &'a mut [f32],
+}
+
+/// What forward keeps for backward.
+pub struct GruTape {
+    dims: RecurrentDims,
+    /// `[T, B, 3H]`: gate activations r, z, n (the input projection while a step runs).
+    gates: Vec<f32>,
+    /// `[B, 3H]`: the running step's recurrent product `h_{t-1}·W_hh`.
+    product: Vec<f32>,
+    /// `[T, B, H]`: `h_{t-1}·W_hn + b_hn`, n's recurrent part before r scales it.
+    hn: Vec<f32>,
+    /// `[T+1, B, H]`: slot 0 is the initial state, slot t+1 the output of step t.
+    h: Vec<f32>,
+    /// `W_hh` packed for the per-step product, when the shapes make packing pay.
+    w_hh_packed: Option<PackedMat>,
+    /// Room for packing `W_ih` in the input projection (`gemm::room_for`).
+    room: Vec<f32>,
+}
+
+impl GruTape {
+    pub fn new(dims: RecurrentDims, input: InputKind) -> GruTape {
+        let lens = TapeLens::new(dims, input);
+        GruTape {
+            dims,
+            gates: vec![0.0; lens.gates],
+            product: vec![0.0; lens.product],
+            hn: vec![0.0; lens.hn],
+            h: vec![0.0; lens.h],
+            w_hh_packed: lens.packed.map(|(k, n)| PackedMat::new(k, n)),
+            room: vec![0.0; lens.room],
+        }
+    }
+
+    /// Floats `new` allocates for these shapes, counted without allocating.
+    pub fn floats_for(dims: RecurrentDims, input: InputKind) -> usize {
+        TapeLens::new(dims, input).floats()
+    }
+
+    fn state_len(&self) -> usize {
+        self.dims.batch * self.dims.hidden
+    }
+
+    /// `[B, H]` initial state.
+    pub fn initial_state(&self) -> &[f32] {
+        &self.h[..self.state_len()]
+    }
+
+    /// `[B, H]` initial state, to set before `gru_forward`.
+    pub fn initial_state_mut(&mut self) -> &mut [f32] {
+        let n = self.state_len();
+        &mut self.h[..n]
+    }
+
+    /// Makes the state after the last step the initial state: a stateful layer's next batch
+    /// carries on where this one ended.
+    pub fn carry_state(&mut self) {
+        let n = self.state_len();
+        let last = self.dims.steps * n;
+        self.h.copy_within(last..last + n, 0);
+    }
+
+    /// `[B, H]` state after the last step.
+    pub fn final_state(&self) -> &[f32] {
+        let n = self.state_len();
+        let last = self.dims.steps * n;
+        &self.h[last..last + n]
+    }
+
+    /// `[T, B, H]` the output of every step.
+    pub fn outputs(&self) -> &[f32] {
+        &self.h[self.state_len()..]
+    }
+
+    /// `[T, B, 3H]` the activated gates.
+    pub fn gates(&self) -> &[f32] {
+        &self.gates
+    }
+
+    /// Floats held, read from the buffers themselves.
+    pub fn floats(&self) -> usize {
+        let packed = self.w_hh_packed.as_ref().map_or(0, PackedMat::floats);
+        let buffers = self.gates.len() + self.product.len() + self.hn.len() + self.h.len();
+        buffers + packed + self.room.len()
+    }
+}
+
+/// The lengths of a tape's buffers, decided once for `GruTape::new` to allocate and
+/// `GruTape::floats_for` to count.
+struct TapeLens {
+    gates: usize,
+    product: usize,
+    hn: usize,
+    h: usize,
+    /// `[k, n]` of `W_hh` packed, when packing pays.
+    packed: Option<(usize, usize)>,
+    room: usize,
+}
+
+impl TapeLens {
+    fn new(dims: RecurrentDims, input: InputKind) -> TapeLens {
+        let (t, b, h, g3) = (dims.steps, dims.batch, dims.hidden, gates(dims));
+        TapeLens {
+            gates: t * b * g3,
+            product: b * g3,
+            hn: t * b * h,
+            h: (t + 1) * b * h,
+            packed: packing_pays(dims).then_some((h, g3)),
+            room: input_room(dims, g3, input),
+        }
+    }
+
+    fn floats(&self) -> usize {
+        let packed = self.packed.map_or(0, |(k, n)| PackedMat::floats_for(k, n));
+        self.gates + self.product + self.hn + self.h + packed + self.room
+    }
+}
+
+/// Buffers backward works in.
+pub struct GruScratch {
+    /// `[T, B, 3H]` gradients of the pre-activations' parts from x, the input projection's.
+    dpre_x: Vec<f32>,
+    /// `[T, B, 3H]` gradients of the parts from h, the recurrent product's plus `b_hh`:
+    /// r's and z's as `dpre_x`, n's scaled by r.
+    dpre_h: Vec<f32>,
+    /// `W_hhᵀ [3H, H]` for the per-step product.
+    w_hh_t: StepMatrix,
+    /// `[B, H]` the gradient flowing into the previous step's h.
+    dh_next: Vec<f32>,
+    /// What the weight and input gradients' products work in.
+    grad_room: GradRoom,
+}
+
+impl GruScratch {
+    pub fn new(dims: RecurrentDims, input: InputKind) -> GruScratch {
+        let (t, b, h, g3) = (dims.steps, dims.batch, dims.hidden, gates(dims));
+        GruScratch {
+            dpre_x: vec![0.0; t * b * g3],
+            dpre_h: vec![0.0; t * b * g3],
+            w_hh_t: StepMatrix::new(dims, g3),
+            dh_next: vec![0.0; b * h],
+            grad_room: GradRoom::new(dims, g3, input),
+        }
+    }
+
+    /// Floats `new` allocates for these shapes, counted without allocating.
+    pub fn floats_for(dims: RecurrentDims, input: InputKind) -> usize {
+        let (t, b, h, g3) = (dims.steps, dims.batch, dims.hidden, gates(dims));
+        2 * t * b * g3
+            + StepMatrix::floats_for(dims, g3)
+            + b * h
+            + GradRoom::floats_for(dims, g3, input)
+    }
+
+    /// Floats held, read from the buffers themselves.
+    pub fn floats(&self) -> usize {
+        let dpre = self.dpre_x.len() + self.dpre_h.len();
+        dpre + self.w_hh_t.floats() + self.dh_next.len() + self.grad_room.floats()
+    }
+}
+
+/// Runs the layer over the sequence from the initial state in the tape.
+pub fn gru_forward(input: RecurrentInput, w: &GruWeights, tape: &mut GruTape) {
+    let _ftz = FlushDenormals::new();
+    let dims = tape.dims;
+    check_weights(dims, w);
+    let (b, h, g3) = (dims.batch, dims.hidden, gates(dims));
+    let w_ih = Mat::new(w.w_ih, dims.input, g3);
+    project_input(dims, input, w_ih, &mut tape.gates, &mut tape.room);
+    if let Some(packed) = &mut tape.w_hh_packed {
+        packed.pack(Mat::new(w.w_hh, h, g3));
+    }
+    let first = first_step_with_state(tape.initial_state());
+    for t in 0..dims.steps {
+        if t >= first {
+            let h_prev = Mat::new(&tape.h[t * b * h..(t + 1) * b * h], b, h);
+            let product = &mut MatMut::new(&mut tape.product, b, g3);
+            let packed = tape.w_hh_packed.as_ref();
+            recurrent_product(product, h_prev, w.w_hh, packed, false);
+        } else {
+            tape.product.fill(0.0);
+        }
+        step_forward(dims, t, w, tape);
+    }
+}
+
+/// The fused cell pass of step `t`, row by row.
+fn step_forward(dims: RecurrentDims, t: usize, w: &GruWeights, tape: &mut GruTape) {
+    let (b, h, g3) = (dims.batch, dims.hidden, gates(dims));
+    let gates = &mut tape.gates[t * b * g3..(t + 1) * b * g3];
+    let hn = &mut tape.hn[t * b * h..(t + 1) * b * h];
+    let (h_prev, h_next) = tape.h[t * b * h..(t + 2) * b * h].split_at_mut(b * h);
+    let cell = |(((gates, product), h_prev), (hn, h_next)): RowsForward| {
+        cell_forward(gates, product, w, h_prev, hn, h_next)
+    };
+    if cells_in_parallel(dims) {
+        let rows = gates
+            .par_chunks_mut(g3)
+            .zip(tape.product.par_chunks(g3))
+            .zip(h_prev.par_chunks(h));
+        rows.zip(hn.par_chunks_mut(h).zip(h_next.par_chunks_mut(h)))
+            .for_each(|row| {
+                let _ftz = FlushDenormals::new();
+                cell(row)
+            });
+    } else {
+        let rows = gates
+            .chunks_mut(g3)
+            .zip(tape.product.chunks(g3))
+            .zip(h_prev.chunks(h));
+        rows.zip(hn.chunks_mut(h).zip(h_next.chunks_mut(h)))
+            .for_each(cell);
+    }
+}
+
+/// One row of one step for `cell_forward`: the gates, the recurrent product, `h_{t-1}`, and
+/// the `hn` and `h_t` it writes.
+type RowsForward<'a> = (
+    ((&'a mut [f32], &'a [f32]), &'a [f32]),
+    (&'a mut [f32], &'a mut [f32]),
+);
+
+fn check_weights(dims: RecurrentDims, w: &GruWeights) {
+    let g3 = gates(dims);
+    assert_eq!(w.w_ih.len(), dims.input * g3, "W_ih must be [I, 3H]");
+    assert_eq!(w.w_hh.len(), dims.hidden * g3, "W_hh must be [H, 3H]");
+    assert_eq!(w.bias_ih.len(), g3, "bias_ih must be [3H]");
+    assert_eq!(w.bias_hh.len(), g3, "bias_hh must be [3H]");
+}
+
+/// One row of one step: `gates [3H]` holds the input projection on entry and the activated
+/// gates on exit; `product [3H]` is `h_{t-1}·W_hh`. Writes `hn = h_{t-1}·W_hn + b_hn` and
+/// `h_t` for this row.
+#[inline(always)]
+fn cell_forward(
+    gates: &mut [f32],
+    product: &[f32],
+    w: &GruWeights,
+    h_prev: &[f32],
+    hn: &mut [f32],
+    h: &mut [f32],
+) {
+    let hidden = h.len();
+    for j in (0..hidden).step_by(8) {
+        let lanes = 8.min(hidden - j);
+        let at = |gate: usize| gate * hidden + j;
+        let from_x = |gate: usize| load(gates, at(gate), lanes) + load(w.bias_ih, at(gate), lanes);
+        let from_h =
+            |gate: usize| load(product, at(gate), lanes) + load(w.bias_hh, at(gate), lanes);
+        let r = sigmoid8(from_x(0) + from_h(0));
+        let z = sigmoid8(from_x(1) + from_h(1));
+        let h_n = from_h(2);
+        let n = tanh8(r.mul_add(h_n, from_x(2)));
+        let h_old = load(h_prev, j, lanes);
+        for (gate, value) in [r, z, n].into_iter().enumerate() {
+            store(gates, at(gate), lanes, value);
+        }
+        store(hn, j, lanes, h_n);
+        // (1 - z)·n + z·h = n + z·(h - n)
+        store(h, j, lanes, z.mul_add(h_old - n, n));
+    }
+}
+
+/// What forward kept for one row of one step: the gates r, z, n `[3H]`, `hn [H]` and
+/// `h_{t-1} [H]`.
+#[derive(Clone, Copy)]
+struct Kept<'a> {
+    gates: &'a [f32],
+    hn: &'a [f32],
+    h_prev: &'a [f32],
+}
+
+/// One row of one step, backward: from the gradient reaching h (`out`, if the step has an
+/// output, plus `dh_next`), the gradients of the pre-activations from x (`dpre_x [3H]`) and
+/// from h (`dpre_h [3H]`). `dh_next` becomes the part of the previous step's h gradient that
+/// skips the weights, `dh·z`.
+#[inline(always)]
+fn cell_backward(
+    kept: Kept,
+    out: Option<&[f32]>,
+    dh_next: &mut [f32],
+    dpre_x: &mut [f32],
+    dpre_h: &mut [f32],
+) {
+    let hidden = dh_next.len();
+    let one = f32x8::ONE;
+    for j in (0..hidden).step_by(8) {
+        let lanes = 8.min(hidden - j);
+        let gate = |k: usize| load(kept.gates, k * hidden + j, lanes);
+        let (r, z, n) = (gate(0), gate(1), gate(2));
+        let next = load(dh_next, j, lanes);
+        let dh = match out {
+            Some(out) => next + load(out, j, lanes),
+            None => next,
+        };
+        let dn = dh * (one - z) * (one - n * n);
+        let dr = dn * load(kept.hn, j, lanes) * r * (one - r);
+        let dz = dh * (load(kept.h_prev, j, lanes) - n) * z * (one - z);
+        for (k, value) in [dr, dz, dn].into_iter().enumerate() {
+            store(dpre_x, k * hidden + j, lanes, value);
+        }
+        for (k, value) in [dr, dz, dn * r].into_iter().enumerate() {
+            store(dpre_h, k * hidden + j, lanes, value);
+        }
+        store(dh_next, j, lanes, dh * z);
+    }
+}
+
+/// Backprop through time over the sequence `gru_forward` last ran. Writes the weight
+/// gradients into `grads`, and writes the input gradient into `dx` when given (`[T, B, I]`
+/// for a dense input, `[B, I]` for a repeated one; one-hot inputs have none). The initial
+/// state is a constant: gradients do not flow past the start of the sequence.
+pub fn gru_backward(
+    input: RecurrentInput,
+    w: &GruWeights,
+    tape: &GruTape,
+    dout: OutputGrad,
+    scratch: &mut GruScratch,
+    grads: GruGrads,
+    dx: Option<&mut [f32]>,
+) {
+    let _ftz = FlushDenormals::new();
+    let dims = tape.dims;
+    check_weights(dims, w);
+    let (t_len, b, h, g3) = (dims.steps, dims.batch, dims.hidden, gates(dims));
+    if t_len > 1 {
+        // Only steps after the first pass a gradient back through W_hh.
+        scratch.w_hh_t.fill_transposed(w.w_hh, h, g3);
+    }
+    scratch.dh_next.fill(0.0);
+    for t in (0..t_len).rev() {
+        step_backward(dims, t, tape, dout, scratch);
+        if t > 0 {
+            let dpre_h = Mat::new(&scratch.dpre_h[t * b * g3..(t + 1) * b * g3], b, g3);
+            let dh_next = &mut MatMut::new(&mut scratch.dh_next, b, h);
+            scratch.w_hh_t.multiply(dh_next, dpre_h, true);
+        }
+    }
+    let room = &mut scratch.grad_room;
+    recurrent_weight_grad(dims, g3, &tape.h, &scratch.dpre_h, grads.w_hh, room);
+    column_sums(&scratch.dpre_h, g3, grads.bias_hh);
+    column_sums(&scratch.dpre_x, g3, grads.bias_ih);
+    let w_ih = Mat::new(w.w_ih, dims.input, g3);
+    input_backward(dims, input, w_ih, &scratch.dpre_x, room, grads.w_ih, dx);
+}
+
+/// The fused cell pass of step `t` backward, row by row.
+fn step_backward(
+    dims: RecurrentDims,
+    t: usize,
+    tape: &GruTape,
+    dout: OutputGrad,
+    scratch: &mut GruScratch,
+) {
+    let (b, h, g3) = (dims.batch, dims.hidden, gates(dims));
+    let dpre_x = &mut scratch.dpre_x[t * b * g3..(t + 1) * b * g3];
+    let dpre_h = &mut scratch.dpre_h[t * b * g3..(t + 1) * b * g3];
+    let cell = |(row, ((dpre_x, dpre_h), dh_next)): RowsBackward| {
+        let at = t * b + row;
+        let kept = Kept {
+            gates: &tape.gates[at * g3..][..g3],
+            hn: &tape.hn[at * h..][..h],
+            h_prev: &tape.h[at * h..][..h],
+        };
+        cell_backward(kept, dout.row(dims, t, row), dh_next, dpre_x, dpre_h);
+    };
+    if cells_in_parallel(dims) {
+        let rows = dpre_x.par_chunks_mut(g3).zip(dpre_h.par_chunks_mut(g3));
+        rows.zip(scratch.dh_next.par_chunks_mut(h))
+            .enumerate()
+            .for_each(|row| {
+                let _ftz = FlushDenormals::new();
+                cell(row)
+            });
+    } else {
+        let rows = dpre_x.chunks_mut(g3).zip(dpre_h.chunks_mut(g3));
+        rows.zip(scratch.dh_next.chunks_mut(h))
+            .enumerate()
+            .for_each(cell);
+    }
+}
+
+/// One row of one step for `cell_backward`: its index in the batch, and the `dpre_x`, `dpre_h`
+/// and `dh_next` it writes.
+type RowsBackward<'a> = (usize, ((&'a mut [f32], &'a mut [f32]), &'a mut [f32]));
+
+/// Whether `W_hh` is packed once per pass: for every product beyond the small kernel's,
+/// which would otherwise pack it again at every step.
+pub fn packing_pays(dims: RecurrentDims) -> bool {
+    crate::recurrent::packing_pays(dims, gates(dims))
+}

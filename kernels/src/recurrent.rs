@@ -1,0 +1,323 @@
+//! What the recurrent layers (`lstm`, `gru`) share: their dims, inputs and output gradients,
+//! the input projection of all steps and its gradients, the per-step recurrent product, the
+//! recurrent weights' gradient over all steps, and the buffers these work in.
+//!
+//! A layer has G gate columns (4H for the LSTM, 3H for the GRU): `W_ih [I, G]`,
+//! `W_hh [H, G]`, and gate pre-activations `[T, B, G]`, time-major.
+
+use crate::gather::{gather_rows, scatter_add_rows};
+use crate::gemm::{gemm, room_for, Mat, MatMut, SMALL_MAX_MACS};
+use crate::lanes::{add_into, transpose_block};
+use crate::packed::{gemm_packed, PackedMat};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecurrentDims {
+    pub steps: usize,
+    pub batch: usize,
+    pub input: usize,
+    pub hidden: usize,
+}
+
+/// What a layer reads at each step.
+#[derive(Clone, Copy)]
+pub enum RecurrentInput<'a> {
+    /// `[T, B, I]` features.
+    Dense(&'a [f32]),
+    /// `[T, B]` the index of the hot feature: a one-hot input, projected by a row gather.
+    OneHot(&'a [u32]),
+    /// `[B, I]` the same vector at every step (Keras `RepeatVector`), projected once.
+    Repeated(&'a [f32]),
+}
+
+/// Which `RecurrentInput` a layer reads, for sizing its buffers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputKind {
+    Dense,
+    OneHot,
+    Repeated,
+}
+
+/// The gradient of the loss with respect to the layer's outputs.
+#[derive(Clone, Copy)]
+pub enum OutputGrad<'a> {
+    /// `[T, B, H]`: the layer returns sequences.
+    Sequence(&'a [f32]),
+    /// `[B, H]`: the layer returns its last state only.
+    Last(&'a [f32]),
+}
+
+impl<'a> OutputGrad<'a> {
+    /// `[H]` the gradient reaching batch row `row` of step `t`'s output, if the step has one.
+    pub(crate) fn row(self, dims: RecurrentDims, t: usize, row: usize) -> Option<&'a [f32]> {
+        let h = dims.hidden;
+        match self {
+            OutputGrad::Sequence(d) => Some(&d[(t * dims.batch + row) * h..][..h]),
+            OutputGrad::Last(d) if t + 1 == dims.steps => Some(&d[row * h..][..h]),
+            OutputGrad::Last(_) => None,
+        }
+    }
+}
+
+/// 1 when the initial hidden state `h0` is all zeros, as it is for every batch of a layer
+/// that is not stateful: step 0's recurrent product `0·W_hh` would add nothing, forward or
+/// back.
+pub(crate) fn first_step_with_state(h0: &[f32]) -> usize {
+    usize::from(h0.iter().all(|&x| x == 0.0))
+}
+
+/// Above this many cells a step (B·H), the fused cell passes spread rows over rayon's
+/// threads; rows are independent, so the bits do not depend on how many.
+const PARALLEL_MIN_CELLS: usize = 1 << 14;
+
+pub(crate) fn cells_in_parallel(dims: RecurrentDims) -> bool {
+    dims.batch * dims.hidden >= PARALLEL_MIN_CELLS
+}
+
+/// Whether `W_hh [H, G]` is packed once per pass: for every product beyond the small
+/// kernel's, which would otherwise pack it again at every step.
+pub(crate) fn packing_pays(dims: RecurrentDims, g: usize) -> bool {
+    dims.batch * dims.hidden * g > SMALL_MAX_MACS
+}
+
+/// Floats of room `project_input` needs for packing `W_ih`.
+pub(crate) fn input_room(dims: RecurrentDims, g: usize, input: InputKind) -> usize {
+    let (t, b, i) = (dims.steps, dims.batch, dims.input);
+    match input {
+        InputKind::Dense => room_for(t * b, i, g, true),
+        InputKind::OneHot => 0,
+        InputKind::Repeated => room_for(b, i, g, true),
+    }
+}
+
+/// Fills `gates [T, B, G]` with the input projection `x·W_ih` of every step.
+pub(crate) fn project_input(
+    dims: RecurrentDims,
+    input: RecurrentInput,
+    w_ih: Mat,
+    gates: &mut [f32],
+    room: &mut [f32],
+) {
+    let (t, b, i, g) = (dims.steps, dims.batch, dims.input, w_ih.cols);
+    match input {
+        RecurrentInput::Dense(x) => {
+            assert_eq!(x.len(), t * b * i, "input must be [T, B, I]");
+            gemm(
+                &mut MatMut::new(gates, t * b, g),
+                Mat::new(x, t * b, i),
+                w_ih,
+                false,
+                room,
+            );
+        }
+        RecurrentInput::OneHot(index) => {
+            assert_eq!(index.len(), t * b, "one-hot input must be [T, B] indices");
+            gather_rows(w_ih.data, g, index, gates);
+        }
+        RecurrentInput::Repeated(x) => {
+            assert_eq!(x.len(), b * i, "repeated input must be [B, I]");
+            let (first, rest) = gates.split_at_mut(b * g);
+            let x = Mat::new(x, b, i);
+            gemm(&mut MatMut::new(first, b, g), x, w_ih, false, room);
+            for step in rest.chunks_exact_mut(b * g) {
+                step.copy_from_slice(first);
+            }
+        }
+    }
+}
+
+/// `C = h_prev·W_hh`, or `C += h_prev·W_hh` when `accumulate`, against `W_hh` packed when
+/// the tape packed it.
+pub(crate) fn recurrent_product(
+    c: &mut MatMut,
+    h_prev: Mat,
+    w_hh: &[f32],
+    packed: Option<&PackedMat>,
+    accumulate: bool,
+) {
+    match packed {
+        Some(packed) => gemm_packed(c, h_prev, packed, accumulate),
+        None => {
+            let w_hh = Mat::new(w_hh, h_prev.cols, c.cols);
+            gemm(c, h_prev, w_hh, accumulate, &mut [])
+        }
+    }
+}
+
+/// `W_hhᵀ [G, H]` for backward's per-step product, packed or as a plain transposed copy.
+pub(crate) enum StepMatrix {
+    Packed(PackedMat),
+    Plain(Vec<f32>),
+}
+
+impl StepMatrix {
+    pub(crate) fn new(dims: RecurrentDims, g: usize) -> StepMatrix {
+        if packing_pays(dims, g) {
+            StepMatrix::Packed(PackedMat::new(g, dims.hidden))
+        } else {
+            StepMatrix::Plain(vec![0.0; dims.hidden * g])
+        }
+    }
+
+    /// Floats `new` allocates, counted without allocating.
+    pub(crate) fn floats_for(dims: RecurrentDims, g: usize) -> usize {
+        if packing_pays(dims, g) {
+            PackedMat::floats_for(g, dims.hidden)
+        } else {
+            dims.hidden * g
+        }
+    }
+
+    pub(crate) fn floats(&self) -> usize {
+        match self {
+            StepMatrix::Packed(packed) => packed.floats(),
+            StepMatrix::Plain(plain) => plain.len(),
+        }
+    }
+
+    /// Fills with `srcᵀ` for `src [rows, cols]`.
+    pub(crate) fn fill_transposed(&mut self, src: &[f32], rows: usize, cols: usize) {
+        match self {
+            StepMatrix::Packed(packed) => packed.pack(Mat::new(src, rows, cols).t()),
+            StepMatrix::Plain(plain) => transpose_into(src, rows, cols, plain),
+        }
+    }
+
+    /// `C = A·self`, or `C += A·self` when `accumulate`.
+    pub(crate) fn multiply(&self, c: &mut MatMut, a: Mat, accumulate: bool) {
+        match self {
+            StepMatrix::Packed(packed) => gemm_packed(c, a, packed, accumulate),
+            // Never beyond the small kernel: larger products are `Packed`.
+            StepMatrix::Plain(plain) => {
+                let b = Mat::new(plain, a.cols, c.cols);
+                gemm(c, a, b, accumulate, &mut [])
+            }
+        }
+    }
+}
+
+/// What the weight and input gradients' products work in.
+pub(crate) struct GradRoom {
+    /// `[B, G]` gate gradients summed over steps, for a repeated input.
+    dz_sum: Vec<f32>,
+    /// Room for packing (`gemm::room_for`).
+    room: Vec<f32>,
+}
+
+impl GradRoom {
+    pub(crate) fn new(dims: RecurrentDims, g: usize, input: InputKind) -> GradRoom {
+        GradRoom {
+            dz_sum: vec![0.0; dims.batch * g],
+            room: vec![0.0; GradRoom::room_len(dims, g, input)],
+        }
+    }
+
+    /// Floats `new` allocates, counted without allocating.
+    pub(crate) fn floats_for(dims: RecurrentDims, g: usize, input: InputKind) -> usize {
+        dims.batch * g + GradRoom::room_len(dims, g, input)
+    }
+
+    pub(crate) fn floats(&self) -> usize {
+        self.dz_sum.len() + self.room.len()
+    }
+
+    fn room_len(dims: RecurrentDims, g: usize, input: InputKind) -> usize {
+        let (t, b, i, h) = (dims.steps, dims.batch, dims.input, dims.hidden);
+        let input_room = match input {
+            InputKind::Dense => room_for(i, t * b, g, true).max(room_for(t * b, g, i, false)),
+            InputKind::OneHot => 0,
+            InputKind::Repeated => room_for(i, b, g, true).max(room_for(b, g, i, false)),
+        };
+        input_room.max(room_for(h, t * b, g, true))
+    }
+}
+
+/// `dW_hh [H, G] = Σ_t h_{t-1}ᵀ·dz_t` for `h [T+1, B, H]` (the initial state in slot 0)
+/// and the recurrent product's gradients `dz [T, B, G]`.
+pub(crate) fn recurrent_weight_grad(
+    dims: RecurrentDims,
+    g: usize,
+    h: &[f32],
+    dz: &[f32],
+    dw_hh: &mut [f32],
+    work: &mut GradRoom,
+) {
+    let (t, b, hidden) = (dims.steps, dims.batch, dims.hidden);
+    // Steps whose h_{t-1} is zero add nothing to dW_hh.
+    let skip = first_step_with_state(&h[..b * hidden]) * b;
+    let rows = t * b - skip;
+    let dz = Mat::new(&dz[skip * g..], rows, g);
+    let h_prev = Mat::new(&h[skip * hidden..t * b * hidden], rows, hidden);
+    let dw_hh = &mut MatMut::new(dw_hh, hidden, g);
+    gemm(dw_hh, h_prev.t(), dz, false, &mut work.room);
+}
+
+/// The gradients of the input projection from those of its output, `dz [T, B, G]`:
+/// `dW_ih [I, G]`, and the input gradient into `dx` when given (`[T, B, I]` for a dense
+/// input, `[B, I]` for a repeated one; one-hot inputs have none).
+pub(crate) fn input_backward(
+    dims: RecurrentDims,
+    input: RecurrentInput,
+    w_ih: Mat,
+    dz: &[f32],
+    work: &mut GradRoom,
+    dw_ih: &mut [f32],
+    dx: Option<&mut [f32]>,
+) {
+    let (t, b, i, g) = (dims.steps, dims.batch, dims.input, w_ih.cols);
+    let w_ih_t = w_ih.t();
+    match input {
+        RecurrentInput::Dense(x) => {
+            let dz = Mat::new(dz, t * b, g);
+            let room = &mut work.room;
+            let x_t = Mat::new(x, t * b, i).t();
+            gemm(&mut MatMut::new(dw_ih, i, g), x_t, dz, false, room);
+            if let Some(dx) = dx {
+                gemm(&mut MatMut::new(dx, t * b, i), dz, w_ih_t, false, room);
+            }
+        }
+        RecurrentInput::OneHot(index) => {
+            dw_ih.fill(0.0);
+            scatter_add_rows(dz, g, index, dw_ih);
+        }
+        RecurrentInput::Repeated(x) => {
+            // The same projection fed every step, so its gradient is the sum over steps.
+            work.dz_sum.fill(0.0);
+            for step in dz.chunks_exact(b * g) {
+                add_into(&mut work.dz_sum, step);
+            }
+            let dz = Mat::new(&work.dz_sum, b, g);
+            let room = &mut work.room;
+            let x_t = Mat::new(x, b, i).t();
+            gemm(&mut MatMut::new(dw_ih, i, g), x_t, dz, false, room);
+            if let Some(dx) = dx {
+                gemm(&mut MatMut::new(dx, b, i), dz, w_ih_t, false, room);
+            }
+        }
+    }
+}
+
+/// `dst [cols, rows] = srcᵀ` for `src [rows, cols]`, in 8×8 blocks moved as vectors; the
+/// rows and columns past the last whole block one by one.
+pub fn transpose_into(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+    let (src, dst) = (&src[..rows * cols], &mut dst[..rows * cols]);
+    let (rows8, cols8) = (rows / 8 * 8, cols / 8 * 8);
+    for r in (0..rows8).step_by(8) {
+        for c in (0..cols8).step_by(8) {
+            transpose_block(src, (r * cols + c, cols), dst, (c * rows + r, rows));
+        }
+    }
+    for r in 0..rows {
+        let first = if r < rows8 { cols8 } else { 0 };
+        for c in first..cols {
+            dst[c * rows + r] = src[r * cols + c];
+        }
+    }
+}
+
+/// `sums[j] = Σ_r m[r, j]` for `m [R, width]`.
+pub fn column_sums(m: &[f32], width: usize, sums: &mut [f32]) {
+    sums.fill(0.0);
+    for row in m.chunks_exact(width) {
+        add_into(sums, row);
+    }
+}

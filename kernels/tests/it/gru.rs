@@ -1,0 +1,400 @@
+//! The GRU layer: the f64 reference's gradients against finite differences, and the SIMD
+//! kernel against the reference for every input kind, both output kinds and odd sizes, from
+//! a zero and a non-zero initial state.
+
+use kernels::generic::{gru_backward as ref_backward, gru_forward as ref_forward};
+use kernels::gru::{gru_backward, gru_forward, GruGrads, GruScratch, GruTape, GruWeights};
+use kernels::recurrent::{InputKind, OutputGrad, RecurrentDims, RecurrentInput};
+use proptest::prelude::*;
+
+use crate::layers::numeric_gradient;
+use crate::{assert_close, bits, floats, to_f64, with_threads};
+
+struct Case {
+    dims: RecurrentDims,
+    x: Vec<f32>,
+    w_ih: Vec<f32>,
+    w_hh: Vec<f32>,
+    bias_ih: Vec<f32>,
+    bias_hh: Vec<f32>,
+    h0: Vec<f32>,
+    /// `[T, B, H]` the gradient reaching every output.
+    dh_out: Vec<f32>,
+}
+
+fn case(steps: usize, batch: usize, input: usize, hidden: usize, seed: u64) -> Case {
+    let dims = RecurrentDims {
+        steps,
+        batch,
+        input,
+        hidden,
+    };
+    let g3 = 3 * hidden;
+    Case {
+        dims,
+        x: floats(seed, steps * batch * input, 1.0),
+        w_ih: floats(seed + 1, input * g3, 0.5),
+        w_hh: floats(seed + 2, hidden * g3, 0.5),
+        bias_ih: floats(seed + 3, g3, 0.5),
+        bias_hh: floats(seed + 4, g3, 0.5),
+        h0: floats(seed + 5, batch * hidden, 0.5),
+        dh_out: floats(seed + 6, steps * batch * hidden, 1.0),
+    }
+}
+
+/// A case with weights drawn as Keras initialises them, roughly: `W_ih` Glorot-uniform, `W_hh`
+/// of about unit gain. Over tens of steps the larger weights of `case` make the recurrence
+/// chaotic, and any rounding difference grows without bound.
+fn keras_like_case(steps: usize, batch: usize, input: usize, hidden: usize, seed: u64) -> Case {
+    let g3 = 3 * hidden;
+    let glorot = (6.0 / (input + g3) as f32).sqrt();
+    let unit_gain = (3.0 / hidden as f32).sqrt();
+    Case {
+        w_ih: floats(seed + 1, input * g3, glorot),
+        w_hh: floats(seed + 2, hidden * g3, unit_gain),
+        ..case(steps, batch, input, hidden, seed)
+    }
+}
+
+fn dims_tuple(d: RecurrentDims) -> (usize, usize, usize, usize) {
+    (d.steps, d.batch, d.input, d.hidden)
+}
+
+#[test]
+fn reference_gradients_match_finite_differences() {
+    let c = case(3, 2, 3, 4, 11);
+    let dims = dims_tuple(c.dims);
+    let (x, w_ih, w_hh, b_ih, b_hh, h0, dh) = (
+        to_f64(&c.x),
+        to_f64(&c.w_ih),
+        to_f64(&c.w_hh),
+        to_f64(&c.bias_ih),
+        to_f64(&c.bias_hh),
+        to_f64(&c.h0),
+        to_f64(&c.dh_out),
+    );
+    // L = Σ_t Σ dh_out ⊙ h_t, so dL/dh_t = dh_out.
+    let loss = |x: &[f64], w_ih: &[f64], w_hh: &[f64], b_ih: &[f64], b_hh: &[f64], h0: &[f64]| {
+        let tape = ref_forward(dims, x, w_ih, w_hh, b_ih, b_hh, h0);
+        let outputs = &tape.h[h0.len()..];
+        outputs.iter().zip(&dh).map(|(h, d)| h * d).sum::<f64>()
+    };
+    let tape = ref_forward(dims, &x, &w_ih, &w_hh, &b_ih, &b_hh, &h0);
+    let grads = ref_backward(dims, &x, &w_ih, &w_hh, &tape, &dh);
+    let check = |what: &str, analytic: &[f64], numeric: Vec<f64>| {
+        assert_eq!(analytic.len(), numeric.len(), "{what}");
+        for (i, (a, n)) in analytic.iter().zip(&numeric).enumerate() {
+            assert!(
+                (a - n).abs() <= 1e-7 * (1.0 + n.abs()),
+                "{what}[{i}]: analytic {a}, numeric {n}"
+            );
+        }
+    };
+    check(
+        "dW_ih",
+        &grads.w_ih,
+        numeric_gradient(&w_ih, |w| loss(&x, w, &w_hh, &b_ih, &b_hh, &h0)),
+    );
+    check(
+        "dW_hh",
+        &grads.w_hh,
+        numeric_gradient(&w_hh, |w| loss(&x, &w_ih, w, &b_ih, &b_hh, &h0)),
+    );
+    check(
+        "dbias_ih",
+        &grads.bias_ih,
+        numeric_gradient(&b_ih, |b| loss(&x, &w_ih, &w_hh, b, &b_hh, &h0)),
+    );
+    check(
+        "dbias_hh",
+        &grads.bias_hh,
+        numeric_gradient(&b_hh, |b| loss(&x, &w_ih, &w_hh, &b_ih, b, &h0)),
+    );
+    check(
+        "dx",
+        &grads.x,
+        numeric_gradient(&x, |x| loss(x, &w_ih, &w_hh, &b_ih, &b_hh, &h0)),
+    );
+    check(
+        "dh0",
+        &grads.h0,
+        numeric_gradient(&h0, |h| loss(&x, &w_ih, &w_hh, &b_ih, &b_hh, h)),
+    );
+}
+
+/// The dense `[T, B, I]` input a kind amounts to, for the reference.
+fn reference_input(c: &Case, kind: InputKind, index: &[u32]) -> Vec<f32> {
+    let d = c.dims;
+    match kind {
+        InputKind::Dense => c.x.clone(),
+        InputKind::OneHot => index
+            .iter()
+            .flat_map(|&i| (0..d.input).map(move |j| if j == i as usize { 1.0 } else { 0.0 }))
+            .collect(),
+        InputKind::Repeated => (0..d.steps)
+            .flat_map(|_| c.x[..d.batch * d.input].iter().copied())
+            .collect(),
+    }
+}
+
+fn weights(c: &Case) -> GruWeights<'_> {
+    GruWeights {
+        w_ih: &c.w_ih,
+        w_hh: &c.w_hh,
+        bias_ih: &c.bias_ih,
+        bias_hh: &c.bias_hh,
+    }
+}
+
+fn check_against_reference(c: &Case, kind: InputKind, last_only: bool) {
+    let d = c.dims;
+    let index: Vec<u32> = (0..d.steps * d.batch)
+        .map(|r| (r * 5 % d.input) as u32)
+        .collect();
+    let input = match kind {
+        InputKind::Dense => RecurrentInput::Dense(&c.x),
+        InputKind::OneHot => RecurrentInput::OneHot(&index),
+        InputKind::Repeated => RecurrentInput::Repeated(&c.x[..d.batch * d.input]),
+    };
+    let w = weights(c);
+    let mut tape = GruTape::new(d, kind);
+    tape.initial_state_mut().copy_from_slice(&c.h0);
+    gru_forward(input, &w, &mut tape);
+
+    let state = d.batch * d.hidden;
+    let mut dh = c.dh_out.clone();
+    if last_only {
+        let last = (d.steps - 1) * state;
+        dh[..last].fill(0.0);
+    }
+    let x_ref = to_f64(&reference_input(c, kind, &index));
+    let (w_ih, w_hh) = (to_f64(&c.w_ih), to_f64(&c.w_hh));
+    let reference = ref_forward(
+        dims_tuple(d),
+        &x_ref,
+        &w_ih,
+        &w_hh,
+        &to_f64(&c.bias_ih),
+        &to_f64(&c.bias_hh),
+        &to_f64(&c.h0),
+    );
+    let what = format!("{d:?} {kind:?} last_only={last_only}");
+    let forward_tolerance = 1e-5;
+    assert_close(
+        &format!("{what} h"),
+        tape.outputs(),
+        &reference.h[state..],
+        forward_tolerance,
+        forward_tolerance,
+    );
+    assert_close(
+        &format!("{what} gates"),
+        tape.gates(),
+        &reference.gates,
+        forward_tolerance,
+        forward_tolerance,
+    );
+
+    let g3 = 3 * d.hidden;
+    // Backward writes the gradients: what the buffers held before must not show.
+    let (mut dw_ih, mut dw_hh, mut db_ih, mut db_hh) = (
+        vec![7.0; d.input * g3],
+        vec![7.0; d.hidden * g3],
+        vec![7.0; g3],
+        vec![7.0; g3],
+    );
+    let dx_len = match kind {
+        InputKind::Repeated => d.batch * d.input,
+        _ => d.steps * d.batch * d.input,
+    };
+    let mut dx = vec![7.0; dx_len];
+    let dout = if last_only {
+        OutputGrad::Last(&c.dh_out[(d.steps - 1) * state..])
+    } else {
+        OutputGrad::Sequence(&c.dh_out)
+    };
+    let mut scratch = GruScratch::new(d, kind);
+    let grads = GruGrads {
+        w_ih: &mut dw_ih,
+        w_hh: &mut dw_hh,
+        bias_ih: &mut db_ih,
+        bias_hh: &mut db_hh,
+    };
+    let want_dx = !matches!(kind, InputKind::OneHot);
+    gru_backward(
+        input,
+        &w,
+        &tape,
+        dout,
+        &mut scratch,
+        grads,
+        want_dx.then_some(&mut dx[..]),
+    );
+
+    let want = ref_backward(
+        dims_tuple(d),
+        &x_ref,
+        &w_ih,
+        &w_hh,
+        &reference,
+        &to_f64(&dh),
+    );
+    let tolerance = 2e-5 * d.steps as f64;
+    let close = |name: &str, got: &[f32], want: &[f64]| {
+        assert_close(&format!("{what} {name}"), got, want, tolerance, tolerance)
+    };
+    close("dW_ih", &dw_ih, &want.w_ih);
+    close("dW_hh", &dw_hh, &want.w_hh);
+    close("dbias_ih", &db_ih, &want.bias_ih);
+    close("dbias_hh", &db_hh, &want.bias_hh);
+    match kind {
+        InputKind::Dense => close("dx", &dx, &want.x),
+        InputKind::Repeated => {
+            // The repeated vector's gradient is the sum over steps of the reference's.
+            let mut summed = vec![0.0; dx_len];
+            for step in want.x.chunks(dx_len) {
+                for (s, v) in summed.iter_mut().zip(step) {
+                    *s += v;
+                }
+            }
+            close("dx", &dx, &summed);
+        }
+        InputKind::OneHot => {}
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    // Batches above and below the small GEMM's blocks of four rows, hidden sizes above and
+    // below a vector of 8. From a zero initial state too, where step 0's recurrent product
+    // is skipped but b_hn still counts.
+    fn simd_layer_matches_reference(steps in 1usize..6, batch in 1usize..8, input in 1usize..12, hidden in 1usize..20, seed: u64, kind in 0u8..3, last_only: bool, zero_state: bool) {
+        let kind = [InputKind::Dense, InputKind::OneHot, InputKind::Repeated][kind as usize];
+        let mut c = case(steps, batch, input, hidden, seed % 1000);
+        if zero_state {
+            c.h0.fill(0.0);
+        }
+        check_against_reference(&c, kind, last_only);
+    }
+}
+
+#[test]
+fn tutorial_shapes_match_reference() {
+    // Tutorial-like shapes: echo's, a batch of 50 over 65 characters, and one with enough
+    // cells a step that the cell passes run on several threads and W_hh is packed.
+    for (steps, batch, input, hidden) in [
+        (1, 1, 1, 32),
+        (35, 1, 100, 20),
+        (5, 7, 100, 20),
+        (50, 50, 65, 128),
+        (2, 64, 3, 256),
+    ] {
+        for kind in [InputKind::Dense, InputKind::OneHot, InputKind::Repeated] {
+            let mut c = keras_like_case(steps, batch, input, hidden, 5);
+            check_against_reference(&c, kind, false);
+            c.h0.fill(0.0);
+            check_against_reference(&c, kind, true);
+        }
+    }
+}
+
+#[test]
+fn same_bits_with_one_thread_and_two() {
+    let c = case(3, 64, 9, 256, 21);
+    let d = c.dims;
+    assert!(kernels::gru::packing_pays(d));
+    let run = |threads: usize| {
+        with_threads(threads, || {
+            let w = weights(&c);
+            let mut tape = GruTape::new(d, InputKind::Dense);
+            tape.initial_state_mut().copy_from_slice(&c.h0);
+            gru_forward(RecurrentInput::Dense(&c.x), &w, &mut tape);
+            let g3 = 3 * d.hidden;
+            let (mut dw_ih, mut dw_hh, mut db_ih, mut db_hh) = (
+                vec![0.0; d.input * g3],
+                vec![0.0; d.hidden * g3],
+                vec![0.0; g3],
+                vec![0.0; g3],
+            );
+            let mut dx = vec![0.0; c.x.len()];
+            let grads = GruGrads {
+                w_ih: &mut dw_ih,
+                w_hh: &mut dw_hh,
+                bias_ih: &mut db_ih,
+                bias_hh: &mut db_hh,
+            };
+            let mut scratch = GruScratch::new(d, InputKind::Dense);
+            gru_backward(
+                RecurrentInput::Dense(&c.x),
+                &w,
+                &tape,
+                OutputGrad::Sequence(&c.dh_out),
+                &mut scratch,
+                grads,
+                Some(&mut dx),
+            );
+            [tape.outputs(), &dw_ih, &dw_hh, &db_ih, &db_hh, &dx].map(bits)
+        })
+    };
+    assert!(
+        run(1) == run(2),
+        "GRU results differ between 1 and 2 threads"
+    );
+}
+
+#[test]
+fn carried_state_continues_the_sequence() {
+    // Two halves run with the state carried equal one run over the whole sequence.
+    let c = case(6, 3, 4, 5, 31);
+    let d = c.dims;
+    let half = RecurrentDims { steps: 3, ..d };
+    let w = weights(&c);
+    let mut whole = GruTape::new(d, InputKind::Dense);
+    whole.initial_state_mut().copy_from_slice(&c.h0);
+    gru_forward(RecurrentInput::Dense(&c.x), &w, &mut whole);
+    let mut halves = GruTape::new(half, InputKind::Dense);
+    halves.initial_state_mut().copy_from_slice(&c.h0);
+    let (first, second) = c.x.split_at(c.x.len() / 2);
+    gru_forward(RecurrentInput::Dense(first), &w, &mut halves);
+    halves.carry_state();
+    gru_forward(RecurrentInput::Dense(second), &w, &mut halves);
+    // Close rather than equal bits: the input projection's GEMM runs over fewer rows.
+    let want = to_f64(whole.final_state());
+    assert_close("carried state", halves.final_state(), &want, 1e-6, 1e-6);
+}
+
+/// `floats_for` counts what `new` allocates, for every input kind, on both sides of
+/// `packing_pays`.
+#[test]
+fn floats_for_counts_what_new_allocates() {
+    let small = RecurrentDims {
+        steps: 7,
+        batch: 3,
+        input: 5,
+        hidden: 9,
+    };
+    let large = RecurrentDims {
+        steps: 2,
+        batch: 32,
+        input: 300,
+        hidden: 128,
+    };
+    for dims in [small, large] {
+        for kind in [InputKind::Dense, InputKind::OneHot, InputKind::Repeated] {
+            let tape = GruTape::new(dims, kind);
+            let scratch = GruScratch::new(dims, kind);
+            assert_eq!(
+                GruTape::floats_for(dims, kind),
+                tape.floats(),
+                "{dims:?} {kind:?}"
+            );
+            assert_eq!(
+                GruScratch::floats_for(dims, kind),
+                scratch.floats(),
+                "{dims:?} {kind:?}"
+            );
+        }
+    }
+    assert!(!kernels::gru::packing_pays(small) && kernels::gru::packing_pays(large));
+}
