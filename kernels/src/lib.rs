@@ -25,4 +25,6 @@ mod lanes;
 pub mod lstm;
 pub mod packed;
 pub mod regression;
+pub mod rmsprop;
+pub mod sgd;
 pub mod softmax;

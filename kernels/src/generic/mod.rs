@@ -6,9 +6,11 @@
 //! gates `[4H]` in the order i, f, g, o.
 
 mod lstm;
+mod optim;
 mod regression;
 
 pub use lstm::{lstm_backward, lstm_forward, LstmRefTape};
+pub use optim::{adamw, rmsprop, sgd};
 pub use regression::{mae, mse};
 
 use crate::softmax::IGNORE;

@@ -5,6 +5,7 @@ mod activations;
 mod gemm;
 mod layers;
 mod lstm;
+mod optim;
 mod regression;
 
 /// Checks `|got - want| <= atol + rtol·|want|` elementwise; the message names the worst.

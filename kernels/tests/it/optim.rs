@@ -1,0 +1,351 @@
+//! SGD, RMSprop and AdamW against their references over several steps; plain Adam against a
+//! copy of its formula from before AdamW joined it, bit for bit; Keras' golden values.
+
+use kernels::adam::{adam_update, AdamConfig, AdamStep, AdamWConfig};
+use kernels::denormal::FlushDenormals;
+use kernels::generic;
+use kernels::rmsprop::{rmsprop_update, RmspropConfig, RmspropStep};
+use kernels::sgd::{sgd_update, SgdConfig, SgdStep};
+use proptest::prelude::*;
+use wide::f32x8;
+
+use crate::{assert_close, bits, floats, to_f64};
+
+/// Updates each test runs, each with its own gradients, so that state carries over.
+const STEPS: u64 = 5;
+
+fn lengths() -> impl Strategy<Value = usize> {
+    prop_oneof![Just(1usize), Just(7), Just(8), Just(9), 0usize..100]
+}
+
+fn grads_for(seed: u64, step: u64, len: usize) -> Vec<f32> {
+    floats(seed.wrapping_add(100 + step), len, 1.0)
+}
+
+/// Non-negative floats, for second moments.
+fn squares(seed: u64, len: usize) -> Vec<f32> {
+    floats(seed, len, 0.01).iter().map(|x| x.abs()).collect()
+}
+
+fn check_sgd(len: usize, seed: u64, config: SgdConfig) {
+    let mut p = floats(seed, len, 1.0);
+    // Without momentum, Keras keeps no velocities: the kernel gets an empty slice.
+    let mut m = if config.momentum == 0.0 {
+        Vec::new()
+    } else {
+        floats(seed + 1, len, 0.1)
+    };
+    let (mut p_ref, mut m_ref) = (p.clone(), m.clone());
+    for step in 0..STEPS {
+        let grads = grads_for(seed, step, len);
+        sgd_update(&mut p, &grads, &mut m, SgdStep::new(config));
+        generic::sgd(&mut p_ref, &grads, &mut m_ref, config);
+    }
+    assert_close("sgd params", &p, &to_f64(&p_ref), 1e-6, 1e-5);
+    assert_close("sgd momentums", &m, &to_f64(&m_ref), 1e-6, 1e-5);
+}
+
+fn check_rmsprop(len: usize, seed: u64, config: RmspropConfig) {
+    let buffer = |wanted: bool, values: Vec<f32>| if wanted { values } else { Vec::new() };
+    let mut p = floats(seed, len, 1.0);
+    let mut v = squares(seed + 1, len);
+    let mut a = buffer(config.centered, floats(seed + 2, len, 0.01));
+    let mut mom = buffer(config.momentum > 0.0, floats(seed + 3, len, 0.001));
+    let (mut p_ref, mut v_ref, mut a_ref, mut mom_ref) =
+        (p.clone(), v.clone(), a.clone(), mom.clone());
+    for step in 0..STEPS {
+        let grads = grads_for(seed, step, len);
+        rmsprop_update(
+            &mut p,
+            &grads,
+            &mut v,
+            &mut a,
+            &mut mom,
+            RmspropStep::new(config),
+        );
+        generic::rmsprop(
+            &mut p_ref,
+            &grads,
+            &mut v_ref,
+            &mut a_ref,
+            &mut mom_ref,
+            config,
+        );
+    }
+    assert_close("rmsprop params", &p, &to_f64(&p_ref), 1e-6, 1e-5);
+    assert_close("rmsprop velocities", &v, &to_f64(&v_ref), 1e-7, 1e-5);
+    assert_close("rmsprop average grads", &a, &to_f64(&a_ref), 1e-7, 1e-5);
+    assert_close("rmsprop momentums", &mom, &to_f64(&mom_ref), 1e-7, 1e-5);
+}
+
+fn check_adamw(len: usize, seed: u64, config: AdamWConfig) {
+    let mut p = floats(seed, len, 1.0);
+    let mut m = floats(seed + 1, len, 0.1);
+    let mut v = squares(seed + 2, len);
+    let (mut p_ref, mut m_ref, mut v_ref) = (p.clone(), m.clone(), v.clone());
+    for step in 1..=STEPS {
+        let grads = grads_for(seed, step, len);
+        adam_update(
+            &mut p,
+            &grads,
+            &mut m,
+            &mut v,
+            AdamStep::adamw(config, step),
+        );
+        generic::adamw(&mut p_ref, &grads, &mut m_ref, &mut v_ref, config, step);
+    }
+    assert_close("adamw params", &p, &to_f64(&p_ref), 1e-6, 1e-5);
+    assert_close("adamw m", &m, &to_f64(&m_ref), 1e-7, 1e-5);
+    assert_close("adamw v", &v, &to_f64(&v_ref), 1e-7, 1e-5);
+}
+
+const SGD_VARIANTS: [(f64, bool); 4] = [(0.0, false), (0.0, true), (0.9, false), (0.9, true)];
+
+/// Every length through three vectors, every variant: plain, Nesterov without momentum
+/// (ignored, as Keras), momentum, Nesterov momentum; centered or not, with momentum or not.
+#[test]
+fn updates_match_reference_at_every_short_length() {
+    for len in 0..=24 {
+        let seed = len as u64;
+        for (momentum, nesterov) in SGD_VARIANTS {
+            let config = SgdConfig {
+                lr: 0.05,
+                momentum,
+                nesterov,
+            };
+            check_sgd(len, seed, config);
+        }
+        for (centered, momentum) in [(false, 0.0), (true, 0.0), (false, 0.5), (true, 0.5)] {
+            let config = RmspropConfig {
+                centered,
+                momentum,
+                ..RmspropConfig::default()
+            };
+            check_rmsprop(len, seed, config);
+        }
+        check_adamw(len, seed, AdamWConfig::default());
+    }
+}
+
+proptest! {
+    #[test]
+    fn sgd_matches_reference(len in lengths(), seed: u64, lr in 0.001f64..0.5, variant in 0usize..4) {
+        let (momentum, nesterov) = SGD_VARIANTS[variant];
+        check_sgd(len, seed, SgdConfig { lr, momentum, nesterov });
+    }
+
+    #[test]
+    fn rmsprop_matches_reference(len in lengths(), seed: u64, lr in 0.0001f64..0.1, rho in 0.5f64..0.99, momentum in prop_oneof![Just(0.0), 0.1f64..0.95], centered: bool) {
+        check_rmsprop(len, seed, RmspropConfig { lr, rho, momentum, epsilon: 1e-7, centered });
+    }
+
+    #[test]
+    fn adamw_matches_reference(len in lengths(), seed: u64, lr in 0.0001f64..0.1, weight_decay in 0.0f64..0.1) {
+        check_adamw(len, seed, AdamWConfig { lr, weight_decay, ..AdamWConfig::default() });
+    }
+}
+
+/// `adam_update` as it was before AdamW joined it, with whole vectors of zero-padded lanes
+/// in place of the masked loads.
+fn adam_before_adamw(
+    p: &mut [f32],
+    grads: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    config: AdamConfig,
+    step: u64,
+) {
+    let _ftz = FlushDenormals::new();
+    let t = step as f64;
+    let alpha = config.lr * (1.0 - config.beta2.powf(t)).sqrt() / (1.0 - config.beta1.powf(t));
+    let (alpha, eps) = (
+        f32x8::splat(alpha as f32),
+        f32x8::splat(config.epsilon as f32),
+    );
+    let keep1 = f32x8::splat((1.0 - config.beta1) as f32);
+    let keep2 = f32x8::splat((1.0 - config.beta2) as f32);
+    for j in (0..p.len()).step_by(8) {
+        let n = 8.min(p.len() - j);
+        let lanes = |xs: &[f32]| {
+            let mut padded = [0.0; 8];
+            padded[..n].copy_from_slice(&xs[j..j + n]);
+            f32x8::from(padded)
+        };
+        let (g, m_old, v_old) = (lanes(grads), lanes(m), lanes(v));
+        let m_new = (g - m_old).mul_add(keep1, m_old);
+        let v_new = (g * g - v_old).mul_add(keep2, v_old);
+        let p_new = lanes(p) - alpha * m_new / (v_new.sqrt() + eps);
+        m[j..j + n].copy_from_slice(&m_new.to_array()[..n]);
+        v[j..j + n].copy_from_slice(&v_new.to_array()[..n]);
+        p[j..j + n].copy_from_slice(&p_new.to_array()[..n]);
+    }
+}
+
+/// The specs' expected results depend on Adam's exact bits: the weight decay AdamW added to
+/// the same pass must leave plain Adam's untouched, -0.0 parameters and zero gradients
+/// included.
+#[test]
+fn plain_adam_keeps_its_bits() {
+    let config = AdamConfig::default();
+    for len in [1, 7, 8, 9, 33, 100] {
+        let seed = len as u64;
+        let mut p = floats(seed, len, 2.0);
+        for i in (0..len).step_by(3) {
+            p[i] = -0.0;
+        }
+        let (mut m, mut v) = (vec![0.0; len], vec![0.0; len]);
+        let (mut p_old, mut m_old, mut v_old) = (p.clone(), m.clone(), v.clone());
+        for step in 1..=STEPS {
+            // Every other gradient is 0 at every step: with a -0.0 parameter, that
+            // parameter must stay -0.0.
+            let mut grads = floats(seed + step, len, 1e-3);
+            for i in (0..len).step_by(2) {
+                grads[i] = 0.0;
+            }
+            adam_update(&mut p, &grads, &mut m, &mut v, AdamStep::new(config, step));
+            adam_before_adamw(&mut p_old, &grads, &mut m_old, &mut v_old, config, step);
+        }
+        assert_eq!(p[0].to_bits(), (-0.0f32).to_bits(), "p[0] of {len}");
+        assert_eq!(bits(&p), bits(&p_old), "params of {len}");
+        assert_eq!(bits(&m), bits(&m_old), "m of {len}");
+        assert_eq!(bits(&v), bits(&v_old), "v of {len}");
+    }
+}
+
+/// Keras 3's golden test shape: `x = ones(10)`, a first step on gradients of 0.01, then
+/// steps on `0.1, 0.2, ..., 1.0`; `golden[i]` is `x` after step `i + 1`.
+fn golden_run(mut update: impl FnMut(&mut [f32], &[f32], u64), golden: &[[f32; 10]]) {
+    let mut x = [1.0f32; 10];
+    let first = [0.01f32; 10];
+    let grads: Vec<f32> = (1..=10).map(|i| i as f32 / 10.0).collect();
+    update(&mut x, &first, 1);
+    for (i, want) in golden.iter().enumerate() {
+        // Keras' own tolerance: rtol and atol 5e-4.
+        assert_close(
+            &format!("golden step {}", i + 1),
+            &x,
+            &to_f64(want),
+            5e-4,
+            5e-4,
+        );
+        update(&mut x, &grads, i as u64 + 2);
+    }
+}
+
+/// `sgd_test.py`'s golden values, `0.9999 - 0.001·i·(j + 1)` at row i, column j:
+/// `SGD(nesterov=True)`, whose momentum of 0 makes it plain SGD at lr 0.01.
+#[test]
+fn sgd_keras_golden() {
+    let golden: Vec<[f32; 10]> = (0..5)
+        .map(|i| std::array::from_fn(|j| 0.9999 - 0.001 * i as f32 * (j + 1) as f32))
+        .collect();
+    let step = SgdStep::new(SgdConfig {
+        nesterov: true,
+        ..SgdConfig::default()
+    });
+    golden_run(|x, g, _| sgd_update(x, g, &mut [], step), &golden);
+}
+
+/// `rmsprop_test.py`'s golden values: `RMSprop(centered=True)`.
+#[test]
+fn rmsprop_keras_golden() {
+    let golden: Vec<[f32; 10]> = [0.9967, 0.9933, 0.9908, 0.9885, 0.9864]
+        .iter()
+        .map(|&x| [x; 10])
+        .collect();
+    let step = RmspropStep::new(RmspropConfig {
+        centered: true,
+        ..RmspropConfig::default()
+    });
+    let (mut v, mut a) = ([0.0; 10], [0.0; 10]);
+    golden_run(
+        |x, g, _| rmsprop_update(x, g, &mut v, &mut a, &mut [], step),
+        &golden,
+    );
+}
+
+/// `adamw_test.py`'s golden values: `AdamW(learning_rate=1.0, weight_decay=0.5, epsilon=2)`.
+#[test]
+fn adamw_keras_golden() {
+    let golden = [
+        [0.4998; 10],
+        [
+            0.2486, 0.2475, 0.2463, 0.2451, 0.244, 0.2428, 0.2417, 0.2405, 0.2394, 0.2382,
+        ],
+        [
+            0.1223, 0.1198, 0.1174, 0.1149, 0.1124, 0.11, 0.1075, 0.1051, 0.1027, 0.1003,
+        ],
+        [
+            0.0586, 0.0549, 0.0512, 0.0475, 0.0439, 0.0402, 0.0366, 0.033, 0.0294, 0.0258,
+        ],
+        [
+            0.0263, 0.0215, 0.0167, 0.012, 0.0073, 0.0026, -0.0021, -0.0067, -0.0113, -0.0159,
+        ],
+    ];
+    let config = AdamWConfig {
+        lr: 1.0,
+        weight_decay: 0.5,
+        epsilon: 2.0,
+        ..AdamWConfig::default()
+    };
+    let (mut m, mut v) = ([0.0; 10], [0.0; 10]);
+    golden_run(
+        |x, g, step| adam_update(x, g, &mut m, &mut v, AdamStep::adamw(config, step)),
+        &golden,
+    );
+}
+
+/// Keras' single-step tests (`learning_rate=0.5`, gradients `[1, 6, 7, 2]` on `[1, 2, 3, 4]`)
+/// and its weight-decay test (three fresh AdamW steps at lr 1 on a zero gradient decay 2.0 to
+/// `2·0.996³`).
+#[test]
+fn keras_single_steps() {
+    let grads = [1.0, 6.0, 7.0, 2.0];
+    let mut x = [1.0, 2.0, 3.0, 4.0];
+    sgd_update(
+        &mut x,
+        &grads,
+        &mut [],
+        SgdStep::new(SgdConfig {
+            lr: 0.5,
+            ..SgdConfig::default()
+        }),
+    );
+    assert_close("sgd", &x, &[0.5, -1.0, -0.5, 3.0], 1e-4, 1e-4);
+    let mut x = [1.0, 2.0, 3.0, 4.0];
+    let step = RmspropStep::new(RmspropConfig {
+        lr: 0.5,
+        ..RmspropConfig::default()
+    });
+    rmsprop_update(&mut x, &grads, &mut [0.0; 4], &mut [], &mut [], step);
+    assert_close(
+        "rmsprop",
+        &x,
+        &[-0.5811, 0.4189, 1.4189, 2.4189],
+        1e-4,
+        1e-4,
+    );
+    let mut x = [1.0, 2.0, 3.0, 4.0];
+    let step = AdamStep::adamw(
+        AdamWConfig {
+            lr: 0.5,
+            ..AdamWConfig::default()
+        },
+        1,
+    );
+    adam_update(&mut x, &grads, &mut [0.0; 4], &mut [0.0; 4], step);
+    assert_close("adamw", &x, &[0.4980, 1.4960, 2.494, 3.492], 1e-4, 1e-4);
+    let mut x = [2.0];
+    for _ in 0..3 {
+        let step = AdamStep::adamw(
+            AdamWConfig {
+                lr: 1.0,
+                weight_decay: 0.004,
+                ..AdamWConfig::default()
+            },
+            1,
+        );
+        adam_update(&mut x, &[0.0], &mut [0.0], &mut [0.0], step);
+    }
+    assert_close("adamw decay", &x, &[1.9760959], 1e-6, 0.0);
+}
