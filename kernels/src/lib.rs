@@ -16,6 +16,7 @@
 
 pub mod activation;
 pub mod adam;
+pub mod clip;
 pub mod denormal;
 pub mod dense;
 pub mod gather;

@@ -10,7 +10,9 @@ mod optim;
 mod regression;
 
 pub use lstm::{lstm_backward, lstm_forward, LstmRefTape};
-pub use optim::{adamw, rmsprop, sgd};
+pub use optim::{
+    adamw, clip_by_global_norm, clip_by_norm, clip_by_value, rmsprop, sgd, sum_squares,
+};
 pub use regression::{mae, mse};
 
 use crate::softmax::IGNORE;

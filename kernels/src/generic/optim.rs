@@ -1,5 +1,5 @@
-//! The optimizers other than Adam, as Keras 3 writes them: the references for `crate::sgd`,
-//! `crate::rmsprop` and AdamW in `crate::adam`.
+//! The optimizers other than Adam and the gradient clipping, as Keras 3 writes them: the
+//! references for `crate::sgd`, `crate::rmsprop`, AdamW in `crate::adam`, and `crate::clip`.
 //!
 //! Like `adam`, the updates keep their state in f32, as the kernels do, and compute each
 //! step in f64.
@@ -89,4 +89,37 @@ pub fn adamw(
         ..
     } = config;
     super::adam(params, grads, m, v, lr, beta1, beta2, epsilon, step);
+}
+
+/// `Σ g²`, in order.
+pub fn sum_squares(grads: &[f32]) -> f64 {
+    grads.iter().map(|&g| f64::from(g) * f64::from(g)).sum()
+}
+
+/// Keras' `clipnorm` on one tensor: `g·clipnorm / max(‖g‖, clipnorm)`.
+pub fn clip_by_norm(grads: &[f32], clipnorm: f64) -> Vec<f32> {
+    let norm = sum_squares(grads).sqrt();
+    grads
+        .iter()
+        .map(|&g| (f64::from(g) * clipnorm / norm.max(clipnorm)) as f32)
+        .collect()
+}
+
+/// Keras' `global_clipnorm`: every tensor times `clipnorm·min(1/‖G‖, 1/clipnorm)`, `‖G‖`
+/// the norm of all of them together.
+pub fn clip_by_global_norm(tensors: &[Vec<f32>], clipnorm: f64) -> Vec<Vec<f32>> {
+    let norm = tensors.iter().map(|g| sum_squares(g)).sum::<f64>().sqrt();
+    let scale = clipnorm * (1.0 / norm).min(1.0 / clipnorm);
+    tensors
+        .iter()
+        .map(|g| g.iter().map(|&x| (f64::from(x) * scale) as f32).collect())
+        .collect()
+}
+
+/// Keras' `clipvalue`: each element clamped to `[-clipvalue, clipvalue]`.
+pub fn clip_by_value(grads: &[f32], clipvalue: f32) -> Vec<f32> {
+    grads
+        .iter()
+        .map(|g| g.clamp(-clipvalue, clipvalue))
+        .collect()
 }

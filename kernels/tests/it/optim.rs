@@ -1,7 +1,11 @@
 //! SGD, RMSprop and AdamW against their references over several steps; plain Adam against a
-//! copy of its formula from before AdamW joined it, bit for bit; Keras' golden values.
+//! copy of its formula from before AdamW joined it, bit for bit; Keras' golden values; the
+//! clipping against its reference.
 
 use kernels::adam::{adam_update, AdamConfig, AdamStep, AdamWConfig};
+use kernels::clip::{
+    clip_value_in_place, clipnorm_scale, global_clipnorm_scale, scale_in_place, sum_squares,
+};
 use kernels::denormal::FlushDenormals;
 use kernels::generic;
 use kernels::rmsprop::{rmsprop_update, RmspropConfig, RmspropStep};
@@ -348,4 +352,93 @@ fn keras_single_steps() {
         adam_update(&mut x, &[0.0], &mut [0.0], &mut [0.0], step);
     }
     assert_close("adamw decay", &x, &[1.9760959], 1e-6, 0.0);
+}
+
+/// Keras' clipping tests: `clipnorm=1` takes `[100, 100]` to `[√2/2, √2/2]`, `clipvalue=1`
+/// to `[1, 1]`.
+#[test]
+fn keras_clip_examples() {
+    let mut g = [100.0, 100.0];
+    let scale = clipnorm_scale(sum_squares(&g), 1.0);
+    scale_in_place(&mut g, scale);
+    let half_root2 = 2f64.sqrt() / 2.0;
+    assert_close("clipnorm", &g, &[half_root2, half_root2], 1e-7, 1e-6);
+    let mut g = [100.0, 100.0];
+    clip_value_in_place(&mut g, 1.0);
+    assert_eq!(g, [1.0, 1.0]);
+}
+
+fn check_clipping(lens: &[usize], seed: u64, clip: f64) {
+    let tensors: Vec<Vec<f32>> = lens
+        .iter()
+        .enumerate()
+        .map(|(i, &len)| floats(seed + i as u64, len, 2.0))
+        .collect();
+    let mut global_sum = 0.0;
+    for g in &tensors {
+        let sum = sum_squares(g);
+        let want = generic::sum_squares(g);
+        assert!(
+            (sum - want).abs() <= 1e-12 * want,
+            "sum_squares {sum} vs {want}"
+        );
+        global_sum += sum;
+        let mut clipped = g.clone();
+        let scale = clipnorm_scale(sum, clip);
+        scale_in_place(&mut clipped, scale);
+        let want = generic::clip_by_norm(g, clip);
+        assert_close("clipnorm", &clipped, &to_f64(&want), 1e-7, 1e-6);
+        if sum.sqrt() <= clip {
+            assert_eq!(
+                bits(&clipped),
+                bits(g),
+                "an unclipped tensor must keep its bits"
+            );
+        }
+        let mut clamped = g.clone();
+        clip_value_in_place(&mut clamped, clip as f32);
+        assert_eq!(
+            bits(&clamped),
+            bits(&generic::clip_by_value(g, clip as f32))
+        );
+    }
+    let scale = global_clipnorm_scale(global_sum, clip);
+    let want = generic::clip_by_global_norm(&tensors, clip);
+    for (g, want) in tensors.iter().zip(&want) {
+        let mut clipped = g.clone();
+        scale_in_place(&mut clipped, scale);
+        assert_close("global clipnorm", &clipped, &to_f64(want), 1e-7, 1e-6);
+    }
+}
+
+proptest! {
+    #[test]
+    fn clipping_matches_reference(lens in prop::collection::vec(lengths(), 1..5), seed: u64, clip in 0.01f64..20.0) {
+        check_clipping(&lens, seed, clip);
+    }
+}
+
+#[test]
+fn clipping_at_every_short_length() {
+    for len in 0..=24 {
+        // Norms from about 0 to 9: clipped and not.
+        for clip in [0.5, 100.0] {
+            check_clipping(&[len, 1, 9], len as u64, clip);
+        }
+    }
+}
+
+/// Non-finite norms as Keras: per tensor, an infinite norm clips every finite gradient to 0;
+/// globally, it makes them all NaN. A NaN gradient stays NaN under `clipvalue`.
+#[test]
+fn clipping_non_finite() {
+    assert_eq!(clipnorm_scale(f64::INFINITY, 1.0), 0.0);
+    assert!(clipnorm_scale(f64::NAN, 1.0).is_nan());
+    assert!(global_clipnorm_scale(f64::INFINITY, 1.0).is_nan());
+    assert!(global_clipnorm_scale(f64::NAN, 1.0).is_nan());
+    assert_eq!(global_clipnorm_scale(0.0, 1.0), 1.0);
+    let mut g = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -3.0, 0.5];
+    clip_value_in_place(&mut g, 2.0);
+    assert!(g[0].is_nan());
+    assert_eq!(g[1..], [2.0, -2.0, -2.0, 0.5]);
 }
