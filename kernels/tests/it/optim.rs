@@ -1,7 +1,9 @@
 //! SGD, RMSprop and AdamW against their references over several steps; plain Adam against a
 //! copy of its formula from before AdamW joined it, bit for bit; Keras' golden values; the
-//! clipping against its reference.
+//! clipping against its reference; the dense activations against theirs and finite
+//! differences.
 
+use kernels::activation::Activation;
 use kernels::adam::{adam_update, AdamConfig, AdamStep, AdamWConfig};
 use kernels::clip::{
     clip_value_in_place, clipnorm_scale, global_clipnorm_scale, scale_in_place, sum_squares,
@@ -13,6 +15,7 @@ use kernels::sgd::{sgd_update, SgdConfig, SgdStep};
 use proptest::prelude::*;
 use wide::f32x8;
 
+use crate::layers::numeric_gradient;
 use crate::{assert_close, bits, floats, to_f64};
 
 /// Updates each test runs, each with its own gradients, so that state carries over.
@@ -441,4 +444,111 @@ fn clipping_non_finite() {
     clip_value_in_place(&mut g, 2.0);
     assert!(g[0].is_nan());
     assert_eq!(g[1..], [2.0, -2.0, -2.0, 0.5]);
+}
+
+const ACTIVATIONS: [Activation; 4] = [
+    Activation::Linear,
+    Activation::Relu,
+    Activation::Tanh,
+    Activation::Sigmoid,
+];
+
+/// tanh and sigmoid carry `tanh8`'s and `sigmoid8`'s error (see `activations.rs`); linear
+/// and relu are exact.
+const ACTIVATION_ERROR: f64 = 3.5e-7;
+
+fn check_activations(xs: &[f32], dys: &[f32]) {
+    for activation in ACTIVATIONS {
+        let mut ys = xs.to_vec();
+        activation.forward(&mut ys);
+        let want: Vec<f64> = xs
+            .iter()
+            .map(|&x| generic::activate(activation, f64::from(x)))
+            .collect();
+        assert_close(
+            &format!("{activation:?} forward"),
+            &ys,
+            &want,
+            ACTIVATION_ERROR,
+            0.0,
+        );
+        let mut got = dys.to_vec();
+        activation.backward(&ys, &mut got);
+        let want: Vec<f64> = ys
+            .iter()
+            .zip(dys)
+            .map(|(&y, &dy)| {
+                f64::from(dy) * generic::activation_derivative(activation, f64::from(y))
+            })
+            .collect();
+        assert_close(&format!("{activation:?} backward"), &got, &want, 1e-7, 1e-6);
+    }
+}
+
+proptest! {
+    #[test]
+    fn activations_match_reference(xs in prop::collection::vec(-12f32..12.0, 0..100), seed: u64) {
+        check_activations(&xs, &floats(seed, xs.len(), 1.0));
+    }
+}
+
+/// Every length through three vectors, so partial vectors go through both passes.
+#[test]
+fn activations_at_every_short_length() {
+    for len in 0..=24 {
+        check_activations(
+            &floats(len as u64, len, 6.0),
+            &floats(len as u64 + 1, len, 1.0),
+        );
+    }
+}
+
+/// The backward pass, from the kernel's own y, against central differences of the forward
+/// in f64; relu's inputs keep clear of its kink at 0.
+#[test]
+fn activation_backward_matches_finite_differences() {
+    let xs: Vec<f32> = floats(31, 40, 5.0)
+        .iter()
+        .map(|&x| if x.abs() < 0.01 { x + 0.02 } else { x })
+        .collect();
+    let dys = floats(32, xs.len(), 1.0);
+    for activation in ACTIVATIONS {
+        let mut ys = xs.clone();
+        activation.forward(&mut ys);
+        let mut dxs = dys.clone();
+        activation.backward(&ys, &mut dxs);
+        let numeric: Vec<f64> = xs
+            .iter()
+            .zip(&dys)
+            .map(|(&x, &dy)| {
+                let f = |at: &[f64]| generic::activate(activation, at[0]);
+                f64::from(dy) * numeric_gradient(&[f64::from(x)], f)[0]
+            })
+            .collect();
+        // The derivative of tanh, 1 - y², takes twice y's error.
+        assert_close(
+            &format!("{activation:?} backward vs finite differences"),
+            &dxs,
+            &numeric,
+            2.0 * ACTIVATION_ERROR,
+            0.0,
+        );
+    }
+}
+
+/// Relu passes NaN forward and gives 0, not NaN, for an infinite gradient on a negative
+/// input; linear touches nothing.
+#[test]
+fn activation_edges() {
+    let mut ys = [f32::NAN, -1.0, 2.0];
+    Activation::Relu.forward(&mut ys);
+    assert!(ys[0].is_nan());
+    assert_eq!(ys[1..], [0.0, 2.0]);
+    let mut dys = [1.0, f32::INFINITY, 3.0];
+    Activation::Relu.backward(&ys, &mut dys);
+    assert_eq!(dys, [0.0, 0.0, 3.0]);
+    let mut same = [f32::NAN, 5.0];
+    Activation::Linear.forward(&mut same);
+    Activation::Linear.backward(&[1.0, 2.0], &mut same);
+    assert!(same[0].is_nan() && same[1] == 5.0);
 }
