@@ -16,6 +16,7 @@
 
 pub mod activation;
 pub mod adam;
+pub mod bce;
 pub mod clip;
 pub mod denormal;
 pub mod dense;

@@ -1,4 +1,5 @@
-//! The dense activations: the references for `crate::activation::Activation`.
+//! The dense activations and the sigmoid's binary cross-entropy: the references for
+//! `crate::activation::Activation` and `crate::bce`.
 
 use crate::activation::Activation;
 
@@ -26,4 +27,21 @@ pub fn activation_derivative(activation: Activation, y: f64) -> f64 {
         Activation::Tanh => 1.0 - y * y,
         Activation::Sigmoid => y * (1.0 - y),
     }
+}
+
+/// `(Σ max(x, 0) - x·t + ln(1 + exp(-|x|)), dL/dx = σ(x) - t)`: binary cross-entropy of
+/// `σ(x)` against `t`, summed, from the logits.
+pub fn sigmoid_bce(logits: &[f64], targets: &[f64]) -> (f64, Vec<f64>) {
+    assert_eq!(logits.len(), targets.len());
+    let loss = logits
+        .iter()
+        .zip(targets)
+        .map(|(x, t)| x.max(0.0) - x * t + (-x.abs()).exp().ln_1p())
+        .sum();
+    let dlogits = logits
+        .iter()
+        .zip(targets)
+        .map(|(&x, t)| super::sigmoid(x) - t)
+        .collect();
+    (loss, dlogits)
 }

@@ -10,7 +10,7 @@ mod lstm;
 mod optim;
 mod regression;
 
-pub use activation::{activate, activation_derivative};
+pub use activation::{activate, activation_derivative, sigmoid_bce};
 pub use lstm::{lstm_backward, lstm_forward, LstmRefTape};
 pub use optim::{
     adamw, clip_by_global_norm, clip_by_norm, clip_by_value, rmsprop, sgd, sum_squares,

@@ -1,10 +1,11 @@
 //! SGD, RMSprop and AdamW against their references over several steps; plain Adam against a
 //! copy of its formula from before AdamW joined it, bit for bit; Keras' golden values; the
-//! clipping against its reference; the dense activations against theirs and finite
-//! differences.
+//! clipping, the dense activations and the sigmoid's binary cross-entropy against their
+//! references and finite differences.
 
 use kernels::activation::Activation;
 use kernels::adam::{adam_update, AdamConfig, AdamStep, AdamWConfig};
+use kernels::bce::sigmoid_bce;
 use kernels::clip::{
     clip_value_in_place, clipnorm_scale, global_clipnorm_scale, scale_in_place, sum_squares,
 };
@@ -551,4 +552,117 @@ fn activation_edges() {
     Activation::Linear.forward(&mut same);
     Activation::Linear.backward(&[1.0, 2.0], &mut same);
     assert!(same[0].is_nan() && same[1] == 5.0);
+}
+
+/// Logits and targets for a binary cross-entropy test: hard 0/1 targets and soft ones, and
+/// logits out to ±40, where the sigmoid rounds to 0 or 1 in f32.
+fn bce_inputs(len: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
+    let logits = floats(seed, len, 40.0);
+    let soft = floats(seed + 1, len, 0.5);
+    let targets = soft
+        .iter()
+        .enumerate()
+        .map(|(i, &u)| match i % 3 {
+            0 => 0.0,
+            1 => 1.0,
+            _ => u + 0.5,
+        })
+        .collect();
+    (logits, targets)
+}
+
+fn check_bce(len: usize, seed: u64, scale: f32) {
+    let (logits, targets) = bce_inputs(len, seed);
+    let (mut probs, mut dlogits) = (vec![7.0; len], vec![7.0; len]);
+    let loss = sigmoid_bce(&logits, &targets, scale, &mut probs, &mut dlogits);
+    let (want_loss, want_d) = generic::sigmoid_bce(&to_f64(&logits), &to_f64(&targets));
+    assert!(
+        (loss - want_loss).abs() <= 1e-6 * want_loss + 1e-12,
+        "bce of {len}: loss {loss}, reference {want_loss}"
+    );
+    let want_probs: Vec<f64> = logits
+        .iter()
+        .map(|&x| generic::sigmoid(f64::from(x)))
+        .collect();
+    assert_close(
+        &format!("bce of {len}: probs"),
+        &probs,
+        &want_probs,
+        1e-37,
+        1e-6,
+    );
+    let scaled: Vec<f64> = want_d.iter().map(|d| d * f64::from(scale)).collect();
+    assert_close(
+        &format!("bce of {len}: dlogits"),
+        &dlogits,
+        &scaled,
+        1e-7 * f64::from(scale),
+        1e-6,
+    );
+}
+
+/// Every length through five vectors: a partial vector's padding lanes must add nothing to
+/// the loss (a logit of 0 would add ln 2).
+#[test]
+fn bce_matches_reference_at_every_short_length() {
+    for len in 0..=40 {
+        check_bce(len, len as u64, 0.25);
+    }
+}
+
+proptest! {
+    #[test]
+    fn bce_matches_reference(len in lengths(), seed: u64, scale in 0.001f32..2.0) {
+        check_bce(len, seed, scale);
+    }
+}
+
+/// The kernel's gradient (at `scale = 1`) and the reference's against central differences of
+/// the reference loss, in f64, on logits within ±8 where the loss still curves.
+#[test]
+fn bce_gradient_matches_finite_differences() {
+    let (logits, targets) = bce_inputs(23, 41);
+    let logits: Vec<f32> = logits.iter().map(|x| x / 5.0).collect();
+    let (logits64, targets64) = (to_f64(&logits), to_f64(&targets));
+    let numeric = numeric_gradient(&logits64, |x| generic::sigmoid_bce(x, &targets64).0);
+    let (_, analytic) = generic::sigmoid_bce(&logits64, &targets64);
+    for (i, (a, n)) in analytic.iter().zip(&numeric).enumerate() {
+        assert!(
+            (a - n).abs() <= 1e-6,
+            "reference d[{i}]: analytic {a}, numeric {n}"
+        );
+    }
+    let (mut probs, mut dlogits) = (vec![0.0; 23], vec![0.0; 23]);
+    sigmoid_bce(&logits, &targets, 1.0, &mut probs, &mut dlogits);
+    assert_close(
+        "bce dlogits vs finite differences",
+        &dlogits,
+        &numeric,
+        1e-6,
+        1e-6,
+    );
+}
+
+/// Keras' documented `binary_crossentropy` example, `y_true = [[0, 1], [0, 0]]`,
+/// `y_pred = [[0.6, 0.4], [0.4, 0.6]]`, per-row losses `[0.916, 0.714]`, given as the
+/// logits a sigmoid output would have; and a confident wrong prediction keeps its full loss
+/// and gradient, which clipping the probability would have capped at 16.1 and zeroed.
+#[test]
+fn bce_keras_example_and_no_clipping() {
+    let logit = |p: f64| (p / (1.0 - p)).ln() as f32;
+    let rows = [
+        ([0.0, 1.0], [0.6, 0.4], 0.916),
+        ([0.0, 0.0], [0.4, 0.6], 0.714),
+    ];
+    for (targets, predictions, want) in rows {
+        let logits = predictions.map(logit);
+        let (mut probs, mut dlogits) = ([0.0; 2], [0.0; 2]);
+        let mean = sigmoid_bce(&logits, &targets, 0.5, &mut probs, &mut dlogits) / 2.0;
+        assert!((mean - want).abs() < 5e-4, "row loss {mean}, Keras {want}");
+        assert_close("probs", &probs, &predictions, 1e-6, 0.0);
+    }
+    let (mut probs, mut dlogits) = ([0.0; 2], [0.0; 2]);
+    let loss = sigmoid_bce(&[30.0, -30.0], &[0.0, 1.0], 1.0, &mut probs, &mut dlogits);
+    assert!((loss - 60.0).abs() < 1e-5, "loss {loss}");
+    assert_close("confident wrong dlogits", &dlogits, &[1.0, -1.0], 1e-7, 0.0);
 }
