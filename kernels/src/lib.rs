@@ -1,6 +1,8 @@
 //! f32 kernels for training LSTM sequence models on CPUs: matrix multiply, the LSTM layer
 //! forward and backward, dense, softmax with cross-entropy, the regression losses (mean
 //! squared and mean absolute error), Adam, and row gather.
+//! Also the other optimizers (SGD, RMSprop, AdamW), gradient clipping, dense activations
+//! forward and backward, and binary cross-entropy fused with the sigmoid.
 //!
 //! Each kernel is vectorised with `wide` (`f32x8`; AVX2 + FMA with the workspace's target
 //! features) and has a plain scalar reference in `generic`, against which the tests check it.
