@@ -1,4 +1,5 @@
-//! Vectorised sigmoid, tanh and exp on `f32x8`, and their slice forms.
+//! Vectorised sigmoid, tanh and exp on `f32x8`, and their slice forms; a dense layer's
+//! activations, forward and backward.
 //!
 //! Not cheap Padé approximations (off by ~0.02, too coarse to train with): tanh is Eigen's
 //! 13/6 rational approximation, sigmoid is derived from it, exp is Cephes' `expf`. Their maximum
@@ -12,6 +13,9 @@
 //! | `exp8` | 8.3e-8 relative | over its whole domain, [-87, 88] |
 
 use wide::{f32x8, i32x8};
+
+use crate::denormal::FlushDenormals;
+use crate::lanes::{load, store};
 
 /// Past this, f32 tanh is within 3e-7 of ±1, and the rational form would lose accuracy.
 const TANH_CLAMP: f32 = 7.905_311;
@@ -96,4 +100,62 @@ pub fn sigmoid_in_place(xs: &mut [f32]) {
 
 pub fn exp_in_place(xs: &mut [f32]) {
     map_in_place(xs, exp8);
+}
+
+/// A dense layer's activation, applied in place to its outputs `[N, O]` (any layout: it is
+/// elementwise).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    Linear,
+    Relu,
+    Tanh,
+    Sigmoid,
+}
+
+impl Activation {
+    /// `y = f(y)`: the layer's outputs become its activations.
+    pub fn forward(self, ys: &mut [f32]) {
+        let _ftz = FlushDenormals::new();
+        match self {
+            Activation::Linear => {}
+            Activation::Relu => map_in_place(ys, relu8),
+            Activation::Tanh => tanh_in_place(ys),
+            Activation::Sigmoid => sigmoid_in_place(ys),
+        }
+    }
+
+    /// `dy = dy ⊙ f'(x)`, written from the activations `y = f(x)` that `forward` left, so
+    /// the layer keeps nothing else: relu' is `[y > 0]`, tanh' `1 - y²`, sigmoid'
+    /// `y·(1 - y)`. Relu passes `dy` or 0, as TensorFlow's `ReluGrad`, rather than
+    /// multiplying, so an infinite `dy` on a negative input gives 0, not NaN.
+    pub fn backward(self, ys: &[f32], dys: &mut [f32]) {
+        let _ftz = FlushDenormals::new();
+        assert_eq!(
+            ys.len(),
+            dys.len(),
+            "activation: ys and dys differ in length"
+        );
+        let one = f32x8::ONE;
+        match self {
+            Activation::Linear => {}
+            Activation::Relu => map_gradient(ys, dys, |y, dy| y.simd_gt(f32x8::ZERO) & dy),
+            Activation::Tanh => map_gradient(ys, dys, |y, dy| dy * y.mul_neg_add(y, one)),
+            Activation::Sigmoid => map_gradient(ys, dys, |y, dy| dy * (y * (one - y))),
+        }
+    }
+}
+
+/// max(x, 0); a NaN stays NaN, so a diverging layer shows.
+#[inline(always)]
+pub fn relu8(x: f32x8) -> f32x8 {
+    x.simd_lt(f32x8::ZERO).bitselect(f32x8::ZERO, x)
+}
+
+/// `dy = f(y, dy)`, elementwise.
+#[inline(always)]
+fn map_gradient(ys: &[f32], dys: &mut [f32], f: impl Fn(f32x8, f32x8) -> f32x8) {
+    for j in (0..ys.len()).step_by(8) {
+        let n = 8.min(ys.len() - j);
+        store(dys, j, n, f(load(ys, j, n), load(dys, j, n)));
+    }
 }

@@ -4,6 +4,10 @@
 //! Keras' form (Keras 3 `Adam.update_step`), so a spec trains as it would under Keras:
 //! `alpha = lr·sqrt(1 - beta2^t) / (1 - beta1^t)`, `m += (g - m)(1 - beta1)`,
 //! `v += (g² - v)(1 - beta2)`, `p -= alpha·m / (sqrt(v) + epsilon)`.
+//!
+//! AdamW (Keras 3 `AdamW`, decoupled weight decay) first decays the parameter,
+//! `p -= p·weight_decay·lr`, as Keras' `_apply_weight_decay` does before the update, then
+//! runs the same Adam update, in the same pass.
 
 use wide::f32x8;
 
@@ -18,6 +22,41 @@ pub struct AdamConfig {
     pub epsilon: f64,
 }
 
+impl Default for AdamConfig {
+    /// Keras' defaults: `Adam(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7)`.
+    fn default() -> AdamConfig {
+        AdamConfig {
+            lr: 0.001,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-7,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamWConfig {
+    pub lr: f64,
+    pub weight_decay: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub epsilon: f64,
+}
+
+impl Default for AdamWConfig {
+    /// Keras' defaults: `AdamW(learning_rate=0.001, weight_decay=0.004, beta_1=0.9,
+    /// beta_2=0.999, epsilon=1e-7)`.
+    fn default() -> AdamWConfig {
+        AdamWConfig {
+            lr: 0.001,
+            weight_decay: 0.004,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-7,
+        }
+    }
+}
+
 /// The per-step constants of one Adam update, computed once for every tensor it updates.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AdamStep {
@@ -25,6 +64,8 @@ pub struct AdamStep {
     epsilon: f32,
     keep1: f32,
     keep2: f32,
+    /// `weight_decay·lr`, 0 for plain Adam.
+    decay: f32,
 }
 
 impl AdamStep {
@@ -37,11 +78,27 @@ impl AdamStep {
             epsilon: config.epsilon as f32,
             keep1: (1.0 - config.beta1) as f32,
             keep2: (1.0 - config.beta2) as f32,
+            decay: 0.0,
+        }
+    }
+
+    /// AdamW's constants for update number `step`, counting from 1.
+    pub fn adamw(config: AdamWConfig, step: u64) -> AdamStep {
+        let adam = AdamConfig {
+            lr: config.lr,
+            beta1: config.beta1,
+            beta2: config.beta2,
+            epsilon: config.epsilon,
+        };
+        AdamStep {
+            decay: (config.weight_decay * config.lr) as f32,
+            ..AdamStep::new(adam, step)
         }
     }
 }
 
-/// One update of a parameter buffer. All four buffers have the same length.
+/// One update of a parameter buffer, Adam's or AdamW's as `step` says. All four buffers have
+/// the same length.
 pub fn adam_update(
     params: &mut [f32],
     grads: &[f32],
@@ -57,6 +114,9 @@ pub fn adam_update(
     );
     let (alpha, eps) = (f32x8::splat(step.alpha), f32x8::splat(step.epsilon));
     let (keep1, keep2) = (f32x8::splat(step.keep1), f32x8::splat(step.keep2));
+    // Plain Adam skips the decay rather than subtracting p·0, which would turn a -0.0
+    // parameter into +0.0: its results keep their bits.
+    let (decays, decay) = (step.decay != 0.0, f32x8::splat(step.decay));
     for j in (0..len).step_by(8) {
         let n = 8.min(len - j);
         let g = load(grads, j, n);
@@ -66,11 +126,10 @@ pub fn adam_update(
         let v_new = (g * g - v_old).mul_add(keep2, v_old);
         store(m, j, n, m_new);
         store(v, j, n, v_new);
-        store(
-            params,
-            j,
-            n,
-            load(params, j, n) - alpha * m_new / (v_new.sqrt() + eps),
-        );
+        let mut p = load(params, j, n);
+        if decays {
+            p = p.mul_neg_add(decay, p);
+        }
+        store(params, j, n, p - alpha * m_new / (v_new.sqrt() + eps));
     }
 }

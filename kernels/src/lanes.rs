@@ -1,7 +1,8 @@
-//! Loads and stores of up to 8 lanes, for rows whose length is not a multiple of 8, and the
-//! output pointer that threads writing disjoint columns of one matrix share.
+//! Loads and stores of up to 8 lanes, for rows whose length is not a multiple of 8; eight
+//! lanes widened to f64, for sums; and the output pointer that threads writing disjoint
+//! columns of one matrix share.
 
-use wide::f32x8;
+use wide::{f32x8, f64x4};
 
 /// `dst += src`, elementwise.
 pub fn add_into(dst: &mut [f32], src: &[f32]) {
@@ -9,6 +10,17 @@ pub fn add_into(dst: &mut [f32], src: &[f32]) {
         let n = 8.min(dst.len() - j);
         store(dst, j, n, load(dst, j, n) + load(src, j, n));
     }
+}
+
+/// The eight lanes of `x` as f64 (exact), the low four and the high four.
+#[inline(always)]
+pub fn widen(x: f32x8) -> [f64x4; 2] {
+    let lanes = x.to_array();
+    std::array::from_fn(|half| {
+        f64x4::from(std::array::from_fn::<f64, 4, _>(|i| {
+            f64::from(lanes[4 * half + i])
+        }))
+    })
 }
 
 /// Up to 8 floats from `data[at..]`, zero-padded.

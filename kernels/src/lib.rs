@@ -1,7 +1,8 @@
 //! f32 kernels for training LSTM sequence models on CPUs: matrix multiply, the LSTM and GRU
-//! layers forward and backward (on what they share, `recurrent`), dense, softmax with
-//! cross-entropy, the regression losses (mean squared and mean absolute error), Adam, and row
-//! gather.
+//! layers forward and backward (on what they share, `recurrent`), dense and its activations,
+//! softmax with cross-entropy, binary cross-entropy fused with the sigmoid, the regression
+//! losses (mean squared and mean absolute error), the optimizers (Adam, AdamW, SGD, RMSprop),
+//! gradient clipping, and row gather.
 //!
 //! Each kernel is vectorised with `wide` (`f32x8`; AVX2 + FMA with the workspace's target
 //! features) and has a plain scalar reference in `generic`, against which the tests check it.
@@ -17,6 +18,8 @@
 
 pub mod activation;
 pub mod adam;
+pub mod bce;
+pub mod clip;
 pub mod denormal;
 pub mod dense;
 pub mod gather;
@@ -28,4 +31,6 @@ pub mod lstm;
 pub mod packed;
 pub mod recurrent;
 pub mod regression;
+pub mod rmsprop;
+pub mod sgd;
 pub mod softmax;

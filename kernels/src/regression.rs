@@ -13,7 +13,7 @@
 use wide::{f32x8, f64x4};
 
 use crate::denormal::FlushDenormals;
-use crate::lanes::{load, store};
+use crate::lanes::{load, store, widen};
 
 /// Mean squared error's numerator: returns `Σ (p - t)²` over all elements, in f64, and writes
 /// `dpredictions = 2 (p - t) · scale`, the gradient of `scale · Σ (p - t)²`.
@@ -72,15 +72,4 @@ fn assert_same_lengths(loss: &str, predictions: &[f32], targets: &[f32], dpredic
         targets.len(),
         dpredictions.len()
     );
-}
-
-/// The eight lanes of `x` as f64 (exact), the low four and the high four.
-#[inline(always)]
-fn widen(x: f32x8) -> [f64x4; 2] {
-    let lanes = x.to_array();
-    std::array::from_fn(|half| {
-        f64x4::from(std::array::from_fn::<f64, 4, _>(|i| {
-            f64::from(lanes[4 * half + i])
-        }))
-    })
 }

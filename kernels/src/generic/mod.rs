@@ -5,12 +5,18 @@
 //! Dims legend and layouts as in the crate root: T steps, B batch, I input, H hidden,
 //! gates `[4H]` in the order i, f, g, o.
 
+mod activation;
 mod gru;
 mod lstm;
+mod optim;
 mod regression;
 
+pub use activation::{activate, activation_derivative, sigmoid_bce};
 pub use gru::{gru_backward, gru_forward, GruRefGrads, GruRefTape};
 pub use lstm::{lstm_backward, lstm_forward, LstmRefTape};
+pub use optim::{
+    adamw, clip_by_global_norm, clip_by_norm, clip_by_value, rmsprop, sgd, sum_squares,
+};
 pub use regression::{mae, mse};
 
 use crate::softmax::IGNORE;

@@ -6,6 +6,7 @@ mod gemm;
 mod gru;
 mod layers;
 mod lstm;
+mod optim;
 mod regression;
 
 /// Checks `|got - want| <= atol + rtol·|want|` elementwise; the message names the worst.
