@@ -214,7 +214,7 @@ impl Shape {
 
     fn layers(&self) -> Vec<LayerPlan> {
         let lstm = |units, sequences| {
-            LayerPlan::Lstm(plan::Lstm {
+            LayerPlan::Lstm(plan::Recurrent {
                 units,
                 stateful: self.stateful,
                 sequences,

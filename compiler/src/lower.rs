@@ -10,8 +10,8 @@ use runtime::plan::{
 use crate::graph::{sample_rows, split_counts, Checked};
 use crate::load;
 use crate::spec::{
-    Encode, EvalOn, Frame, LayerKind, Layout, Loss, Order, Pad, Reset, Scale, ShowItem, Source,
-    Spec,
+    Cell, Encode, EvalOn, Frame, LayerKind, Layout, Loss, Order, Pad, Reset, Scale, ShowItem,
+    Source, Spec,
 };
 
 /// The plan for a spec that passed every check. Sizes fit in `usize`: the memory bound
@@ -46,15 +46,22 @@ pub fn lower(spec: &Spec, checked: &Checked) -> Plan {
 
 fn lower_layer(kind: &LayerKind) -> LayerPlan {
     match kind {
-        LayerKind::Lstm {
+        LayerKind::Recurrent {
+            cell,
             units,
             stateful,
             sequences,
-        } => LayerPlan::Lstm(plan::Lstm {
-            units: units.value as usize,
-            stateful: stateful.is_some(),
-            sequences: sequences.is_some(),
-        }),
+        } => {
+            let recurrent = plan::Recurrent {
+                units: units.value as usize,
+                stateful: stateful.is_some(),
+                sequences: sequences.is_some(),
+            };
+            match cell {
+                Cell::Lstm => LayerPlan::Lstm(recurrent),
+                Cell::Gru => LayerPlan::Gru(recurrent),
+            }
+        }
         LayerKind::Repeat { times } => LayerPlan::Repeat(plan::Repeat {
             times: times.value as usize,
         }),

@@ -25,13 +25,16 @@ pub struct Plan {
 /// A layer: each kind's settings are its own struct, which `layers` implements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LayerPlan {
-    Lstm(Lstm),
+    Lstm(Recurrent),
+    /// Keras' `GRU(reset_after=True)`, PyTorch's `nn.GRU`: gates r, z, n.
+    Gru(Recurrent),
     Repeat(Repeat),
     Dense(Dense),
 }
 
+/// A recurrent layer's settings, whichever its cell.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Lstm {
+pub struct Recurrent {
     pub units: usize,
     pub stateful: bool,
     pub sequences: bool,

@@ -75,12 +75,13 @@ fn data_bytes(framed: Framed, eval_draws: u64) -> u128 {
 }
 
 /// A node's share of one batch's tape: its output and gradient; an LSTM also keeps its four
-/// gates, cell state and its tanh for every input step.
+/// gates, cell state and its tanh for every input step, a GRU its three gates, the recurrent
+/// part of its candidate and its state.
 fn activation_bytes(op: &Op, input: Shape, output: Shape) -> u128 {
     let (steps, per_step) = match op {
-        Op::Lstm { units, .. } => (
+        Op::Recurrent { cell, units, .. } => (
             input.steps.unwrap_or(1),
-            u128::from(*units).saturating_mul(7),
+            u128::from(*units).saturating_mul(cell.gates() + 3),
         ),
         _ => (output.steps.unwrap_or(1), u128::from(output.features)),
     };

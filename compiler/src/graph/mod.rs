@@ -25,7 +25,7 @@ pub use memory::{Memory, MEMORY_LIMIT};
 use crate::diagnostic::Diagnostic;
 use crate::load::{Lines, Series, Text};
 use crate::span::Span;
-use crate::spec::{Batch, EvalOn, Loss, Spec, DEFAULT_BATCH};
+use crate::spec::{Batch, Cell, EvalOn, Loss, Spec, DEFAULT_BATCH};
 
 /// A spec that passed every check, with its graph and the sizes derived from it.
 #[derive(Clone, Debug)]
@@ -63,7 +63,8 @@ pub struct Node {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
     Input,
-    Lstm {
+    Recurrent {
+        cell: Cell,
         units: u64,
         stateful: bool,
         sequences: bool,
@@ -195,14 +196,16 @@ impl fmt::Display for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Op::Input => write!(f, "input"),
-            Op::Lstm {
+            Op::Recurrent {
+                cell,
                 units,
                 stateful,
                 sequences,
             } => {
                 write!(
                     f,
-                    "lstm {units}{}{}",
+                    "{} {units}{}{}",
+                    cell.keyword(),
                     flag(*stateful, " stateful"),
                     flag(*sequences, " sequences")
                 )

@@ -6,7 +6,7 @@ use super::{Framed, LayerGraph, Node, Op, Shape};
 use crate::diagnostic::Diagnostic;
 use crate::format::count;
 use crate::span::Span;
-use crate::spec::{LayerKind, Loss, Spec};
+use crate::spec::{Cell, LayerKind, Loss, Spec};
 
 /// What the walk remembers about the layers behind the current one, for hints.
 struct Walk {
@@ -69,26 +69,31 @@ fn layer_node(
 ) -> Node {
     let input = walk.shape;
     let (op, params, output) = match kind {
-        LayerKind::Lstm {
+        LayerKind::Recurrent {
+            cell,
             units,
             stateful,
             sequences,
         } => {
             let steps = input.steps.unwrap_or_else(|| {
-                diagnostics.push(lstm_needs_sequence(span, walk));
+                diagnostics.push(recurrent_needs_sequence(*cell, span, walk));
                 1
             });
             let h = u128::from(units.value);
-            let params = (4 * h)
+            // A GRU has its recurrent bias apart, as `b_hn` sits inside the reset gate.
+            let biases = if *cell == Cell::Gru { 2 } else { 1 };
+            let gates = cell.gates() * h;
+            let params = gates
                 .saturating_mul(u128::from(input.features) + h)
-                .saturating_add(4 * h);
+                .saturating_add(biases * gates);
             let output = Shape {
                 batch: input.batch,
                 steps: sequences.map(|_| steps),
                 features: units.value,
             };
             (
-                Op::Lstm {
+                Op::Recurrent {
+                    cell: *cell,
                     units: units.value,
                     stateful: stateful.is_some(),
                     sequences: sequences.is_some(),
@@ -149,9 +154,13 @@ fn layer_node(
     }
 }
 
-fn lstm_needs_sequence(span: Span, walk: &Walk) -> Diagnostic {
+fn recurrent_needs_sequence(cell: Cell, span: Span, walk: &Walk) -> Diagnostic {
     Diagnostic::error(
-        format!("lstm needs a sequence `[B, T, F]`, found `{}`", walk.shape),
+        format!(
+            "{} needs a sequence `[B, T, F]`, found `{}`",
+            cell.keyword(),
+            walk.shape
+        ),
         span,
         "receives one vector per sample",
     )
@@ -159,7 +168,10 @@ fn lstm_needs_sequence(span: Span, walk: &Walk) -> Diagnostic {
         walk.producer,
         format!("`{}` returns only its last state", walk.producer_text),
     )
-    .with_help("add `sequences` to the layer before, or put `repeat N` in front of this lstm")
+    .with_help(format!(
+        "add `sequences` to the layer before, or put `repeat N` in front of this {}",
+        cell.keyword()
+    ))
 }
 
 fn repeat_needs_vector(span: Span, walk: &Walk) -> Diagnostic {
@@ -176,7 +188,7 @@ fn repeat_needs_vector(span: Span, walk: &Walk) -> Diagnostic {
         format!("`{}` returns a sequence", walk.producer_text),
     )
     .with_help(
-        "remove `sequences` from the lstm before, so it returns its last state for repeat to copy",
+        "remove `sequences` from the layer before, so it returns its last state for repeat to copy",
     )
 }
 
@@ -193,13 +205,13 @@ fn per_step_needs_sequence(flag: Span, walk: &Walk) -> Diagnostic {
         walk.producer,
         format!("`{}` returns only its last state", walk.producer_text),
     )
-    .with_help("add `sequences` to the lstm before, or remove `per_step`")
+    .with_help("add `sequences` to the layer before, or remove `per_step`")
 }
 
 fn dense_needs_per_step(span: Span, walk: &Walk) -> Diagnostic {
     Diagnostic::error(format!("dense needs one vector `[B, F]` per sample, found the sequence `{}`", walk.shape), span, "receives a sequence")
         .with_note_at(walk.producer, format!("`{}` returns a sequence", walk.producer_text))
-        .with_help("add `per_step` to apply the dense layer to every step, or remove `sequences` from the lstm before")
+        .with_help("add `per_step` to apply the dense layer to every step, or remove `sequences` from the layer before")
 }
 
 /// The model's input must be what the data framing produces, and its output what the
@@ -417,11 +429,11 @@ fn vector_output_help(chain: &[&Node], target: u64, classes: u64) -> String {
 fn sequence_output_help(chain: &[&Node]) -> String {
     let mut drops = Vec::new();
     let last_lstm = chain.iter().rev().find_map(|node| match node.op {
-        Op::Lstm { sequences, .. } => Some(sequences),
+        Op::Recurrent { sequences, .. } => Some(sequences),
         _ => None,
     });
     if last_lstm == Some(true) {
-        drops.push("`sequences` from the last lstm");
+        drops.push("`sequences` from the last recurrent layer");
     }
     if chain
         .iter()
@@ -465,7 +477,7 @@ pub fn check_repeat_feeds_lstm(
             continue;
         }
         let next = layers.get(index + 1);
-        if matches!(next.map(|l| &l.kind), Some(LayerKind::Lstm { .. })) {
+        if matches!(next.map(|l| &l.kind), Some(LayerKind::Recurrent { .. })) {
             continue;
         }
         let one_target = framed.is_some_and(|f| f.target_steps.is_none());

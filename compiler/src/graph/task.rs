@@ -308,9 +308,9 @@ pub fn check_streams(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
     for layer in &spec.model.layers {
         let reads_ahead = match layer.kind {
             LayerKind::Repeat { .. } => Some("`repeat` copies a state that read the whole chunk"),
-            LayerKind::Lstm {
+            LayerKind::Recurrent {
                 sequences: None, ..
-            } => Some("an lstm without `sequences` sums up the whole chunk"),
+            } => Some("a recurrent layer without `sequences` sums up the whole chunk"),
             _ => None,
         };
         if let (Some(why), false) = (reads_ahead, read_ahead_reported) {
@@ -321,15 +321,23 @@ pub fn check_streams(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
                     .with_help("use `lstm N stateful sequences` layers and a `dense V softmax per_step` output"),
             );
         }
-        if let LayerKind::Lstm { stateful: None, .. } = layer.kind {
+        if let LayerKind::Recurrent {
+            cell,
+            stateful: None,
+            ..
+        } = layer.kind
+        {
+            let keyword = cell.keyword();
             diagnostics.push(
                 Diagnostic::error(
-                    "streams need stateful lstm layers",
+                    format!("streams need stateful {keyword} layers"),
                     layer.span,
                     "starts every batch from zero",
                 )
                 .with_note_at(spec.data.frame.span, "each batch continues every stream")
-                .with_help("add `stateful` to every lstm: slot b of a batch carries stream b on"),
+                .with_help(format!(
+                    "add `stateful` to every {keyword}: slot b of a batch carries stream b on"
+                )),
             );
         }
     }
@@ -360,7 +368,7 @@ pub fn check_sample_prime(spec: &Spec, vocabulary: &[char], diagnostics: &mut Ve
 
 fn first_stateful(spec: &Spec) -> Option<Span> {
     spec.model.layers.iter().find_map(|layer| match layer.kind {
-        LayerKind::Lstm { stateful, .. } => stateful,
+        LayerKind::Recurrent { stateful, .. } => stateful,
         _ => None,
     })
 }

@@ -53,7 +53,7 @@ pub fn check_batch(spec: &Spec, framed: Framed, diagnostics: &mut Vec<Diagnostic
 
 fn first_stateful(spec: &Spec) -> Option<Span> {
     spec.model.layers.iter().find_map(|layer| match layer.kind {
-        LayerKind::Lstm { stateful, .. } => stateful,
+        LayerKind::Recurrent { stateful, .. } => stateful,
         _ => None,
     })
 }

@@ -51,8 +51,9 @@ pub type Flag = Option<Span>;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum LayerKind {
-    /// Keras `LSTM(units, stateful=, return_sequences=)`.
-    Lstm {
+    /// Keras `LSTM(units, stateful=, return_sequences=)` or `GRU(...)`, by `cell`.
+    Recurrent {
+        cell: Cell,
         units: Spanned<u64>,
         stateful: Flag,
         sequences: Flag,
@@ -67,10 +68,35 @@ pub enum LayerKind {
     },
 }
 
+/// The cell a recurrent layer runs at each step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cell {
+    Lstm,
+    /// Keras' `GRU(reset_after=True)`, PyTorch's `nn.GRU`.
+    Gru,
+}
+
+impl Cell {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Cell::Lstm => "lstm",
+            Cell::Gru => "gru",
+        }
+    }
+
+    /// Gate blocks of `units` each: i, f, g, o; or r, z, n.
+    pub fn gates(self) -> u128 {
+        match self {
+            Cell::Lstm => 4,
+            Cell::Gru => 3,
+        }
+    }
+}
+
 impl LayerKind {
     pub fn keyword(&self) -> &'static str {
         match self {
-            LayerKind::Lstm { .. } => "lstm",
+            LayerKind::Recurrent { cell, .. } => cell.keyword(),
             LayerKind::Repeat { .. } => "repeat",
             LayerKind::Dense { .. } => "dense",
         }

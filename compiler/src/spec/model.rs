@@ -1,12 +1,12 @@
 //! The `model NAME { ... }` section: the input declaration and the layers, in order.
 
 use super::args::{self, bind, positive, required, unknown};
-use super::{Flag, Input, Layer, LayerKind, Model};
+use super::{Cell, Flag, Input, Layer, LayerKind, Model};
 use crate::diagnostic::Diagnostic;
 use crate::span::Spanned;
 use crate::syntax::ast::{Stmt, ValueKind};
 
-const LAYERS: [&str; 4] = ["input", "lstm", "repeat", "dense"];
+const LAYERS: [&str; 5] = ["input", "lstm", "gru", "repeat", "dense"];
 
 /// Keras names users reach for, and what this language calls them.
 const KERAS_NAMES: [(&str, &str); 5] = [
@@ -135,10 +135,15 @@ fn resolve_input(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Option<Input
 fn resolve_layer(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Option<Layer> {
     let keyword = &stmt.keyword;
     let kind = match keyword.text.as_str() {
-        "lstm" => {
+        "lstm" | "gru" => {
             let (units, flags) =
                 size_and_flags(stmt, "units", &["stateful", "sequences"], diagnostics);
-            LayerKind::Lstm {
+            LayerKind::Recurrent {
+                cell: if keyword.text == "lstm" {
+                    Cell::Lstm
+                } else {
+                    Cell::Gru
+                },
                 units: units?,
                 stateful: flags[0],
                 sequences: flags[1],

@@ -60,6 +60,21 @@ fn keras_parameter_counts() {
     assert_eq!(checked.graph.total_params(), 3860);
 }
 
+/// Keras' `GRU(reset_after=True)` holds `3·H·(I + H + 2)` parameters: two biases, as the
+/// recurrent one sits inside the reset gate.
+#[test]
+fn keras_gru_parameter_counts() {
+    let path = repo_root().join("specs/encoder_decoder_gru.lstm");
+    let (_, checked) = compile_spec(&path).result.unwrap();
+    let params: Vec<u128> = checked
+        .graph
+        .chain()
+        .iter()
+        .map(|node| node.params)
+        .collect();
+    assert_eq!(params, vec![0, 113_400, 0, 135_900, 15_100, 0]);
+}
+
 /// The DOT view and the summary describe one graph: the arrow leaving each layer is labelled
 /// with the output shape the summary prints for that layer.
 #[test]

@@ -7,22 +7,26 @@ use kernels::lstm::{
 };
 use rand_pcg::Pcg64Mcg;
 
-use super::{named, transposed, Flow, Incoming, Layer, Reads, Shape, Work};
+use super::recurrent::{input_kind, outgoing, projection_op, weight_gradients_op};
+use super::{named, transposed, Flow, Incoming, Layer, Shape, Work};
 use crate::init::{glorot_uniform, lstm_bias, orthogonal};
 use crate::model::{NamedTensor, Tensor};
-use crate::plan::Lstm;
+use crate::plan::Recurrent;
+
+/// The LSTM kind of recurrent layer.
+pub(crate) struct Lstm(pub Recurrent);
 
 impl Layer for Lstm {
     fn width(&self, _input: usize) -> usize {
-        self.units
+        self.0.units
     }
 
     fn parameter_floats(&self, input: usize) -> usize {
-        (input + self.units + 1) * 4 * self.units
+        (input + self.0.units + 1) * 4 * self.0.units
     }
 
     fn init(&self, input: usize, rng: &mut Pcg64Mcg) -> Vec<Vec<f32>> {
-        let units = self.units;
+        let units = self.0.units;
         vec![
             glorot_uniform(input, 4 * units, rng),
             orthogonal(units, 4 * units, rng),
@@ -33,7 +37,7 @@ impl Layer for Lstm {
     /// `torch.nn.LSTM`'s `weight_ih_l0 [4H, I]`, `weight_hh_l0 [4H, H]`, `bias_ih_l0 [4H]`
     /// (Keras' one bias) and `bias_hh_l0 [4H]` (zeros), gates i, f, g, o.
     fn export(&self, input: usize, params: &[Tensor]) -> Vec<NamedTensor> {
-        let (units, g4) = (self.units, 4 * self.units);
+        let (units, g4) = (self.0.units, 4 * self.0.units);
         vec![
             named(
                 "weight_ih_l0",
@@ -52,7 +56,7 @@ impl Layer for Lstm {
 
     /// PyTorch's two biases are summed, so its own weights load too.
     fn import(&self, input: usize, named: &dyn Fn(&str) -> Vec<f32>) -> Vec<Vec<f32>> {
-        let (units, g4) = (self.units, 4 * self.units);
+        let (units, g4) = (self.0.units, 4 * self.0.units);
         let (ih, hh) = (named("bias_ih_l0"), named("bias_hh_l0"));
         vec![
             transposed(&named("weight_ih_l0"), g4, input),
@@ -62,21 +66,15 @@ impl Layer for Lstm {
     }
 
     fn shape(&self, incoming: Incoming) -> Box<dyn Shape> {
-        let kind = match incoming.reads {
-            Reads::Hot => InputKind::OneHot,
-            Reads::Repeated => InputKind::Repeated,
-            Reads::Features | Reads::Sequence => InputKind::Dense,
-            Reads::Vector => unreachable!("the compiler gives an lstm a sequence"),
-        };
         Box::new(LstmShape {
             dims: LstmDims {
                 steps: incoming.steps,
                 batch: incoming.rows,
                 input: incoming.width,
-                hidden: self.units,
+                hidden: self.0.units,
             },
-            kind,
-            settings: *self,
+            kind: input_kind(incoming.reads),
+            settings: self.0,
             d_input: incoming.floats(),
         })
     }
@@ -85,23 +83,14 @@ impl Layer for Lstm {
 struct LstmShape {
     dims: LstmDims,
     kind: InputKind,
-    settings: Lstm,
+    settings: Recurrent,
     /// The gradient of its input: none when it reads the batch.
     d_input: usize,
 }
 
 impl Shape for LstmShape {
     fn outgoing(&self) -> Incoming {
-        Incoming {
-            rows: self.dims.batch,
-            steps: self.dims.steps,
-            width: self.settings.units,
-            reads: if self.settings.sequences {
-                Reads::Sequence
-            } else {
-                Reads::Vector
-            },
-        }
+        outgoing(self.dims, self.settings)
     }
 
     fn ops(&self) -> (Vec<String>, Vec<String>) {
@@ -127,7 +116,7 @@ impl Shape for LstmShape {
 
 struct LstmWork {
     dims: LstmDims,
-    settings: Lstm,
+    settings: Recurrent,
     tape: LstmTape,
     scratch: LstmScratch,
     d_input: Vec<f32>,
@@ -212,37 +201,20 @@ impl Work for LstmWork {
 }
 
 fn lstm_ops(dims: LstmDims, kind: InputKind) -> (Vec<String>, Vec<String>) {
-    let LstmDims {
-        steps: t,
-        batch: b,
-        input: i,
-        hidden: h,
-    } = dims;
+    let (t, b, h) = (dims.steps, dims.batch, dims.hidden);
     let g4 = 4 * h;
-    let projection = match kind {
-        InputKind::OneHot => format!("input projection: row gather from W_ih [{i}, {g4}] for [{t}, {b}] one-hot indices, no matrix multiply"),
-        InputKind::Repeated => format!("input projection: one GEMM [{b}, {i}]·[{i}, {g4}] for the repeated vector, copied to {t} steps"),
-        InputKind::Dense => format!("input projection: one GEMM [{}, {i}]·[{i}, {g4}] for all {t} steps", t * b),
-    };
     let packed = if packing_pays(dims) {
         ", W_hh packed once per pass"
     } else {
         ""
     };
-    let d_input = match kind {
-        InputKind::OneHot => "dW_ih by scatter-add of rows".to_string(),
-        InputKind::Repeated => {
-            format!("dW_ih and the vector's gradient from the gate gradients summed over {t} steps")
-        }
-        InputKind::Dense => format!("dW_ih as one GEMM over {} rows", t * b),
-    };
     let forward = vec![
-        projection,
+        projection_op(dims, kind, g4),
         format!("per step ({t}): recurrent GEMM [{b}, {h}]·[{h}, {g4}]{packed}, then the fused cell (bias, sigmoid/tanh, c and h)"),
     ];
     let backward = vec![
         format!("backward per step: fused cell backward, GEMM [{b}, {g4}]·[{g4}, {h}] into the previous h"),
-        format!("backward at the end: dW_hh as one GEMM over {} rows, {d_input}", t * b),
+        weight_gradients_op(dims, kind),
     ];
     (forward, backward)
 }

@@ -6,7 +6,9 @@
 //! in `LayerPlan::layer`. `Model` and `Workspace` only go through these interfaces.
 
 mod dense;
+mod gru;
 mod lstm;
+mod recurrent;
 mod repeat;
 
 use kernels::lstm::LstmInput;
@@ -141,11 +143,13 @@ pub(crate) trait Work: Send {
 }
 
 impl LayerPlan {
-    pub(crate) fn layer(&self) -> &dyn Layer {
-        match self {
-            LayerPlan::Lstm(lstm) => lstm,
-            LayerPlan::Repeat(repeat) => repeat,
-            LayerPlan::Dense(dense) => dense,
+    /// The layer kind with its settings; not for a training step's hot path, as it boxes.
+    pub(crate) fn layer(&self) -> Box<dyn Layer> {
+        match *self {
+            LayerPlan::Lstm(settings) => Box::new(lstm::Lstm(settings)),
+            LayerPlan::Gru(settings) => Box::new(gru::Gru(settings)),
+            LayerPlan::Repeat(repeat) => Box::new(repeat),
+            LayerPlan::Dense(dense) => Box::new(dense),
         }
     }
 }

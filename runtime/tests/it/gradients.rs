@@ -1,6 +1,6 @@
 //! The composed backward pass against finite differences: an encoder, `repeat`, a decoder
 //! returning sequences and a per-step dense layer, as the encoder-decoder experiment chains
-//! them, from a non-zero carried state.
+//! them, from a non-zero carried state; with LSTM and with GRU layers.
 
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
@@ -11,7 +11,9 @@ use runtime::plan::{
     SourcePlan, TrainPlan,
 };
 
-fn encoder_decoder(one_hot: bool) -> Plan {
+/// The encoder-decoder with `cell` (`LayerPlan::Lstm` or `LayerPlan::Gru`) as both
+/// recurrent layers.
+fn encoder_decoder(one_hot: bool, cell: fn(plan::Recurrent) -> LayerPlan) -> Plan {
     let data = DataPlan {
         source: SourcePlan::RandomInts {
             lo: 0,
@@ -33,13 +35,13 @@ fn encoder_decoder(one_hot: bool) -> Plan {
         steps: 3,
         features: if one_hot { 6 } else { 1 },
         layers: vec![
-            LayerPlan::Lstm(plan::Lstm {
+            cell(plan::Recurrent {
                 units: 5,
                 stateful: true,
                 sequences: false,
             }),
             LayerPlan::Repeat(plan::Repeat { times: 2 }),
-            LayerPlan::Lstm(plan::Lstm {
+            cell(plan::Recurrent {
                 units: 4,
                 stateful: false,
                 sequences: true,
@@ -134,22 +136,28 @@ fn check(plan: &Plan) {
 
 #[test]
 fn encoder_decoder_gradients_match_finite_differences() {
-    check(&encoder_decoder(true));
-    check(&encoder_decoder(false));
+    check(&encoder_decoder(true, LayerPlan::Lstm));
+    check(&encoder_decoder(false, LayerPlan::Lstm));
+}
+
+#[test]
+fn gru_encoder_decoder_gradients_match_finite_differences() {
+    check(&encoder_decoder(true, LayerPlan::Gru));
+    check(&encoder_decoder(false, LayerPlan::Gru));
 }
 
 /// Two LSTMs returning sequences, then two per-step dense layers: the input gradient of an
 /// LSTM fed a sequence, and of a dense layer fed a dense layer.
 #[test]
 fn stacked_gradients_match_finite_differences() {
-    let mut plan = encoder_decoder(false);
+    let mut plan = encoder_decoder(false, LayerPlan::Lstm);
     plan.layers = vec![
-        LayerPlan::Lstm(plan::Lstm {
+        LayerPlan::Lstm(plan::Recurrent {
             units: 5,
             stateful: false,
             sequences: true,
         }),
-        LayerPlan::Lstm(plan::Lstm {
+        LayerPlan::Lstm(plan::Recurrent {
             units: 4,
             stateful: true,
             sequences: true,

@@ -23,7 +23,7 @@ fn plan(steps: usize) -> Plan {
         .map(|i| ((i * 5 + i / 3) % 7) as u32)
         .collect();
     let lstm = |units| {
-        LayerPlan::Lstm(plan::Lstm {
+        LayerPlan::Lstm(plan::Recurrent {
             units,
             stateful: true,
             sequences: true,
@@ -148,12 +148,12 @@ fn padding_after_an_item_counts_for_nothing() {
     let items: Vec<Vec<u32>> = vec![vec![1, 2, 3], vec![4], vec![2, 2, 5, 1]];
     let plan_with = |steps: usize| {
         let mut plan = plan(steps);
-        plan.layers[0] = LayerPlan::Lstm(plan::Lstm {
+        plan.layers[0] = LayerPlan::Lstm(plan::Recurrent {
             units: 6,
             stateful: false,
             sequences: true,
         });
-        plan.layers[1] = LayerPlan::Lstm(plan::Lstm {
+        plan.layers[1] = LayerPlan::Lstm(plan::Recurrent {
             units: 5,
             stateful: false,
             sequences: true,

@@ -113,13 +113,13 @@ fn a_partial_last_batch_trains_and_predicts_its_own_samples() {
         },
         3,
         vec![
-            LayerPlan::Lstm(plan::Lstm {
+            LayerPlan::Lstm(plan::Recurrent {
                 units: 6,
                 stateful: false,
                 sequences: false,
             }),
             LayerPlan::Repeat(plan::Repeat { times: 2 }),
-            LayerPlan::Lstm(plan::Lstm {
+            LayerPlan::Lstm(plan::Recurrent {
                 units: 5,
                 stateful: false,
                 sequences: true,
@@ -227,12 +227,12 @@ fn stateful_slots_carry_their_own_streams() {
         FramePlan::Windows { size: 3 },
         3,
         vec![
-            LayerPlan::Lstm(plan::Lstm {
+            LayerPlan::Lstm(plan::Recurrent {
                 units: 6,
                 stateful: true,
                 sequences: true,
             }),
-            LayerPlan::Lstm(plan::Lstm {
+            LayerPlan::Lstm(plan::Recurrent {
                 units: 5,
                 stateful: true,
                 sequences: false,

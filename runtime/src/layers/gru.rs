@@ -1,0 +1,219 @@
+//! The GRU layer (Keras' `GRU(reset_after=True)`, PyTorch's `nn.GRU`): parameters
+//! `[W_ih, W_hh, bias_ih, bias_hh]`, gates r, z, n; the kernels' fused forward and backward,
+//! and the state `h` it carries when stateful.
+
+use kernels::gru::{
+    gru_backward, gru_forward, packing_pays, GruGrads, GruScratch, GruTape, GruWeights,
+};
+use kernels::recurrent::{InputKind, OutputGrad, RecurrentDims};
+use rand_pcg::Pcg64Mcg;
+
+use super::recurrent::{input_kind, outgoing, projection_op, weight_gradients_op};
+use super::{named, transposed, Flow, Incoming, Layer, Shape, Work};
+use crate::init::{glorot_uniform, orthogonal};
+use crate::model::{NamedTensor, Tensor};
+use crate::plan::Recurrent;
+
+/// The GRU kind of recurrent layer.
+pub(crate) struct Gru(pub Recurrent);
+
+impl Layer for Gru {
+    fn width(&self, _input: usize) -> usize {
+        self.0.units
+    }
+
+    fn parameter_floats(&self, input: usize) -> usize {
+        (input + self.0.units + 2) * 3 * self.0.units
+    }
+
+    /// Keras' GRU: glorot uniform kernel, orthogonal recurrent kernel, zero biases.
+    fn init(&self, input: usize, rng: &mut Pcg64Mcg) -> Vec<Vec<f32>> {
+        let units = self.0.units;
+        vec![
+            glorot_uniform(input, 3 * units, rng),
+            orthogonal(units, 3 * units, rng),
+            vec![0.0; 3 * units],
+            vec![0.0; 3 * units],
+        ]
+    }
+
+    /// `torch.nn.GRU`'s `weight_ih_l0 [3H, I]`, `weight_hh_l0 [3H, H]`, `bias_ih_l0 [3H]`
+    /// and `bias_hh_l0 [3H]`, gates r, z, n.
+    fn export(&self, input: usize, params: &[Tensor]) -> Vec<NamedTensor> {
+        let (units, g3) = (self.0.units, 3 * self.0.units);
+        vec![
+            named(
+                "weight_ih_l0",
+                vec![g3, input],
+                transposed(&params[0].value, input, g3),
+            ),
+            named(
+                "weight_hh_l0",
+                vec![g3, units],
+                transposed(&params[1].value, units, g3),
+            ),
+            named("bias_ih_l0", vec![g3], params[2].value.clone()),
+            named("bias_hh_l0", vec![g3], params[3].value.clone()),
+        ]
+    }
+
+    fn import(&self, input: usize, named: &dyn Fn(&str) -> Vec<f32>) -> Vec<Vec<f32>> {
+        let (units, g3) = (self.0.units, 3 * self.0.units);
+        vec![
+            transposed(&named("weight_ih_l0"), g3, input),
+            transposed(&named("weight_hh_l0"), g3, units),
+            named("bias_ih_l0"),
+            named("bias_hh_l0"),
+        ]
+    }
+
+    fn shape(&self, incoming: Incoming) -> Box<dyn Shape> {
+        Box::new(GruShape {
+            dims: RecurrentDims {
+                steps: incoming.steps,
+                batch: incoming.rows,
+                input: incoming.width,
+                hidden: self.0.units,
+            },
+            kind: input_kind(incoming.reads),
+            settings: self.0,
+            d_input: incoming.floats(),
+        })
+    }
+}
+
+struct GruShape {
+    dims: RecurrentDims,
+    kind: InputKind,
+    settings: Recurrent,
+    d_input: usize,
+}
+
+impl Shape for GruShape {
+    fn outgoing(&self) -> Incoming {
+        outgoing(self.dims, self.settings)
+    }
+
+    fn ops(&self) -> (Vec<String>, Vec<String>) {
+        let RecurrentDims {
+            steps: t,
+            batch: b,
+            hidden: h,
+            ..
+        } = self.dims;
+        let g3 = 3 * h;
+        let packed = if packing_pays(self.dims) {
+            ", W_hh packed once per pass"
+        } else {
+            ""
+        };
+        let forward = vec![
+            projection_op(self.dims, self.kind, g3),
+            format!("per step ({t}): recurrent GEMM [{b}, {h}]·[{h}, {g3}]{packed}, then the fused cell (biases, sigmoid/tanh, r·(h W_hn + b_hn), h)"),
+        ];
+        let backward = vec![
+            format!("backward per step: fused cell backward, GEMM [{b}, {g3}]·[{g3}, {h}] into the previous h"),
+            weight_gradients_op(self.dims, self.kind),
+        ];
+        (forward, backward)
+    }
+
+    fn floats(&self) -> usize {
+        GruTape::floats_for(self.dims, self.kind)
+            + GruScratch::floats_for(self.dims, self.kind)
+            + self.d_input
+    }
+
+    fn allocate(&self) -> Box<dyn Work> {
+        Box::new(GruWork {
+            dims: self.dims,
+            settings: self.settings,
+            tape: GruTape::new(self.dims, self.kind),
+            scratch: GruScratch::new(self.dims, self.kind),
+            d_input: vec![0.0; self.d_input],
+        })
+    }
+}
+
+struct GruWork {
+    dims: RecurrentDims,
+    settings: Recurrent,
+    tape: GruTape,
+    scratch: GruScratch,
+    d_input: Vec<f32>,
+}
+
+fn weights(params: &[Tensor]) -> GruWeights<'_> {
+    GruWeights {
+        w_ih: &params[0].value,
+        w_hh: &params[1].value,
+        bias_ih: &params[2].value,
+        bias_hh: &params[3].value,
+    }
+}
+
+impl Work for GruWork {
+    fn forward(&mut self, input: Flow, params: &[Tensor]) {
+        gru_forward(input.sequence(), &weights(params), &mut self.tape);
+    }
+
+    fn backward(&mut self, input: Flow, d_out: &[f32], params: &mut [Tensor]) {
+        let [w_ih, w_hh, bias_ih, bias_hh] = params else {
+            unreachable!("a gru has four tensors")
+        };
+        let w = GruWeights {
+            w_ih: &w_ih.value,
+            w_hh: &w_hh.value,
+            bias_ih: &bias_ih.value,
+            bias_hh: &bias_hh.value,
+        };
+        let grads = GruGrads {
+            w_ih: &mut w_ih.grad,
+            w_hh: &mut w_hh.grad,
+            bias_ih: &mut bias_ih.grad,
+            bias_hh: &mut bias_hh.grad,
+        };
+        let dout = if self.settings.sequences {
+            OutputGrad::Sequence(d_out)
+        } else {
+            OutputGrad::Last(&d_out[..self.dims.batch * self.dims.hidden])
+        };
+        let dx = (!self.d_input.is_empty()).then_some(&mut self.d_input[..]);
+        let (tape, scratch) = (&self.tape, &mut self.scratch);
+        gru_backward(input.sequence(), &w, tape, dout, scratch, grads, dx);
+    }
+
+    fn output<'a>(&'a self, _input: Flow<'a>) -> Flow<'a> {
+        if self.settings.sequences {
+            Flow::Sequence(self.tape.outputs())
+        } else {
+            Flow::Vector(self.tape.final_state())
+        }
+    }
+
+    fn input_gradient(&self) -> Option<&[f32]> {
+        Some(&self.d_input)
+    }
+
+    fn floats(&self) -> usize {
+        self.tape.floats() + self.scratch.floats() + self.d_input.len()
+    }
+
+    fn carried(&self) -> Vec<(&'static str, &[f32])> {
+        vec![("h", self.tape.initial_state())]
+    }
+
+    fn carried_mut(&mut self) -> Vec<&mut [f32]> {
+        vec![self.tape.initial_state_mut()]
+    }
+
+    fn carry_state(&mut self, every: bool) {
+        if every || self.settings.stateful {
+            self.tape.carry_state();
+        }
+    }
+
+    fn reset_state(&mut self) {
+        self.tape.initial_state_mut().fill(0.0);
+    }
+}
