@@ -257,6 +257,7 @@ impl Shape {
             source,
             frame,
             one_hot,
+            ids: false,
             as_features: false,
             fresh: false,
             scale: Scale::None,

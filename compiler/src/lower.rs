@@ -62,6 +62,9 @@ fn lower_layer(kind: &LayerKind) -> LayerPlan {
                 Cell::Gru => LayerPlan::Gru(recurrent),
             }
         }
+        LayerKind::Embedding { units } => LayerPlan::Embedding(plan::Embedding {
+            units: units.value as usize,
+        }),
         LayerKind::Repeat { times } => LayerPlan::Repeat(plan::Repeat {
             times: times.value as usize,
         }),
@@ -178,6 +181,7 @@ fn lower_data(spec: &Spec, checked: &Checked) -> DataPlan {
             .encode
             .as_ref()
             .is_some_and(|e| e.value == Encode::OneHot),
+        ids: data.encode.as_ref().is_some_and(|e| e.value == Encode::Ids),
         as_features: data.layout.value == Layout::Features,
         fresh: data.fresh.is_some(),
         scale: match data.scale.value {

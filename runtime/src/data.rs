@@ -476,8 +476,9 @@ pub struct Encoding {
     pub classes: usize,
     pub one_hot: bool,
     pub as_features: bool,
-    /// One-hot, one symbol a step, never padded: fed as hot indices and projected by a row
-    /// gather rather than a matrix multiply.
+    /// Fed as hot indices: one-hot, one symbol a step, never padded, which the first layer
+    /// projects by a row gather rather than a matrix multiply; or ids for an embedding,
+    /// padded steps `PAD`.
     pub gather: bool,
     /// A series: each position is a row of `columns` values, and a target is one vector of
     /// `outputs` values (every target column at each forecast step); zero for symbols.
@@ -500,7 +501,7 @@ impl Encoding {
             classes: plan.source.classes(),
             one_hot: plan.one_hot,
             as_features: plan.as_features,
-            gather: plan.one_hot && !plan.as_features && !padded,
+            gather: plan.ids || (plan.one_hot && !plan.as_features && !padded),
             columns,
             outputs,
         }

@@ -13,6 +13,13 @@ pub fn glorot_uniform(fan_in: usize, fan_out: usize, rng: &mut Pcg64Mcg) -> Vec<
         .collect()
 }
 
+/// Keras `RandomUniform(-0.05, 0.05)`, the `Embedding` default, for `len` floats.
+pub fn small_uniform(len: usize, rng: &mut Pcg64Mcg) -> Vec<f32> {
+    (0..len)
+        .map(|_| rng.random_range(-0.05..0.05f64) as f32)
+        .collect()
+}
+
 /// Keras `Orthogonal` for a `[rows, cols]` kernel with `rows <= cols` (an LSTM's `[H, 4H]`):
 /// the QR factor of a `[cols, rows]` standard normal matrix, signs fixed by R's diagonal,
 /// transposed, so the rows are orthonormal.

@@ -25,6 +25,7 @@ pub struct Plan {
 /// A layer: each kind's settings are its own struct, which `layers` implements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LayerPlan {
+    Embedding(Embedding),
     Lstm(Recurrent),
     /// Keras' `GRU(reset_after=True)`, PyTorch's `nn.GRU`: gates r, z, n.
     Gru(Recurrent),
@@ -38,6 +39,13 @@ pub struct Recurrent {
     pub units: usize,
     pub stateful: bool,
     pub sequences: bool,
+}
+
+/// Keras' `Embedding`: each symbol id looked up in a table of `units`-wide rows; it reads
+/// the batch's ids (`DataPlan::ids`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Embedding {
+    pub units: usize,
 }
 
 /// Keras' `RepeatVector`: the vector before it read at each of `times` steps.
@@ -59,6 +67,8 @@ pub struct DataPlan {
     pub source: SourcePlan,
     pub frame: FramePlan,
     pub one_hot: bool,
+    /// Symbols as their ids, for an embedding; padded steps hold `PAD`.
+    pub ids: bool,
     /// A sample's symbols side by side in one step rather than one step each.
     pub as_features: bool,
     /// Draw new data before every epoch.

@@ -95,7 +95,7 @@ fn frame_text(data: &Data, text: &Text, streams: Option<u64>) -> Result<Framed, 
     }
     let vocabulary = text.vocabulary.len() as u64;
     let per_symbol = match data.encode.as_ref().map(|e| e.value) {
-        Some(Encode::OneHot) => vocabulary,
+        Some(Encode::OneHot | Encode::Ids) => vocabulary,
         _ => 1,
     };
     Ok(Framed {
@@ -145,7 +145,7 @@ fn frame_lines(data: &Data, lines: &Lines) -> Result<Framed, Diagnostic> {
     let steps = longest + 1;
     let vocabulary = lines.vocabulary.len() as u64;
     let per_symbol = match data.encode.as_ref().map(|e| e.value) {
-        Some(Encode::OneHot) => vocabulary,
+        Some(Encode::OneHot | Encode::Ids) => vocabulary,
         _ => 1,
     };
     Ok(Framed {
@@ -254,7 +254,7 @@ fn frame_symbols(data: &Data, length: u64) -> Result<Framed, Diagnostic> {
         }
     };
     let per_symbol = match data.encode.as_ref().map(|e| e.value) {
-        Some(Encode::OneHot) => classes,
+        Some(Encode::OneHot | Encode::Ids) => classes,
         _ => 1,
     };
     let (steps, features) = match data.layout.value {

@@ -69,6 +69,9 @@ pub enum Op {
         stateful: bool,
         sequences: bool,
     },
+    Embedding {
+        units: u64,
+    },
     Repeat {
         times: u64,
     },
@@ -210,6 +213,7 @@ impl fmt::Display for Op {
                     flag(*sequences, " sequences")
                 )
             }
+            Op::Embedding { units } => write!(f, "embedding {units}"),
             Op::Repeat { times } => write!(f, "repeat {times}"),
             Op::Dense {
                 units,

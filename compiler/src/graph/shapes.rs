@@ -102,6 +102,15 @@ fn layer_node(
                 output,
             )
         }
+        LayerKind::Embedding { units } => {
+            let output = Shape {
+                batch: input.batch,
+                steps: input.steps,
+                features: units.value,
+            };
+            let params = u128::from(input.features) * u128::from(units.value);
+            (Op::Embedding { units: units.value }, params, output)
+        }
         LayerKind::Repeat { times } => {
             if input.steps.is_some() {
                 diagnostics.push(repeat_needs_vector(span, walk));
@@ -252,7 +261,7 @@ pub fn check_against_data(
                 encode.span,
                 "encoded here",
                 format!(
-                    "normalize gives 1 feature a symbol, one_hot one per class ({})",
+                    "normalize gives 1 feature a symbol, one_hot and ids one per class ({})",
                     framed.classes
                 ),
             ),

@@ -4,7 +4,7 @@
 
 use crate::diagnostic::Diagnostic;
 use crate::span::Span;
-use crate::spec::{Frame, LayerKind, Layout, Loss, ShowItem, Source, Spec};
+use crate::spec::{Encode, Frame, LayerKind, Layout, Loss, ShowItem, Source, Spec};
 
 pub fn check(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
     let series = matches!(spec.data.source.value, Source::Csv(_));
@@ -32,6 +32,71 @@ pub fn check(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
         check_ends_in_dense(spec, diagnostics);
     }
     check_random_split_shares_no_rows(spec, diagnostics);
+    check_embedding(spec, diagnostics);
+}
+
+/// An embedding looks up the input's symbol ids, so it comes first and reads `encode=ids`;
+/// ids mean nothing to any other layer.
+fn check_embedding(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
+    let layers = &spec.model.layers;
+    let ids = spec.data.encode.as_ref().filter(|e| e.value == Encode::Ids);
+    for (index, layer) in layers.iter().enumerate() {
+        if !matches!(layer.kind, LayerKind::Embedding { .. }) {
+            continue;
+        }
+        if index > 0 {
+            diagnostics.push(
+                Diagnostic::error(
+                    "an embedding reads the input's symbols",
+                    layer.span,
+                    "not the first layer",
+                )
+                .with_help("move `embedding N` to the first line after `input`"),
+            );
+        } else if ids.is_none() {
+            let diagnostic = Diagnostic::error(
+                "an embedding reads integer symbols",
+                layer.span,
+                "looks up each step's symbol",
+            );
+            diagnostics.push(match &spec.data.encode {
+                Some(encode) => diagnostic
+                    .with_note_at(encode.span, "encoded as numbers here")
+                    .with_help("write `encode=ids`: each symbol as its id"),
+                None => diagnostic
+                    .with_note_at(spec.data.source.span, "a series of numbers")
+                    .with_help(
+                        "remove the embedding: a series' values enter the first layer as they are",
+                    ),
+            });
+        }
+    }
+    let Some(ids) = ids else {
+        return;
+    };
+    // An embedding elsewhere is reported above, as the one mistake.
+    let embedding = |layer: &crate::spec::Layer| matches!(layer.kind, LayerKind::Embedding { .. });
+    if !layers.iter().any(embedding) {
+        diagnostics.push(
+            Diagnostic::error(
+                "`encode=ids` feeds an embedding",
+                ids.span,
+                "symbols as ids",
+            )
+            .with_help("start the model with `embedding N`, or write `encode=one_hot`"),
+        );
+    }
+    if spec.data.layout.value == Layout::Features {
+        diagnostics.push(
+            Diagnostic::error(
+                "ids are read one a step",
+                spec.data.layout.span,
+                "side by side in one step",
+            )
+            .with_note_at(ids.span, "symbols as ids")
+            .with_help("remove `layout=features`: an embedding looks up one symbol a step"),
+        );
+    }
 }
 
 /// A regression's values come out of a linear `dense` layer.

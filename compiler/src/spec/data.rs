@@ -32,6 +32,7 @@ pub fn resolve(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Option<Data> {
     let encodings = [
         ("normalize", Encode::Normalize),
         ("one_hot", Encode::OneHot),
+        ("ids", Encode::Ids),
     ];
     let encode = match slots[2] {
         Some(v) => Some(keep(diagnostics, choice(v, "encode", &encodings))),

@@ -58,6 +58,8 @@ pub enum LayerKind {
         stateful: Flag,
         sequences: Flag,
     },
+    /// Keras `Embedding(input_dim, units)`: the input's symbols looked up in a table.
+    Embedding { units: Spanned<u64> },
     /// Keras `RepeatVector(times)`.
     Repeat { times: Spanned<u64> },
     /// Keras `Dense(units, activation=)`, wrapped in `TimeDistributed` when `per_step`.
@@ -97,6 +99,7 @@ impl LayerKind {
     pub fn keyword(&self) -> &'static str {
         match self {
             LayerKind::Recurrent { cell, .. } => cell.keyword(),
+            LayerKind::Embedding { .. } => "embedding",
             LayerKind::Repeat { .. } => "repeat",
             LayerKind::Dense { .. } => "dense",
         }
@@ -229,6 +232,9 @@ pub enum Encode {
     Normalize,
     /// `classes` features per step.
     OneHot,
+    /// Each symbol as its integer id, for an `embedding` to look up: `classes` features per
+    /// step, as one-hot, which it stands for.
+    Ids,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

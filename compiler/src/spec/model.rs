@@ -6,7 +6,7 @@ use crate::diagnostic::Diagnostic;
 use crate::span::Spanned;
 use crate::syntax::ast::{Stmt, ValueKind};
 
-const LAYERS: [&str; 5] = ["input", "lstm", "gru", "repeat", "dense"];
+const LAYERS: [&str; 6] = ["input", "embedding", "lstm", "gru", "repeat", "dense"];
 
 /// Keras names users reach for, and what this language calls them.
 const KERAS_NAMES: [(&str, &str); 5] = [
@@ -148,6 +148,10 @@ fn resolve_layer(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Option<Layer
                 stateful: flags[0],
                 sequences: flags[1],
             }
+        }
+        "embedding" => {
+            let (units, _) = size_and_flags(stmt, "units", &[], diagnostics);
+            LayerKind::Embedding { units: units? }
         }
         "repeat" => {
             let (times, _) = size_and_flags(stmt, "times", &[], diagnostics);

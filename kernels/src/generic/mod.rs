@@ -159,3 +159,26 @@ pub fn scatter_add_rows(dout: &[f32], width: usize, index: &[u32], dtable: &mut 
         }
     }
 }
+
+/// An embedding's lookup: `table[index[r]]`, zeros for `IGNORE`.
+pub fn embed_rows(table: &[f32], width: usize, index: &[u32]) -> Vec<f32> {
+    let row = |i: u32| match i {
+        IGNORE => vec![0.0; width],
+        i => table[i as usize * width..(i as usize + 1) * width].to_vec(),
+    };
+    index.iter().flat_map(|&i| row(i)).collect()
+}
+
+/// An embedding's table gradient: each row the sum of the output gradients that read it.
+pub fn embed_backward(dout: &[f32], width: usize, index: &[u32], rows: usize) -> Vec<f64> {
+    let mut dtable = vec![0.0; rows * width];
+    for (r, &i) in index.iter().enumerate() {
+        if i == IGNORE {
+            continue;
+        }
+        for j in 0..width {
+            dtable[i as usize * width + j] += f64::from(dout[r * width + j]);
+        }
+    }
+    dtable
+}

@@ -3,7 +3,7 @@
 
 use kernels::adam::{adam_update, AdamConfig, AdamStep};
 use kernels::dense::{dense_backward, dense_forward, dense_room};
-use kernels::gather::{gather_rows, scatter_add_rows};
+use kernels::gather::{embed_backward, embed_rows, gather_rows, scatter_add_rows};
 use kernels::generic;
 use kernels::softmax::{softmax_xent, IGNORE};
 use proptest::prelude::*;
@@ -82,6 +82,22 @@ proptest! {
         scatter_add_rows(&dout, width, &index, &mut dtable);
         generic::scatter_add_rows(&dout, width, &index, &mut want);
         assert_close("scatter", &dtable, &to_f64(&want), 1e-6, 0.0);
+    }
+
+    /// An embedding reads zeros at padded steps and gives their gradient to no row; the
+    /// table's gradient is written whole, whatever the buffer held.
+    #[test]
+    fn embedding_matches_reference(rows in 1usize..20, width in 1usize..30, picks in prop::collection::vec(0u32..25, 0..30), seed: u64) {
+        let index: Vec<u32> = picks.iter().map(|&i| if i >= 20 { IGNORE } else { i % rows as u32 }).collect();
+        let table = floats(seed, rows * width, 1.0);
+        let mut out = floats(seed + 2, index.len() * width, 1.0);
+        embed_rows(&table, width, &index, &mut out);
+        prop_assert_eq!(&out, &generic::embed_rows(&table, width, &index));
+        let dout = floats(seed + 1, index.len() * width, 1.0);
+        let mut dtable = floats(seed + 3, rows * width, 1.0);
+        embed_backward(&dout, width, &index, &mut dtable);
+        let want = generic::embed_backward(&dout, width, &index, rows);
+        assert_close("embedding gradient", &dtable, &want, 1e-6, 1e-6);
     }
 }
 

@@ -6,6 +6,7 @@
 //! in `LayerPlan::layer`. `Model` and `Workspace` only go through these interfaces.
 
 mod dense;
+mod embedding;
 mod gru;
 mod lstm;
 mod recurrent;
@@ -146,6 +147,7 @@ impl LayerPlan {
     /// The layer kind with its settings; not for a training step's hot path, as it boxes.
     pub(crate) fn layer(&self) -> Box<dyn Layer> {
         match *self {
+            LayerPlan::Embedding(embedding) => Box::new(embedding),
             LayerPlan::Lstm(settings) => Box::new(lstm::Lstm(settings)),
             LayerPlan::Gru(settings) => Box::new(gru::Gru(settings)),
             LayerPlan::Repeat(repeat) => Box::new(repeat),

@@ -24,6 +24,7 @@ fn numbered(rows: usize, split: Split) -> DataPlan {
             out: 1,
         },
         one_hot: false,
+        ids: false,
         as_features: false,
         fresh: false,
         scale: Scale::MinMax,

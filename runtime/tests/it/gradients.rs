@@ -25,6 +25,7 @@ fn encoder_decoder(one_hot: bool, cell: fn(plan::Recurrent) -> LayerPlan) -> Pla
             steps_out: 2,
         },
         one_hot,
+        ids: false,
         as_features: false,
         fresh: false,
         scale: Scale::None,
@@ -165,6 +166,37 @@ fn stacked_gradients_match_finite_differences() {
         LayerPlan::Dense(plan::Dense {
             units: 7,
             per_step: true,
+        }),
+        LayerPlan::Dense(plan::Dense {
+            units: 6,
+            per_step: true,
+        }),
+    ];
+    plan.data.frame = FramePlan::Lag {
+        steps_in: 3,
+        steps_out: 3,
+    };
+    check(&plan);
+}
+
+/// An embedding reading ids, a GRU returning sequences, then an LSTM and a dense layer: the
+/// table's scatter-add gradient through both recurrent kinds.
+#[test]
+fn embedded_gradients_match_finite_differences() {
+    let mut plan = encoder_decoder(true, LayerPlan::Lstm);
+    plan.data.one_hot = false;
+    plan.data.ids = true;
+    plan.layers = vec![
+        LayerPlan::Embedding(plan::Embedding { units: 4 }),
+        LayerPlan::Gru(plan::Recurrent {
+            units: 5,
+            stateful: true,
+            sequences: true,
+        }),
+        LayerPlan::Lstm(plan::Recurrent {
+            units: 4,
+            stateful: false,
+            sequences: true,
         }),
         LayerPlan::Dense(plan::Dense {
             units: 6,

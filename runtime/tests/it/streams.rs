@@ -48,6 +48,7 @@ fn plan(steps: usize) -> Plan {
             },
             frame: FramePlan::Streams { steps },
             one_hot: true,
+            ids: false,
             as_features: false,
             fresh: false,
             scale: Scale::None,

@@ -23,6 +23,7 @@ fn plan(letters: &str, frame: FramePlan, steps: usize, layers: Vec<LayerPlan>) -
         },
         frame,
         one_hot: false,
+        ids: false,
         as_features: false,
         fresh: false,
         scale: Scale::None,
