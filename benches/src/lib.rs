@@ -230,6 +230,7 @@ impl Shape {
         layers.push(LayerPlan::Dense(plan::Dense {
             units: self.out,
             per_step: self.per_step,
+            activation: plan::Activation::Linear,
         }));
         layers
     }

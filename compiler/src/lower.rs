@@ -10,8 +10,8 @@ use runtime::plan::{
 use crate::graph::{sample_rows, split_counts, Checked};
 use crate::load;
 use crate::spec::{
-    Cell, Encode, EvalOn, Frame, LayerKind, Layout, Loss, Order, Pad, Reset, Scale, ShowItem,
-    Source, Spec,
+    Activation, Cell, Encode, EvalOn, Frame, LayerKind, Layout, Loss, Order, Pad, Reset, Scale,
+    ShowItem, Source, Spec,
 };
 
 /// The plan for a spec that passed every check. Sizes fit in `usize`: the memory bound
@@ -69,10 +69,19 @@ fn lower_layer(kind: &LayerKind) -> LayerPlan {
             times: times.value as usize,
         }),
         LayerKind::Dense {
-            units, per_step, ..
+            units,
+            per_step,
+            activation,
         } => LayerPlan::Dense(plan::Dense {
             units: units.value as usize,
             per_step: per_step.is_some(),
+            activation: match activation.as_ref().map(|a| a.value) {
+                // The loss applies softmax, fused with cross-entropy.
+                None | Some(Activation::Softmax) => plan::Activation::Linear,
+                Some(Activation::Relu) => plan::Activation::Relu,
+                Some(Activation::Tanh) => plan::Activation::Tanh,
+                Some(Activation::Sigmoid) => plan::Activation::Sigmoid,
+            },
         }),
     }
 }

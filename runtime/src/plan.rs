@@ -3,6 +3,7 @@
 //! No spans and no source text: by the time a plan exists, every check has passed, and the
 //! runtime trusts its shapes.
 
+pub use kernels::activation::Activation;
 pub use kernels::adam::AdamConfig;
 
 pub use crate::optimizer::OptimizerPlan;
@@ -60,6 +61,9 @@ pub struct Repeat {
 pub struct Dense {
     pub units: usize,
     pub per_step: bool,
+    /// Applied to its outputs; the last layer's is linear, as the loss applies softmax or
+    /// the sigmoid itself.
+    pub activation: Activation,
 }
 
 #[derive(Clone, Debug, PartialEq)]

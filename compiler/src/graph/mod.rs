@@ -25,7 +25,7 @@ pub use memory::{Memory, MEMORY_LIMIT};
 use crate::diagnostic::Diagnostic;
 use crate::load::{Lines, Series, Text};
 use crate::span::Span;
-use crate::spec::{Batch, Cell, EvalOn, Loss, Spec, DEFAULT_BATCH};
+use crate::spec::{Activation, Batch, Cell, EvalOn, Loss, Spec, DEFAULT_BATCH};
 
 /// A spec that passed every check, with its graph and the sizes derived from it.
 #[derive(Clone, Debug)]
@@ -77,7 +77,7 @@ pub enum Op {
     },
     Dense {
         units: u64,
-        softmax: bool,
+        activation: Option<Activation>,
         per_step: bool,
     },
     /// What training minimises, reading the last layer's output.
@@ -217,15 +217,14 @@ impl fmt::Display for Op {
             Op::Repeat { times } => write!(f, "repeat {times}"),
             Op::Dense {
                 units,
-                softmax,
+                activation,
                 per_step,
             } => {
-                write!(
-                    f,
-                    "dense {units}{}{}",
-                    flag(*softmax, " softmax"),
-                    flag(*per_step, " per_step")
-                )
+                write!(f, "dense {units}")?;
+                if let Some(activation) = activation {
+                    write!(f, " {}", activation.keyword())?;
+                }
+                write!(f, "{}", flag(*per_step, " per_step"))
             }
             Op::Loss(Loss::CrossEntropy) => write!(f, "crossentropy"),
             Op::Loss(Loss::Mse) => write!(f, "mse"),

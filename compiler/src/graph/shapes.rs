@@ -125,7 +125,7 @@ fn layer_node(
         }
         LayerKind::Dense {
             units,
-            softmax,
+            activation,
             per_step,
         } => {
             match (per_step, input.steps) {
@@ -144,7 +144,7 @@ fn layer_node(
             (
                 Op::Dense {
                     units: units.value,
-                    softmax: softmax.is_some(),
+                    activation: activation.as_ref().map(|a| a.value),
                     per_step: per_step.is_some(),
                 },
                 params,
@@ -524,11 +524,7 @@ pub fn check_softmax(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
     }
     let layers = &spec.model.layers;
     for (index, layer) in layers.iter().enumerate() {
-        let LayerKind::Dense {
-            softmax: Some(flag),
-            ..
-        } = layer.kind
-        else {
+        let Some(flag) = layer.kind.softmax() else {
             continue;
         };
         if index + 1 < layers.len() {
@@ -546,13 +542,7 @@ pub fn check_softmax(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
             );
         }
     }
-    let ends_in_softmax = matches!(
-        layers.last().map(|l| &l.kind),
-        Some(LayerKind::Dense {
-            softmax: Some(_),
-            ..
-        })
-    );
+    let ends_in_softmax = layers.last().is_some_and(|l| l.kind.softmax().is_some());
     if let (false, false, Some(last)) = (ends_in_softmax, ends_in_repeat(spec), layers.last()) {
         diagnostics.push(
             Diagnostic::error(
@@ -570,11 +560,7 @@ pub fn check_softmax(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
 /// probabilities.
 fn check_linear_output(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
     for layer in &spec.model.layers {
-        if let LayerKind::Dense {
-            softmax: Some(flag),
-            ..
-        } = layer.kind
-        {
+        if let Some(flag) = layer.kind.softmax() {
             diagnostics.push(
                 Diagnostic::error(
                     "softmax in a regression",

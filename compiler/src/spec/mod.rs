@@ -65,9 +65,46 @@ pub enum LayerKind {
     /// Keras `Dense(units, activation=)`, wrapped in `TimeDistributed` when `per_step`.
     Dense {
         units: Spanned<u64>,
-        softmax: Flag,
+        activation: Option<Spanned<Activation>>,
         per_step: Flag,
     },
+}
+
+/// A dense layer's activation; none is linear.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    /// Probabilities over the classes, for crossentropy: the last layer only.
+    Softmax,
+    Relu,
+    Tanh,
+    Sigmoid,
+}
+
+impl Activation {
+    pub const ALL: [(&'static str, Activation); 4] = [
+        ("softmax", Activation::Softmax),
+        ("relu", Activation::Relu),
+        ("tanh", Activation::Tanh),
+        ("sigmoid", Activation::Sigmoid),
+    ];
+
+    pub fn keyword(self) -> &'static str {
+        let found = Activation::ALL.iter().find(|(_, a)| *a == self);
+        found.expect("every activation is listed").0
+    }
+}
+
+impl LayerKind {
+    /// Where a dense layer says `softmax`.
+    pub fn softmax(&self) -> Flag {
+        match self {
+            LayerKind::Dense {
+                activation: Some(activation),
+                ..
+            } if activation.value == Activation::Softmax => Some(activation.span),
+            _ => None,
+        }
+    }
 }
 
 /// The cell a recurrent layer runs at each step.

@@ -1,22 +1,26 @@
 //! The `model NAME { ... }` section: the input declaration and the layers, in order.
 
 use super::args::{self, bind, positive, required, unknown};
-use super::{Cell, Flag, Input, Layer, LayerKind, Model};
+use super::{Activation, Cell, Flag, Input, Layer, LayerKind, Model};
 use crate::diagnostic::Diagnostic;
 use crate::span::Spanned;
 use crate::syntax::ast::{Stmt, ValueKind};
 
+/// A dense layer's flags: its activations, then `per_step`.
+const DENSE_FLAGS: [&str; 5] = ["softmax", "relu", "tanh", "sigmoid", "per_step"];
+
 const LAYERS: [&str; 6] = ["input", "embedding", "lstm", "gru", "repeat", "dense"];
 
 /// Keras names users reach for, and what this language calls them.
-const KERAS_NAMES: [(&str, &str); 5] = [
+const KERAS_NAMES: [(&str, &str); 6] = [
     ("repeatvector", "`repeat N`"),
     ("timedistributed", "`dense N per_step`"),
     ("softmax", "the `softmax` flag of dense: `dense N softmax`"),
+    ("relu", "the `relu` flag of dense: `dense N relu`"),
     ("sequential", "a `model NAME { ... }` block"),
     (
         "activation",
-        "the `softmax` flag of dense: `dense N softmax`",
+        "a flag of dense: `dense N relu` (or softmax, tanh, sigmoid)",
     ),
 ];
 
@@ -158,12 +162,11 @@ fn resolve_layer(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Option<Layer
             LayerKind::Repeat { times: times? }
         }
         "dense" => {
-            let (units, flags) =
-                size_and_flags(stmt, "units", &["softmax", "per_step"], diagnostics);
+            let (units, flags) = size_and_flags(stmt, "units", &DENSE_FLAGS, diagnostics);
             LayerKind::Dense {
                 units: units?,
-                softmax: flags[0],
-                per_step: flags[1],
+                activation: one_activation(&flags, diagnostics),
+                per_step: flags[Activation::ALL.len()],
             }
         }
         other => {
@@ -185,6 +188,34 @@ fn resolve_layer(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Option<Layer
         kind,
         span: stmt.span,
     })
+}
+
+/// The activation flag set among a dense layer's flags; a second one is an error.
+fn one_activation(
+    flags: &[Flag],
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<Spanned<Activation>> {
+    let mut set = Activation::ALL
+        .iter()
+        .zip(flags)
+        .filter_map(|((_, activation), flag)| flag.map(|span| Spanned::new(*activation, span)));
+    let first = set.next();
+    if let (Some(first), Some(second)) = (&first, set.next()) {
+        diagnostics.push(
+            Diagnostic::error(
+                "a dense layer has one activation",
+                second.span,
+                "a second one",
+            )
+            .with_note_at(first.span, "the first")
+            .with_help(format!(
+                "keep `{}` or `{}`; to apply both, use two dense layers",
+                first.value.keyword(),
+                second.value.keyword()
+            )),
+        );
+    }
+    first
 }
 
 /// A layer's size (its one positional number) and which of `flags` are set.

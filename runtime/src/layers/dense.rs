@@ -1,6 +1,8 @@
-//! The dense layer, `y = x·W + b`, on the last step (`[B, K]`) or on every step
-//! (`per_step`: `[T·B, K]`, Keras' `TimeDistributed(Dense)`). Its parameters are `[W, b]`.
+//! The dense layer, `y = f(x·W + b)`, on the last step (`[B, K]`) or on every step
+//! (`per_step`: `[T·B, K]`, Keras' `TimeDistributed(Dense)`). Its parameters are `[W, b]`;
+//! `f` is its activation, whose gradient is taken from the outputs `y` it keeps anyway.
 
+use kernels::activation::Activation;
 use kernels::dense::{dense_backward, dense_forward, dense_room};
 use rand_pcg::Pcg64Mcg;
 
@@ -58,6 +60,7 @@ impl Layer for Dense {
             k,
             o,
             per_step: self.per_step,
+            activation: self.activation,
             d_input: if incoming.is_batch() { 0 } else { n * k },
         })
     }
@@ -70,14 +73,20 @@ struct DenseShape {
     k: usize,
     o: usize,
     per_step: bool,
+    activation: Activation,
     d_input: usize,
 }
 
 impl DenseShape {
-    /// `y [N, O]`, `Wᵀ [O, K]` for the input gradient, and the products' packing room.
-    fn lens(&self) -> [usize; 3] {
+    /// `y [N, O]`, `Wᵀ [O, K]` for the input gradient, the products' packing room, and the
+    /// gradient before the activation `[N, O]` (none when linear).
+    fn lens(&self) -> [usize; 4] {
         let (n, k, o) = (self.n, self.k, self.o);
-        [n * o, k * o, dense_room(n, k, o)]
+        let dz = match self.activation {
+            Activation::Linear => 0,
+            _ => n * o,
+        };
+        [n * o, k * o, dense_room(n, k, o), dz]
     }
 }
 
@@ -101,10 +110,19 @@ impl Shape for DenseShape {
         } else {
             ", dx against Wᵀ"
         };
+        let (activation, gradient) = match self.activation {
+            Activation::Linear => (String::new(), String::new()),
+            f => (
+                format!(", {f:?} in place").to_lowercase(),
+                format!("{f:?} gradient from the outputs, then ").to_lowercase(),
+            ),
+        };
         (
-            vec![format!("forward: GEMM [{n}, {k}]·[{k}, {o}] + bias")],
             vec![format!(
-                "backward: dW [{k}, {n}]·[{n}, {o}], db column sums{dx}"
+                "forward: GEMM [{n}, {k}]·[{k}, {o}] + bias{activation}"
+            )],
+            vec![format!(
+                "backward: {gradient}dW [{k}, {n}]·[{n}, {o}], db column sums{dx}"
             )],
         )
     }
@@ -114,15 +132,17 @@ impl Shape for DenseShape {
     }
 
     fn allocate(&self) -> Box<dyn Work> {
-        let [y, w_t, room] = self.lens();
+        let [y, w_t, room, dz] = self.lens();
         Box::new(DenseWork {
             k: self.k,
             o: self.o,
             per_step: self.per_step,
+            activation: self.activation,
             y: vec![0.0; y],
             w_t: vec![0.0; w_t],
             d_input: vec![0.0; self.d_input],
             room: vec![0.0; room],
+            dz: vec![0.0; dz],
         })
     }
 }
@@ -131,11 +151,14 @@ struct DenseWork {
     k: usize,
     o: usize,
     per_step: bool,
+    activation: Activation,
     y: Vec<f32>,
     w_t: Vec<f32>,
     d_input: Vec<f32>,
     /// Room for packing in its products (`dense_room`).
     room: Vec<f32>,
+    /// The gradient before the activation.
+    dz: Vec<f32>,
 }
 
 impl Work for DenseWork {
@@ -143,11 +166,20 @@ impl Work for DenseWork {
         let (w, b) = (&params[0].value, &params[1].value);
         let dims = (self.k, self.o);
         dense_forward(input.features(), w, b, dims, &mut self.y, &mut self.room);
+        self.activation.forward(&mut self.y);
     }
 
     fn backward(&mut self, input: Flow, d_out: &[f32], params: &mut [Tensor]) {
         let [w, b] = params else {
             unreachable!("a dense layer has two tensors")
+        };
+        let d_out = match self.activation {
+            Activation::Linear => d_out,
+            f => {
+                self.dz.copy_from_slice(d_out);
+                f.backward(&self.y, &mut self.dz);
+                &self.dz
+            }
         };
         let dx = (!self.d_input.is_empty()).then_some((&mut self.d_input[..], &mut self.w_t[..]));
         dense_backward(
@@ -175,6 +207,6 @@ impl Work for DenseWork {
     }
 
     fn floats(&self) -> usize {
-        self.y.len() + self.w_t.len() + self.d_input.len() + self.room.len()
+        self.y.len() + self.w_t.len() + self.d_input.len() + self.room.len() + self.dz.len()
     }
 }

@@ -39,6 +39,7 @@ fn plan(steps: usize) -> Plan {
             LayerPlan::Dense(plan::Dense {
                 units: 7,
                 per_step: true,
+                activation: plan::Activation::Linear,
             }),
         ],
         data: DataPlan {

@@ -128,6 +128,7 @@ fn a_partial_last_batch_trains_and_predicts_its_own_samples() {
             LayerPlan::Dense(plan::Dense {
                 units: 10,
                 per_step: true,
+                activation: plan::Activation::Linear,
             }),
         ],
     );
@@ -241,6 +242,7 @@ fn stateful_slots_carry_their_own_streams() {
             LayerPlan::Dense(plan::Dense {
                 units: 16,
                 per_step: false,
+                activation: plan::Activation::Linear,
             }),
         ],
     );
