@@ -21,12 +21,7 @@ pub fn lower(spec: &Spec, checked: &Checked) -> Plan {
         name: spec.model.name.value.clone(),
         steps: spec.model.input.steps.value as usize,
         features: spec.model.input.features.value as usize,
-        layers: spec
-            .model
-            .layers
-            .iter()
-            .map(|layer| lower_layer(&layer.kind))
-            .collect(),
+        layers: lower_layers(spec),
         data: lower_data(spec, checked),
         train: lower_train(spec, checked),
         eval: match spec.eval.on.value {
@@ -42,6 +37,23 @@ pub fn lower(spec: &Spec, checked: &Checked) -> Plan {
             .map(|item| lower_show(&item.value, &spec.data.source.value, checked))
             .collect(),
     }
+}
+
+/// The layers; the last one's softmax or, under binary cross-entropy, its sigmoid is left
+/// to the loss, which fuses it.
+fn lower_layers(spec: &Spec) -> Vec<LayerPlan> {
+    let mut layers: Vec<LayerPlan> = spec
+        .model
+        .layers
+        .iter()
+        .map(|layer| lower_layer(&layer.kind))
+        .collect();
+    if let (Loss::BinaryCrossEntropy, Some(LayerPlan::Dense(last))) =
+        (spec.train.loss.value, layers.last_mut())
+    {
+        last.activation = plan::Activation::Linear;
+    }
+    layers
 }
 
 fn lower_layer(kind: &LayerKind) -> LayerPlan {
@@ -232,6 +244,7 @@ fn lower_train(spec: &Spec, checked: &Checked) -> TrainPlan {
         loss: match train.loss.value {
             Loss::CrossEntropy => LossPlan::CrossEntropy,
             Loss::Mse => LossPlan::Mse,
+            Loss::BinaryCrossEntropy => LossPlan::BinaryCrossEntropy,
             Loss::Mae => LossPlan::Mae,
         },
     }

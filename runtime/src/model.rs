@@ -5,6 +5,7 @@
 //! `layers`; the model holds every layer's parameters in one list of tensors, and the
 //! optimizer's state lives beside it (`optimizer`).
 
+use kernels::bce::sigmoid_bce;
 use kernels::regression::{mae, mse};
 use kernels::softmax::softmax_xent;
 use rand_pcg::Pcg64Mcg;
@@ -203,8 +204,12 @@ pub struct Workspace {
     pub rows: usize,
     encoding: Encoding,
     works: Vec<Box<dyn Work>>,
+    /// The class probabilities, or a regression's predicted values; two a logit for binary
+    /// cross-entropy (`1 - p`, `p`), so that it reads as two classes everywhere.
     pub probs: Vec<f32>,
     dlogits: Vec<f32>,
+    /// Binary cross-entropy's targets as numbers, 0 or 1.
+    binary_targets: Vec<f32>,
 }
 
 impl Workspace {
@@ -214,8 +219,12 @@ impl Workspace {
             rows,
             encoding,
             works: shapes.iter().map(|shape| shape.allocate()).collect(),
-            probs: vec![0.0; logits],
+            probs: vec![0.0; probs_per_logit(model.loss) * logits],
             dlogits: vec![0.0; logits],
+            binary_targets: match model.loss {
+                Loss::BinaryCrossEntropy => vec![0.0; logits],
+                _ => Vec::new(),
+            },
         }
     }
 
@@ -223,7 +232,7 @@ impl Workspace {
     /// buffers themselves: what `describe` must count without allocating them.
     pub fn floats(&self) -> Vec<usize> {
         let last = self.works.len() - 1;
-        let loss = self.probs.len() + self.dlogits.len();
+        let loss = self.probs.len() + self.dlogits.len() + self.binary_targets.len();
         self.works
             .iter()
             .enumerate()
@@ -316,6 +325,13 @@ impl Workspace {
                     &mut self.dlogits,
                 )
             }
+            Loss::BinaryCrossEntropy => binary_loss(
+                logits,
+                &batch.targets,
+                &mut self.binary_targets,
+                &mut self.probs,
+                &mut self.dlogits,
+            ),
             Loss::Mse | Loss::Mae => {
                 self.probs.copy_from_slice(logits);
                 // Keras averages over every value of the batch.
@@ -335,6 +351,37 @@ impl Workspace {
             let flow = input_of(done, batch, self.encoding);
             current.backward(flow, d_out, model.params_mut(index));
         }
+    }
+}
+
+/// Keras' binary cross-entropy of the sigmoid fused in, averaged over the targets (`classes`
+/// 0 or 1, as numbers in `numbers`); `probs` ends as each logit's `(1 - p, p)`.
+fn binary_loss(
+    logits: &[f32],
+    classes: &[u32],
+    numbers: &mut [f32],
+    probs: &mut [f32],
+    dlogits: &mut [f32],
+) -> f64 {
+    for (number, &class) in numbers.iter_mut().zip(classes) {
+        *number = class as f32;
+    }
+    let n = logits.len();
+    let loss = sigmoid_bce(logits, numbers, 1.0 / n as f32, &mut probs[..n], dlogits);
+    // Spread in place from the back: pair i lands at or after p[i], never on an unread p.
+    for i in (0..n).rev() {
+        let p = probs[i];
+        probs[2 * i] = 1.0 - p;
+        probs[2 * i + 1] = p;
+    }
+    loss
+}
+
+/// Floats of `probs` a logit.
+pub(crate) fn probs_per_logit(loss: Loss) -> usize {
+    match loss {
+        Loss::BinaryCrossEntropy => 2,
+        _ => 1,
     }
 }
 

@@ -235,6 +235,16 @@ pub enum Loss {
     Mse,
     /// Mean absolute error.
     Mae,
+    /// Binary cross-entropy of the sigmoid of the last layer's one output a target, for two
+    /// classes (yes/no): the probability of class 1.
+    BinaryCrossEntropy,
+}
+
+impl Loss {
+    /// Whether it scores classes (accuracy, predicted symbols) rather than values.
+    pub fn is_classes(self) -> bool {
+        matches!(self, Loss::CrossEntropy | Loss::BinaryCrossEntropy)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,6 +4,7 @@
 
 use crate::data::Encoding;
 use crate::layers::{Incoming, Reads, Shape};
+use crate::model::probs_per_logit;
 use crate::optimizer::Optimizer;
 use crate::plan::{LayerPlan, Loss, Plan};
 
@@ -32,7 +33,10 @@ pub fn describe(plan: &Plan, rows: usize) -> (Vec<LayerReport>, usize) {
             // The loss runs between the last layer's forward and its backward.
             if index == last {
                 ops.push(loss_op(plan.train.loss, shape.outgoing()));
-                floats += 2 * logits;
+                floats += (probs_per_logit(plan.train.loss) + 1) * logits;
+                if plan.train.loss == Loss::BinaryCrossEntropy {
+                    floats += logits;
+                }
             }
             ops.extend(backward);
             LayerReport { ops, floats }
@@ -57,6 +61,9 @@ fn loss_op(loss: Loss, outputs: Incoming) -> String {
         }
         Loss::Mse => format!("loss: fused mean squared error over {n} rows of {o} values"),
         Loss::Mae => format!("loss: fused mean absolute error over {n} rows of {o} values"),
+        Loss::BinaryCrossEntropy => {
+            format!("loss: fused sigmoid binary cross-entropy over {n} rows of {o} outputs")
+        }
     }
 }
 

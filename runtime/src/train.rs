@@ -14,7 +14,7 @@ use rand_pcg::Pcg64Mcg;
 use crate::data::{Affine, Batch, Dataset, Encoding, Scaler, MARKER, PAD};
 use crate::model::{Carried, Model, Workspace};
 use crate::optimizer::{Optimizer, OptimizerState};
-use crate::plan::{EvalPlan, FramePlan, Loss, Plan, SourcePlan, Split};
+use crate::plan::{EvalPlan, FramePlan, Plan, SourcePlan, Split};
 pub use evaluation::{
     EvaluatedDraw, EvaluatedSample, Evaluation, Part, PartErrors, PartLoss, Score, SeriesSample,
 };
@@ -364,7 +364,7 @@ impl Trainer {
     fn validate(&mut self) -> Option<(f64, f64)> {
         let (data, runners) = self.validation.as_mut()?;
         runners.reset_state();
-        let classes = self.model.loss == Loss::CrossEntropy;
+        let classes = self.model.loss.is_classes();
         let (mut loss, mut targets, mut metric) = (0.0, 0, 0.0);
         for start in (0..data.samples()).step_by(runners.full.batch.rows) {
             let end = (start + runners.full.batch.rows).min(data.samples());
@@ -473,15 +473,14 @@ impl Trainer {
             }
             let runner = self.runners.for_rows(ids.len());
             loss += batch_loss;
-            if self.model.loss == Loss::CrossEntropy {
+            if self.model.loss.is_classes() {
                 correct += count_correct(&runner.workspace.probs, &runner.batch.targets);
                 targets += counted(&runner.batch.targets);
             } else {
                 targets += runner.batch.values.len();
             }
         }
-        let accuracy =
-            (self.model.loss == Loss::CrossEntropy).then(|| correct as f64 / targets as f64);
+        let accuracy = (self.model.loss.is_classes()).then(|| correct as f64 / targets as f64);
         Ok((loss / targets as f64, accuracy))
     }
 

@@ -229,6 +229,7 @@ impl fmt::Display for Op {
             Op::Loss(Loss::CrossEntropy) => write!(f, "crossentropy"),
             Op::Loss(Loss::Mse) => write!(f, "mse"),
             Op::Loss(Loss::Mae) => write!(f, "mae"),
+            Op::Loss(Loss::BinaryCrossEntropy) => write!(f, "binary_crossentropy"),
         }
     }
 }

@@ -6,7 +6,7 @@ use super::{Framed, LayerGraph, Node, Op, Shape};
 use crate::diagnostic::Diagnostic;
 use crate::format::count;
 use crate::span::Span;
-use crate::spec::{Cell, LayerKind, Loss, Spec};
+use crate::spec::{Activation, Cell, LayerKind, Loss, Spec};
 
 /// What the walk remembers about the layers behind the current one, for hints.
 struct Walk {
@@ -316,6 +316,9 @@ fn check_output(
 ) {
     let chain = graph.chain();
     let last = chain[chain.len() - 2];
+    if spec.train.loss.value == Loss::BinaryCrossEntropy {
+        return check_binary_output(spec, last, framed, diagnostics);
+    }
     if let (Op::Dense { units, .. }, Some(layer)) = (&last.op, spec.model.layers.last()) {
         if *units != framed.classes {
             let units_span = match &layer.kind {
@@ -338,6 +341,50 @@ fn check_output(
                     framed.classes,
                     if framed.values { "" } else { " softmax" }
                 )),
+            );
+        }
+    }
+}
+
+/// Binary cross-entropy is for two classes, one output giving the probability of the
+/// second.
+fn check_binary_output(
+    spec: &Spec,
+    last: &Node,
+    framed: Framed,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let loss = spec.train.loss.span;
+    if framed.classes != 2 {
+        diagnostics.push(
+            Diagnostic::error(
+                format!(
+                    "binary_crossentropy is for two classes, the targets have {}",
+                    framed.classes
+                ),
+                loss,
+                "scores yes/no targets",
+            )
+            .with_note_at(spec.data.source.span, target_note(framed))
+            .with_help(format!(
+                "use `loss=crossentropy` with a `dense {} softmax` output",
+                framed.classes
+            )),
+        );
+        return;
+    }
+    if let (Op::Dense { units, .. }, Some(layer)) = (&last.op, spec.model.layers.last()) {
+        if *units != 1 {
+            diagnostics.push(
+                Diagnostic::error(
+                    format!(
+                        "output size {units}, but binary_crossentropy reads one output a target"
+                    ),
+                    layer.span,
+                    "expected 1",
+                )
+                .with_note_at(loss, "the probability of the second class")
+                .with_help("end the model with `dense 1 sigmoid`"),
             );
         }
     }
@@ -519,8 +566,10 @@ pub fn check_softmax(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
     if !super::task::loss_fits(spec) {
         return;
     }
-    if spec.train.loss.value != Loss::CrossEntropy {
-        return check_linear_output(spec, diagnostics);
+    match spec.train.loss.value {
+        Loss::CrossEntropy => {}
+        Loss::BinaryCrossEntropy => return check_sigmoid_output(spec, diagnostics),
+        Loss::Mse | Loss::Mae => return check_linear_output(spec, diagnostics),
     }
     let layers = &spec.model.layers;
     for (index, layer) in layers.iter().enumerate() {
@@ -552,6 +601,39 @@ pub fn check_softmax(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
             )
             .with_note_at(spec.train.loss.span, "the loss is crossentropy")
             .with_help("end the model with `dense C softmax`, C the number of classes"),
+        );
+    }
+}
+
+/// Binary cross-entropy reads one sigmoid output, the probability of class 1.
+fn check_sigmoid_output(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
+    let loss = spec.train.loss.span;
+    for layer in &spec.model.layers {
+        if let Some(flag) = layer.kind.softmax() {
+            diagnostics.push(
+                Diagnostic::error("softmax with binary_crossentropy", flag, "a distribution over classes")
+                    .with_note_at(loss, "the loss reads one probability a target")
+                    .with_help("end the model with `dense 1 sigmoid`; for more classes, use `loss=crossentropy`"),
+            );
+            return;
+        }
+    }
+    let Some(last) = spec.model.layers.last() else {
+        return;
+    };
+    let sigmoid = matches!(
+        &last.kind,
+        LayerKind::Dense { activation: Some(a), .. } if a.value == Activation::Sigmoid
+    );
+    if !sigmoid && !ends_in_repeat(spec) {
+        diagnostics.push(
+            Diagnostic::error(
+                "binary_crossentropy needs a sigmoid output",
+                last.span,
+                "the last layer has no sigmoid",
+            )
+            .with_note_at(loss, "the loss is binary_crossentropy")
+            .with_help("end the model with `dense 1 sigmoid`"),
         );
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::diagnostic::Diagnostic;
 use crate::span::Span;
-use crate::spec::{Encode, Frame, LayerKind, Layout, Loss, ShowItem, Source, Spec};
+use crate::spec::{Encode, Frame, LayerKind, Layout, ShowItem, Source, Spec};
 
 pub fn check(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
     let series = matches!(spec.data.source.value, Source::Csv(_));
@@ -199,7 +199,7 @@ fn check_early_stop(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
 /// follows from the loss, is not checked against the wrong one.
 pub fn loss_fits(spec: &Spec) -> bool {
     let series = matches!(spec.data.source.value, Source::Csv(_));
-    series != (spec.train.loss.value == Loss::CrossEntropy)
+    series != spec.train.loss.value.is_classes()
 }
 
 fn check_loss(spec: &Spec, series: bool, diagnostics: &mut Vec<Diagnostic>) {
@@ -216,13 +216,17 @@ fn check_loss(spec: &Spec, series: bool, diagnostics: &mut Vec<Diagnostic>) {
         );
     } else if !loss_fits(spec) {
         let (message, help) = if series {
+            let loss = match loss.value {
+                crate::spec::Loss::BinaryCrossEntropy => "binary_crossentropy",
+                _ => "crossentropy",
+            };
             (
-                "crossentropy needs classes, but a csv series' targets are values",
+                format!("{loss} needs classes, but a csv series' targets are values"),
                 "use `loss=mse` or `loss=mae`, with a linear `dense` output",
             )
         } else {
             (
-                "mse and mae compare values, but these targets are symbols",
+                "mse and mae compare values, but these targets are symbols".to_string(),
                 "use `loss=crossentropy` with a `dense C softmax` output",
             )
         };

@@ -311,6 +311,15 @@ pub enum Loss {
     Mse,
     /// Mean absolute error on linear outputs.
     Mae,
+    /// Keras' `binary_crossentropy` on one sigmoid output, for two classes.
+    BinaryCrossEntropy,
+}
+
+impl Loss {
+    /// Whether it scores classes rather than values.
+    pub fn is_classes(self) -> bool {
+        matches!(self, Loss::CrossEntropy | Loss::BinaryCrossEntropy)
+    }
 }
 
 /// Adam; Keras' defaults: lr 0.001, beta1 0.9, beta2 0.999, epsilon 1e-7.

@@ -44,6 +44,7 @@ pub fn resolve(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Train {
         ("crossentropy", Loss::CrossEntropy),
         ("mse", Loss::Mse),
         ("mae", Loss::Mae),
+        ("binary_crossentropy", Loss::BinaryCrossEntropy),
     ];
     let loss = optional(slots[0], Loss::CrossEntropy, at, diagnostics, |v| {
         choice(v, "loss", &losses)

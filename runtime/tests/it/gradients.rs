@@ -81,9 +81,7 @@ fn encoder_decoder(one_hot: bool, cell: fn(plan::Recurrent) -> LayerPlan) -> Pla
 /// a model with a relu steps by 3e-3 and allows 5 % (2.2 % measured; a relu gradient that
 /// ignored the outputs' mask is off by over 100 %). Returns the step and the allowed error.
 fn eps_for(plan: &Plan) -> (f32, f64) {
-    let relu = |layer: &LayerPlan| {
-        matches!(layer, LayerPlan::Dense(dense) if dense.activation == plan::Activation::Relu)
-    };
+    let relu = |layer: &LayerPlan| matches!(layer, LayerPlan::Dense(dense) if dense.activation == plan::Activation::Relu);
     if plan.layers.iter().any(relu) {
         (3e-3, 5e-2)
     } else {
@@ -257,5 +255,25 @@ fn dense_activation_gradients_match_finite_differences() {
         steps_in: 3,
         steps_out: 3,
     };
+    check(&plan);
+}
+
+/// Binary cross-entropy on one sigmoid output a step, for symbols of two classes: the loss
+/// kernel's fused gradient through the encoder-decoder.
+#[test]
+fn binary_gradients_match_finite_differences() {
+    let mut plan = encoder_decoder(true, LayerPlan::Gru);
+    plan.data.source = SourcePlan::RandomInts {
+        lo: 0,
+        hi: 2,
+        length: 8,
+    };
+    plan.features = 2;
+    plan.train.loss = Loss::BinaryCrossEntropy;
+    plan.layers[3] = LayerPlan::Dense(plan::Dense {
+        units: 1,
+        per_step: true,
+        activation: plan::Activation::Linear,
+    });
     check(&plan);
 }

@@ -312,3 +312,45 @@ fn stateful_slots_carry_their_own_streams() {
         "batch-3 gradients are off by {error} from the mean of each slot's alone"
     );
 }
+
+/// Binary cross-entropy on random bits, each sample echoing its one input bit, one sigmoid
+/// output its probability of 1: the accuracy reads the two probabilities `(1 - p, p)` the
+/// loss leaves, and a trained model gets every bit right.
+#[test]
+fn binary_crossentropy_learns_two_classes() {
+    let mut plan = plan(
+        "",
+        FramePlan::Lag {
+            steps_in: 1,
+            steps_out: 1,
+        },
+        1,
+        vec![
+            LayerPlan::Lstm(plan::Recurrent {
+                units: 4,
+                stateful: false,
+                sequences: false,
+            }),
+            LayerPlan::Dense(plan::Dense {
+                units: 1,
+                per_step: false,
+                activation: plan::Activation::Linear,
+            }),
+        ],
+    );
+    plan.data.source = SourcePlan::RandomInts {
+        lo: 0,
+        hi: 2,
+        length: 30,
+    };
+    plan.train.loss = Loss::BinaryCrossEntropy;
+    plan.train.epochs = 40;
+    let mut trainer = Trainer::new(&plan);
+    let mut last = None;
+    trainer.train(|stats| last = Some(stats)).unwrap();
+    let stats = last.unwrap();
+    assert_eq!(stats.accuracy, Some(1.0), "{stats:?}");
+    assert!((0.0..0.2).contains(&stats.loss), "{stats:?}");
+    let evaluation = trainer.evaluate();
+    assert!(matches!(evaluation.score, Score::Accuracy(a) if a == 1.0));
+}
