@@ -77,6 +77,7 @@ fn lower_layer(kind: &LayerKind) -> LayerPlan {
         LayerKind::Embedding { units } => LayerPlan::Embedding(plan::Embedding {
             units: units.value as usize,
         }),
+        LayerKind::Dropout { rate } => LayerPlan::Dropout(plan::Dropout { rate: rate.value }),
         LayerKind::Repeat { times } => LayerPlan::Repeat(plan::Repeat {
             times: times.value as usize,
         }),

@@ -300,10 +300,21 @@ impl Workspace {
     /// value's, for a regression) and leaves the class probabilities (or the predicted
     /// values) in `probs` and the loss gradient in `dlogits`.
     pub fn forward(&mut self, model: &Model, batch: &Batch) -> f64 {
+        self.run(model, batch, None)
+    }
+
+    /// `forward` as training runs it: what training draws (dropout's masks) seeded by
+    /// `noise`, each layer's from its own stream.
+    pub fn forward_training(&mut self, model: &Model, batch: &Batch, noise: u64) -> f64 {
+        self.run(model, batch, Some(noise))
+    }
+
+    fn run(&mut self, model: &Model, batch: &Batch, noise: Option<u64>) -> f64 {
         for index in 0..self.works.len() {
             let (done, rest) = self.works.split_at_mut(index);
             let flow = input_of(done, batch, self.encoding);
-            rest[0].forward(flow, model.params(index));
+            let layer_noise = noise.map(|n| n ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            rest[0].forward(flow, model.params(index), layer_noise);
         }
         let logits = match input_of(&self.works, batch, self.encoding) {
             Flow::Sequence(y) | Flow::Vector(y) => y,

@@ -24,9 +24,10 @@ pub struct Plan {
 }
 
 /// A layer: each kind's settings are its own struct, which `layers` implements.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum LayerPlan {
     Embedding(Embedding),
+    Dropout(Dropout),
     Lstm(Recurrent),
     /// Keras' `GRU(reset_after=True)`, PyTorch's `nn.GRU`: gates r, z, n.
     Gru(Recurrent),
@@ -47,6 +48,13 @@ pub struct Recurrent {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Embedding {
     pub units: usize,
+}
+
+/// Keras' `Dropout(rate)`: while training, each value of what it reads is zeroed with
+/// probability `rate` and the rest scaled by `1 / (1 - rate)`; evaluation passes it through.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Dropout {
+    pub rate: f64,
 }
 
 /// Keras' `RepeatVector`: the vector before it read at each of `times` steps.

@@ -153,10 +153,13 @@ impl Runners {
         data: &Dataset,
         encoding: Encoding,
         ids: &[usize],
+        noise: u64,
     ) -> f64 {
         let runner = self.for_rows(ids.len());
         runner.batch.fill(data, ids, encoding);
-        let loss = runner.workspace.forward(model, &runner.batch);
+        let loss = runner
+            .workspace
+            .forward_training(model, &runner.batch, noise);
         if loss.is_finite() {
             runner.workspace.backward(model, &runner.batch);
             optimizer.update(&mut model.tensors);
@@ -205,6 +208,7 @@ const SHOW_STREAM: u64 = 0x2545_f491_4f6c_dd1d;
 const SAMPLE_STREAM: u64 = 0xd6e8_feb8_6659_fd93;
 const EVAL_STREAM: u64 = 0x9e37_79b9_7f4a_7c15;
 const SPLIT_STREAM: u64 = 0x4cf5_ad43_2745_937f;
+const NOISE_STREAM: u64 = 0x2127_599b_f432_5c37;
 
 /// The random stream for `purpose` at `index` (an epoch, an evaluation draw): derived from the
 /// seed alone, so a run resumed at any epoch draws what an unbroken run draws.
@@ -430,13 +434,23 @@ impl Trainer {
     /// does (anything else panics). Returns the batch's summed loss; a NaN or infinite loss
     /// leaves the model untouched.
     pub fn step(&mut self, ids: &[usize]) -> f64 {
+        let noise = self.noise();
         self.runners.train(
             &mut self.model,
             &mut self.optimizer,
             &self.data,
             self.encoding,
             ids,
+            noise,
         )
+    }
+
+    /// The seed of what the next training step draws (dropout's masks): from the run's seed
+    /// and the optimizer's step count, so a resumed checkpoint draws what an unbroken run
+    /// draws.
+    fn noise(&self) -> u64 {
+        let step = self.optimizer.state().step as usize;
+        stream(self.plan.train.seed, NOISE_STREAM, step).random()
     }
 
     /// Trains the remaining epochs, calling `on_epoch` after each.
@@ -458,12 +472,14 @@ impl Trainer {
         }
         let (mut loss, mut correct, mut targets) = (0.0, 0, 0);
         for (index, ids) in self.order.chunks(self.runners.full.batch.rows).enumerate() {
+            let noise = self.noise();
             let batch_loss = self.runners.train(
                 &mut self.model,
                 &mut self.optimizer,
                 &self.data,
                 self.encoding,
                 ids,
+                noise,
             );
             if !batch_loss.is_finite() {
                 return Err(NotFinite {

@@ -60,7 +60,7 @@ pub struct Node {
     pub output: Shape,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Op {
     Input,
     Recurrent {
@@ -71,6 +71,9 @@ pub enum Op {
     },
     Embedding {
         units: u64,
+    },
+    Dropout {
+        rate: f64,
     },
     Repeat {
         times: u64,
@@ -214,6 +217,7 @@ impl fmt::Display for Op {
                 )
             }
             Op::Embedding { units } => write!(f, "embedding {units}"),
+            Op::Dropout { rate } => write!(f, "dropout {rate}"),
             Op::Repeat { times } => write!(f, "repeat {times}"),
             Op::Dense {
                 units,

@@ -111,6 +111,7 @@ fn layer_node(
             let params = u128::from(input.features) * u128::from(units.value);
             (Op::Embedding { units: units.value }, params, output)
         }
+        LayerKind::Dropout { rate } => (Op::Dropout { rate: rate.value }, 0, input),
         LayerKind::Repeat { times } => {
             if input.steps.is_some() {
                 diagnostics.push(repeat_needs_vector(span, walk));

@@ -33,6 +33,32 @@ pub fn check(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
     }
     check_random_split_shares_no_rows(spec, diagnostics);
     check_embedding(spec, diagnostics);
+    check_dropout_between_layers(spec, diagnostics);
+}
+
+/// Dropout drops what one layer passes the next: the input's symbols may enter as indices,
+/// and the loss reads the last layer's outputs as they are.
+fn check_dropout_between_layers(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
+    let layers = &spec.model.layers;
+    for (index, layer) in layers.iter().enumerate() {
+        if !matches!(layer.kind, LayerKind::Dropout { .. }) {
+            continue;
+        }
+        let (label, help) = match index {
+            0 => (
+                "the first layer",
+                "move `dropout` after a layer: it drops that layer's outputs",
+            ),
+            _ if index + 1 == layers.len() => (
+                "the last layer",
+                "end the model with its output layer; put `dropout` before it",
+            ),
+            _ => continue,
+        };
+        diagnostics.push(
+            Diagnostic::error("dropout goes between layers", layer.span, label).with_help(help),
+        );
+    }
 }
 
 /// An embedding looks up the input's symbol ids, so it comes first and reads `encode=ids`;

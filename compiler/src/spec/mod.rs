@@ -60,6 +60,8 @@ pub enum LayerKind {
     },
     /// Keras `Embedding(input_dim, units)`: the input's symbols looked up in a table.
     Embedding { units: Spanned<u64> },
+    /// Keras `Dropout(rate)`: while training, zeroes each value with probability `rate`.
+    Dropout { rate: Spanned<f64> },
     /// Keras `RepeatVector(times)`.
     Repeat { times: Spanned<u64> },
     /// Keras `Dense(units, activation=)`, wrapped in `TimeDistributed` when `per_step`.
@@ -137,6 +139,7 @@ impl LayerKind {
         match self {
             LayerKind::Recurrent { cell, .. } => cell.keyword(),
             LayerKind::Embedding { .. } => "embedding",
+            LayerKind::Dropout { .. } => "dropout",
             LayerKind::Repeat { .. } => "repeat",
             LayerKind::Dense { .. } => "dense",
         }

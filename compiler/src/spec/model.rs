@@ -9,7 +9,15 @@ use crate::syntax::ast::{Stmt, ValueKind};
 /// A dense layer's flags: its activations, then `per_step`.
 const DENSE_FLAGS: [&str; 5] = ["softmax", "relu", "tanh", "sigmoid", "per_step"];
 
-const LAYERS: [&str; 6] = ["input", "embedding", "lstm", "gru", "repeat", "dense"];
+const LAYERS: [&str; 7] = [
+    "input",
+    "embedding",
+    "lstm",
+    "gru",
+    "dropout",
+    "repeat",
+    "dense",
+];
 
 /// Keras names users reach for, and what this language calls them.
 const KERAS_NAMES: [(&str, &str); 6] = [
@@ -157,6 +165,9 @@ fn resolve_layer(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Option<Layer
             let (units, _) = size_and_flags(stmt, "units", &[], diagnostics);
             LayerKind::Embedding { units: units? }
         }
+        "dropout" => LayerKind::Dropout {
+            rate: dropout_rate(stmt, diagnostics)?,
+        },
         "repeat" => {
             let (times, _) = size_and_flags(stmt, "times", &[], diagnostics);
             LayerKind::Repeat { times: times? }
@@ -188,6 +199,22 @@ fn resolve_layer(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Option<Layer
         kind,
         span: stmt.span,
     })
+}
+
+/// `dropout RATE`: one number in `[0, 1)`.
+fn dropout_rate(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Option<Spanned<f64>> {
+    let [item] = stmt.items.as_slice() else {
+        diagnostics.push(
+            Diagnostic::error("expected one rate for `dropout`", stmt.span, "one number")
+                .with_help(
+                    "write `dropout R`, R the fraction of values to drop, e.g. `dropout 0.2`",
+                ),
+        );
+        return None;
+    };
+    let rate = args::real_in(&item.value, "dropout", 0.0, false, 1.0);
+    let rate = rate.map_err(|d| diagnostics.push(d)).ok()?;
+    Some(Spanned::new(rate, item.span))
 }
 
 /// The activation flag set among a dense layer's flags; a second one is an error.

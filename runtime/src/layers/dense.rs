@@ -162,7 +162,7 @@ struct DenseWork {
 }
 
 impl Work for DenseWork {
-    fn forward(&mut self, input: Flow, params: &[Tensor]) {
+    fn forward(&mut self, input: Flow, params: &[Tensor], _noise: Option<u64>) {
         let (w, b) = (&params[0].value, &params[1].value);
         let dims = (self.k, self.o);
         dense_forward(input.features(), w, b, dims, &mut self.y, &mut self.room);

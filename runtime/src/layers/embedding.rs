@@ -107,7 +107,7 @@ fn ids<'a>(input: Flow<'a>) -> &'a [u32] {
 }
 
 impl Work for EmbeddingWork {
-    fn forward(&mut self, input: Flow, params: &[Tensor]) {
+    fn forward(&mut self, input: Flow, params: &[Tensor], _noise: Option<u64>) {
         embed_rows(&params[0].value, self.units, ids(input), &mut self.out);
     }
 

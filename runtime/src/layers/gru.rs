@@ -153,7 +153,7 @@ fn weights(params: &[Tensor]) -> GruWeights<'_> {
 }
 
 impl Work for GruWork {
-    fn forward(&mut self, input: Flow, params: &[Tensor]) {
+    fn forward(&mut self, input: Flow, params: &[Tensor], _noise: Option<u64>) {
         gru_forward(input.sequence(), &weights(params), &mut self.tape);
     }
 

@@ -131,7 +131,7 @@ fn weights(params: &[Tensor]) -> LstmWeights<'_> {
 }
 
 impl Work for LstmWork {
-    fn forward(&mut self, input: Flow, params: &[Tensor]) {
+    fn forward(&mut self, input: Flow, params: &[Tensor], _noise: Option<u64>) {
         lstm_forward(input.sequence(), &weights(params), &mut self.tape);
     }
 

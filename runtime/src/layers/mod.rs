@@ -6,6 +6,7 @@
 //! in `LayerPlan::layer`. `Model` and `Workspace` only go through these interfaces.
 
 mod dense;
+mod dropout;
 mod embedding;
 mod gru;
 mod lstm;
@@ -117,7 +118,8 @@ pub(crate) trait Shape {
 
 /// A layer's buffers at one batch size, and its passes.
 pub(crate) trait Work: Send {
-    fn forward(&mut self, input: Flow, params: &[Tensor]);
+    /// `noise` seeds what training draws (dropout's masks); `None` while evaluating.
+    fn forward(&mut self, input: Flow, params: &[Tensor], noise: Option<u64>);
     /// Writes the gradients of `params` and of its input, from `d_out`, the gradient of its
     /// output; `input` is what the last `forward` read.
     fn backward(&mut self, input: Flow, d_out: &[f32], params: &mut [Tensor]);
@@ -148,6 +150,7 @@ impl LayerPlan {
     pub(crate) fn layer(&self) -> Box<dyn Layer> {
         match *self {
             LayerPlan::Embedding(embedding) => Box::new(embedding),
+            LayerPlan::Dropout(dropout) => Box::new(dropout),
             LayerPlan::Lstm(settings) => Box::new(lstm::Lstm(settings)),
             LayerPlan::Gru(settings) => Box::new(gru::Gru(settings)),
             LayerPlan::Repeat(repeat) => Box::new(repeat),

@@ -62,7 +62,7 @@ impl Shape for RepeatShape {
 struct RepeatWork;
 
 impl Work for RepeatWork {
-    fn forward(&mut self, _input: Flow, _params: &[Tensor]) {}
+    fn forward(&mut self, _input: Flow, _params: &[Tensor], _noise: Option<u64>) {}
 
     fn backward(&mut self, _input: Flow, _d_out: &[f32], _params: &mut [Tensor]) {}
 

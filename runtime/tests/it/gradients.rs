@@ -89,6 +89,8 @@ fn eps_for(plan: &Plan) -> (f32, f64) {
     }
 }
 
+const NOISE: u64 = 7;
+
 fn check(plan: &Plan) {
     let mut model = Model::new(plan, &mut Pcg64Mcg::seed_from_u64(3));
     let mut data = Dataset::new(&plan.data);
@@ -97,11 +99,13 @@ fn check(plan: &Plan) {
     let mut batch = Batch::new(3, encoding, data.target_steps);
     let mut workspace = Workspace::new(&model, 3, encoding);
     // A first batch leaves the stateful encoder a non-zero state to start the checked one.
+    // Training's forward pass, with one noise seed throughout: dropout's masks stay the same
+    // for every difference.
     batch.fill(&data, &[0, 1, 2], encoding);
-    workspace.forward(&model, &batch);
+    workspace.forward_training(&model, &batch, NOISE);
     workspace.carry_state();
     batch.fill(&data, &[3, 4, 5], encoding);
-    workspace.forward(&model, &batch);
+    workspace.forward_training(&model, &batch, NOISE);
     workspace.backward(&mut model, &batch);
     let analytic: Vec<Vec<f32>> = model.tensors.iter().map(|t| t.grad().to_vec()).collect();
     // The loss `forward` returns is summed over rows; its gradient is the mean's, so scale.
@@ -113,7 +117,7 @@ fn check(plan: &Plan) {
                 let mut loss_at = |delta: f32| {
                     let saved = model.tensors[tensor].value[index];
                     model.tensors[tensor].value[index] = saved + delta;
-                    let loss = workspace.forward(&model, &batch);
+                    let loss = workspace.forward_training(&model, &batch, NOISE);
                     model.tensors[tensor].value[index] = saved;
                     loss / rows
                 };
@@ -275,5 +279,36 @@ fn binary_gradients_match_finite_differences() {
         per_step: true,
         activation: plan::Activation::Linear,
     });
+    check(&plan);
+}
+
+/// Dropout between an LSTM and a GRU returning sequences, and after the GRU's last state:
+/// the gradient flows through the mask the forward pass drew.
+#[test]
+fn dropout_gradients_match_finite_differences() {
+    let mut plan = encoder_decoder(true, LayerPlan::Lstm);
+    plan.layers = vec![
+        LayerPlan::Lstm(plan::Recurrent {
+            units: 6,
+            stateful: false,
+            sequences: true,
+        }),
+        LayerPlan::Dropout(plan::Dropout { rate: 0.3 }),
+        LayerPlan::Gru(plan::Recurrent {
+            units: 5,
+            stateful: false,
+            sequences: false,
+        }),
+        LayerPlan::Dropout(plan::Dropout { rate: 0.5 }),
+        LayerPlan::Dense(plan::Dense {
+            units: 6,
+            per_step: false,
+            activation: plan::Activation::Linear,
+        }),
+    ];
+    plan.data.frame = FramePlan::Lag {
+        steps_in: 3,
+        steps_out: 1,
+    };
     check(&plan);
 }

@@ -354,3 +354,39 @@ fn binary_crossentropy_learns_two_classes() {
     let evaluation = trainer.evaluate();
     assert!(matches!(evaluation.score, Score::Accuracy(a) if a == 1.0));
 }
+
+/// Dropout passes its input through unchanged when evaluating (the same model without it
+/// gives the same bits), and drops values while training.
+#[test]
+fn dropout_is_off_when_evaluating() {
+    let lstm = LayerPlan::Lstm(plan::Recurrent {
+        units: 6,
+        stateful: false,
+        sequences: false,
+    });
+    let dense = LayerPlan::Dense(plan::Dense {
+        units: 26,
+        per_step: false,
+        activation: plan::Activation::Linear,
+    });
+    let dropout = LayerPlan::Dropout(plan::Dropout { rate: 0.5 });
+    let letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let frame = FramePlan::Windows { size: 3 };
+    let with = plan(letters, frame, 3, vec![lstm, dropout, dense]);
+    let without = plan(letters, frame, 3, vec![lstm, dense]);
+    let (data, encoding) = data_of(&with);
+    let mut batch = Batch::new(3, encoding, 1);
+    batch.fill(&data, &[0, 1, 2], encoding);
+    let probs = |plan: &Plan, noise: Option<u64>| {
+        let model = Model::new(plan, &mut Pcg64Mcg::seed_from_u64(0));
+        let mut workspace = Workspace::new(&model, 3, encoding);
+        match noise {
+            Some(noise) => workspace.forward_training(&model, &batch, noise),
+            None => workspace.forward(&model, &batch),
+        };
+        workspace.probs
+    };
+    assert_eq!(probs(&with, None), probs(&without, None));
+    assert_ne!(probs(&with, Some(1)), probs(&without, None));
+    assert_eq!(probs(&with, Some(1)), probs(&with, Some(1)));
+}
