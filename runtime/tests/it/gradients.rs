@@ -64,6 +64,8 @@ fn encoder_decoder(one_hot: bool) -> Plan {
             }),
             loss: Loss::CrossEntropy,
             early_stop: None,
+            clip: None,
+            schedule: None,
         },
         eval: EvalPlan::Train,
         show: Vec::new(),
