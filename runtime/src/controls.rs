@@ -182,8 +182,8 @@ impl LearningRate {
 /// learning rate of this step (Keras' `apply_gradients`: `_clip_gradients`, then AdamW's
 /// weight decay and the update, both at the current learning rate).
 pub struct Update {
-    pub optimizer: Optimizer,
-    pub rate: LearningRate,
+    pub(crate) optimizer: Optimizer,
+    pub(crate) rate: LearningRate,
     clip: Option<Clip>,
 }
 
