@@ -2,10 +2,11 @@
 //! cross-entropy, accuracy) or a regression of a series' values (linear, mse or mae, rmse
 //! and mae), and that the options of the other task are not written.
 
+use runtime::plan::Schedule;
+
 use crate::diagnostic::Diagnostic;
 use crate::span::Span;
 use crate::spec::{Frame, LayerKind, Layout, Loss, ShowItem, Source, Spec};
-use runtime::plan::Schedule;
 
 pub fn check(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
     let series = matches!(spec.data.source.value, Source::Csv(_));

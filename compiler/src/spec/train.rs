@@ -1,6 +1,8 @@
 //! The `train`, `eval` and `show` sections: how the model learns, what it is scored on, and
 //! what the run prints.
 
+use runtime::plan::{AdamConfig, OptimizerPlan};
+
 use super::args::{
     bind, boolean, callee, choice, keep, non_negative, optional, positive, real_in, required,
     string, unknown,
@@ -10,7 +12,6 @@ use super::{Batch, EarlyStop, Eval, EvalOn, Loss, Order, Reset, Show, ShowItem, 
 use crate::diagnostic::Diagnostic;
 use crate::span::Spanned;
 use crate::syntax::ast::{Item, Stmt, Value, ValueKind};
-use runtime::plan::{AdamConfig, OptimizerPlan};
 
 const TRAIN_PARAMS: [&str; 10] = [
     "loss",
