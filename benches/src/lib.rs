@@ -206,6 +206,8 @@ impl Shape {
                 }),
                 loss: Loss::CrossEntropy,
                 early_stop: None,
+                clip: None,
+                schedule: None,
             },
             eval: EvalPlan::Train,
             show: Vec::new(),

@@ -2,9 +2,9 @@
 //! dropped.
 
 use runtime::plan::{
-    self, AdamConfig, Column, DataPlan, EarlyStop as EarlyStopPlan, EvalPlan, FramePlan, LayerPlan,
-    Loss as LossPlan, OptimizerPlan, Plan, SampleRequest, Scale as ScalePlan, ShowPlan, SourcePlan,
-    Split, TrainPlan,
+    self, Column, DataPlan, EarlyStop as EarlyStopPlan, EvalPlan, FramePlan, LayerPlan,
+    Loss as LossPlan, Plan, SampleRequest, Scale as ScalePlan, ShowPlan, SourcePlan, Split,
+    TrainPlan,
 };
 
 use crate::graph::{sample_rows, split_counts, Checked};
@@ -225,19 +225,15 @@ fn lower_column(column: &load::Column) -> Column {
 
 fn lower_train(spec: &Spec, checked: &Checked) -> TrainPlan {
     let train = &spec.train;
-    let adam = train.optimizer.value;
     TrainPlan {
         epochs: train.epochs.value as usize,
         batch: checked.batch as usize,
         shuffle: train.shuffle.value,
         reset_each_epoch: train.reset.value == Reset::EachEpoch,
         seed: train.seed.value,
-        optimizer: OptimizerPlan::Adam(AdamConfig {
-            lr: adam.lr,
-            beta1: adam.beta1,
-            beta2: adam.beta2,
-            epsilon: adam.epsilon,
-        }),
+        optimizer: train.optimizer.value,
+        clip: train.clip.as_ref().map(|clip| clip.value),
+        schedule: train.schedule.as_ref().map(|schedule| schedule.value),
         early_stop: train.stop.as_ref().map(|stop| EarlyStopPlan {
             patience: stop.value.patience as usize,
             min_delta: stop.value.min_delta,

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use runtime::data::{Affine, Scaler, PAD};
-use runtime::plan::{Plan, ShowPlan, SourcePlan};
+use runtime::plan::{OptimizerPlan, Plan, ShowPlan, SourcePlan};
 use runtime::shapes::LayerReport;
 use runtime::train::{Best, Evaluation, PartErrors, Score, Trainer};
 
@@ -296,12 +296,29 @@ pub fn plan(
     let buffers: usize = layers.iter().map(|l| l.floats).sum();
     writeln!(
         out,
-        "parameters with gradients and Adam moments: {}",
+        "parameters with gradients{}: {}",
+        optimizer_state(&plan.train.optimizer),
         human(4 * parameter_floats as u128)
     )
     .unwrap();
     writeln!(out, "layer buffers: {}", human(4 * buffers as u128)).unwrap();
     out
+}
+
+/// What the optimizer keeps beside each parameter, as the `--plan` report names it.
+fn optimizer_state(optimizer: &OptimizerPlan) -> &'static str {
+    match optimizer {
+        OptimizerPlan::Adam(_) => " and Adam moments",
+        OptimizerPlan::AdamW(_) => " and AdamW moments",
+        OptimizerPlan::Sgd(config) if config.momentum > 0.0 => " and SGD momentum",
+        OptimizerPlan::Sgd(_) => "",
+        OptimizerPlan::Rmsprop(config) => match (config.centered, config.momentum > 0.0) {
+            (false, false) => " and RMSprop velocity",
+            (true, false) => " and RMSprop velocity and average gradient",
+            (false, true) => " and RMSprop velocity and momentum",
+            (true, true) => " and RMSprop velocity, average gradient and momentum",
+        },
+    }
 }
 
 /// A sample as the text it continues: `sample from "ROMEO:":`, then the prime and what was

@@ -1,4 +1,4 @@
-//! A training step allocates nothing, for every spec in `specs/`, and `lstmc check --plan`
+//! A training step allocates nothing, for every spec in `specs/` and `test_data/run/`, and `lstmc check --plan`
 //! describes a spec near the memory bound without allocating its buffers: counted by a
 //! global allocator that wraps the system's.
 //!
@@ -109,14 +109,19 @@ fn plan_allocates_nothing_in_proportion() {
 
 fn main() {
     plan_allocates_nothing_in_proportion();
-    let specs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../specs");
-    let mut paths: Vec<_> = std::fs::read_dir(specs)
-        .unwrap()
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    // The specs, and those only tests run, which clip and schedule with every optimizer.
+    let mut paths: Vec<_> = [root.join("../specs"), root.join("test_data/run")]
+        .iter()
+        .flat_map(|folder| std::fs::read_dir(folder).unwrap())
         .map(|entry| entry.unwrap().path())
         .filter(|path| path.extension().is_some_and(|ext| ext == "lstm"))
         .collect();
     paths.sort();
-    assert!(paths.len() >= 14, "the nine experiments and the series");
+    assert!(
+        paths.len() >= 18,
+        "the nine experiments, the series and the test runs"
+    );
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(2)
         .build()

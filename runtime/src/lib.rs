@@ -6,6 +6,7 @@
 //! shapes are trusted. Buffers are allocated once per batch size; a training step allocates
 //! nothing.
 
+pub mod controls;
 pub mod data;
 pub mod init;
 pub(crate) mod layers;

@@ -1,11 +1,14 @@
 //! The optimizer: which update rule a plan trains with (`OptimizerPlan`), and the state it
 //! keeps beside the model's parameters (`Optimizer`): its step count and, for every parameter
-//! tensor, its slots (Adam's two moments).
+//! tensor, its slots (Adam's two moments, SGD's momentum, RMSprop's averages).
 //!
 //! The parameters and their gradients belong to the `Model`; the optimizer reads the
-//! gradients and writes the values, one fused kernel pass per tensor.
+//! gradients and writes the values, one fused kernel pass per tensor. What sits around the
+//! update (clipping, the learning rate's schedule) is `controls`'.
 
-use kernels::adam::{adam_update, AdamConfig, AdamStep};
+use kernels::adam::{adam_update, AdamConfig, AdamStep, AdamWConfig};
+use kernels::rmsprop::{rmsprop_update, RmspropConfig, RmspropStep};
+use kernels::sgd::{sgd_update, SgdConfig, SgdStep};
 
 use crate::model::Tensor;
 
@@ -13,14 +16,52 @@ use crate::model::Tensor;
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum OptimizerPlan {
     Adam(AdamConfig),
+    AdamW(AdamWConfig),
+    Sgd(SgdConfig),
+    Rmsprop(RmspropConfig),
 }
 
 impl OptimizerPlan {
+    /// The learning rate its settings give, before any schedule.
+    pub fn lr(&self) -> f64 {
+        match self {
+            OptimizerPlan::Adam(config) => config.lr,
+            OptimizerPlan::AdamW(config) => config.lr,
+            OptimizerPlan::Sgd(config) => config.lr,
+            OptimizerPlan::Rmsprop(config) => config.lr,
+        }
+    }
+
+    fn with_lr(self, lr: f64) -> OptimizerPlan {
+        match self {
+            OptimizerPlan::Adam(config) => OptimizerPlan::Adam(AdamConfig { lr, ..config }),
+            OptimizerPlan::AdamW(config) => OptimizerPlan::AdamW(AdamWConfig { lr, ..config }),
+            OptimizerPlan::Sgd(config) => OptimizerPlan::Sgd(SgdConfig { lr, ..config }),
+            OptimizerPlan::Rmsprop(config) => {
+                OptimizerPlan::Rmsprop(RmspropConfig { lr, ..config })
+            }
+        }
+    }
+
     /// The names of the buffers it keeps per parameter tensor, in the order `slots` holds
-    /// them; each names its optimizer, so that no state loads into another's.
+    /// them; each names its optimizer, so that no state loads into another's. As in Keras,
+    /// SGD keeps a momentum only above 0, RMSprop an average gradient only when centered.
     pub fn slot_names(&self) -> &'static [&'static str] {
         match self {
             OptimizerPlan::Adam(_) => &["adam.m", "adam.v"],
+            OptimizerPlan::AdamW(_) => &["adamw.m", "adamw.v"],
+            OptimizerPlan::Sgd(config) if config.momentum > 0.0 => &["sgd.momentum"],
+            OptimizerPlan::Sgd(_) => &[],
+            OptimizerPlan::Rmsprop(config) => match (config.centered, config.momentum > 0.0) {
+                (false, false) => &["rmsprop.velocity"],
+                (true, false) => &["rmsprop.velocity", "rmsprop.average_grad"],
+                (false, true) => &["rmsprop.velocity", "rmsprop.momentum"],
+                (true, true) => &[
+                    "rmsprop.velocity",
+                    "rmsprop.average_grad",
+                    "rmsprop.momentum",
+                ],
+            },
         }
     }
 }
@@ -31,6 +72,8 @@ pub struct OptimizerState {
     pub step: u64,
     pub slots: Vec<(String, Vec<Vec<f32>>)>,
 }
+
+type Slot = (String, Vec<Vec<f32>>);
 
 pub struct Optimizer {
     plan: OptimizerPlan,
@@ -65,17 +108,52 @@ impl Optimizer {
         slots.map(Vec::len).sum()
     }
 
-    /// One update of every tensor with the gradients of the last `backward`.
-    pub fn update(&mut self, tensors: &mut [Tensor]) {
+    /// The updates done so far.
+    pub fn step(&self) -> u64 {
+        self.state.step
+    }
+
+    /// One update of every tensor with its gradient (from the last `backward`, clipped or
+    /// not), at learning rate `lr`.
+    pub fn update(&mut self, tensors: &mut [Tensor], lr: f64) {
         self.state.step += 1;
-        match self.plan {
+        let step = self.state.step;
+        let mut slots = &mut self.state.slots[..];
+        match self.plan.with_lr(lr) {
             OptimizerPlan::Adam(config) => {
-                let step = AdamStep::new(config, self.state.step);
-                let [(_, m), (_, v)] = &mut self.state.slots[..] else {
-                    unreachable!("adam keeps two slots")
-                };
-                for ((tensor, m), v) in tensors.iter_mut().zip(m).zip(v) {
-                    adam_update(&mut tensor.value, &tensor.grad, m, v, step);
+                let step = AdamStep::new(config, step);
+                adam_pass(tensors, &mut slots, step);
+            }
+            OptimizerPlan::AdamW(config) => {
+                let step = AdamStep::adamw(config, step);
+                adam_pass(tensors, &mut slots, step);
+            }
+            OptimizerPlan::Sgd(config) => {
+                let mut momentum = next_slot(&mut slots, config.momentum > 0.0);
+                for (k, tensor) in tensors.iter_mut().enumerate() {
+                    let momentum = buffer(&mut momentum, k);
+                    sgd_update(
+                        &mut tensor.value,
+                        &tensor.grad,
+                        momentum,
+                        SgdStep::new(config),
+                    );
+                }
+            }
+            OptimizerPlan::Rmsprop(config) => {
+                let step = RmspropStep::new(config);
+                let mut velocity = next_slot(&mut slots, true);
+                let mut average = next_slot(&mut slots, config.centered);
+                let mut momentum = next_slot(&mut slots, config.momentum > 0.0);
+                for (k, tensor) in tensors.iter_mut().enumerate() {
+                    rmsprop_update(
+                        &mut tensor.value,
+                        &tensor.grad,
+                        buffer(&mut velocity, k),
+                        buffer(&mut average, k),
+                        buffer(&mut momentum, k),
+                        step,
+                    );
                 }
             }
         }
@@ -102,5 +180,36 @@ impl Optimizer {
         }
         self.state = state;
         Ok(())
+    }
+}
+
+/// Adam's or AdamW's update, as `step` says, with the first two slots as the moments.
+fn adam_pass(tensors: &mut [Tensor], slots: &mut &mut [Slot], step: AdamStep) {
+    let mut m = next_slot(slots, true);
+    let mut v = next_slot(slots, true);
+    for (k, tensor) in tensors.iter_mut().enumerate() {
+        let (m, v) = (buffer(&mut m, k), buffer(&mut v, k));
+        adam_update(&mut tensor.value, &tensor.grad, m, v, step);
+    }
+}
+
+/// The next of `slots`, taken off the front, when the rule keeps it (the slots are in
+/// `slot_names`' order, which leaves out the ones not kept).
+fn next_slot<'a>(slots: &mut &'a mut [Slot], kept: bool) -> Option<&'a mut [Vec<f32>]> {
+    if !kept {
+        return None;
+    }
+    let (first, rest) = std::mem::take(slots)
+        .split_first_mut()
+        .expect("the optimizer keeps a slot for each buffer its rule reads");
+    *slots = rest;
+    Some(&mut first.1)
+}
+
+/// Tensor `k`'s buffer of a slot, or an empty one that the kernels do not read.
+fn buffer<'a>(slot: &'a mut Option<&mut [Vec<f32>]>, k: usize) -> &'a mut [f32] {
+    match slot {
+        Some(tensors) => &mut tensors[k],
+        None => &mut [],
     }
 }

@@ -4,8 +4,11 @@
 //! runtime trusts its shapes.
 
 pub use kernels::activation::Activation;
-pub use kernels::adam::AdamConfig;
+pub use kernels::adam::{AdamConfig, AdamWConfig};
+pub use kernels::rmsprop::RmspropConfig;
+pub use kernels::sgd::SgdConfig;
 
+pub use crate::controls::{Clip, Plateau, Schedule};
 pub use crate::optimizer::OptimizerPlan;
 
 pub use crate::train::SampleRequest;
@@ -220,6 +223,10 @@ pub struct TrainPlan {
     pub reset_each_epoch: bool,
     pub seed: u64,
     pub optimizer: OptimizerPlan,
+    /// The gradients clipped before each update.
+    pub clip: Option<Clip>,
+    /// How the learning rate changes; fixed at the optimizer's without one.
+    pub schedule: Option<Schedule>,
     pub loss: Loss,
     /// Stop when the validation loss has not improved for a while, as Keras'
     /// `EarlyStopping(monitor="val_loss", restore_best_weights=True)`.

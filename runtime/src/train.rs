@@ -11,9 +11,10 @@ use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
+use crate::controls::{PlateauState, Update};
 use crate::data::{Affine, Batch, Dataset, Encoding, Scaler, MARKER, PAD};
 use crate::model::{Carried, Model, Workspace};
-use crate::optimizer::{Optimizer, OptimizerState};
+use crate::optimizer::OptimizerState;
 use crate::plan::{EvalPlan, FramePlan, Plan, SourcePlan, Split};
 pub use evaluation::{
     EvaluatedDraw, EvaluatedSample, Evaluation, Part, PartErrors, PartLoss, Score, SeriesSample,
@@ -31,6 +32,8 @@ pub struct EpochStats {
     pub val_loss: Option<f64>,
     /// Its accuracy, or a regression's root mean squared error in the data's units.
     pub val_metric: Option<f64>,
+    /// The learning rate a plateau schedule lowered to at the end of the epoch.
+    pub reduced_lr: Option<f64>,
     pub seconds: f64,
 }
 
@@ -55,7 +58,7 @@ impl fmt::Display for NotFinite {
 pub struct Trainer {
     plan: Plan,
     pub model: Model,
-    optimizer: Optimizer,
+    update: Update,
     data: Dataset,
     /// A series' validation and test parts, framed and scaled as its training part.
     held_out: Vec<(Part, Dataset)>,
@@ -83,6 +86,8 @@ pub struct TrainState {
     pub carried: Carried,
     /// Early stopping's record, when the plan stops early.
     pub best: Option<Best>,
+    /// A plateau schedule's record, when the plan has one.
+    pub plateau: Option<PlateauState>,
 }
 
 /// The epoch with the lowest validation loss so far, and the parameters it ended with.
@@ -144,12 +149,13 @@ impl Runners {
     }
 
     /// One training step on the samples `ids` of `data`: encode them, forward, backward,
-    /// the optimizer's update, and carry the stateful layers' state to the next batch. Returns the batch's
-    /// summed loss; a loss that is not finite stops the step before backward.
+    /// the update (clipping, the optimizer's), and carry the stateful layers' state to the
+    /// next batch. Returns the batch's summed loss; a loss that is not finite stops the step
+    /// before backward.
     fn train(
         &mut self,
         model: &mut Model,
-        optimizer: &mut Optimizer,
+        update: &mut Update,
         data: &Dataset,
         encoding: Encoding,
         ids: &[usize],
@@ -162,7 +168,7 @@ impl Runners {
             .forward_training(model, &runner.batch, noise);
         if loss.is_finite() {
             runner.workspace.backward(model, &runner.batch);
-            optimizer.update(&mut model.tensors);
+            update.apply(&mut model.tensors);
             runner.workspace.carry_state();
         }
         loss
@@ -259,7 +265,7 @@ impl Trainer {
             });
         Trainer {
             plan: plan.clone(),
-            optimizer: Optimizer::new(plan.train.optimizer, &model.tensors),
+            update: Update::new(&plan.train, &model.tensors),
             model,
             data,
             validation,
@@ -278,9 +284,10 @@ impl Trainer {
         TrainState {
             epoch: self.epochs_done,
             params: self.model.tensors.iter().map(|t| t.value.clone()).collect(),
-            optimizer: self.optimizer.state().clone(),
+            optimizer: self.update.optimizer.state().clone(),
             carried: self.runners.full.workspace.carried_state(),
             best: self.best.clone(),
+            plateau: self.update.rate.plateau(),
         }
     }
 
@@ -288,7 +295,8 @@ impl Trainer {
     /// the plan's epochs leaves nothing to train: the run only evaluates.
     pub fn resume(&mut self, state: TrainState) -> Result<(), String> {
         self.model.set_values(state.params)?;
-        self.optimizer.restore(state.optimizer)?;
+        self.update.optimizer.restore(state.optimizer)?;
+        self.update.rate.restore(state.plateau)?;
         self.runners
             .full
             .workspace
@@ -321,6 +329,11 @@ impl Trainer {
         Ok(())
     }
 
+    /// The learning rate of the next update.
+    pub fn learning_rate(&self) -> f64 {
+        self.update.lr()
+    }
+
     /// Early stopping's record so far.
     pub fn best(&self) -> Option<&Best> {
         self.best.as_ref()
@@ -349,8 +362,10 @@ impl Trainer {
         }
         self.epochs_done = epoch;
         let validation = self.validate();
+        let mut reduced_lr = None;
         if let Some((val_loss, _)) = validation {
             self.track_best(epoch, val_loss);
+            reduced_lr = self.update.rate.end_epoch(val_loss);
         }
         Some(Ok(EpochStats {
             epoch,
@@ -358,6 +373,7 @@ impl Trainer {
             accuracy,
             val_loss: validation.map(|(loss, _)| loss),
             val_metric: validation.map(|(_, metric)| metric),
+            reduced_lr,
             seconds: start.elapsed().as_secs_f64(),
         }))
     }
@@ -437,7 +453,7 @@ impl Trainer {
         let noise = self.noise();
         self.runners.train(
             &mut self.model,
-            &mut self.optimizer,
+            &mut self.update,
             &self.data,
             self.encoding,
             ids,
@@ -449,7 +465,7 @@ impl Trainer {
     /// and the optimizer's step count, so a resumed checkpoint draws what an unbroken run
     /// draws.
     fn noise(&self) -> u64 {
-        let step = self.optimizer.state().step as usize;
+        let step = self.update.optimizer.step() as usize;
         stream(self.plan.train.seed, NOISE_STREAM, step).random()
     }
 
@@ -475,7 +491,7 @@ impl Trainer {
             let noise = self.noise();
             let batch_loss = self.runners.train(
                 &mut self.model,
-                &mut self.optimizer,
+                &mut self.update,
                 &self.data,
                 self.encoding,
                 ids,

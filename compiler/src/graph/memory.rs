@@ -2,6 +2,7 @@
 //! anything is allocated: a spec is untrusted input.
 
 use petgraph::visit::EdgeRef;
+use runtime::plan::OptimizerPlan;
 
 use super::{Framed, LayerGraph, Op, Shape};
 use crate::diagnostic::Diagnostic;
@@ -16,7 +17,7 @@ const F32: u128 = 4;
 /// Bytes, by what they hold. Arithmetic saturates: a spec may ask for absurd sizes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Memory {
-    /// Weights, gradients and Adam's two moments.
+    /// Weights, gradients and the optimizer's slots.
     pub parameters: u128,
     /// One batch's forward tape and its gradients.
     pub activations: u128,
@@ -33,8 +34,14 @@ impl Memory {
     }
 }
 
-pub fn estimate(graph: &LayerGraph, framed: Framed, eval_draws: u64) -> Memory {
-    let parameters = graph.total_params().saturating_mul(4 * F32);
+pub fn estimate(
+    graph: &LayerGraph,
+    framed: Framed,
+    eval_draws: u64,
+    optimizer: &OptimizerPlan,
+) -> Memory {
+    let per_parameter = 2 + optimizer.slot_names().len() as u128;
+    let parameters = graph.total_params().saturating_mul(per_parameter * F32);
     let activations = node_activations(graph)
         .map(|(_, bytes)| bytes)
         .fold(0, u128::saturating_add);

@@ -157,7 +157,8 @@ pub fn check(
         EvalOn::Train => 1,
         EvalOn::Fresh { draws } => draws,
     };
-    let memory = framed.map(|framed| memory::estimate(&graph, framed, eval_draws));
+    let optimizer = &spec.train.optimizer.value;
+    let memory = framed.map(|framed| memory::estimate(&graph, framed, eval_draws, optimizer));
     if let Some(memory) = &memory {
         memory::check(spec, &graph, batch, memory, &mut diagnostics);
     }

@@ -2,6 +2,8 @@
 //! cross-entropy, accuracy) or a regression of a series' values (linear, mse or mae, rmse
 //! and mae), and that the options of the other task are not written.
 
+use runtime::plan::Schedule;
+
 use crate::diagnostic::Diagnostic;
 use crate::span::Span;
 use crate::spec::{Encode, Frame, LayerKind, Layout, ShowItem, Source, Spec};
@@ -15,7 +17,7 @@ pub fn check(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
             diagnostics.push(diagnostic);
         }
     }
-    check_early_stop(spec, diagnostics);
+    check_watches_validation(spec, diagnostics);
     check_target_not_in_window(spec, diagnostics);
     if let (true, Some(stateful)) = (series, first_stateful(spec)) {
         diagnostics.push(
@@ -194,29 +196,42 @@ fn check_target_not_in_window(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
     }
 }
 
-/// Early stopping watches the validation loss, so there must be a validation part.
-fn check_early_stop(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
-    let Some(stop) = &spec.train.stop else {
-        return;
-    };
+/// Early stopping and a plateau schedule watch the validation loss, so there must be a
+/// validation part.
+fn check_watches_validation(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
     let has_validation = spec
         .data
         .split
         .as_ref()
         .is_some_and(|split| split.value.val > 0.0);
-    if !has_validation {
-        let mut diagnostic = Diagnostic::error(
-            "early stopping needs a validation part",
-            stop.span,
-            "watches the validation loss",
-        )
-        .with_help(
-            "split the data with a validation fraction, e.g. `split=ordered(train=0.6, val=0.2)`",
-        );
-        if let Some(split) = &spec.data.split {
-            diagnostic = diagnostic.with_note_at(split.span, "no `val` fraction here");
+    if has_validation {
+        return;
+    }
+    let split =
+        "split the data with a validation fraction, e.g. `split=ordered(train=0.6, val=0.2)`";
+    if let Some(stop) = &spec.train.stop {
+        let diagnostic = no_validation(spec, "early stopping", stop.span);
+        diagnostics.push(diagnostic.with_help(split));
+    }
+    if let Some(schedule) = &spec.train.schedule {
+        if let Schedule::Plateau(_) = schedule.value {
+            let diagnostic = no_validation(spec, "a plateau schedule", schedule.span);
+            diagnostics.push(diagnostic.with_help(format!(
+                "{split}, or lower the rate by steps, e.g. `schedule=step(every=1000, rate=0.5)`"
+            )));
         }
-        diagnostics.push(diagnostic);
+    }
+}
+
+fn no_validation(spec: &Spec, what: &str, at: Span) -> Diagnostic {
+    let diagnostic = Diagnostic::error(
+        format!("{what} needs a validation part"),
+        at,
+        "watches the validation loss",
+    );
+    match &spec.data.split {
+        Some(split) => diagnostic.with_note_at(split.span, "no `val` fraction here"),
+        None => diagnostic,
     }
 }
 

@@ -6,12 +6,15 @@
 //! `graph`'s job.
 
 pub(crate) mod args;
+mod controls;
 mod data;
 mod model;
 mod resolve;
 mod train;
 
 pub use resolve::resolve;
+
+use runtime::plan::{Clip, OptimizerPlan, Schedule};
 
 use crate::span::{Span, Spanned};
 
@@ -285,10 +288,17 @@ pub enum Layout {
     Features,
 }
 
+/// The optimizer, clipping and schedule are held as the runtime's own settings, whose
+/// defaults are Keras' (the kernels' `Default`s): nothing inside them needs a span of its own.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Train {
     pub loss: Spanned<Loss>,
-    pub optimizer: Spanned<Adam>,
+    pub optimizer: Spanned<OptimizerPlan>,
+    /// `clip=norm(..)`, `global_norm(..)` or `value(..)`: Keras' `clipnorm`,
+    /// `global_clipnorm`, `clipvalue`.
+    pub clip: Option<Spanned<Clip>>,
+    /// `schedule=step(..)`, `exponential(..)` or `plateau(..)`.
+    pub schedule: Option<Spanned<Schedule>>,
     pub epochs: Spanned<u64>,
     /// `None` when not written: Keras' default of 32, which a stateful run may not rely on.
     pub batch: Option<Spanned<Batch>>,
@@ -322,26 +332,6 @@ impl Loss {
     /// Whether it scores classes rather than values.
     pub fn is_classes(self) -> bool {
         matches!(self, Loss::CrossEntropy | Loss::BinaryCrossEntropy)
-    }
-}
-
-/// Adam; Keras' defaults: lr 0.001, beta1 0.9, beta2 0.999, epsilon 1e-7.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Adam {
-    pub lr: f64,
-    pub beta1: f64,
-    pub beta2: f64,
-    pub epsilon: f64,
-}
-
-impl Default for Adam {
-    fn default() -> Adam {
-        Adam {
-            lr: 0.001,
-            beta1: 0.9,
-            beta2: 0.999,
-            epsilon: 1e-7,
-        }
     }
 }
 

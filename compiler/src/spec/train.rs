@@ -1,16 +1,19 @@
 //! The `train`, `eval` and `show` sections: how the model learns, what it is scored on, and
 //! what the run prints.
 
+use runtime::plan::{AdamConfig, OptimizerPlan};
+
 use super::args::{
     bind, boolean, callee, choice, keep, non_negative, optional, positive, real_in, required,
     string, unknown,
 };
-use super::{Adam, Batch, EarlyStop, Eval, EvalOn, Loss, Order, Reset, Show, ShowItem, Train};
+use super::controls::{clip, optimizer, schedule};
+use super::{Batch, EarlyStop, Eval, EvalOn, Loss, Order, Reset, Show, ShowItem, Train};
 use crate::diagnostic::Diagnostic;
 use crate::span::Spanned;
 use crate::syntax::ast::{Item, Stmt, Value, ValueKind};
 
-const TRAIN_PARAMS: [&str; 8] = [
+const TRAIN_PARAMS: [&str; 10] = [
     "loss",
     "optimizer",
     "epochs",
@@ -19,6 +22,8 @@ const TRAIN_PARAMS: [&str; 8] = [
     "reset",
     "seed",
     "stop",
+    "clip",
+    "schedule",
 ];
 const SHOW_ITEMS: [&str; 8] = [
     "accuracy",
@@ -50,8 +55,8 @@ pub fn resolve(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Train {
         choice(v, "loss", &losses)
     });
     let optimizer = slots[1]
-        .and_then(|v| adam(v, diagnostics))
-        .unwrap_or(Spanned::new(Adam::default(), at));
+        .and_then(|v| optimizer(v, diagnostics))
+        .unwrap_or(Spanned::new(OptimizerPlan::Adam(AdamConfig::default()), at));
     let epochs = keep(
         diagnostics,
         required(slots[2], "epochs", at, "train epochs=500").and_then(|v| positive(v, "epochs")),
@@ -74,6 +79,8 @@ pub fn resolve(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Train {
     Train {
         loss,
         optimizer,
+        clip: slots[8].and_then(|v| clip(v, diagnostics)),
+        schedule: slots[9].and_then(|v| schedule(v, diagnostics)),
         epochs,
         batch,
         shuffle,
@@ -110,42 +117,6 @@ fn early_stop(value: &Value, diagnostics: &mut Vec<Diagnostic>) -> Option<Spanne
         min_delta: min_delta?,
     };
     (diagnostics.len() == before).then(|| Spanned::new(stop, value.span))
-}
-
-/// Adam's arguments, each checked on its own so that every wrong one is reported.
-fn adam(value: &Value, diagnostics: &mut Vec<Diagnostic>) -> Option<Spanned<Adam>> {
-    let (name, name_span, args) = keep(diagnostics, callee(value, "optimizer"))?;
-    if name != "adam" {
-        diagnostics.push(unknown("optimizer", name, name_span, &["adam"]));
-        return None;
-    }
-    let before = diagnostics.len();
-    let slots = bind(
-        args,
-        &["lr", "beta1", "beta2", "epsilon"],
-        1,
-        "adam",
-        diagnostics,
-    );
-    let mut adam = Adam::default();
-    let mut read = |slot: Option<&Value>, what, low, low_open, high, field: &mut f64| {
-        if let Some(x) = slot.and_then(|v| keep(diagnostics, real_in(v, what, low, low_open, high)))
-        {
-            *field = x;
-        }
-    };
-    read(slots[0], "lr", 0.0, true, f64::INFINITY, &mut adam.lr);
-    read(slots[1], "beta1", 0.0, false, 1.0, &mut adam.beta1);
-    read(slots[2], "beta2", 0.0, false, 1.0, &mut adam.beta2);
-    read(
-        slots[3],
-        "epsilon",
-        0.0,
-        true,
-        f64::INFINITY,
-        &mut adam.epsilon,
-    );
-    (diagnostics.len() == before).then(|| Spanned::new(adam, value.span))
 }
 
 fn batch(value: &Value) -> Result<Spanned<Batch>, Diagnostic> {

@@ -2,6 +2,7 @@
 //! (`compile`, the rendered diagnostics, the `lstmc` binary), never through internals.
 
 mod cli;
+mod controls;
 mod errors;
 mod options;
 mod predict;

@@ -168,10 +168,14 @@ fn helps_applied_check_clean() {
 /// `lstmc check --plan` counts each layer's buffers from the plan's shapes alone: the counts
 /// must be the floats `Workspace::new` allocates, at the full batch the report is for and at
 /// the single row a prediction runs, and the parameters' floats those of `Model::new` and
-/// its optimizer.
+/// its optimizer (the specs only tests run use the other optimizers).
 #[test]
 fn plan_report_counts_what_the_workspace_allocates() {
-    for path in lstm_files(&repo_root().join("specs")) {
+    let folders = [
+        repo_root().join("specs"),
+        repo_root().join("compiler/test_data/run"),
+    ];
+    for path in folders.iter().flat_map(|folder| lstm_files(folder)) {
         let (spec, checked) = compile_spec(&path).result.unwrap();
         let plan = lower::lower(&spec, &checked);
         let model = Model::new(&plan, &mut rand_pcg::Pcg64Mcg::new(1));

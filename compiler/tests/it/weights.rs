@@ -237,12 +237,16 @@ fn remove_checkpoint(path: &std::path::Path) {
 
 #[test]
 fn resuming_a_checkpoint_gives_the_same_bits_as_one_run() {
-    // Shuffled batches; fresh data with stateful layers; and stateful layers never reset, so
-    // that the checkpoint's carried state is not zero.
+    // Shuffled batches; fresh data with stateful layers; stateful layers never reset, so
+    // that the checkpoint's carried state is not zero; and the other optimizers, clipped,
+    // their rates lowered by a schedule of the step or by a plateau.
     for path in [
         "specs/alphabet_naive.lstm",
         "specs/echo_whole.lstm",
         "compiler/test_data/run/stateful_never_reset.lstm",
+        "compiler/test_data/run/plateau_series.lstm",
+        "compiler/test_data/run/sgd_step_decay.lstm",
+        "compiler/test_data/run/adamw_exponential.lstm",
     ] {
         let spec = std::path::Path::new(path)
             .file_stem()
@@ -329,6 +333,51 @@ fn checkpoints_survive_a_kill_between_their_two_writes() {
     assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("the pair is not one checkpoint"));
     for file in [path, older, newer] {
+        remove_checkpoint(&file);
+    }
+}
+
+/// A plateau's record is part of the checkpoint: a spec without the schedule refuses it
+/// rather than dropping the lowered rate, and a spec with one refuses a checkpoint without.
+#[test]
+fn a_plateau_record_goes_only_with_a_plateau_schedule() {
+    let path = "compiler/test_data/run/plateau_series.lstm";
+    let (with_plateau, _) = saved_from(path, "3", "plateau.safetensors");
+    let text = std::fs::read_to_string(repo_root().join(path)).unwrap();
+    let data = repo_root().join("data/airline_passengers.csv");
+    let text = text.replace(
+        "../../../data/airline_passengers.csv",
+        data.to_str().unwrap(),
+    );
+    let fixed = temp("fixed_rate.lstm");
+    std::fs::write(
+        &fixed,
+        text.replace(" schedule=plateau(factor=0.5, patience=2)", ""),
+    )
+    .unwrap();
+    let (without, _) = saved_from(fixed.to_str().unwrap(), "3", "fixed_rate.safetensors");
+    for (spec, weights, says) in [
+        (
+            fixed.to_str().unwrap(),
+            &with_plateau,
+            "holds a plateau record",
+        ),
+        (path, &without, "has no plateau record"),
+    ] {
+        let out = lstmc(&[
+            "run",
+            spec,
+            "--epochs",
+            "4",
+            "--load",
+            weights.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{stderr}");
+    }
+    std::fs::remove_file(fixed).unwrap();
+    for file in [with_plateau, without] {
         remove_checkpoint(&file);
     }
 }

@@ -68,6 +68,8 @@ fn encoder_decoder(one_hot: bool, cell: fn(plan::Recurrent) -> LayerPlan) -> Pla
             }),
             loss: Loss::CrossEntropy,
             early_stop: None,
+            clip: None,
+            schedule: None,
         },
         eval: EvalPlan::Train,
         show: Vec::new(),

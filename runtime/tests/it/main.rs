@@ -2,6 +2,7 @@
 //! them time-major.
 
 mod gradients;
+mod optimizers;
 mod streams;
 mod training;
 

@@ -69,6 +69,8 @@ fn plan(steps: usize) -> Plan {
             }),
             loss: Loss::CrossEntropy,
             early_stop: None,
+            clip: None,
+            schedule: None,
         },
         eval: EvalPlan::Train,
         show: Vec::new(),

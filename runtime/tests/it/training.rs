@@ -50,6 +50,8 @@ fn plan(letters: &str, frame: FramePlan, steps: usize, layers: Vec<LayerPlan>) -
             }),
             loss: Loss::CrossEntropy,
             early_stop: None,
+            clip: None,
+            schedule: None,
         },
         eval: EvalPlan::Train,
         show: Vec::new(),
@@ -154,7 +156,7 @@ fn a_partial_last_batch_trains_and_predicts_its_own_samples() {
         batch.fill(&data, &ids, encoding);
         loss += full.forward(&model, &batch);
         full.backward(&mut model, &batch);
-        optimizer.update(&mut model.tensors);
+        optimizer.update(&mut model.tensors, plan.train.optimizer.lr());
         correct += full
             .probs
             .chunks(10)

@@ -304,6 +304,18 @@ impl Progress {
             }
             None => {}
         }
+        if let Some(lr) = stats.reduced_lr {
+            // Printed as an f32, whose shortest form reads as a person writes the rate
+            // (0.0001, where the f64 gives 0.00010000000000000002).
+            let line = format!(
+                "epoch {}: learning rate reduced to {}",
+                stats.epoch, lr as f32
+            );
+            match &self.bar {
+                Some(bar) => bar.println(line),
+                None => eprintln!("{line}"),
+            }
+        }
     }
 
     /// Leaves the bar where training ended (an early stop short of the last epoch) and ends

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use runtime::controls::PlateauState;
 use runtime::data::{Affine, Scaler};
 use runtime::model::NamedTensor;
 use runtime::optimizer::OptimizerState;
@@ -60,8 +61,9 @@ pub fn state_path(weights: &Path) -> PathBuf {
 /// Writes a checkpoint: first the sidecar, a whole checkpoint in lstmc's own layout (the
 /// parameters as `param.{k}`, the optimizer's slots as `{slot}.{k}` (`adam.m.3`), each
 /// recurrent layer's carried state as `carried.{layer}.{buffer}` (`carried.0.h`), the epoch,
-/// the optimizer's step and its slots' names in the metadata), then the weights in PyTorch's layout. Each write is atomic; a run killed
-/// between the two leaves a newer sidecar, which loading resumes from.
+/// the optimizer's step and its slots' names in the metadata, with early stopping's and a
+/// plateau schedule's records), then the weights in PyTorch's layout. Each write is atomic;
+/// a run killed between the two leaves a newer sidecar, which loading resumes from.
 pub fn save_checkpoint(path: &Path, trainer: &Trainer, spec_text: &str) -> Result<(), String> {
     let state = trainer.state();
     let mut named: Vec<(String, &Vec<f32>)> = Vec::new();
@@ -99,6 +101,15 @@ pub fn save_checkpoint(path: &Path, trainer: &Trainer, spec_text: &str) -> Resul
             format!("{:016x}", best.val_loss.to_bits()),
         ));
         metadata.push(("stopped", best.stopped.to_string()));
+    }
+    if let Some(plateau) = &state.plateau {
+        // Bits again: the resumed run's learning rate and best loss are exactly these.
+        metadata.push(("plateau_lr_bits", format!("{:016x}", plateau.lr.to_bits())));
+        metadata.push(("plateau_wait", plateau.wait.to_string()));
+        metadata.push((
+            "plateau_best_bits",
+            format!("{:016x}", plateau.best.to_bits()),
+        ));
     }
     let metadata: Vec<(&str, &str)> = metadata.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let tensors = named
@@ -260,6 +271,36 @@ pub fn load_state(path: &Path) -> Result<Option<TrainState>, String> {
         optimizer: OptimizerState { step, slots },
         carried,
         best,
+        plateau: read_plateau(&metadata, &sidecar)?,
+    }))
+}
+
+/// A plateau schedule's record in a sidecar: all of it, or none of it.
+fn read_plateau(
+    metadata: &HashMap<String, String>,
+    sidecar: &Path,
+) -> Result<Option<PlateauState>, String> {
+    let keys = ["plateau_lr_bits", "plateau_wait", "plateau_best_bits"];
+    let [lr, wait, best] = keys.map(|key| metadata.get(key));
+    let (Some(lr), Some(wait), Some(best)) = (lr, wait, best) else {
+        if [lr, wait, best].iter().all(Option::is_none) {
+            return Ok(None);
+        }
+        return Err(format!(
+            "{} holds part of a plateau record: it is not a whole checkpoint",
+            sidecar.display()
+        ));
+    };
+    let bad = |key: &str| format!("{} has a bad `{key}` in its metadata", sidecar.display());
+    let bits = |text: &str, key: &str| {
+        u64::from_str_radix(text, 16)
+            .map(f64::from_bits)
+            .map_err(|_| bad(key))
+    };
+    Ok(Some(PlateauState {
+        lr: bits(lr, "plateau_lr_bits")?,
+        wait: wait.parse().map_err(|_| bad("plateau_wait"))?,
+        best: bits(best, "plateau_best_bits")?,
     }))
 }
 
