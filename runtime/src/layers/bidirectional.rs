@@ -139,9 +139,12 @@ impl Shape for BidirectionalShape {
         let mut forward: Vec<String> = named("forward", forward_ops).collect();
         forward.push(reverse);
         forward.extend(named("backward", backward_ops));
-        forward.push(format!(
-            "merge ({merge}), the backward outputs aligned with time"
-        ));
+        forward.push(match self.settings.layer.sequences {
+            true => {
+                format!("merge ({merge}) step by step, the backward outputs back in time order")
+            }
+            false => format!("merge ({merge}) of the two last states"),
+        });
         let mut backward = vec![format!(
             "split the gradient ({merge}) between the directions"
         )];
