@@ -10,8 +10,8 @@ use runtime::plan::{
 use crate::graph::{sample_rows, split_counts, Checked};
 use crate::load;
 use crate::spec::{
-    Activation, Cell, Encode, EvalOn, Frame, LayerKind, Layout, Loss, Order, Pad, Reset, Scale,
-    ShowItem, Source, Spec,
+    Activation, Cell, Encode, EvalOn, Frame, LayerKind, Layout, Loss, Merge, Order, Pad, Reset,
+    Scale, ShowItem, Source, Spec,
 };
 
 /// The plan for a spec that passed every check. Sizes fit in `usize`: the memory bound
@@ -63,15 +63,29 @@ fn lower_layer(kind: &LayerKind) -> LayerPlan {
             units,
             stateful,
             sequences,
+            bidirectional,
         } => {
             let recurrent = plan::Recurrent {
                 units: units.value as usize,
                 stateful: stateful.is_some(),
                 sequences: sequences.is_some(),
             };
-            match cell {
-                Cell::Lstm => LayerPlan::Lstm(recurrent),
-                Cell::Gru => LayerPlan::Gru(recurrent),
+            match (cell, bidirectional) {
+                (_, Some(merge)) => LayerPlan::Bidirectional(plan::Bidirectional {
+                    cell: match cell {
+                        Cell::Lstm => plan::Cell::Lstm,
+                        Cell::Gru => plan::Cell::Gru,
+                    },
+                    layer: recurrent,
+                    merge: match merge.value {
+                        Merge::Concat => plan::Merge::Concat,
+                        Merge::Sum => plan::Merge::Sum,
+                        Merge::Mul => plan::Merge::Mul,
+                        Merge::Ave => plan::Merge::Ave,
+                    },
+                }),
+                (Cell::Lstm, None) => LayerPlan::Lstm(recurrent),
+                (Cell::Gru, None) => LayerPlan::Gru(recurrent),
             }
         }
         LayerKind::Embedding { units } => LayerPlan::Embedding(plan::Embedding {

@@ -36,9 +36,11 @@ pub fn render(spec: &Spec, checked: &Checked) -> String {
         if matches!(node.op, Op::Loss(_)) {
             continue;
         }
+        // A layer written longer than its column (`lstm 128 stateful sequences bidirectional
+        // merge=ave`) pushes the rest of its line right, still a space apart.
         writeln!(
             out,
-            "{:<32}{:<18}{:>12}",
+            "{:<31} {:<18}{:>12}",
             node.op.to_string(),
             node.output.to_string(),
             group(node.params)

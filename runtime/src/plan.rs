@@ -34,6 +34,8 @@ pub enum LayerPlan {
     Lstm(Recurrent),
     /// Keras' `GRU(reset_after=True)`, PyTorch's `nn.GRU`: gates r, z, n.
     Gru(Recurrent),
+    /// Keras' `Bidirectional(layer, merge_mode=)` over an LSTM or a GRU.
+    Bidirectional(Bidirectional),
     Repeat(Repeat),
     Dense(Dense),
 }
@@ -44,6 +46,35 @@ pub struct Recurrent {
     pub units: usize,
     pub stateful: bool,
     pub sequences: bool,
+}
+
+/// Two copies of a recurrent layer, each with its own weights: one reads the sequence in
+/// order, the other reversed (Keras' `go_backwards`); with `sequences` the second's outputs
+/// are reversed back to align with time, and the two are merged step by step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bidirectional {
+    pub cell: Cell,
+    /// Each copy's settings; never stateful.
+    pub layer: Recurrent,
+    pub merge: Merge,
+}
+
+/// The cell a recurrent layer runs at each step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cell {
+    Lstm,
+    Gru,
+}
+
+/// How a bidirectional layer merges its two directions' outputs, as Keras' `merge_mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Merge {
+    /// The forward direction's outputs, then the backward's: twice the units.
+    Concat,
+    Sum,
+    Mul,
+    /// Their mean.
+    Ave,
 }
 
 /// Keras' `Embedding`: each symbol id looked up in a table of `units`-wide rows; it reads

@@ -83,13 +83,25 @@ fn data_bytes(framed: Framed, eval_draws: u64) -> u128 {
 
 /// A node's share of one batch's tape: its output and gradient; an LSTM also keeps its four
 /// gates, cell state and its tanh for every input step, a GRU its three gates, the recurrent
-/// part of its candidate and its state.
+/// part of its candidate and its state. A bidirectional layer keeps that twice, and its
+/// merged output a step, which is about the reversed input it also keeps.
 fn activation_bytes(op: &Op, input: Shape, output: Shape) -> u128 {
     let (steps, per_step) = match op {
-        Op::Recurrent { cell, units, .. } => (
-            input.steps.unwrap_or(1),
-            u128::from(*units).saturating_mul(cell.gates() + 3),
-        ),
+        Op::Recurrent {
+            cell,
+            units,
+            bidirectional,
+            ..
+        } => {
+            let tape = u128::from(*units).saturating_mul(cell.gates() + 3);
+            let per_step = match bidirectional {
+                Some(_) => tape
+                    .saturating_mul(2)
+                    .saturating_add(output.features.into()),
+                None => tape,
+            };
+            (input.steps.unwrap_or(1), per_step)
+        }
         _ => (output.steps.unwrap_or(1), u128::from(output.features)),
     };
     u128::from(output.batch)

@@ -25,7 +25,7 @@ pub use memory::{Memory, MEMORY_LIMIT};
 use crate::diagnostic::Diagnostic;
 use crate::load::{Lines, Series, Text};
 use crate::span::Span;
-use crate::spec::{Activation, Batch, Cell, EvalOn, Loss, Spec, DEFAULT_BATCH};
+use crate::spec::{Activation, Batch, Cell, EvalOn, Loss, Merge, Spec, DEFAULT_BATCH};
 
 /// A spec that passed every check, with its graph and the sizes derived from it.
 #[derive(Clone, Debug)]
@@ -68,6 +68,8 @@ pub enum Op {
         units: u64,
         stateful: bool,
         sequences: bool,
+        /// Keras' `Bidirectional(merge_mode=)`: two copies of the cell, merged so.
+        bidirectional: Option<Merge>,
     },
     Embedding {
         units: u64,
@@ -208,6 +210,7 @@ impl fmt::Display for Op {
                 units,
                 stateful,
                 sequences,
+                bidirectional,
             } => {
                 write!(
                     f,
@@ -215,7 +218,12 @@ impl fmt::Display for Op {
                     cell.keyword(),
                     flag(*stateful, " stateful"),
                     flag(*sequences, " sequences")
-                )
+                )?;
+                match bidirectional {
+                    Some(Merge::Concat) => write!(f, " bidirectional"),
+                    Some(merge) => write!(f, " bidirectional merge={}", merge.keyword()),
+                    None => Ok(()),
+                }
             }
             Op::Embedding { units } => write!(f, "embedding {units}"),
             Op::Dropout { rate } => write!(f, "dropout {rate}"),

@@ -6,7 +6,7 @@ use super::{Framed, LayerGraph, Node, Op, Shape};
 use crate::diagnostic::Diagnostic;
 use crate::format::count;
 use crate::span::Span;
-use crate::spec::{Activation, Cell, LayerKind, Loss, Spec};
+use crate::spec::{Activation, Cell, LayerKind, Loss, Merge, Spec};
 
 /// What the walk remembers about the layers behind the current one, for hints.
 struct Walk {
@@ -74,6 +74,7 @@ fn layer_node(
             units,
             stateful,
             sequences,
+            bidirectional,
         } => {
             let steps = input.steps.unwrap_or_else(|| {
                 diagnostics.push(recurrent_needs_sequence(*cell, span, walk));
@@ -86,10 +87,18 @@ fn layer_node(
             let params = gates
                 .saturating_mul(u128::from(input.features) + h)
                 .saturating_add(biases * gates);
+            // Each direction has weights of its own; concatenated, their outputs sit side by
+            // side.
+            let merge = bidirectional.as_ref().map(|merge| merge.value);
+            let (params, features) = match merge {
+                None => (params, units.value),
+                Some(Merge::Concat) => (params.saturating_mul(2), units.value.saturating_mul(2)),
+                Some(_) => (params.saturating_mul(2), units.value),
+            };
             let output = Shape {
                 batch: input.batch,
                 steps: sequences.map(|_| steps),
-                features: units.value,
+                features,
             };
             (
                 Op::Recurrent {
@@ -97,6 +106,7 @@ fn layer_node(
                     units: units.value,
                     stateful: stateful.is_some(),
                     sequences: sequences.is_some(),
+                    bidirectional: merge,
                 },
                 params,
                 output,

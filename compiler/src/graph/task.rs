@@ -377,7 +377,8 @@ fn is_lines(spec: &Spec) -> bool {
 }
 
 /// Each line is read from a zero state: a state carried from batch to batch would run one
-/// item into the next.
+/// item into the next. Each step predicts the next character from those before it, so no
+/// layer may read an item backwards.
 pub fn check_items(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
     if !is_lines(spec) {
         return;
@@ -393,6 +394,27 @@ pub fn check_items(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
             .with_help("remove `stateful`"),
         );
     }
+    if let Some(flag) = first_bidirectional(spec) {
+        diagnostics.push(
+            Diagnostic::error(
+                "items need a prediction at every step from the steps before it",
+                flag,
+                "reads each item from its end too",
+            )
+            .with_note_at(spec.data.frame.span, "the target of each step is the next character")
+            .with_help("remove `bidirectional`: its backward direction would read the characters it predicts"),
+        );
+    }
+}
+
+fn first_bidirectional(spec: &Spec) -> Option<Span> {
+    spec.model
+        .layers
+        .iter()
+        .find_map(|layer| match &layer.kind {
+            LayerKind::Recurrent { bidirectional, .. } => bidirectional.as_ref().map(|b| b.span),
+            _ => None,
+        })
 }
 
 /// Streams continue from batch to batch only if nothing reorders the batches and every
@@ -418,6 +440,10 @@ pub fn check_streams(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
     for layer in &spec.model.layers {
         let reads_ahead = match layer.kind {
             LayerKind::Repeat { .. } => Some("`repeat` copies a state that read the whole chunk"),
+            LayerKind::Recurrent {
+                bidirectional: Some(_),
+                ..
+            } => Some("a bidirectional layer reads the chunk from its end too"),
             LayerKind::Recurrent {
                 sequences: None, ..
             } => Some("a recurrent layer without `sequences` sums up the whole chunk"),

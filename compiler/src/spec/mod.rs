@@ -54,12 +54,15 @@ pub type Flag = Option<Span>;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum LayerKind {
-    /// Keras `LSTM(units, stateful=, return_sequences=)` or `GRU(...)`, by `cell`.
+    /// Keras `LSTM(units, stateful=, return_sequences=)` or `GRU(...)`, by `cell`; wrapped
+    /// in Keras' `Bidirectional(merge_mode=)` when `bidirectional` is set, with the span of
+    /// the `bidirectional` flag.
     Recurrent {
         cell: Cell,
         units: Spanned<u64>,
         stateful: Flag,
         sequences: Flag,
+        bidirectional: Option<Spanned<Merge>>,
     },
     /// Keras `Embedding(input_dim, units)`: the input's symbols looked up in a table.
     Embedding { units: Spanned<u64> },
@@ -134,6 +137,31 @@ impl Cell {
             Cell::Lstm => 4,
             Cell::Gru => 3,
         }
+    }
+}
+
+/// How a bidirectional layer merges its two directions' outputs: Keras' `merge_mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Merge {
+    /// The forward direction's outputs, then the backward's: twice the units.
+    Concat,
+    Sum,
+    Mul,
+    /// Their mean.
+    Ave,
+}
+
+impl Merge {
+    pub const ALL: [(&'static str, Merge); 4] = [
+        ("concat", Merge::Concat),
+        ("sum", Merge::Sum),
+        ("mul", Merge::Mul),
+        ("ave", Merge::Ave),
+    ];
+
+    pub fn keyword(self) -> &'static str {
+        let found = Merge::ALL.iter().find(|(_, m)| *m == self);
+        found.expect("every merge mode is listed").0
     }
 }
 

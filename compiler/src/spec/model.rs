@@ -1,13 +1,17 @@
 //! The `model NAME { ... }` section: the input declaration and the layers, in order.
 
-use super::args::{self, bind, positive, required, unknown};
-use super::{Activation, Cell, Flag, Input, Layer, LayerKind, Model};
+use super::args::{self, bind, choice, positive, required, unknown};
+use super::{Activation, Cell, Flag, Input, Layer, LayerKind, Merge, Model};
 use crate::diagnostic::Diagnostic;
-use crate::span::Spanned;
-use crate::syntax::ast::{Stmt, ValueKind};
+use crate::span::{Span, Spanned};
+use crate::syntax::ast::{Item, Stmt, ValueKind};
 
 /// A dense layer's flags: its activations, then `per_step`.
 const DENSE_FLAGS: [&str; 5] = ["softmax", "relu", "tanh", "sigmoid", "per_step"];
+
+/// A recurrent layer's flags, and its one option, for a bidirectional layer.
+const RECURRENT_FLAGS: [&str; 3] = ["stateful", "sequences", "bidirectional"];
+const RECURRENT_OPTIONS: [&str; 1] = ["merge"];
 
 const LAYERS: [&str; 7] = [
     "input",
@@ -20,8 +24,12 @@ const LAYERS: [&str; 7] = [
 ];
 
 /// Keras names users reach for, and what this language calls them.
-const KERAS_NAMES: [(&str, &str); 6] = [
+const KERAS_NAMES: [(&str, &str); 7] = [
     ("repeatvector", "`repeat N`"),
+    (
+        "bidirectional",
+        "the `bidirectional` flag of lstm and gru: `lstm N bidirectional merge=concat`",
+    ),
     ("timedistributed", "`dense N per_step`"),
     ("softmax", "the `softmax` flag of dense: `dense N softmax`"),
     ("relu", "the `relu` flag of dense: `dense N relu`"),
@@ -147,33 +155,20 @@ fn resolve_input(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Option<Input
 fn resolve_layer(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Option<Layer> {
     let keyword = &stmt.keyword;
     let kind = match keyword.text.as_str() {
-        "lstm" | "gru" => {
-            let (units, flags) =
-                size_and_flags(stmt, "units", &["stateful", "sequences"], diagnostics);
-            LayerKind::Recurrent {
-                cell: if keyword.text == "lstm" {
-                    Cell::Lstm
-                } else {
-                    Cell::Gru
-                },
-                units: units?,
-                stateful: flags[0],
-                sequences: flags[1],
-            }
-        }
+        "lstm" | "gru" => recurrent(stmt, diagnostics)?,
         "embedding" => {
-            let (units, _) = size_and_flags(stmt, "units", &[], diagnostics);
+            let (units, _) = size_and_flags(stmt, "units", &[], &[], diagnostics);
             LayerKind::Embedding { units: units? }
         }
         "dropout" => LayerKind::Dropout {
             rate: dropout_rate(stmt, diagnostics)?,
         },
         "repeat" => {
-            let (times, _) = size_and_flags(stmt, "times", &[], diagnostics);
+            let (times, _) = size_and_flags(stmt, "times", &[], &[], diagnostics);
             LayerKind::Repeat { times: times? }
         }
         "dense" => {
-            let (units, flags) = size_and_flags(stmt, "units", &DENSE_FLAGS, diagnostics);
+            let (units, flags) = size_and_flags(stmt, "units", &DENSE_FLAGS, &[], diagnostics);
             LayerKind::Dense {
                 units: units?,
                 activation: one_activation(&flags, diagnostics),
@@ -217,6 +212,76 @@ fn dropout_rate(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Option<Spanne
     Some(Spanned::new(rate, item.span))
 }
 
+/// `lstm N` or `gru N` with its flags, and `merge=` for a bidirectional one (Keras'
+/// default, `concat`, when it is not given).
+fn recurrent(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Option<LayerKind> {
+    let keyword = stmt.keyword.text.as_str();
+    let (units, flags) = size_and_flags(
+        stmt,
+        "units",
+        &RECURRENT_FLAGS,
+        &RECURRENT_OPTIONS,
+        diagnostics,
+    );
+    let [stateful, sequences, bidirectional] = flags[..] else {
+        unreachable!("one slot a flag")
+    };
+    let options: Vec<Item> = stmt
+        .items
+        .iter()
+        .filter(|i| i.name.is_some())
+        .cloned()
+        .collect();
+    let slots = bind(&options, &RECURRENT_OPTIONS, 0, keyword, diagnostics);
+    let merge =
+        slots[0].and_then(|value| args::keep(diagnostics, choice(value, "merge", &Merge::ALL)));
+    let merge_item = options
+        .iter()
+        .find(|item| item.name.as_ref().is_some_and(|n| n.text == "merge"));
+    if let (None, Some(item)) = (bidirectional, merge_item) {
+        diagnostics.push(merge_without_bidirectional(item.span));
+    }
+    if let (Some(stateful), Some(flag)) = (stateful, bidirectional) {
+        diagnostics.push(stateful_bidirectional(stateful, flag));
+    }
+    Some(LayerKind::Recurrent {
+        cell: if keyword == "lstm" {
+            Cell::Lstm
+        } else {
+            Cell::Gru
+        },
+        units: units?,
+        stateful,
+        sequences,
+        bidirectional: bidirectional
+            .map(|flag| Spanned::new(merge.map_or(Merge::Concat, |m| m.value), flag)),
+    })
+}
+
+fn merge_without_bidirectional(merge: Span) -> Diagnostic {
+    Diagnostic::error(
+        "`merge` needs `bidirectional`",
+        merge,
+        "merges two directions",
+    )
+    .with_help("add `bidirectional` to read the sequence in both directions, or remove `merge=`")
+}
+
+/// Keras would carry both directions' states, but the backward direction ends each batch
+/// at the batch's first step, which the next batch does not continue.
+fn stateful_bidirectional(stateful: Span, bidirectional: Span) -> Diagnostic {
+    Diagnostic::error(
+        "a bidirectional layer cannot be stateful",
+        stateful,
+        "would carry its state into the next batch",
+    )
+    .with_note_at(bidirectional, "reads each sequence from its end too")
+    .with_help(
+        "remove `stateful` or `bidirectional`: the backward direction ends at a batch's first \
+         step, which the next batch does not continue",
+    )
+}
+
 /// The activation flag set among a dense layer's flags; a second one is an error.
 fn one_activation(
     flags: &[Flag],
@@ -245,11 +310,13 @@ fn one_activation(
     first
 }
 
-/// A layer's size (its one positional number) and which of `flags` are set.
+/// A layer's size (its one positional number) and which of `flags` are set. A layer that
+/// takes `options` leaves every `name=value` item to its caller, which binds them.
 fn size_and_flags(
     stmt: &Stmt,
     size_name: &str,
     flags: &[&str],
+    options: &[&str],
     diagnostics: &mut Vec<Diagnostic>,
 ) -> (Option<Spanned<u64>>, Vec<Flag>) {
     let layer = stmt.keyword.text.as_str();
@@ -257,6 +324,7 @@ fn size_and_flags(
     let mut set: Vec<Flag> = vec![None; flags.len()];
     for item in &stmt.items {
         let word = match (&item.name, &item.value.kind) {
+            (Some(_), _) if !options.is_empty() => continue,
             (None, ValueKind::Ident(word)) => word,
             (None, _) if size.is_none() => {
                 size = Some(
@@ -267,7 +335,7 @@ fn size_and_flags(
                 continue;
             }
             _ => {
-                let help = layer_help(layer, flags);
+                let help = layer_help(layer, flags, options);
                 diagnostics.push(
                     Diagnostic::error(
                         format!("unexpected item in `{layer}`"),
@@ -295,7 +363,7 @@ fn size_and_flags(
                     item.span,
                     "not a flag",
                 )
-                .with_help(layer_help(layer, flags)),
+                .with_help(layer_help(layer, flags, options)),
             ),
             None => diagnostics.push(args::unknown_for("flag", layer, word, item.span, flags)),
         }
@@ -309,7 +377,7 @@ fn size_and_flags(
                     stmt.span,
                     format!("expected the {size_name} after `{layer}`"),
                 )
-                .with_help(layer_help(layer, flags)),
+                .with_help(layer_help(layer, flags, options)),
             );
             None
         }
@@ -317,12 +385,16 @@ fn size_and_flags(
     (size, set)
 }
 
-fn layer_help(layer: &str, flags: &[&str]) -> String {
-    match flags {
+fn layer_help(layer: &str, flags: &[&str], options: &[&str]) -> String {
+    let help = match flags {
         [] => format!("write `{layer} N`"),
         _ => format!(
             "write `{layer} N` followed by any of the flags: {}",
             flags.join(", ")
         ),
+    };
+    match options {
+        [] => help,
+        _ => format!("{help}, and `{}=...`", options.join("=...`, `")),
     }
 }

@@ -177,17 +177,45 @@ fn plan_report_counts_what_the_workspace_allocates() {
     ];
     for path in folders.iter().flat_map(|folder| lstm_files(folder)) {
         let (spec, checked) = compile_spec(&path).result.unwrap();
-        let plan = lower::lower(&spec, &checked);
-        let model = Model::new(&plan, &mut rand_pcg::Pcg64Mcg::new(1));
-        let encoding = Encoding::new(&plan.data, plan.steps, plan.features);
-        for rows in [plan.train.batch, 1] {
-            let (layers, parameters) = describe(&plan, rows);
-            let counted: Vec<usize> = layers.iter().map(|layer| layer.floats).collect();
-            let allocated = Workspace::new(&model, rows, encoding).floats();
-            assert_eq!(counted, allocated, "{} at {rows} rows", path.display());
-            let optimizer = Optimizer::new(plan.train.optimizer, &model.tensors);
-            let held = model.floats() + optimizer.floats();
-            assert_eq!(parameters, held, "{}", path.display());
-        }
+        assert_counts(&spec, &checked, &path.display().to_string());
     }
+}
+
+fn assert_counts(spec: &compiler::spec::Spec, checked: &graph::Checked, name: &str) {
+    let plan = lower::lower(spec, checked);
+    let model = Model::new(&plan, &mut rand_pcg::Pcg64Mcg::new(1));
+    let encoding = Encoding::new(&plan.data, plan.steps, plan.features);
+    for rows in [plan.train.batch, 1] {
+        let (layers, parameters) = describe(&plan, rows);
+        let counted: Vec<usize> = layers.iter().map(|layer| layer.floats).collect();
+        let allocated = Workspace::new(&model, rows, encoding).floats();
+        assert_eq!(counted, allocated, "{name} at {rows} rows");
+        let optimizer = Optimizer::new(plan.train.optimizer, &model.tensors);
+        let held = model.floats() + optimizer.floats();
+        assert_eq!(parameters, held, "{name}");
+    }
+}
+
+/// Bidirectional layers of each merge mode, reading features, a sequence and a repeated
+/// vector: the summary's lines and shapes, Keras' parameter counts (twice the cell's) and
+/// the plan report's buffers.
+#[test]
+fn bidirectional_layers_in_every_place() {
+    let text =
+        "model m {\n  input steps=5 features=1\n  gru 6 sequences bidirectional merge=mul\n  \
+        lstm 4 bidirectional merge=sum\n  repeat 2\n  lstm 3 sequences bidirectional merge=ave\n  \
+        gru 5 sequences bidirectional\n  dense 10 softmax per_step\n}\n\
+        data source=random_ints(0..10, length=20) frame=lag(in=5, out=2) encode=normalize\n\
+        train epochs=1 batch=4\n";
+    let (spec, checked) = compile(text.as_bytes()).result.unwrap();
+    let summary = summary::render(&spec, &checked);
+    for line in [
+        "gru 6 sequences bidirectional merge=mul [4, 5, 6]                  324",
+        "lstm 4 bidirectional merge=sum  [4, 4]                     352",
+        "lstm 3 sequences bidirectional merge=ave [4, 2, 3]                  192",
+        "gru 5 sequences bidirectional   [4, 2, 10]                 300",
+    ] {
+        assert!(summary.contains(line), "no line {line:?} in\n{summary}");
+    }
+    assert_counts(&spec, &checked, "bidirectional layers");
 }

@@ -109,6 +109,41 @@ fn loaded_weights_evaluate_as_they_trained() {
     );
 }
 
+/// A bidirectional LSTM's weights are saved in the names of `torch.nn.LSTM(10, 25,
+/// bidirectional=True)`, and loaded back they evaluate as they trained.
+#[test]
+fn bidirectional_weights_have_pytorch_names_and_load_back() {
+    let (path, trained) = saved("index_recall_bidirectional", "200", "bidi.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let mut found: Vec<(String, Vec<usize>)> = file
+        .tensors()
+        .into_iter()
+        .filter(|(name, _)| name.starts_with("layers.0."))
+        .map(|(name, view)| (name, view.shape().to_vec()))
+        .collect();
+    found.sort();
+    let mut want = Vec::new();
+    for suffix in ["", "_reverse"] {
+        want.push((format!("layers.0.bias_hh_l0{suffix}"), vec![100]));
+        want.push((format!("layers.0.bias_ih_l0{suffix}"), vec![100]));
+        want.push((format!("layers.0.weight_hh_l0{suffix}"), vec![100, 25]));
+        want.push((format!("layers.0.weight_ih_l0{suffix}"), vec![100, 10]));
+    }
+    want.sort();
+    assert_eq!(found, want);
+    let out = lstmc(&[
+        "run",
+        "specs/index_recall_bidirectional.lstm",
+        "--load",
+        path.to_str().unwrap(),
+        "--epochs",
+        "0",
+    ]);
+    remove_checkpoint(&path);
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), trained);
+}
+
 /// Writes `tensors` (name, dtype, shape, bytes) as a safetensors file.
 fn write_tensors(name: &str, tensors: &[(String, Dtype, Vec<usize>, Vec<u8>)]) -> PathBuf {
     let views: Vec<(String, TensorView)> = tensors

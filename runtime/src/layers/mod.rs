@@ -5,6 +5,7 @@
 //! Adding a kind is a settings struct in `plan`, a module here implementing both, and one arm
 //! in `LayerPlan::layer`. `Model` and `Workspace` only go through these interfaces.
 
+mod bidirectional;
 mod dense;
 mod dropout;
 mod embedding;
@@ -153,6 +154,7 @@ impl LayerPlan {
             LayerPlan::Dropout(dropout) => Box::new(dropout),
             LayerPlan::Lstm(settings) => Box::new(lstm::Lstm(settings)),
             LayerPlan::Gru(settings) => Box::new(gru::Gru(settings)),
+            LayerPlan::Bidirectional(bidirectional) => Box::new(bidirectional),
             LayerPlan::Repeat(repeat) => Box::new(repeat),
             LayerPlan::Dense(dense) => Box::new(dense),
         }

@@ -1,6 +1,7 @@
 //! The runtime's data: each framing cuts the samples the tutorials cut, and batches encode
 //! them time-major.
 
+mod bidirectional;
 mod gradients;
 mod optimizers;
 mod streams;
