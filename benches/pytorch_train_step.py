@@ -7,6 +7,8 @@ every batch) on the plans `benches::SHAPES` builds; PyTorch's has the same layer
 `nn.LSTM(batch_first=True)` and `nn.Linear`, softmax cross-entropy on the last step (or every
 step for echo and encdec), backward, Adam with Keras' epsilon (1e-7), zero_grad. One-hot
 inputs are one-hot tensors, as a PyTorch user would feed them; no state is carried.
+`--layers gru` puts `nn.GRU` in place of each `nn.LSTM` (and lstmc's `gru` in place of its
+`lstm`); `bilstm` and `bigru` make them bidirectional, the directions concatenated.
 
 For each shape, lstmc's step (the `train_step` binary of `benches`) and PyTorch's each
 repeat for about `--seconds`, with one thread and then two, and the medians are compared: the
@@ -14,7 +16,7 @@ machine's speed drifts over minutes, so the two sides are timed minutes apart at
 
 Usage (PyTorch installed; CI does not need it):
     cargo build --release -p benches --bin train_step
-    python3 benches/pytorch_train_step.py [--seconds 2] [--shapes alphabet echo ...]
+    python3 benches/pytorch_train_step.py [--seconds 2] [--shapes alphabet echo ...] [--layers gru]
 """
 
 import argparse
@@ -39,35 +41,50 @@ SHAPES = [
 ]
 
 
+# --layers: the recurrent module and whether it reads both ways (concatenated, as lstmc's
+# `bidirectional` by default and Keras' `Bidirectional`).
+LAYERS = {
+    "lstm": (nn.LSTM, False),
+    "gru": (nn.GRU, False),
+    "bilstm": (nn.LSTM, True),
+    "bigru": (nn.GRU, True),
+}
+
+
 class Model(nn.Module):
-    def __init__(self, inputs, hidden, out, per_step, decoder):
+    def __init__(self, inputs, hidden, out, per_step, decoder, layers):
         super().__init__()
-        self.encoder = nn.LSTM(inputs, hidden, batch_first=True)
+        cell, both = LAYERS[layers]
+        ways = 2 if both else 1
+        self.encoder = cell(inputs, hidden, batch_first=True, bidirectional=both)
         self.per_step = per_step
         self.decoder = None
-        features = hidden
+        features = ways * hidden
         if decoder is not None:
             self.repeat, dec_hidden = decoder
-            self.decoder = nn.LSTM(hidden, dec_hidden, batch_first=True)
-            features = dec_hidden
+            self.decoder = cell(features, dec_hidden, batch_first=True, bidirectional=both)
+            features = ways * dec_hidden
         self.dense = nn.Linear(features, out)
 
     def forward(self, x):
-        outputs, (h, _) = self.encoder(x)
+        outputs, state = self.encoder(x)
+        h = state[0] if isinstance(state, tuple) else state
         if self.decoder is not None:
-            repeated = h[-1].unsqueeze(1).expand(-1, self.repeat, -1)
+            # Each direction's last state, the backward one's after reading step 0.
+            last = torch.cat(list(h), dim=1)
+            repeated = last.unsqueeze(1).expand(-1, self.repeat, -1)
             outputs, _ = self.decoder(repeated)
             return self.dense(outputs)
         if self.per_step:
             return self.dense(outputs)
-        return self.dense(outputs[:, -1, :])
+        return self.dense(torch.cat(list(h), dim=1))
 
 
-def pytorch_step(shape, seconds):
+def pytorch_step(shape, seconds, layers):
     """PyTorch's median step time, in seconds, over about `seconds` of steps (at least five)."""
     name, batch, steps, inputs, hidden, out, one_hot, per_step, decoder = shape
     torch.manual_seed(7)
-    model = Model(inputs, hidden, out, per_step, decoder)
+    model = Model(inputs, hidden, out, per_step, decoder, layers)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.001, eps=1e-7)
     loss_fn = nn.CrossEntropyLoss()
     if one_hot:
@@ -96,14 +113,15 @@ def pytorch_step(shape, seconds):
     return statistics.median(times)
 
 
-def lstmc_step(name, seconds, threads):
+def lstmc_step(name, seconds, threads, layers):
     """lstmc's median step time, in seconds, from the `train_step` binary."""
     binary = pathlib.Path(__file__).resolve().parent.parent / "target/release/train_step"
     env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
     # PyTorch's OpenMP threads spin for a while after its last parallel region: let them
     # sleep, or they take the second core from lstmc's run.
     time.sleep(0.5)
-    result = subprocess.run([binary, "--seconds", str(seconds), name], env=env, check=True, capture_output=True, text=True)
+    command = [binary, "--seconds", str(seconds), "--layers", layers, name]
+    result = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
     return float(result.stdout.split()[1])
 
 
@@ -119,8 +137,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--shapes", nargs="+", default=[shape[0] for shape in SHAPES])
+    parser.add_argument("--layers", choices=sorted(LAYERS), default="lstm")
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {args.seconds} s per side and thread count")
+    print(f"torch {torch.__version__}, {args.layers} layers, {args.seconds} s per side and thread count")
     print("| shape | lstmc 1 thread | PyTorch 1 thread | speedup | lstmc 2 threads | PyTorch 2 threads | speedup | lstmc 2 threads over 1 |")
     print("|---|---|---|---|---|---|---|---|")
     for shape in SHAPES:
@@ -128,9 +147,9 @@ def main():
             continue
         row = []
         for threads in (1, 2):
-            ours = lstmc_step(shape[0], args.seconds, threads)
+            ours = lstmc_step(shape[0], args.seconds, threads, args.layers)
             torch.set_num_threads(threads)
-            theirs = pytorch_step(shape, args.seconds)
+            theirs = pytorch_step(shape, args.seconds, args.layers)
             row.append((ours, theirs))
         cells = "".join(f" {show(ours)} | {show(theirs)} | {ratio(theirs / ours)} |" for ours, theirs in row)
         print(f"| {shape[0]} |{cells} {ratio(row[0][0] / row[1][0])} |", flush=True)

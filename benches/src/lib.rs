@@ -159,6 +159,46 @@ pub const SHAPES: [Shape; 7] = [
     },
 ];
 
+/// Which recurrent layers a benchmark shape runs: the LSTM the shapes were measured with, a
+/// GRU, or either bidirectional (concatenated, Keras' default; never stateful).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layers {
+    Lstm,
+    Gru,
+    BidirectionalLstm,
+    BidirectionalGru,
+}
+
+impl Layers {
+    pub const NAMES: [(&'static str, Layers); 4] = [
+        ("lstm", Layers::Lstm),
+        ("gru", Layers::Gru),
+        ("bilstm", Layers::BidirectionalLstm),
+        ("bigru", Layers::BidirectionalGru),
+    ];
+
+    fn layer(self, units: usize, stateful: bool, sequences: bool) -> LayerPlan {
+        let recurrent = |stateful| plan::Recurrent {
+            units,
+            stateful,
+            sequences,
+        };
+        let bidirectional = |cell| {
+            LayerPlan::Bidirectional(plan::Bidirectional {
+                cell,
+                layer: recurrent(false),
+                merge: plan::Merge::Concat,
+            })
+        };
+        match self {
+            Layers::Lstm => LayerPlan::Lstm(recurrent(stateful)),
+            Layers::Gru => LayerPlan::Gru(recurrent(stateful)),
+            Layers::BidirectionalLstm => bidirectional(plan::Cell::Lstm),
+            Layers::BidirectionalGru => bidirectional(plan::Cell::Gru),
+        }
+    }
+}
+
 impl Shape {
     /// FLOPs of one forward pass as ANCHORS.md counts them: `2·B·T·4H·(I+H)` per LSTM layer
     /// plus `2·N·H·O` for the dense layer.
@@ -186,11 +226,16 @@ impl Shape {
     /// shuffle, fresh draws or resets, so that stepping through the batches in order is an
     /// epoch.
     pub fn plan(&self) -> Plan {
+        self.plan_with(Layers::Lstm)
+    }
+
+    /// The experiment with `layers` as its recurrent layers.
+    pub fn plan_with(&self, layers: Layers) -> Plan {
         Plan {
             name: self.name.to_string(),
             steps: self.steps,
             features: self.input,
-            layers: self.layers(),
+            layers: self.layers(layers),
             data: self.data(),
             train: TrainPlan {
                 epochs: 1,
@@ -214,14 +259,8 @@ impl Shape {
         }
     }
 
-    fn layers(&self) -> Vec<LayerPlan> {
-        let lstm = |units, sequences| {
-            LayerPlan::Lstm(plan::Recurrent {
-                units,
-                stateful: self.stateful,
-                sequences,
-            })
-        };
+    fn layers(&self, kind: Layers) -> Vec<LayerPlan> {
+        let lstm = |units, sequences| kind.layer(units, self.stateful, sequences);
         let mut layers = vec![lstm(self.hidden, self.per_step && self.decoder.is_none())];
         if let Some((times, hidden)) = self.decoder {
             layers.extend([

@@ -7,12 +7,15 @@
 //! for about `--seconds` after a warm-up; the median of the single-step times is reported, as
 //! the PyTorch side does. Threads: rayon's default, or `RAYON_NUM_THREADS`.
 //!
-//! Usage: `cargo run --release -p benches --bin train_step -- [--seconds S] SHAPE...`
+//! `--layers gru` (or `bilstm`, `bigru`) runs the shapes with those recurrent layers in place
+//! of the LSTM.
+//!
+//! Usage: `cargo run --release -p benches --bin train_step -- [--seconds S] [--layers L] SHAPE...`
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use benches::SHAPES;
+use benches::{Layers, SHAPES};
 use runtime::train::Trainer;
 
 fn main() -> ExitCode {
@@ -25,6 +28,15 @@ fn main() -> ExitCode {
             _ => return usage("--seconds needs a positive number"),
         }
     }
+    let mut layers = Layers::Lstm;
+    if args.peek().map(String::as_str) == Some("--layers") {
+        args.next();
+        let name = args.next().unwrap_or_default();
+        match Layers::NAMES.iter().find(|(n, _)| *n == name) {
+            Some((_, found)) => layers = *found,
+            None => return usage("--layers takes lstm, gru, bilstm or bigru"),
+        }
+    }
     let names: Vec<String> = args.collect();
     if names.is_empty() {
         return usage("name at least one shape");
@@ -33,7 +45,7 @@ fn main() -> ExitCode {
         let Some(shape) = SHAPES.iter().find(|s| s.name == name) else {
             return usage(&format!("no shape named {name}"));
         };
-        let mut trainer = Trainer::new(&shape.plan());
+        let mut trainer = Trainer::new(&shape.plan_with(layers));
         let first_batch: Vec<usize> = (0..shape.batch).collect();
         let (median, reps) = median_step(
             || trainer.step(&first_batch),
@@ -48,7 +60,7 @@ fn usage(problem: &str) -> ExitCode {
     let names: Vec<&str> = SHAPES.iter().map(|s| s.name).collect();
     eprintln!("train_step: {problem}");
     eprintln!(
-        "usage: train_step [--seconds S] SHAPE...   (shapes: {})",
+        "usage: train_step [--seconds S] [--layers lstm|gru|bilstm|bigru] SHAPE...   (shapes: {})",
         names.join(", ")
     );
     ExitCode::from(2)
