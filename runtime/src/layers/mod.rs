@@ -91,16 +91,25 @@ impl Incoming {
 pub(crate) trait Layer {
     /// Its output width, reading `input` features a step.
     fn width(&self, input: usize) -> usize;
-    /// The floats of its parameters, counted without drawing them.
-    fn parameter_floats(&self, input: usize) -> usize;
+    /// The floats of its parameters, counted without drawing them. The defaults are a
+    /// layer's without parameters.
+    fn parameter_floats(&self, _input: usize) -> usize {
+        0
+    }
     /// Its parameter tensors, initialised as Keras does, drawn from `rng` in order.
-    fn init(&self, input: usize, rng: &mut Pcg64Mcg) -> Vec<Vec<f32>>;
+    fn init(&self, _input: usize, _rng: &mut Pcg64Mcg) -> Vec<Vec<f32>> {
+        Vec::new()
+    }
     /// Its tensors in PyTorch's layouts, named by their attribute in the PyTorch module
     /// (`weight_ih_l0`); the model adds the layer's prefix.
-    fn export(&self, input: usize, params: &[Tensor]) -> Vec<NamedTensor>;
+    fn export(&self, _input: usize, _params: &[Tensor]) -> Vec<NamedTensor> {
+        Vec::new()
+    }
     /// Its tensors back from `export`'s form; `named` gives each by name, already checked
     /// against `export`'s shapes.
-    fn import(&self, input: usize, named: &dyn Fn(&str) -> Vec<f32>) -> Vec<Vec<f32>>;
+    fn import(&self, _input: usize, _named: &dyn Fn(&str) -> Vec<f32>) -> Vec<Vec<f32>> {
+        Vec::new()
+    }
     /// Its shape reading `incoming`.
     fn shape(&self, incoming: Incoming) -> Box<dyn Shape>;
 }

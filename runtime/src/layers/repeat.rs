@@ -2,31 +2,13 @@
 //! vector as `Flow::Repeated`, so an LSTM projects it once rather than once per step, and the
 //! gradient passes through to the layer before.
 
-use rand_pcg::Pcg64Mcg;
-
 use super::{Flow, Incoming, Layer, Reads, Shape, Work};
-use crate::model::{NamedTensor, Tensor};
+use crate::model::Tensor;
 use crate::plan::Repeat;
 
 impl Layer for Repeat {
     fn width(&self, input: usize) -> usize {
         input
-    }
-
-    fn parameter_floats(&self, _input: usize) -> usize {
-        0
-    }
-
-    fn init(&self, _input: usize, _rng: &mut Pcg64Mcg) -> Vec<Vec<f32>> {
-        Vec::new()
-    }
-
-    fn export(&self, _input: usize, _params: &[Tensor]) -> Vec<NamedTensor> {
-        Vec::new()
-    }
-
-    fn import(&self, _input: usize, _named: &dyn Fn(&str) -> Vec<f32>) -> Vec<Vec<f32>> {
-        Vec::new()
     }
 
     fn shape(&self, incoming: Incoming) -> Box<dyn Shape> {
