@@ -83,8 +83,9 @@ fn data_bytes(framed: Framed, eval_draws: u64) -> u128 {
 
 /// A node's share of one batch's tape: its output and gradient; an LSTM also keeps its four
 /// gates, cell state and its tanh for every input step, a GRU its three gates, the recurrent
-/// part of its candidate and its state. A bidirectional layer keeps that twice, and its
-/// merged output a step, which is about the reversed input it also keeps.
+/// part of its candidate and its state. A bidirectional layer keeps that twice, its merged
+/// output, and three buffers the size of its input (the input reversed, and each direction's
+/// input gradient). Dropout keeps its output, its input's gradient and its mask.
 fn activation_bytes(op: &Op, input: Shape, output: Shape) -> u128 {
     let (steps, per_step) = match op {
         Op::Recurrent {
@@ -97,11 +98,17 @@ fn activation_bytes(op: &Op, input: Shape, output: Shape) -> u128 {
             let per_step = match bidirectional {
                 Some(_) => tape
                     .saturating_mul(2)
-                    .saturating_add(output.features.into()),
+                    .saturating_add(output.features.into())
+                    .saturating_add(u128::from(input.features).saturating_mul(3)),
                 None => tape,
             };
             (input.steps.unwrap_or(1), per_step)
         }
+        // Counted twice below, as every tape is: three buffers are half again as many.
+        Op::Dropout { .. } => (
+            output.steps.unwrap_or(1),
+            u128::from(output.features).saturating_mul(3) / 2 + 1,
+        ),
         _ => (output.steps.unwrap_or(1), u128::from(output.features)),
     };
     u128::from(output.batch)

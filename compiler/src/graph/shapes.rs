@@ -366,6 +366,15 @@ fn check_binary_output(
     diagnostics: &mut Vec<Diagnostic>,
 ) {
     let loss = spec.train.loss.span;
+    // Items are padded, and binary cross-entropy has no target to skip padding with.
+    if matches!(spec.data.source.value, crate::spec::Source::Lines { .. }) {
+        diagnostics.push(
+            Diagnostic::error("binary_crossentropy on lines", loss, "scores every step, padding too")
+                .with_note_at(spec.data.source.span, "items padded to the longest")
+                .with_help("use `loss=crossentropy` with a `dense C softmax per_step` output: it skips the padding"),
+        );
+        return;
+    }
     if framed.classes != 2 {
         diagnostics.push(
             Diagnostic::error(

@@ -274,7 +274,8 @@ fn remove_checkpoint(path: &std::path::Path) {
 fn resuming_a_checkpoint_gives_the_same_bits_as_one_run() {
     // Shuffled batches; fresh data with stateful layers; stateful layers never reset, so
     // that the checkpoint's carried state is not zero; and the other optimizers, clipped,
-    // their rates lowered by a schedule of the step or by a plateau.
+    // their rates lowered by a schedule of the step or by a plateau; and dropout's masks,
+    // drawn from the optimizer's step, with the other new layers and binary cross-entropy.
     for path in [
         "specs/alphabet_naive.lstm",
         "specs/echo_whole.lstm",
@@ -282,6 +283,8 @@ fn resuming_a_checkpoint_gives_the_same_bits_as_one_run() {
         "compiler/test_data/run/plateau_series.lstm",
         "compiler/test_data/run/sgd_step_decay.lstm",
         "compiler/test_data/run/adamw_exponential.lstm",
+        "compiler/test_data/run/layers_mix.lstm",
+        "compiler/test_data/run/binary_dropout.lstm",
     ] {
         let spec = std::path::Path::new(path)
             .file_stem()
@@ -415,4 +418,39 @@ fn a_plateau_record_goes_only_with_a_plateau_schedule() {
     for file in [with_plateau, without] {
         remove_checkpoint(&file);
     }
+}
+
+/// A sidecar in the layout before optimizers had named slots (`adam_step`) is refused with a
+/// way out, not read as a broken file.
+#[test]
+fn a_sidecar_of_an_older_lstmc_says_so() {
+    let (path, _) = saved("alphabet_naive", "1", "older.safetensors");
+    let sidecar = PathBuf::from(format!("{}.state", path.display()));
+    let bytes = std::fs::read(&sidecar).unwrap();
+    let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
+    let mut metadata = header.metadata().clone().unwrap();
+    let step = metadata.remove("optimizer_step").unwrap();
+    metadata.insert("adam_step".to_string(), step);
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let tensors = file.tensors();
+    std::fs::write(
+        &sidecar,
+        safetensors::serialize(tensors, Some(metadata)).unwrap(),
+    )
+    .unwrap();
+    let out = lstmc(&[
+        "run",
+        "specs/alphabet_naive.lstm",
+        "--load",
+        path.to_str().unwrap(),
+        "--epochs",
+        "2",
+    ]);
+    remove_checkpoint(&path);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("a checkpoint of an older lstmc"),
+        "{stderr}"
+    );
 }

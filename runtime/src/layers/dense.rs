@@ -4,6 +4,8 @@
 
 use kernels::activation::Activation;
 use kernels::dense::{dense_backward, dense_forward, dense_room};
+use kernels::gather::{embed_backward, gather_rows};
+use kernels::recurrent::column_sums;
 use rand_pcg::Pcg64Mcg;
 
 use super::{named, transposed, Flow, Incoming, Layer, Reads, Shape, Work};
@@ -117,6 +119,12 @@ impl Shape for DenseShape {
                 format!("{f:?} gradient from the outputs, then ").to_lowercase(),
             ),
         };
+        if self.incoming.reads == Reads::Hot {
+            return (
+                vec![format!("forward: row gather from W [{k}, {o}] for {n} one-hot indices + bias{activation}")],
+                vec![format!("backward: {gradient}dW by scatter-add of {n} rows, db column sums")],
+            );
+        }
         (
             vec![format!(
                 "forward: GEMM [{n}, {k}]·[{k}, {o}] + bias{activation}"
@@ -164,8 +172,19 @@ struct DenseWork {
 impl Work for DenseWork {
     fn forward(&mut self, input: Flow, params: &[Tensor], _noise: Option<u64>) {
         let (w, b) = (&params[0].value, &params[1].value);
-        let dims = (self.k, self.o);
-        dense_forward(input.features(), w, b, dims, &mut self.y, &mut self.room);
+        match input {
+            // A one-hot row times W is W's row at the hot index.
+            Flow::Hot(hot) => {
+                gather_rows(w, self.o, hot, &mut self.y);
+                for row in self.y.chunks_exact_mut(self.o) {
+                    row.iter_mut().zip(b).for_each(|(y, b)| *y += b);
+                }
+            }
+            _ => {
+                let dims = (self.k, self.o);
+                dense_forward(input.features(), w, b, dims, &mut self.y, &mut self.room);
+            }
+        }
         self.activation.forward(&mut self.y);
     }
 
@@ -181,6 +200,11 @@ impl Work for DenseWork {
                 &self.dz
             }
         };
+        if let Flow::Hot(hot) = input {
+            embed_backward(d_out, self.o, hot, &mut w.grad);
+            column_sums(d_out, self.o, &mut b.grad);
+            return;
+        }
         let dx = (!self.d_input.is_empty()).then_some((&mut self.d_input[..], &mut self.w_t[..]));
         dense_backward(
             input.features(),

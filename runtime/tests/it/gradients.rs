@@ -418,3 +418,32 @@ pub(crate) fn bidirectional(
         merge,
     })
 }
+
+/// A per-step dense layer first, on one-hot input fed as hot indices: its forward pass
+/// gathers rows of W and its gradient scatters into them.
+#[test]
+fn dense_on_hot_input_gradients_match_finite_differences() {
+    let mut plan = encoder_decoder(true, LayerPlan::Lstm);
+    plan.layers = vec![
+        LayerPlan::Dense(plan::Dense {
+            units: 7,
+            per_step: true,
+            activation: plan::Activation::Tanh,
+        }),
+        LayerPlan::Lstm(plan::Recurrent {
+            units: 5,
+            stateful: false,
+            sequences: true,
+        }),
+        LayerPlan::Dense(plan::Dense {
+            units: 6,
+            per_step: true,
+            activation: plan::Activation::Linear,
+        }),
+    ];
+    plan.data.frame = FramePlan::Lag {
+        steps_in: 3,
+        steps_out: 3,
+    };
+    check(&plan);
+}

@@ -241,6 +241,14 @@ pub fn load_state(path: &Path) -> Result<Option<TrainState>, String> {
             .and_then(|v| v.parse::<u64>().ok())
             .ok_or_else(|| format!("{} has no `{key}` in its metadata", sidecar.display()))
     };
+    if metadata.contains_key("adam_step") && !metadata.contains_key("optimizer_step") {
+        return Err(format!(
+            "{} is a checkpoint of an older lstmc, whose layout this one does not read: \
+             remove it to start from the weights in {} alone",
+            sidecar.display(),
+            path.display()
+        ));
+    }
     let (epoch, step) = (number("epoch")? as usize, number("optimizer_step")?);
     let mut tensors = load(&sidecar)?;
     let params = numbered(&mut tensors, "param");
