@@ -103,8 +103,8 @@ pub struct Repeat {
 pub struct Dense {
     pub units: usize,
     pub per_step: bool,
-    /// Applied to its outputs; the last layer's is linear, as the loss applies softmax or
-    /// the sigmoid itself.
+    /// Applied to its outputs; linear on the last layer under cross-entropy or binary
+    /// cross-entropy, whose loss applies the softmax or the sigmoid itself.
     pub activation: Activation,
 }
 

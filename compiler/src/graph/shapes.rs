@@ -561,13 +561,13 @@ pub fn check_repeat_feeds_lstm(
         let help = match (next, one_target) {
             (None, true) if values => "the targets are one vector per sample: remove `repeat` and end the model with a linear `dense N`, N the target values",
             (None, true) => "the targets are one symbol per sample: remove `repeat` and end the model with `dense C softmax`",
-            (None, false) => "repeat copies the encoder's last state over steps for an lstm decoder: end the model with `lstm N sequences` and `dense C softmax per_step` after it",
-            (Some(_), _) => "repeat copies the encoder's last state over steps for an lstm decoder: put `lstm N sequences` after it",
+            (None, false) => "repeat copies the encoder's last state over steps for a recurrent decoder: end the model with `lstm N sequences` and `dense C softmax per_step` after it",
+            (Some(_), _) => "repeat copies the encoder's last state over steps for a recurrent decoder: put `lstm N sequences` (or `gru`) after it",
         };
         let mut diagnostic = Diagnostic::error(
-            "repeat must feed an lstm",
+            "repeat must feed a recurrent layer",
             layer.span,
-            "not followed by an lstm",
+            "not followed by an lstm or a gru",
         )
         .with_help(help);
         if let Some(next) = next {

@@ -127,7 +127,7 @@ fn check_embedding(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
     }
 }
 
-/// A regression's values come out of a linear `dense` layer.
+/// A regression's values come out of a `dense` layer.
 fn check_ends_in_dense(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
     let Some(last) = spec.model.layers.last() else {
         return;
