@@ -46,6 +46,7 @@ fn affine(v: &[f64], w: &[f64], bias: &[f64]) -> Vec<f64> {
     out
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn gru_forward(
     dims: Dims,
     x: &[f64],
