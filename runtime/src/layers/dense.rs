@@ -162,14 +162,26 @@ struct DenseWork {
 }
 
 impl Work for DenseWork {
-    fn forward(&mut self, input: Flow, params: &[Tensor], _noise: Option<u64>) {
+    fn forward(
+        &mut self,
+        input: Flow,
+        _mask: Option<&[f32]>,
+        params: &[Tensor],
+        _noise: Option<u64>,
+    ) {
         let (w, b) = (&params[0].value, &params[1].value);
         let dims = (self.k, self.o);
         dense_forward(input.features(), w, b, dims, &mut self.y, &mut self.room);
         self.activation.forward(&mut self.y);
     }
 
-    fn backward(&mut self, input: Flow, d_out: &[f32], params: &mut [Tensor]) {
+    fn backward(
+        &mut self,
+        input: Flow,
+        _mask: Option<&[f32]>,
+        d_out: &[f32],
+        params: &mut [Tensor],
+    ) {
         let [w, b] = params else {
             unreachable!("a dense layer has two tensors")
         };
