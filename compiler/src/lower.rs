@@ -157,10 +157,12 @@ fn lower_data(spec: &Spec, checked: &Checked) -> DataPlan {
             count,
             max_len,
             pad,
+            mask,
         } => FramePlan::Runs {
             count: count as usize,
             max_len: max_len as usize,
             pad_before: pad == Pad::Pre,
+            mask,
         },
         Frame::Lag {
             steps_in,

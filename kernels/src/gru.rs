@@ -28,12 +28,12 @@ use wide::f32x8;
 use crate::activation::{sigmoid8, tanh8};
 use crate::denormal::FlushDenormals;
 use crate::gemm::{Mat, MatMut};
-use crate::lanes::{load, store};
+use crate::lanes::{add_into, load, store};
 use crate::packed::PackedMat;
 use crate::recurrent::{
-    cells_in_parallel, column_sums, first_step_with_state, input_backward, input_room,
-    project_input, recurrent_product, recurrent_weight_grad, GradRoom, InputKind, OutputGrad,
-    RecurrentDims, RecurrentInput, StepMatrix,
+    cells_in_parallel, check_mask, column_sums, first_step_with_state, input_backward, input_room,
+    is_padded, project_input, recurrent_product, recurrent_weight_grad, GradRoom, InputKind,
+    OutputGrad, RecurrentDims, RecurrentInput, StepMatrix,
 };
 
 /// Gates per hidden unit: r, z, n.
@@ -221,10 +221,20 @@ impl GruScratch {
 }
 
 /// Runs the layer over the sequence from the initial state in the tape.
-pub fn gru_forward(input: RecurrentInput, w: &GruWeights, tape: &mut GruTape) {
+///
+/// `mask [T, B]`, when given, is 1 for a real step and 0 for a padded one (Keras' masking):
+/// at a padded step a row's h is carried unchanged from the previous step, so its output
+/// there repeats the previous output and its final state is its last real step's.
+pub fn gru_forward(
+    input: RecurrentInput,
+    mask: Option<&[f32]>,
+    w: &GruWeights,
+    tape: &mut GruTape,
+) {
     let _ftz = FlushDenormals::new();
     let dims = tape.dims;
     check_weights(dims, w);
+    check_mask(dims, mask);
     let (b, h, g3) = (dims.batch, dims.hidden, gates(dims));
     let w_ih = Mat::new(w.w_ih, dims.input, g3);
     project_input(dims, input, w_ih, &mut tape.gates, &mut tape.room);
@@ -242,6 +252,20 @@ pub fn gru_forward(input: RecurrentInput, w: &GruWeights, tape: &mut GruTape) {
             tape.product.fill(0.0);
         }
         step_forward(dims, t, w, tape);
+        if let Some(mask) = mask {
+            carry_padded_rows(dims, &mask[t * b..][..b], t, tape);
+        }
+    }
+}
+
+/// At step `t`, copies h from the previous step over the rows `step_mask [B]` marks padded.
+/// Computing a padded row and then overwriting it keeps the fused pass free of branches;
+/// backward sends its gates no gradient.
+fn carry_padded_rows(dims: RecurrentDims, step_mask: &[f32], t: usize, tape: &mut GruTape) {
+    let (b, h) = (dims.batch, dims.hidden);
+    for (row, _) in step_mask.iter().enumerate().filter(|(_, &m)| m == 0.0) {
+        let (prev, next) = ((t * b + row) * h, ((t + 1) * b + row) * h);
+        tape.h.copy_within(prev..prev + h, next);
     }
 }
 
@@ -367,12 +391,16 @@ fn cell_backward(
     }
 }
 
-/// Backprop through time over the sequence `gru_forward` last ran. Writes the weight
-/// gradients into `grads`, and writes the input gradient into `dx` when given (`[T, B, I]`
-/// for a dense input, `[B, I]` for a repeated one; one-hot inputs have none). The initial
-/// state is a constant: gradients do not flow past the start of the sequence.
+/// Backprop through time over the sequence `gru_forward` last ran, with the same `mask`.
+/// Writes the weight gradients into `grads`, and writes the input gradient into `dx` when
+/// given (`[T, B, I]` for a dense input, `[B, I]` for a repeated one; one-hot inputs have
+/// none). The initial state is a constant: gradients do not flow past the start of the
+/// sequence. At a padded step the gradient of h passes straight to the previous step, and
+/// the step's gates and input get none.
+#[allow(clippy::too_many_arguments)]
 pub fn gru_backward(
     input: RecurrentInput,
+    mask: Option<&[f32]>,
     w: &GruWeights,
     tape: &GruTape,
     dout: OutputGrad,
@@ -383,6 +411,7 @@ pub fn gru_backward(
     let _ftz = FlushDenormals::new();
     let dims = tape.dims;
     check_weights(dims, w);
+    check_mask(dims, mask);
     let (t_len, b, h, g3) = (dims.steps, dims.batch, dims.hidden, gates(dims));
     if t_len > 1 {
         // Only steps after the first pass a gradient back through W_hh.
@@ -390,7 +419,8 @@ pub fn gru_backward(
     }
     scratch.dh_next.fill(0.0);
     for t in (0..t_len).rev() {
-        step_backward(dims, t, tape, dout, scratch);
+        let step_mask = mask.map(|m| &m[t * b..][..b]);
+        step_backward(dims, t, step_mask, tape, dout, scratch);
         if t > 0 {
             let dpre_h = Mat::new(&scratch.dpre_h[t * b * g3..(t + 1) * b * g3], b, g3);
             let dh_next = &mut MatMut::new(&mut scratch.dh_next, b, h);
@@ -409,6 +439,7 @@ pub fn gru_backward(
 fn step_backward(
     dims: RecurrentDims,
     t: usize,
+    step_mask: Option<&[f32]>,
     tape: &GruTape,
     dout: OutputGrad,
     scratch: &mut GruScratch,
@@ -418,6 +449,14 @@ fn step_backward(
     let dpre_h = &mut scratch.dpre_h[t * b * g3..(t + 1) * b * g3];
     let cell = |(row, ((dpre_x, dpre_h), dh_next)): RowsBackward| {
         let at = t * b + row;
+        if is_padded(step_mask, row) {
+            dpre_x.fill(0.0);
+            dpre_h.fill(0.0);
+            if let Some(out) = dout.row(dims, t, row) {
+                add_into(dh_next, out);
+            }
+            return;
+        }
         let kept = Kept {
             gates: &tape.gates[at * g3..][..g3],
             hn: &tape.hn[at * h..][..h],

@@ -28,11 +28,11 @@ use wide::f32x8;
 use crate::activation::{sigmoid8, tanh8};
 use crate::denormal::FlushDenormals;
 use crate::gemm::{Mat, MatMut};
-use crate::lanes::{load, store};
+use crate::lanes::{add_into, load, store};
 use crate::packed::PackedMat;
 use crate::recurrent::{
-    cells_in_parallel, first_step_with_state, input_backward, input_room, project_input,
-    recurrent_product, recurrent_weight_grad, GradRoom, StepMatrix,
+    cells_in_parallel, check_mask, first_step_with_state, input_backward, input_room, is_padded,
+    project_input, recurrent_product, recurrent_weight_grad, GradRoom, StepMatrix,
 };
 pub use crate::recurrent::{column_sums, transpose_into, InputKind, OutputGrad};
 
@@ -223,7 +223,11 @@ impl LstmScratch {
 }
 
 /// Runs the layer over the sequence from the initial state in the tape.
-pub fn lstm_forward(input: LstmInput, w: &LstmWeights, tape: &mut LstmTape) {
+///
+/// `mask [T, B]`, when given, is 1 for a real step and 0 for a padded one (Keras' masking):
+/// at a padded step a row's h and c are carried unchanged from the previous step, so its
+/// output there repeats the previous output and its final state is its last real step's.
+pub fn lstm_forward(input: LstmInput, mask: Option<&[f32]>, w: &LstmWeights, tape: &mut LstmTape) {
     let _ftz = FlushDenormals::new();
     let dims = tape.dims;
     check_weights(dims, w);
@@ -233,6 +237,7 @@ pub fn lstm_forward(input: LstmInput, w: &LstmWeights, tape: &mut LstmTape) {
     if let Some(packed) = &mut tape.w_hh_packed {
         packed.pack(Mat::new(w.w_hh, h, g4));
     }
+    check_mask(dims, mask);
     let first = first_step_with_state(tape.initial_state().0);
     for t in 0..dims.steps {
         let gates = &mut tape.gates[t * b * g4..(t + 1) * b * g4];
@@ -265,6 +270,21 @@ pub fn lstm_forward(input: LstmInput, w: &LstmWeights, tape: &mut LstmTape) {
                 .zip(tanh_c.chunks_mut(h))
                 .for_each(|((((z, cp), c), hn), tc)| cell_forward(z, w.bias, cp, c, hn, tc));
         }
+        if let Some(mask) = mask {
+            carry_padded_rows(dims, &mask[t * b..][..b], t, tape);
+        }
+    }
+}
+
+/// At step `t`, copies h and c from the previous step over the rows `step_mask [B]` marks
+/// padded. Computing a padded row and then overwriting it keeps the fused pass free of
+/// branches; its gates stay in the tape but backward sends them no gradient.
+fn carry_padded_rows(dims: LstmDims, step_mask: &[f32], t: usize, tape: &mut LstmTape) {
+    let (b, h) = (dims.batch, dims.hidden);
+    for (row, _) in step_mask.iter().enumerate().filter(|(_, &m)| m == 0.0) {
+        let (prev, next) = ((t * b + row) * h, ((t + 1) * b + row) * h);
+        tape.h.copy_within(prev..prev + h, next);
+        tape.c.copy_within(prev..prev + h, next);
     }
 }
 
@@ -355,12 +375,16 @@ impl CellDh<'_> {
     }
 }
 
-/// Backprop through time over the sequence `lstm_forward` last ran. Writes the weight
-/// gradients into `grads`, and writes the input gradient into `dx` when given (`[T, B, I]`
-/// for a dense input, `[B, I]` for a repeated one; one-hot inputs have none). The initial
-/// state is a constant: gradients do not flow past the start of the sequence.
+/// Backprop through time over the sequence `lstm_forward` last ran, with the same `mask`.
+/// Writes the weight gradients into `grads`, and writes the input gradient into `dx` when
+/// given (`[T, B, I]` for a dense input, `[B, I]` for a repeated one; one-hot inputs have
+/// none). The initial state is a constant: gradients do not flow past the start of the
+/// sequence. At a padded step the gradients of h and c pass straight to the previous step,
+/// and the step's gates and input get none.
+#[allow(clippy::too_many_arguments)]
 pub fn lstm_backward(
     input: LstmInput,
+    mask: Option<&[f32]>,
     w: &LstmWeights,
     tape: &LstmTape,
     dout: OutputGrad,
@@ -371,6 +395,7 @@ pub fn lstm_backward(
     let _ftz = FlushDenormals::new();
     let dims = tape.dims;
     check_weights(dims, w);
+    check_mask(dims, mask);
     let (t_len, b, h, g4) = (dims.steps, dims.batch, dims.hidden, gates(dims));
     if t_len > 1 {
         // Only steps after the first pass a gradient back through W_hh.
@@ -379,43 +404,14 @@ pub fn lstm_backward(
     scratch.dh_next.fill(0.0);
     scratch.dc_next.fill(0.0);
     for t in (0..t_len).rev() {
-        let dgates = &mut scratch.dgates[t * b * g4..(t + 1) * b * g4];
-        let (tape_ref, dh_next) = (tape, &scratch.dh_next);
-        let cell = |row: usize, (dz, dc_next): (&mut [f32], &mut [f32])| {
-            let at = t * b + row;
-            let dh = CellDh {
-                out: dout.row(dims, t, row),
-                next: &dh_next[row * h..][..h],
-            };
-            cell_backward(
-                &tape_ref.gates[at * g4..][..g4],
-                &tape_ref.c[at * h..][..h],
-                &tape_ref.tanh_c[at * h..][..h],
-                dh,
-                dc_next,
-                dz,
-            );
-        };
-        if cells_in_parallel(dims) {
-            dgates
-                .par_chunks_mut(g4)
-                .zip(scratch.dc_next.par_chunks_mut(h))
-                .enumerate()
-                .for_each(|(row, pair)| {
-                    let _ftz = FlushDenormals::new();
-                    cell(row, pair)
-                });
-        } else {
-            dgates
-                .chunks_mut(g4)
-                .zip(scratch.dc_next.chunks_mut(h))
-                .enumerate()
-                .for_each(|(row, pair)| cell(row, pair));
-        }
+        let step_mask = mask.map(|m| &m[t * b..][..b]);
+        step_backward(dims, t, step_mask, tape, dout, scratch);
         if t > 0 {
-            let dz = Mat::new(dgates, b, g4);
+            let dz = Mat::new(&scratch.dgates[t * b * g4..(t + 1) * b * g4], b, g4);
             let dh_next = &mut MatMut::new(&mut scratch.dh_next, b, h);
-            scratch.w_hh_t.multiply(dh_next, dz, false);
+            // With a mask, padded rows already hold the gradient they carry back, and the
+            // others zero.
+            scratch.w_hh_t.multiply(dh_next, dz, mask.is_some());
         }
     }
     let room = &mut scratch.grad_room;
@@ -424,6 +420,65 @@ pub fn lstm_backward(
     let w_ih = Mat::new(w.w_ih, dims.input, g4);
     input_backward(dims, input, w_ih, &scratch.dgates, room, grads.w_ih, dx);
 }
+
+/// The fused cell pass of step `t` backward, row by row. Without a mask `dh_next` is only
+/// read, and the step's product against `W_hhᵀ` overwrites it; with one, each row leaves in
+/// `dh_next` what it passes back past the weights (all of it for a padded row, nothing for a
+/// real one), and the product is added to it.
+fn step_backward(
+    dims: LstmDims,
+    t: usize,
+    step_mask: Option<&[f32]>,
+    tape: &LstmTape,
+    dout: OutputGrad,
+    scratch: &mut LstmScratch,
+) {
+    let (b, h, g4) = (dims.batch, dims.hidden, gates(dims));
+    let dgates = &mut scratch.dgates[t * b * g4..(t + 1) * b * g4];
+    let cell = |(row, ((dz, dc_next), dh_next)): RowsBackward| {
+        let at = t * b + row;
+        let out = dout.row(dims, t, row);
+        if is_padded(step_mask, row) {
+            dz.fill(0.0);
+            if let Some(out) = out {
+                add_into(dh_next, out);
+            }
+            return;
+        }
+        let dh = CellDh { out, next: dh_next };
+        cell_backward(
+            &tape.gates[at * g4..][..g4],
+            &tape.c[at * h..][..h],
+            &tape.tanh_c[at * h..][..h],
+            dh,
+            dc_next,
+            dz,
+        );
+        if step_mask.is_some() {
+            dh_next.fill(0.0);
+        }
+    };
+    if cells_in_parallel(dims) {
+        let rows = dgates
+            .par_chunks_mut(g4)
+            .zip(scratch.dc_next.par_chunks_mut(h));
+        rows.zip(scratch.dh_next.par_chunks_mut(h))
+            .enumerate()
+            .for_each(|row| {
+                let _ftz = FlushDenormals::new();
+                cell(row)
+            });
+    } else {
+        let rows = dgates.chunks_mut(g4).zip(scratch.dc_next.chunks_mut(h));
+        rows.zip(scratch.dh_next.chunks_mut(h))
+            .enumerate()
+            .for_each(cell);
+    }
+}
+
+/// One row of one step for `cell_backward`: its index in the batch, and the `dz`, `dc_next`
+/// and `dh_next` it writes.
+type RowsBackward<'a> = (usize, ((&'a mut [f32], &'a mut [f32]), &'a mut [f32]));
 
 /// Whether `W_hh` is packed once per pass: for every product beyond the small kernel's,
 /// which would otherwise pack it again at every step.

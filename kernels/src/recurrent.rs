@@ -58,6 +58,18 @@ impl<'a> OutputGrad<'a> {
     }
 }
 
+/// Checks that a step mask, when given, is `[T, B]`: 1 for a real step, 0 for a padded one.
+pub(crate) fn check_mask(dims: RecurrentDims, mask: Option<&[f32]>) {
+    if let Some(mask) = mask {
+        assert_eq!(mask.len(), dims.steps * dims.batch, "mask must be [T, B]");
+    }
+}
+
+/// Whether row `row` of a step is padded, by the step's mask `[B]`.
+pub(crate) fn is_padded(step_mask: Option<&[f32]>, row: usize) -> bool {
+    step_mask.is_some_and(|m| m[row] == 0.0)
+}
+
 /// 1 when the initial hidden state `h0` is all zeros, as it is for every batch of a layer
 /// that is not stateful: step 0's recurrent product `0·W_hh` would add nothing, forward or
 /// back.

@@ -459,13 +459,15 @@ fn draw_run(
 
 /// One batch, encoded for the kernels: time-major `[T, B, F]` features (or `[T, B]` hot
 /// indices for a one-hot input), and `[T_target, B]` target classes or `[T_target, B, O]`
-/// target values.
+/// target values; with masking, `[T, B]` 1 for a real step and 0 for a padded one (empty
+/// without).
 pub struct Batch {
     pub rows: usize,
     pub x: Vec<f32>,
     pub hot: Vec<u32>,
     pub targets: Vec<u32>,
     pub values: Vec<f32>,
+    pub mask: Vec<f32>,
 }
 
 /// How a sample's symbols become the model's input.
@@ -484,6 +486,8 @@ pub struct Encoding {
     /// `outputs` values (every target column at each forecast step); zero for symbols.
     pub columns: usize,
     pub outputs: usize,
+    /// Padded steps masked (Keras' `Masking`): the batch carries a step mask.
+    pub mask: bool,
 }
 
 impl Encoding {
@@ -504,6 +508,7 @@ impl Encoding {
             gather: plan.ids || (plan.one_hot && !plan.as_features && !padded),
             columns,
             outputs,
+            mask: matches!(plan.frame, FramePlan::Runs { mask: true, .. }),
         }
     }
 }
@@ -524,6 +529,14 @@ impl Batch {
             hot,
             targets: vec![0; if series { 0 } else { target_steps * rows }],
             values: vec![0.0; target_steps * rows * encoding.outputs],
+            mask: vec![
+                0.0;
+                if encoding.mask {
+                    encoding.steps * rows
+                } else {
+                    0
+                }
+            ],
         }
     }
 
@@ -598,6 +611,9 @@ impl Batch {
             self.targets[step * rows + row] = symbol;
         }
         for (position, &symbol) in input.iter().enumerate() {
+            if encoding.mask {
+                self.mask[position * rows + row] = f32::from(u8::from(symbol != PAD));
+            }
             if encoding.gather {
                 self.hot[position * rows + row] = symbol;
                 continue;

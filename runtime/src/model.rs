@@ -312,11 +312,11 @@ impl Workspace {
     fn run(&mut self, model: &Model, batch: &Batch, noise: Option<u64>) -> f64 {
         for index in 0..self.works.len() {
             let (done, rest) = self.works.split_at_mut(index);
-            let flow = input_of(done, batch, self.encoding);
+            let (flow, mask) = input_of(done, batch, self.encoding);
             let layer_noise = noise.map(|n| n ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-            rest[0].forward(flow, model.params(index), layer_noise);
+            rest[0].forward(flow, mask, model.params(index), layer_noise);
         }
-        let logits = match input_of(&self.works, batch, self.encoding) {
+        let logits = match input_of(&self.works, batch, self.encoding).0 {
             Flow::Sequence(y) | Flow::Vector(y) => y,
             _ => unreachable!("the compiler ends every model with a dense layer"),
         };
@@ -359,8 +359,8 @@ impl Workspace {
             let (done, rest) = self.works.split_at_mut(index);
             let (current, after) = rest.split_first_mut().unwrap();
             let d_out = next_gradient(after).unwrap_or(&self.dlogits);
-            let flow = input_of(done, batch, self.encoding);
-            current.backward(flow, d_out, model.params_mut(index));
+            let (flow, mask) = input_of(done, batch, self.encoding);
+            current.backward(flow, mask, d_out, model.params_mut(index));
         }
     }
 }
@@ -396,14 +396,24 @@ pub(crate) fn probs_per_logit(loss: Loss) -> usize {
     }
 }
 
-/// What the layer after `done` reads: the batch, passed through each of them.
-fn input_of<'a>(done: &'a [Box<dyn Work>], batch: &'a Batch, encoding: Encoding) -> Flow<'a> {
+/// What the layer after `done` reads: the batch, passed through each of them, and the
+/// batch's step mask while its steps last. As in Keras, a layer that returns one vector
+/// ends the mask: nothing after it has the batch's steps.
+fn input_of<'a>(
+    done: &'a [Box<dyn Work>],
+    batch: &'a Batch,
+    encoding: Encoding,
+) -> (Flow<'a>, Option<&'a [f32]>) {
     let first = if encoding.gather {
         Flow::Hot(&batch.hot)
     } else {
         Flow::Features(&batch.x)
     };
-    done.iter().fold(first, |flow, work| work.output(flow))
+    let mask = (!batch.mask.is_empty()).then_some(&batch.mask[..]);
+    done.iter().fold((first, mask), |(flow, mask), work| {
+        let next = work.output(flow);
+        (next, mask.filter(|_| matches!(next, Flow::Sequence(_))))
+    })
 }
 
 /// The gradient reaching a layer's output: the input gradient of the next layer that has

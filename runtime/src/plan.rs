@@ -218,6 +218,9 @@ pub enum FramePlan {
         count: usize,
         max_len: usize,
         pad_before: bool,
+        /// Padded steps masked: a recurrent layer carries its state over them (Keras'
+        /// `Masking`); only with padding after the run.
+        mask: bool,
     },
     Lag {
         steps_in: usize,

@@ -2,8 +2,8 @@
 //! out, scaled and split.
 
 use super::args::{
-    bind, callee, choice, keep, non_negative, optional, positive, real_in, required, string,
-    unknown,
+    bind, boolean, callee, choice, keep, non_negative, optional, positive, real_in, required,
+    string, unknown,
 };
 use super::{Csv, Data, Encode, Frame, Layout, Missing, Pad, Scale, Source, Split};
 use crate::diagnostic::Diagnostic;
@@ -341,7 +341,8 @@ fn frame(value: &Value, diagnostics: &mut Vec<Diagnostic>) -> Option<Spanned<Fra
             size.map(|size| Frame::Windows { size: size.value })
         }
         "runs" => {
-            let slots = bind(args, &["count", "max_len", "pad"], 2, "runs", diagnostics);
+            let params = ["count", "max_len", "pad", "mask"];
+            let slots = bind(args, &params, 2, "runs", diagnostics);
             let example = "runs(count=1000, max_len=5)";
             let count = number_arg(value, slots[0], "count", example, positive, diagnostics);
             let max_len = number_arg(value, slots[1], "max_len", example, positive, diagnostics);
@@ -350,10 +351,16 @@ fn frame(value: &Value, diagnostics: &mut Vec<Diagnostic>) -> Option<Spanned<Fra
                 Some(value) => keep(diagnostics, choice(value, "pad", &pads)).map(|p| p.value),
                 None => Some(Pad::Pre),
             };
+            let mask = match slots[3] {
+                Some(value) => keep(diagnostics, boolean(value, "mask")),
+                None => None,
+            };
+            let mask = mask_after(pad, mask, diagnostics);
             Some(Frame::Runs {
                 count: count?.value,
                 max_len: max_len?.value,
                 pad: pad?,
+                mask,
             })
         }
         "lag" => {
@@ -447,6 +454,34 @@ fn frame(value: &Value, diagnostics: &mut Vec<Diagnostic>) -> Option<Spanned<Fra
 }
 
 /// A required integer argument of the call `call`, read by `read`, reported if wrong.
+/// Whether padded steps are masked: only after the run (`pad=post`), because a masked step
+/// carries the state, and before the run that state is the zero state anyway while Keras'
+/// cuDNN path refuses masks that do not end each row.
+fn mask_after(
+    pad: Option<Pad>,
+    mask: Option<Spanned<bool>>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> bool {
+    match (pad, mask) {
+        (Some(Pad::Pre), Some(mask)) if mask.value => {
+            diagnostics.push(
+                Diagnostic::error(
+                    "masking needs padding after the run: expected `pad=post`, found `pad=pre`",
+                    mask.span,
+                    "masks pre-padded runs",
+                )
+                .with_help(
+                    "write `runs(..., pad=post, mask=true)`: a masked step carries the state \
+                     on, so padding must come after each run (as Keras' `Masking` with \
+                     `pad_sequences(padding=\"post\")`)",
+                ),
+            );
+            false
+        }
+        (_, mask) => mask.is_some_and(|m| m.value),
+    }
+}
+
 fn number_arg(
     call: &Value,
     slot: Option<&Value>,

@@ -264,8 +264,14 @@ pub enum Frame {
     /// Every window of `size` symbols, target the symbol after it.
     Windows { size: u64 },
     /// `count` random runs of 1 to `max_len` symbols, padded to `max_len`, target the symbol
-    /// after the run (Keras `pad_sequences`).
-    Runs { count: u64, max_len: u64, pad: Pad },
+    /// after the run (Keras `pad_sequences`); with `mask`, padded steps are masked (Keras
+    /// `Masking(mask_value=0)`).
+    Runs {
+        count: u64,
+        max_len: u64,
+        pad: Pad,
+        mask: bool,
+    },
     /// Every window of `steps_in` symbols; target its first `steps_out` symbols, per step
     /// (the tutorials' pandas `shift` framing).
     Lag { steps_in: u64, steps_out: u64 },

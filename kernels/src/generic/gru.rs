@@ -4,6 +4,9 @@
 //! `r = sigmoid(x_t·W_ir + b_ir + h_{t-1}·W_hr + b_hr)`,
 //! `z = sigmoid(x_t·W_iz + b_iz + h_{t-1}·W_hz + b_hz)`,
 //! `n = tanh(x_t·W_in + b_in + r·(h_{t-1}·W_hn + b_hn))`, `h_t = (1 - z)·n + z·h_{t-1}`.
+//!
+//! With a step mask `m [T, B]` (1 real, 0 padded), each row's new state is the blend
+//! `h_t = m·h_new + (1−m)·h_{t-1}` (Keras' masking).
 
 use super::lstm::Dims;
 use super::sigmoid;
@@ -43,6 +46,7 @@ fn affine(v: &[f64], w: &[f64], bias: &[f64]) -> Vec<f64> {
     out
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn gru_forward(
     dims: Dims,
     x: &[f64],
@@ -51,6 +55,7 @@ pub fn gru_forward(
     bias_ih: &[f64],
     bias_hh: &[f64],
     h0: &[f64],
+    mask: Option<&[f64]>,
 ) -> GruRefTape {
     let (steps, batch, input, hidden) = dims;
     let g3 = 3 * hidden;
@@ -65,6 +70,7 @@ pub fn gru_forward(
             let h_prev: Vec<f64> = tape.h[row * hidden..][..hidden].to_vec();
             let from_x = affine(&x[row * input..][..input], w_ih, bias_ih);
             let from_h = affine(&h_prev, w_hh, bias_hh);
+            let m = mask.map_or(1.0, |mask| mask[row]);
             for j in 0..hidden {
                 let r = sigmoid(from_x[j] + from_h[j]);
                 let z = sigmoid(from_x[hidden + j] + from_h[hidden + j]);
@@ -75,7 +81,8 @@ pub fn gru_forward(
                 gates[hidden + j] = z;
                 gates[2 * hidden + j] = n;
                 tape.hn[row * hidden + j] = hn;
-                tape.h[(row + batch) * hidden + j] = (1.0 - z) * n + z * h_prev[j];
+                let h_new = (1.0 - z) * n + z * h_prev[j];
+                tape.h[(row + batch) * hidden + j] = m * h_new + (1.0 - m) * h_prev[j];
             }
         }
     }
@@ -83,7 +90,7 @@ pub fn gru_forward(
 }
 
 /// Gradients of every input given `dh_out [T, B, H]`, the gradient of the loss with
-/// respect to every step's output.
+/// respect to every step's output, and forward's `mask`.
 pub fn gru_backward(
     dims: Dims,
     x: &[f64],
@@ -91,6 +98,7 @@ pub fn gru_backward(
     w_hh: &[f64],
     tape: &GruRefTape,
     dh_out: &[f64],
+    mask: Option<&[f64]>,
 ) -> GruRefGrads {
     let (steps, batch, input, hidden) = dims;
     let g3 = 3 * hidden;
@@ -114,9 +122,11 @@ pub fn gru_backward(
             let mut dpre_x = vec![0.0; g3];
             let mut dpre_h = vec![0.0; g3];
             let mut dh_prev = vec![0.0; hidden];
+            let m = mask.map_or(1.0, |mask| mask[row]);
             for j in 0..hidden {
                 let (r, z, n) = (gates[j], gates[hidden + j], gates[2 * hidden + j]);
-                let dh = dh_out[row * hidden + j] + dh_next[b * hidden + j];
+                let dh_all = dh_out[row * hidden + j] + dh_next[b * hidden + j];
+                let dh = m * dh_all;
                 let dn = dh * (1.0 - z) * (1.0 - n * n);
                 let dr = dn * tape.hn[row * hidden + j] * r * (1.0 - r);
                 let dz = dh * (h_prev[j] - n) * z * (1.0 - z);
@@ -126,7 +136,7 @@ pub fn gru_backward(
                 dpre_h[j] = dr;
                 dpre_h[hidden + j] = dz;
                 dpre_h[2 * hidden + j] = dn * r;
-                dh_prev[j] = dh * z;
+                dh_prev[j] = dh * z + (1.0 - m) * dh_all;
             }
             let x_row = &x[row * input..][..input];
             for k in 0..g3 {

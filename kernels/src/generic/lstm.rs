@@ -2,6 +2,9 @@
 //!
 //! `z = x_t·W_ih + h_{t-1}·W_hh + b`, split into gates i, f, g, o of H each;
 //! `i, f, o = sigmoid`, `g = tanh`; `c_t = f·c_{t-1} + i·g`; `h_t = o·tanh(c_t)`.
+//!
+//! With a step mask `m [T, B]` (1 real, 0 padded), each row's new state is the blend
+//! `c_t = m·c_new + (1−m)·c_{t-1}`, `h_t = m·h_new + (1−m)·h_{t-1}` (Keras' masking).
 
 use super::sigmoid;
 
@@ -26,6 +29,7 @@ pub fn lstm_forward(
     bias: &[f64],
     h0: &[f64],
     c0: &[f64],
+    mask: Option<&[f64]>,
 ) -> LstmRefTape {
     let (steps, batch, input, hidden) = dims;
     let g4 = 4 * hidden;
@@ -47,6 +51,7 @@ pub fn lstm_forward(
                     *zj += h_prev[p] * w_hh[p * g4 + j];
                 }
             }
+            let m = mask.map_or(1.0, |mask| mask[t * batch + b]);
             for j in 0..hidden {
                 let (i, f, g, o) = (
                     sigmoid(z[j]),
@@ -55,14 +60,15 @@ pub fn lstm_forward(
                     sigmoid(z[3 * hidden + j]),
                 );
                 let c_prev = tape.c[(t * batch + b) * hidden + j];
-                let c = f * c_prev + i * g;
+                let c_new = f * c_prev + i * g;
                 let gates = &mut tape.gates[(t * batch + b) * g4..];
                 gates[j] = i;
                 gates[hidden + j] = f;
                 gates[2 * hidden + j] = g;
                 gates[3 * hidden + j] = o;
-                tape.c[((t + 1) * batch + b) * hidden + j] = c;
-                tape.h[((t + 1) * batch + b) * hidden + j] = o * c.tanh();
+                let h_new = o * c_new.tanh();
+                tape.c[((t + 1) * batch + b) * hidden + j] = m * c_new + (1.0 - m) * c_prev;
+                tape.h[((t + 1) * batch + b) * hidden + j] = m * h_new + (1.0 - m) * h_prev[j];
             }
         }
     }
@@ -70,7 +76,8 @@ pub fn lstm_forward(
 }
 
 /// Gradients `(dW_ih, dW_hh, dbias, dx)` given `dh_out [T, B, H]`, the gradient of the loss
-/// with respect to every step's output. The initial state is taken as a constant.
+/// with respect to every step's output, and forward's `mask`. The initial state is taken as
+/// a constant.
 pub fn lstm_backward(
     dims: Dims,
     x: &[f64],
@@ -78,6 +85,7 @@ pub fn lstm_backward(
     w_hh: &[f64],
     tape: &LstmRefTape,
     dh_out: &[f64],
+    mask: Option<&[f64]>,
 ) -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) {
     let (steps, batch, input, hidden) = dims;
     let g4 = 4 * hidden;
@@ -91,7 +99,10 @@ pub fn lstm_backward(
         for b in 0..batch {
             let row = t * batch + b;
             let gates = &tape.gates[row * g4..][..g4];
+            let m = mask.map_or(1.0, |mask| mask[row]);
             let mut dz = vec![0.0; g4];
+            // The part of h's and c's gradients that skips the cell: all of it at a padded step.
+            let mut dh_skip = vec![0.0; hidden];
             for j in 0..hidden {
                 let (i, f, g, o) = (
                     gates[j],
@@ -99,16 +110,19 @@ pub fn lstm_backward(
                     gates[2 * hidden + j],
                     gates[3 * hidden + j],
                 );
-                let c = tape.c[((t + 1) * batch + b) * hidden + j];
                 let c_prev = tape.c[row * hidden + j];
-                let dh = dh_out[row * hidden + j] + dh_next[b * hidden + j];
+                let c = f * c_prev + i * g;
+                let dh_all = dh_out[row * hidden + j] + dh_next[b * hidden + j];
+                let dc_all = dc_next[b * hidden + j];
+                let (dh, dc_in) = (m * dh_all, m * dc_all);
+                dh_skip[j] = (1.0 - m) * dh_all;
                 let tanh_c = c.tanh();
-                let dc = dc_next[b * hidden + j] + dh * o * (1.0 - tanh_c * tanh_c);
+                let dc = dc_in + dh * o * (1.0 - tanh_c * tanh_c);
                 dz[j] = dc * g * i * (1.0 - i);
                 dz[hidden + j] = dc * c_prev * f * (1.0 - f);
                 dz[2 * hidden + j] = dc * i * (1.0 - g * g);
                 dz[3 * hidden + j] = dh * tanh_c * o * (1.0 - o);
-                dc_next[b * hidden + j] = dc * f;
+                dc_next[b * hidden + j] = dc * f + (1.0 - m) * dc_all;
             }
             let h_prev = &tape.h[row * hidden..][..hidden];
             let x_row = &x[row * input..][..input];
@@ -123,7 +137,8 @@ pub fn lstm_backward(
                 }
             }
             for p in 0..hidden {
-                dh_next[b * hidden + p] = (0..g4).map(|k| w_hh[p * g4 + k] * dz[k]).sum();
+                let through_weights: f64 = (0..g4).map(|k| w_hh[p * g4 + k] * dz[k]).sum();
+                dh_next[b * hidden + p] = through_weights + dh_skip[p];
             }
         }
     }

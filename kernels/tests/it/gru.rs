@@ -1,6 +1,6 @@
 //! The GRU layer: the f64 reference's gradients against finite differences, and the SIMD
 //! kernel against the reference for every input kind, both output kinds and odd sizes, from
-//! a zero and a non-zero initial state.
+//! a zero and a non-zero initial state, with and without a step mask.
 
 use kernels::generic::{gru_backward as ref_backward, gru_forward as ref_forward};
 use kernels::gru::{gru_backward, gru_forward, GruGrads, GruScratch, GruTape, GruWeights};
@@ -8,7 +8,7 @@ use kernels::recurrent::{InputKind, OutputGrad, RecurrentDims, RecurrentInput};
 use proptest::prelude::*;
 
 use crate::layers::numeric_gradient;
-use crate::{assert_close, bits, floats, to_f64, with_threads};
+use crate::{assert_close, bits, floats, step_mask, to_f64, with_threads};
 
 struct Case {
     dims: RecurrentDims,
@@ -20,6 +20,8 @@ struct Case {
     h0: Vec<f32>,
     /// `[T, B, H]` the gradient reaching every output.
     dh_out: Vec<f32>,
+    /// `[T, B]` 1 for a real step, 0 for a padded one.
+    mask: Option<Vec<f32>>,
 }
 
 fn case(steps: usize, batch: usize, input: usize, hidden: usize, seed: u64) -> Case {
@@ -39,6 +41,7 @@ fn case(steps: usize, batch: usize, input: usize, hidden: usize, seed: u64) -> C
         bias_hh: floats(seed + 4, g3, 0.5),
         h0: floats(seed + 5, batch * hidden, 0.5),
         dh_out: floats(seed + 6, steps * batch * hidden, 1.0),
+        mask: None,
     }
 }
 
@@ -62,7 +65,19 @@ fn dims_tuple(d: RecurrentDims) -> (usize, usize, usize, usize) {
 
 #[test]
 fn reference_gradients_match_finite_differences() {
-    let c = case(3, 2, 3, 4, 11);
+    check_reference_gradients(None);
+}
+
+#[test]
+fn masked_reference_gradients_match_finite_differences() {
+    // Padded steps at the end, in the middle, and at the start of a row.
+    check_reference_gradients(Some(vec![1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0]));
+}
+
+/// `mask [4, 2]`.
+fn check_reference_gradients(mask: Option<Vec<f64>>) {
+    let c = case(4, 2, 3, 4, 11);
+    let mask = mask.as_deref();
     let dims = dims_tuple(c.dims);
     let (x, w_ih, w_hh, b_ih, b_hh, h0, dh) = (
         to_f64(&c.x),
@@ -75,12 +90,12 @@ fn reference_gradients_match_finite_differences() {
     );
     // L = Σ_t Σ dh_out ⊙ h_t, so dL/dh_t = dh_out.
     let loss = |x: &[f64], w_ih: &[f64], w_hh: &[f64], b_ih: &[f64], b_hh: &[f64], h0: &[f64]| {
-        let tape = ref_forward(dims, x, w_ih, w_hh, b_ih, b_hh, h0);
+        let tape = ref_forward(dims, x, w_ih, w_hh, b_ih, b_hh, h0, mask);
         let outputs = &tape.h[h0.len()..];
         outputs.iter().zip(&dh).map(|(h, d)| h * d).sum::<f64>()
     };
-    let tape = ref_forward(dims, &x, &w_ih, &w_hh, &b_ih, &b_hh, &h0);
-    let grads = ref_backward(dims, &x, &w_ih, &w_hh, &tape, &dh);
+    let tape = ref_forward(dims, &x, &w_ih, &w_hh, &b_ih, &b_hh, &h0, mask);
+    let grads = ref_backward(dims, &x, &w_ih, &w_hh, &tape, &dh, mask);
     let check = |what: &str, analytic: &[f64], numeric: Vec<f64>| {
         assert_eq!(analytic.len(), numeric.len(), "{what}");
         for (i, (a, n)) in analytic.iter().zip(&numeric).enumerate() {
@@ -159,7 +174,9 @@ fn check_against_reference(c: &Case, kind: InputKind, last_only: bool) {
     let w = weights(c);
     let mut tape = GruTape::new(d, kind);
     tape.initial_state_mut().copy_from_slice(&c.h0);
-    gru_forward(input, &w, &mut tape);
+    let mask = c.mask.as_deref();
+    let mask_ref = mask.map(to_f64);
+    gru_forward(input, mask, &w, &mut tape);
 
     let state = d.batch * d.hidden;
     let mut dh = c.dh_out.clone();
@@ -177,8 +194,9 @@ fn check_against_reference(c: &Case, kind: InputKind, last_only: bool) {
         &to_f64(&c.bias_ih),
         &to_f64(&c.bias_hh),
         &to_f64(&c.h0),
+        mask_ref.as_deref(),
     );
-    let what = format!("{d:?} {kind:?} last_only={last_only}");
+    let what = format!("{d:?} {kind:?} last_only={last_only} mask={mask:?}");
     let forward_tolerance = 1e-5;
     assert_close(
         &format!("{what} h"),
@@ -223,6 +241,7 @@ fn check_against_reference(c: &Case, kind: InputKind, last_only: bool) {
     let want_dx = !matches!(kind, InputKind::OneHot);
     gru_backward(
         input,
+        mask,
         &w,
         &tape,
         dout,
@@ -238,6 +257,7 @@ fn check_against_reference(c: &Case, kind: InputKind, last_only: bool) {
         &w_hh,
         &reference,
         &to_f64(&dh),
+        mask_ref.as_deref(),
     );
     let tolerance = 2e-5 * d.steps as f64;
     let close = |name: &str, got: &[f32], want: &[f64]| {
@@ -277,6 +297,18 @@ proptest! {
         }
         check_against_reference(&c, kind, last_only);
     }
+
+    #[test]
+    // Random masks: padded steps anywhere, whole padded steps, rows padded throughout.
+    fn masked_simd_layer_matches_reference(steps in 1usize..6, batch in 1usize..8, input in 1usize..12, hidden in 1usize..20, seed: u64, kind in 0u8..3, last_only: bool, zero_state: bool) {
+        let kind = [InputKind::Dense, InputKind::OneHot, InputKind::Repeated][kind as usize];
+        let mut c = case(steps, batch, input, hidden, seed % 1000);
+        c.mask = Some(step_mask(seed, steps * batch));
+        if zero_state {
+            c.h0.fill(0.0);
+        }
+        check_against_reference(&c, kind, last_only);
+    }
 }
 
 #[test]
@@ -295,6 +327,8 @@ fn tutorial_shapes_match_reference() {
             check_against_reference(&c, kind, false);
             c.h0.fill(0.0);
             check_against_reference(&c, kind, true);
+            c.mask = Some(step_mask(5, steps * batch));
+            check_against_reference(&c, kind, true);
         }
     }
 }
@@ -309,7 +343,7 @@ fn same_bits_with_one_thread_and_two() {
             let w = weights(&c);
             let mut tape = GruTape::new(d, InputKind::Dense);
             tape.initial_state_mut().copy_from_slice(&c.h0);
-            gru_forward(RecurrentInput::Dense(&c.x), &w, &mut tape);
+            gru_forward(RecurrentInput::Dense(&c.x), None, &w, &mut tape);
             let g3 = 3 * d.hidden;
             let (mut dw_ih, mut dw_hh, mut db_ih, mut db_hh) = (
                 vec![0.0; d.input * g3],
@@ -327,6 +361,7 @@ fn same_bits_with_one_thread_and_two() {
             let mut scratch = GruScratch::new(d, InputKind::Dense);
             gru_backward(
                 RecurrentInput::Dense(&c.x),
+                None,
                 &w,
                 &tape,
                 OutputGrad::Sequence(&c.dh_out),
@@ -352,13 +387,13 @@ fn carried_state_continues_the_sequence() {
     let w = weights(&c);
     let mut whole = GruTape::new(d, InputKind::Dense);
     whole.initial_state_mut().copy_from_slice(&c.h0);
-    gru_forward(RecurrentInput::Dense(&c.x), &w, &mut whole);
+    gru_forward(RecurrentInput::Dense(&c.x), None, &w, &mut whole);
     let mut halves = GruTape::new(half, InputKind::Dense);
     halves.initial_state_mut().copy_from_slice(&c.h0);
     let (first, second) = c.x.split_at(c.x.len() / 2);
-    gru_forward(RecurrentInput::Dense(first), &w, &mut halves);
+    gru_forward(RecurrentInput::Dense(first), None, &w, &mut halves);
     halves.carry_state();
-    gru_forward(RecurrentInput::Dense(second), &w, &mut halves);
+    gru_forward(RecurrentInput::Dense(second), None, &w, &mut halves);
     // Close rather than equal bits: the input projection's GEMM runs over fewer rows.
     let want = to_f64(whole.final_state());
     assert_close("carried state", halves.final_state(), &want, 1e-6, 1e-6);

@@ -1,6 +1,6 @@
 //! The LSTM layer: the f64 reference's gradients against finite differences, and the SIMD
 //! kernel against the reference for every input kind, both output kinds and odd sizes, from
-//! a non-zero initial state.
+//! a non-zero initial state, with and without a step mask.
 
 use kernels::generic::{lstm_backward as ref_backward, lstm_forward as ref_forward};
 use kernels::lstm::{
@@ -10,7 +10,7 @@ use kernels::lstm::{
 use proptest::prelude::*;
 
 use crate::layers::numeric_gradient;
-use crate::{assert_close, bits, floats, to_f64, with_threads};
+use crate::{assert_close, bits, floats, step_mask, to_f64, with_threads};
 
 struct Case {
     dims: LstmDims,
@@ -22,6 +22,8 @@ struct Case {
     c0: Vec<f32>,
     /// `[T, B, H]` the gradient reaching every output.
     dh_out: Vec<f32>,
+    /// `[T, B]` 1 for a real step, 0 for a padded one.
+    mask: Option<Vec<f32>>,
 }
 
 /// A case starting from a zero hidden state, as a layer that is not stateful does.
@@ -47,6 +49,7 @@ fn case(steps: usize, batch: usize, input: usize, hidden: usize, seed: u64) -> C
         h0: floats(seed + 4, batch * hidden, 0.5),
         c0: floats(seed + 5, batch * hidden, 0.5),
         dh_out: floats(seed + 6, steps * batch * hidden, 1.0),
+        mask: None,
     }
 }
 
@@ -56,7 +59,19 @@ fn dims_tuple(d: LstmDims) -> (usize, usize, usize, usize) {
 
 #[test]
 fn reference_gradients_match_finite_differences() {
-    let c = case(3, 2, 3, 4, 11);
+    check_reference_gradients(None);
+}
+
+#[test]
+fn masked_reference_gradients_match_finite_differences() {
+    // Padded steps at the end, in the middle, and at the start of a row.
+    check_reference_gradients(Some(vec![1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0]));
+}
+
+/// `mask [4, 2]`.
+fn check_reference_gradients(mask: Option<Vec<f64>>) {
+    let c = case(4, 2, 3, 4, 11);
+    let mask = mask.as_deref();
     let dims = dims_tuple(c.dims);
     let (x, w_ih, w_hh, bias, h0, c0, dh) = (
         to_f64(&c.x),
@@ -69,11 +84,11 @@ fn reference_gradients_match_finite_differences() {
     );
     // L = Σ_t Σ dh_out ⊙ h_t, so dL/dh_t = dh_out.
     let loss = |x: &[f64], w_ih: &[f64], w_hh: &[f64], bias: &[f64]| -> f64 {
-        let tape = ref_forward(dims, x, w_ih, w_hh, bias, &h0, &c0);
+        let tape = ref_forward(dims, x, w_ih, w_hh, bias, &h0, &c0, mask);
         tape.h[h0.len()..].iter().zip(&dh).map(|(h, d)| h * d).sum()
     };
-    let tape = ref_forward(dims, &x, &w_ih, &w_hh, &bias, &h0, &c0);
-    let (dw_ih, dw_hh, dbias, dx) = ref_backward(dims, &x, &w_ih, &w_hh, &tape, &dh);
+    let tape = ref_forward(dims, &x, &w_ih, &w_hh, &bias, &h0, &c0, mask);
+    let (dw_ih, dw_hh, dbias, dx) = ref_backward(dims, &x, &w_ih, &w_hh, &tape, &dh, mask);
     let check = |what: &str, analytic: &[f64], numeric: Vec<f64>| {
         for (i, (a, n)) in analytic.iter().zip(&numeric).enumerate() {
             assert!(
@@ -138,7 +153,9 @@ fn check_against_reference(c: &Case, kind: InputKind, last_only: bool) {
     let (h0, c0) = tape.initial_state_mut();
     h0.copy_from_slice(&c.h0);
     c0.copy_from_slice(&c.c0);
-    lstm_forward(input, &w, &mut tape);
+    let mask = c.mask.as_deref();
+    let mask_ref = mask.map(to_f64);
+    lstm_forward(input, mask, &w, &mut tape);
 
     let state = d.batch * d.hidden;
     let mut dh = c.dh_out.clone();
@@ -156,8 +173,9 @@ fn check_against_reference(c: &Case, kind: InputKind, last_only: bool) {
         &bias,
         &to_f64(&c.h0),
         &to_f64(&c.c0),
+        mask_ref.as_deref(),
     );
-    let what = format!("{d:?} {kind:?} last_only={last_only}");
+    let what = format!("{d:?} {kind:?} last_only={last_only} mask={mask:?}");
     assert_close(
         &format!("{what} h"),
         tape.outputs(),
@@ -199,6 +217,7 @@ fn check_against_reference(c: &Case, kind: InputKind, last_only: bool) {
     let want_dx = !matches!(kind, InputKind::OneHot);
     lstm_backward(
         input,
+        mask,
         &w,
         &tape,
         dout,
@@ -214,6 +233,7 @@ fn check_against_reference(c: &Case, kind: InputKind, last_only: bool) {
         &w_hh,
         &reference,
         &to_f64(&dh),
+        mask_ref.as_deref(),
     );
     let tolerance = 2e-5 * d.steps as f64;
     assert_close(
@@ -264,6 +284,16 @@ proptest! {
         let c = if zero_state { from_zero_state(c) } else { c };
         check_against_reference(&c, kind, last_only);
     }
+
+    #[test]
+    // Random masks: padded steps anywhere, whole padded steps, rows padded throughout.
+    fn masked_simd_layer_matches_reference(steps in 1usize..6, batch in 1usize..8, input in 1usize..12, hidden in 1usize..20, seed: u64, kind in 0u8..3, last_only: bool, zero_state: bool) {
+        let kind = [InputKind::Dense, InputKind::OneHot, InputKind::Repeated][kind as usize];
+        let mut c = case(steps, batch, input, hidden, seed % 1000);
+        c.mask = Some(step_mask(seed, steps * batch));
+        let c = if zero_state { from_zero_state(c) } else { c };
+        check_against_reference(&c, kind, last_only);
+    }
 }
 
 #[test]
@@ -281,7 +311,10 @@ fn tutorial_shapes_match_reference() {
         (2, 64, 3, 256),
     ] {
         for kind in [InputKind::Dense, InputKind::OneHot, InputKind::Repeated] {
-            check_against_reference(&case(steps, batch, input, hidden, 5), kind, false);
+            let mut c = case(steps, batch, input, hidden, 5);
+            check_against_reference(&c, kind, false);
+            c.mask = Some(step_mask(5, steps * batch));
+            check_against_reference(&c, kind, false);
         }
     }
 }
@@ -298,7 +331,7 @@ fn same_bits_with_one_thread_and_two() {
                 bias: &c.bias,
             };
             let mut tape = LstmTape::new(d, InputKind::Dense);
-            lstm_forward(LstmInput::Dense(&c.x), &w, &mut tape);
+            lstm_forward(LstmInput::Dense(&c.x), None, &w, &mut tape);
             let g4 = 4 * d.hidden;
             let (mut dw_ih, mut dw_hh, mut dbias) = (
                 vec![0.0; d.input * g4],
@@ -313,6 +346,7 @@ fn same_bits_with_one_thread_and_two() {
             let mut scratch = LstmScratch::new(d, InputKind::Dense);
             lstm_backward(
                 LstmInput::Dense(&c.x),
+                None,
                 &w,
                 &tape,
                 OutputGrad::Sequence(&c.dh_out),

@@ -46,6 +46,15 @@ pub fn to_f64(xs: &[f32]) -> Vec<f64> {
 }
 
 /// Deterministic pseudo-random floats in [-scale, scale] from a seed.
+/// A step mask of `len` ones and zeros (about a third zeros).
+pub fn step_mask(seed: u64, len: usize) -> Vec<f32> {
+    let values = floats(seed ^ 0x5EED, len, 1.0);
+    values
+        .iter()
+        .map(|&v| f32::from(u8::from(v > -0.35)))
+        .collect()
+}
+
 pub fn floats(seed: u64, len: usize, scale: f32) -> Vec<f32> {
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     (0..len)

@@ -366,22 +366,37 @@ impl BidirectionalWork {
 }
 
 impl Work for BidirectionalWork {
-    fn forward(&mut self, input: Flow, params: &[Tensor], noise: Option<u64>) {
+    fn forward(
+        &mut self,
+        input: Flow,
+        mask: Option<&[f32]>,
+        params: &[Tensor],
+        noise: Option<u64>,
+    ) {
         let (forward, backward) = params.split_at(params.len() / 2);
-        self.forward.forward(input, forward, noise);
+        assert!(mask.is_none(), "the compiler masks no bidirectional layer");
+        self.forward.forward(input, None, forward, noise);
         self.reverse_input(input);
         let reversed = reversed(input, &self.reversed, &self.reversed_hot);
-        self.backward.forward(reversed, backward, noise);
+        self.backward.forward(reversed, None, backward, noise);
         self.merge(input);
     }
 
-    fn backward(&mut self, input: Flow, d_out: &[f32], params: &mut [Tensor]) {
+    fn backward(
+        &mut self,
+        input: Flow,
+        mask: Option<&[f32]>,
+        d_out: &[f32],
+        params: &mut [Tensor],
+    ) {
         self.split(input, d_out);
         let half = params.len() / 2;
         let (forward, backward) = params.split_at_mut(half);
-        self.forward.backward(input, &self.d_forward, forward);
+        assert!(mask.is_none(), "the compiler masks no bidirectional layer");
+        self.forward.backward(input, None, &self.d_forward, forward);
         let reversed = reversed(input, &self.reversed, &self.reversed_hot);
-        self.backward.backward(reversed, &self.d_backward, backward);
+        self.backward
+            .backward(reversed, None, &self.d_backward, backward);
         if !self.d_input.is_empty() {
             self.input_gradient_of_both(input);
         }

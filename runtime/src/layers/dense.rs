@@ -170,7 +170,13 @@ struct DenseWork {
 }
 
 impl Work for DenseWork {
-    fn forward(&mut self, input: Flow, params: &[Tensor], _noise: Option<u64>) {
+    fn forward(
+        &mut self,
+        input: Flow,
+        _mask: Option<&[f32]>,
+        params: &[Tensor],
+        _noise: Option<u64>,
+    ) {
         let (w, b) = (&params[0].value, &params[1].value);
         match input {
             // A one-hot row times W is W's row at the hot index.
@@ -188,7 +194,13 @@ impl Work for DenseWork {
         self.activation.forward(&mut self.y);
     }
 
-    fn backward(&mut self, input: Flow, d_out: &[f32], params: &mut [Tensor]) {
+    fn backward(
+        &mut self,
+        input: Flow,
+        _mask: Option<&[f32]>,
+        d_out: &[f32],
+        params: &mut [Tensor],
+    ) {
         let [w, b] = params else {
             unreachable!("a dense layer has two tensors")
         };

@@ -73,7 +73,13 @@ struct DropoutWork {
 }
 
 impl Work for DropoutWork {
-    fn forward(&mut self, input: Flow, _params: &[Tensor], noise: Option<u64>) {
+    fn forward(
+        &mut self,
+        input: Flow,
+        _mask: Option<&[f32]>,
+        _params: &[Tensor],
+        noise: Option<u64>,
+    ) {
         let x = input.features();
         match noise {
             Some(seed) => {
@@ -91,7 +97,13 @@ impl Work for DropoutWork {
         }
     }
 
-    fn backward(&mut self, _input: Flow, d_out: &[f32], _params: &mut [Tensor]) {
+    fn backward(
+        &mut self,
+        _input: Flow,
+        _mask: Option<&[f32]>,
+        d_out: &[f32],
+        _params: &mut [Tensor],
+    ) {
         for ((dx, &dy), &factor) in self.d_input.iter_mut().zip(d_out).zip(&self.mask) {
             *dx = dy * factor;
         }

@@ -107,11 +107,23 @@ fn ids<'a>(input: Flow<'a>) -> &'a [u32] {
 }
 
 impl Work for EmbeddingWork {
-    fn forward(&mut self, input: Flow, params: &[Tensor], _noise: Option<u64>) {
+    fn forward(
+        &mut self,
+        input: Flow,
+        _mask: Option<&[f32]>,
+        params: &[Tensor],
+        _noise: Option<u64>,
+    ) {
         embed_rows(&params[0].value, self.units, ids(input), &mut self.out);
     }
 
-    fn backward(&mut self, input: Flow, d_out: &[f32], params: &mut [Tensor]) {
+    fn backward(
+        &mut self,
+        input: Flow,
+        _mask: Option<&[f32]>,
+        d_out: &[f32],
+        params: &mut [Tensor],
+    ) {
         embed_backward(d_out, self.units, ids(input), &mut params[0].grad);
     }
 

@@ -153,11 +153,23 @@ fn weights(params: &[Tensor]) -> GruWeights<'_> {
 }
 
 impl Work for GruWork {
-    fn forward(&mut self, input: Flow, params: &[Tensor], _noise: Option<u64>) {
-        gru_forward(input.sequence(), &weights(params), &mut self.tape);
+    fn forward(
+        &mut self,
+        input: Flow,
+        mask: Option<&[f32]>,
+        params: &[Tensor],
+        _noise: Option<u64>,
+    ) {
+        gru_forward(input.sequence(), mask, &weights(params), &mut self.tape);
     }
 
-    fn backward(&mut self, input: Flow, d_out: &[f32], params: &mut [Tensor]) {
+    fn backward(
+        &mut self,
+        input: Flow,
+        mask: Option<&[f32]>,
+        d_out: &[f32],
+        params: &mut [Tensor],
+    ) {
         let [w_ih, w_hh, bias_ih, bias_hh] = params else {
             unreachable!("a gru has four tensors")
         };
@@ -180,7 +192,7 @@ impl Work for GruWork {
         };
         let dx = (!self.d_input.is_empty()).then_some(&mut self.d_input[..]);
         let (tape, scratch) = (&self.tape, &mut self.scratch);
-        gru_backward(input.sequence(), &w, tape, dout, scratch, grads, dx);
+        gru_backward(input.sequence(), mask, &w, tape, dout, scratch, grads, dx);
     }
 
     fn output<'a>(&'a self, _input: Flow<'a>) -> Flow<'a> {

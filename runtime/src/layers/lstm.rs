@@ -131,11 +131,23 @@ fn weights(params: &[Tensor]) -> LstmWeights<'_> {
 }
 
 impl Work for LstmWork {
-    fn forward(&mut self, input: Flow, params: &[Tensor], _noise: Option<u64>) {
-        lstm_forward(input.sequence(), &weights(params), &mut self.tape);
+    fn forward(
+        &mut self,
+        input: Flow,
+        mask: Option<&[f32]>,
+        params: &[Tensor],
+        _noise: Option<u64>,
+    ) {
+        lstm_forward(input.sequence(), mask, &weights(params), &mut self.tape);
     }
 
-    fn backward(&mut self, input: Flow, d_out: &[f32], params: &mut [Tensor]) {
+    fn backward(
+        &mut self,
+        input: Flow,
+        mask: Option<&[f32]>,
+        d_out: &[f32],
+        params: &mut [Tensor],
+    ) {
         let [w_ih, w_hh, bias] = params else {
             unreachable!("an lstm has three tensors")
         };
@@ -156,7 +168,7 @@ impl Work for LstmWork {
         };
         let dx = (!self.d_input.is_empty()).then_some(&mut self.d_input[..]);
         let (tape, scratch) = (&self.tape, &mut self.scratch);
-        lstm_backward(input.sequence(), &w, tape, dout, scratch, grads, dx);
+        lstm_backward(input.sequence(), mask, &w, tape, dout, scratch, grads, dx);
     }
 
     fn output<'a>(&'a self, _input: Flow<'a>) -> Flow<'a> {

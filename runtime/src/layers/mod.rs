@@ -129,10 +129,13 @@ pub(crate) trait Shape {
 /// A layer's buffers at one batch size, and its passes.
 pub(crate) trait Work: Send {
     /// `noise` seeds what training draws (dropout's masks); `None` while evaluating.
-    fn forward(&mut self, input: Flow, params: &[Tensor], noise: Option<u64>);
+    /// `mask [T, B]`, while the batch's steps reach the layer, is 1 for a real step and 0
+    /// for a padded one: a recurrent layer carries its state over padded steps (Keras'
+    /// masking); the others need not look.
+    fn forward(&mut self, input: Flow, mask: Option<&[f32]>, params: &[Tensor], noise: Option<u64>);
     /// Writes the gradients of `params` and of its input, from `d_out`, the gradient of its
-    /// output; `input` is what the last `forward` read.
-    fn backward(&mut self, input: Flow, d_out: &[f32], params: &mut [Tensor]);
+    /// output; `input` and `mask` are what the last `forward` read.
+    fn backward(&mut self, input: Flow, mask: Option<&[f32]>, d_out: &[f32], params: &mut [Tensor]);
     /// What the next layer reads, after `forward` read `input`.
     fn output<'a>(&'a self, input: Flow<'a>) -> Flow<'a>;
     /// The gradient of its input after `backward`; `None` for a layer that passes the

@@ -44,9 +44,23 @@ impl Shape for RepeatShape {
 struct RepeatWork;
 
 impl Work for RepeatWork {
-    fn forward(&mut self, _input: Flow, _params: &[Tensor], _noise: Option<u64>) {}
+    fn forward(
+        &mut self,
+        _input: Flow,
+        _mask: Option<&[f32]>,
+        _params: &[Tensor],
+        _noise: Option<u64>,
+    ) {
+    }
 
-    fn backward(&mut self, _input: Flow, _d_out: &[f32], _params: &mut [Tensor]) {}
+    fn backward(
+        &mut self,
+        _input: Flow,
+        _mask: Option<&[f32]>,
+        _d_out: &[f32],
+        _params: &mut [Tensor],
+    ) {
+    }
 
     fn output<'a>(&'a self, input: Flow<'a>) -> Flow<'a> {
         match input {

@@ -103,6 +103,7 @@ fn runs_are_pre_padded_consecutive_letters() {
         count: 1000,
         max_len: 5,
         pad_before: true,
+        mask: false,
     });
     let data = drawn(&plan, 4);
     assert_eq!(data.samples(), sample_count(&plan));
