@@ -447,3 +447,43 @@ fn dense_on_hot_input_gradients_match_finite_differences() {
     };
     check(&plan);
 }
+
+/// Masked, post-padded runs through an LSTM returning sequences, a per-step dense layer and a
+/// GRU returning its last state: a padded step passes the state's gradient straight back.
+#[test]
+fn masked_gradients_match_finite_differences() {
+    let mut plan = encoder_decoder(false, LayerPlan::Lstm);
+    plan.data.source = SourcePlan::Alphabet {
+        letters: "ABCDEFGH".chars().collect(),
+    };
+    plan.data.frame = FramePlan::Runs {
+        count: 6,
+        max_len: 4,
+        pad_before: false,
+        mask: true,
+    };
+    plan.steps = 4;
+    plan.layers = vec![
+        LayerPlan::Lstm(plan::Recurrent {
+            units: 5,
+            stateful: false,
+            sequences: true,
+        }),
+        LayerPlan::Dense(plan::Dense {
+            units: 6,
+            per_step: true,
+            activation: plan::Activation::Tanh,
+        }),
+        LayerPlan::Gru(plan::Recurrent {
+            units: 4,
+            stateful: false,
+            sequences: false,
+        }),
+        LayerPlan::Dense(plan::Dense {
+            units: 8,
+            per_step: false,
+            activation: plan::Activation::Linear,
+        }),
+    ];
+    check(&plan);
+}

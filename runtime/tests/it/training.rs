@@ -7,7 +7,7 @@
 
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
-use runtime::data::{Batch, Dataset, Encoding};
+use runtime::data::{Batch, Dataset, Encoding, PAD};
 use runtime::model::{Model, Workspace};
 use runtime::optimizer::Optimizer;
 use runtime::plan::{
@@ -391,4 +391,71 @@ fn dropout_is_off_when_evaluating() {
     assert_eq!(probs(&with, None), probs(&without, None));
     assert_ne!(probs(&with, Some(1)), probs(&without, None));
     assert_eq!(probs(&with, Some(1)), probs(&with, Some(1)));
+}
+
+/// Masking: each row of a masked, post-padded batch predicts what its run alone, unpadded,
+/// predicts, with a recurrent layer returning sequences under a GRU returning its last state.
+#[test]
+fn a_masked_row_predicts_as_its_run_alone() {
+    let runs = FramePlan::Runs {
+        count: 12,
+        max_len: 5,
+        pad_before: false,
+        mask: true,
+    };
+    let layers = vec![
+        LayerPlan::Lstm(plan::Recurrent {
+            units: 6,
+            stateful: false,
+            sequences: true,
+        }),
+        LayerPlan::Gru(plan::Recurrent {
+            units: 5,
+            stateful: false,
+            sequences: false,
+        }),
+        LayerPlan::Dense(plan::Dense {
+            units: 26,
+            per_step: false,
+            activation: plan::Activation::Linear,
+        }),
+    ];
+    let plan = plan("ABCDEFGHIJKLMNOPQRSTUVWXYZ", runs, 5, layers);
+    let mut data = Dataset::new(&plan.data);
+    data.draw(&plan.data, &mut Pcg64Mcg::seed_from_u64(3));
+    let model = Model::new(&plan, &mut Pcg64Mcg::seed_from_u64(0));
+    let encoding = Encoding::new(&plan.data, 5, 1);
+    let ids: Vec<usize> = (0..4).collect();
+    let mut batch = Batch::new(4, encoding, 1);
+    batch.fill(&data, &ids, encoding);
+    let mut together = Workspace::new(&model, 4, encoding);
+    together.forward(&model, &batch);
+    let lengths: Vec<usize> = ids
+        .iter()
+        .map(|&id| data.input(id).iter().filter(|&&s| s != PAD).count())
+        .collect();
+    assert!(
+        lengths.iter().any(|&len| len < 5),
+        "{lengths:?}: no padding"
+    );
+    for (row, &id) in ids.iter().enumerate() {
+        let run: Vec<u32> = data.input(id)[..lengths[row]].to_vec();
+        let alone_encoding = Encoding {
+            steps: run.len(),
+            mask: false,
+            ..encoding
+        };
+        let mut one = Batch::new(1, alone_encoding, 1);
+        one.fill_one(&run, alone_encoding);
+        let mut alone = Workspace::new(&model, 1, alone_encoding);
+        alone.forward(&model, &one);
+        let got = &together.probs[row * 26..(row + 1) * 26];
+        for (g, w) in got.iter().zip(&alone.probs) {
+            assert!(
+                (g - w).abs() < 1e-6,
+                "row {row}: {got:?} against {:?}",
+                alone.probs
+            );
+        }
+    }
 }
