@@ -305,20 +305,36 @@ pub fn plan(
     out
 }
 
-/// What the optimizer keeps beside each parameter, as the `--plan` report names it.
-fn optimizer_state(optimizer: &OptimizerPlan) -> &'static str {
-    match optimizer {
-        OptimizerPlan::Adam(_) => " and Adam moments",
-        OptimizerPlan::AdamW(_) => " and AdamW moments",
-        OptimizerPlan::Sgd(config) if config.momentum > 0.0 => " and SGD momentum",
-        OptimizerPlan::Sgd(_) => "",
-        OptimizerPlan::Rmsprop(config) => match (config.centered, config.momentum > 0.0) {
-            (false, false) => " and RMSprop velocity",
-            (true, false) => " and RMSprop velocity and average gradient",
-            (false, true) => " and RMSprop velocity and momentum",
-            (true, true) => " and RMSprop velocity, average gradient and momentum",
-        },
+/// What the optimizer keeps beside each parameter, as the `--plan` report names it, from the
+/// slots it really keeps (`adam.m`, `adam.v`: " and Adam moments").
+fn optimizer_state(optimizer: &OptimizerPlan) -> String {
+    let names = optimizer.slot_names();
+    let Some((rule, _)) = names.first().and_then(|name| name.split_once('.')) else {
+        return String::new();
+    };
+    let rule = match rule {
+        "adam" => "Adam",
+        "adamw" => "AdamW",
+        "sgd" => "SGD",
+        _ => "RMSprop",
+    };
+    let mut words: Vec<&str> = Vec::new();
+    for name in names {
+        let word = match name.split_once('.').map_or(*name, |(_, slot)| slot) {
+            "m" | "v" => "moments",
+            "average_grad" => "average gradient",
+            slot => slot,
+        };
+        if !words.contains(&word) {
+            words.push(word);
+        }
     }
+    let listed = match words.split_last() {
+        Some((last, [])) => last.to_string(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => unreachable!("a rule with slots"),
+    };
+    format!(" and {rule} {listed}")
 }
 
 /// A sample as the text it continues: `sample from "ROMEO:":`, then the prime and what was
