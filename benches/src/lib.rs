@@ -184,6 +184,8 @@ impl Layers {
             units,
             stateful,
             sequences,
+            dropout: 0.0,
+            recurrent_dropout: 0.0,
         };
         let bidirectional = |cell| {
             LayerPlan::Bidirectional(plan::Bidirectional {

@@ -64,11 +64,15 @@ fn lower_layer(kind: &LayerKind) -> LayerPlan {
             stateful,
             sequences,
             bidirectional,
+            dropout,
+            recurrent_dropout,
         } => {
             let recurrent = plan::Recurrent {
                 units: units.value as usize,
                 stateful: stateful.is_some(),
                 sequences: sequences.is_some(),
+                dropout: *dropout,
+                recurrent_dropout: *recurrent_dropout,
             };
             match (cell, bidirectional) {
                 (_, Some(merge)) => LayerPlan::Bidirectional(plan::Bidirectional {

@@ -41,17 +41,24 @@ pub enum LayerPlan {
 }
 
 /// A recurrent layer's settings, whichever its cell.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Recurrent {
     pub units: usize,
     pub stateful: bool,
     pub sequences: bool,
+    /// Keras' `dropout=`: while training, each input feature of a sample is dropped with
+    /// this probability, the same features at every step, the rest scaled by
+    /// `1 / (1 - rate)`; 0 for none.
+    pub dropout: f64,
+    /// Keras' `recurrent_dropout=`: the same for `h_{t-1}` where the recurrent product reads
+    /// it, one mask a sample for every step and gate; 0 for none.
+    pub recurrent_dropout: f64,
 }
 
 /// Two copies of a recurrent layer, each with its own weights: one reads the sequence in
 /// order, the other reversed (Keras' `go_backwards`); with `sequences` the second's outputs
 /// are reversed back to align with time, and the two are merged step by step.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Bidirectional {
     pub cell: Cell,
     /// Each copy's settings; never stateful.

@@ -70,6 +70,9 @@ pub enum Op {
         sequences: bool,
         /// Keras' `Bidirectional(merge_mode=)`: two copies of the cell, merged so.
         bidirectional: Option<Merge>,
+        /// Keras' `dropout=` and `recurrent_dropout=`; 0 for none.
+        dropout: f64,
+        recurrent_dropout: f64,
     },
     Embedding {
         units: u64,
@@ -211,6 +214,8 @@ impl fmt::Display for Op {
                 stateful,
                 sequences,
                 bidirectional,
+                dropout,
+                recurrent_dropout,
             } => {
                 write!(
                     f,
@@ -220,10 +225,17 @@ impl fmt::Display for Op {
                     flag(*sequences, " sequences")
                 )?;
                 match bidirectional {
-                    Some(Merge::Concat) => write!(f, " bidirectional"),
-                    Some(merge) => write!(f, " bidirectional merge={}", merge.keyword()),
-                    None => Ok(()),
+                    Some(Merge::Concat) => write!(f, " bidirectional")?,
+                    Some(merge) => write!(f, " bidirectional merge={}", merge.keyword())?,
+                    None => {}
                 }
+                if *dropout > 0.0 {
+                    write!(f, " dropout={dropout}")?;
+                }
+                if *recurrent_dropout > 0.0 {
+                    write!(f, " recurrent_dropout={recurrent_dropout}")?;
+                }
+                Ok(())
             }
             Op::Embedding { units } => write!(f, "embedding {units}"),
             Op::Dropout { rate } => write!(f, "dropout {rate}"),

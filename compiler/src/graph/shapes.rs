@@ -75,6 +75,8 @@ fn layer_node(
             stateful,
             sequences,
             bidirectional,
+            dropout,
+            recurrent_dropout,
         } => {
             let steps = input.steps.unwrap_or_else(|| {
                 diagnostics.push(recurrent_needs_sequence(*cell, span, walk));
@@ -107,6 +109,8 @@ fn layer_node(
                     stateful: stateful.is_some(),
                     sequences: sequences.is_some(),
                     bidirectional: merge,
+                    dropout: *dropout,
+                    recurrent_dropout: *recurrent_dropout,
                 },
                 params,
                 output,

@@ -63,6 +63,9 @@ pub enum LayerKind {
         stateful: Flag,
         sequences: Flag,
         bidirectional: Option<Spanned<Merge>>,
+        /// Keras' `dropout=` and `recurrent_dropout=`, each in `[0, 1)`; 0 when not given.
+        dropout: f64,
+        recurrent_dropout: f64,
     },
     /// Keras `Embedding(input_dim, units)`: the input's symbols looked up in a table.
     Embedding { units: Spanned<u64> },

@@ -9,9 +9,10 @@ use crate::syntax::ast::{Item, Stmt, ValueKind};
 /// A dense layer's flags: its activations, then `per_step`.
 const DENSE_FLAGS: [&str; 5] = ["softmax", "relu", "tanh", "sigmoid", "per_step"];
 
-/// A recurrent layer's flags, and its one option, for a bidirectional layer.
+/// A recurrent layer's flags, and its options: `merge=` for a bidirectional layer, and
+/// Keras' `dropout=` and `recurrent_dropout=`.
 const RECURRENT_FLAGS: [&str; 3] = ["stateful", "sequences", "bidirectional"];
-const RECURRENT_OPTIONS: [&str; 1] = ["merge"];
+const RECURRENT_OPTIONS: [&str; 3] = ["merge", "dropout", "recurrent_dropout"];
 
 const LAYERS: [&str; 7] = [
     "input",
@@ -212,8 +213,8 @@ fn dropout_rate(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Option<Spanne
     Some(Spanned::new(rate, item.span))
 }
 
-/// `lstm N` or `gru N` with its flags, and `merge=` for a bidirectional one (Keras'
-/// default, `concat`, when it is not given).
+/// `lstm N` or `gru N` with its flags, `merge=` for a bidirectional one (Keras' default,
+/// `concat`, when it is not given), and `dropout=` and `recurrent_dropout=` rates.
 fn recurrent(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Option<LayerKind> {
     let keyword = stmt.keyword.text.as_str();
     let (units, flags) = size_and_flags(
@@ -235,6 +236,18 @@ fn recurrent(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Option<LayerKind
     let slots = bind(&options, &RECURRENT_OPTIONS, 0, keyword, diagnostics);
     let merge =
         slots[0].and_then(|value| args::keep(diagnostics, choice(value, "merge", &Merge::ALL)));
+    let mut rate = |slot: Option<&crate::syntax::ast::Value>, what: &str| {
+        slot.and_then(|value| {
+            let rate = args::real_in(value, what, 0.0, false, 1.0);
+            rate.map_err(|d| diagnostics.push(d)).ok()
+        })
+        .unwrap_or(0.0)
+    };
+    let dropout = rate(slots[1], "dropout");
+    let recurrent_dropout = rate(slots[2], "recurrent_dropout");
+    if let (Some(value), true) = (slots[2], recurrent_dropout > 0.0) {
+        diagnostics.push(recurrent_dropout_unsupported(value.span));
+    }
     let merge_item = options
         .iter()
         .find(|item| item.name.as_ref().is_some_and(|n| n.text == "merge"));
@@ -255,7 +268,22 @@ fn recurrent(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Option<LayerKind
         sequences,
         bidirectional: bidirectional
             .map(|flag| Spanned::new(merge.map_or(Merge::Concat, |m| m.value), flag)),
+        dropout,
+        recurrent_dropout,
     })
+}
+
+/// The kernels do not mask `h_{t-1}` in the recurrent product yet.
+fn recurrent_dropout_unsupported(rate: Span) -> Diagnostic {
+    Diagnostic::error(
+        "`recurrent_dropout` is not supported yet",
+        rate,
+        "would mask the recurrent state",
+    )
+    .with_help(
+        "remove `recurrent_dropout=`; `dropout=` masks the layer's inputs, and a `dropout R` \
+         layer after it masks its outputs",
+    )
 }
 
 fn merge_without_bidirectional(merge: Span) -> Diagnostic {

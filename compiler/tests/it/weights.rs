@@ -284,6 +284,7 @@ fn resuming_a_checkpoint_gives_the_same_bits_as_one_run() {
         "compiler/test_data/run/sgd_step_decay.lstm",
         "compiler/test_data/run/adamw_exponential.lstm",
         "compiler/test_data/run/layers_mix.lstm",
+        "compiler/test_data/run/rnn_dropout.lstm",
         "compiler/test_data/run/binary_dropout.lstm",
     ] {
         let spec = std::path::Path::new(path)

@@ -378,6 +378,8 @@ impl Work for BidirectionalWork {
         self.forward.forward(input, None, forward, noise);
         self.reverse_input(input);
         let reversed = reversed(input, &self.reversed, &self.reversed_hot);
+        // Its own dropout masks: a stream apart from the forward direction's.
+        let noise = noise.map(|n| n ^ 0xa076_1d64_78bd_642f);
         self.backward.forward(reversed, None, backward, noise);
         self.merge(input);
     }

@@ -8,7 +8,7 @@ use kernels::gru::{
 use kernels::recurrent::{InputKind, OutputGrad, RecurrentDims};
 use rand_pcg::Pcg64Mcg;
 
-use super::recurrent::{input_kind, outgoing, projection_op, weight_gradients_op};
+use super::recurrent::{input_kind, outgoing, projection_op, weight_gradients_op, InputDropout};
 use super::{named, transposed, Flow, Incoming, Layer, Shape, Work};
 use crate::init::{glorot_uniform, orthogonal};
 use crate::model::{NamedTensor, Tensor};
@@ -75,9 +75,10 @@ impl Layer for Gru {
                 input: incoming.width,
                 hidden: self.0.units,
             },
-            kind: input_kind(incoming.reads),
+            kind: InputDropout::kind(self.0.dropout, input_kind(incoming.reads)),
             settings: self.0,
             d_input: incoming.floats(),
+            incoming,
         })
     }
 }
@@ -86,7 +87,9 @@ struct GruShape {
     dims: RecurrentDims,
     kind: InputKind,
     settings: Recurrent,
+    /// The gradient of its input: none when it reads the batch.
     d_input: usize,
+    incoming: Incoming,
 }
 
 impl Shape for GruShape {
@@ -115,13 +118,16 @@ impl Shape for GruShape {
             format!("backward per step: fused cell backward, GEMM [{b}, {g3}]·[{g3}, {h}] into the previous h"),
             weight_gradients_op(self.dims, self.kind),
         ];
-        (forward, backward)
+        let mut ops = (forward, backward);
+        InputDropout::ops(self.settings.dropout, self.incoming, &mut ops);
+        ops
     }
 
     fn floats(&self) -> usize {
         GruTape::floats_for(self.dims, self.kind)
             + GruScratch::floats_for(self.dims, self.kind)
             + self.d_input
+            + InputDropout::floats_for(self.settings.dropout, self.incoming)
     }
 
     fn allocate(&self) -> Box<dyn Work> {
@@ -131,6 +137,7 @@ impl Shape for GruShape {
             tape: GruTape::new(self.dims, self.kind),
             scratch: GruScratch::new(self.dims, self.kind),
             d_input: vec![0.0; self.d_input],
+            input_dropout: InputDropout::new(self.settings.dropout, self.incoming),
         })
     }
 }
@@ -141,6 +148,7 @@ struct GruWork {
     tape: GruTape,
     scratch: GruScratch,
     d_input: Vec<f32>,
+    input_dropout: InputDropout,
 }
 
 fn weights(params: &[Tensor]) -> GruWeights<'_> {
@@ -158,9 +166,11 @@ impl Work for GruWork {
         input: Flow,
         mask: Option<&[f32]>,
         params: &[Tensor],
-        _noise: Option<u64>,
+        noise: Option<u64>,
     ) {
-        gru_forward(input.sequence(), mask, &weights(params), &mut self.tape);
+        self.input_dropout.forward(input, noise);
+        let input = self.input_dropout.input(input);
+        gru_forward(input, mask, &weights(params), &mut self.tape);
     }
 
     fn backward(
@@ -192,7 +202,9 @@ impl Work for GruWork {
         };
         let dx = (!self.d_input.is_empty()).then_some(&mut self.d_input[..]);
         let (tape, scratch) = (&self.tape, &mut self.scratch);
-        gru_backward(input.sequence(), mask, &w, tape, dout, scratch, grads, dx);
+        let input = self.input_dropout.input(input);
+        gru_backward(input, mask, &w, tape, dout, scratch, grads, dx);
+        self.input_dropout.backward(&mut self.d_input);
     }
 
     fn output<'a>(&'a self, _input: Flow<'a>) -> Flow<'a> {
@@ -208,7 +220,10 @@ impl Work for GruWork {
     }
 
     fn floats(&self) -> usize {
-        self.tape.floats() + self.scratch.floats() + self.d_input.len()
+        self.tape.floats()
+            + self.scratch.floats()
+            + self.d_input.len()
+            + self.input_dropout.floats()
     }
 
     fn carried(&self) -> Vec<(&'static str, &[f32])> {

@@ -7,7 +7,7 @@ use kernels::lstm::{
 };
 use rand_pcg::Pcg64Mcg;
 
-use super::recurrent::{input_kind, outgoing, projection_op, weight_gradients_op};
+use super::recurrent::{input_kind, outgoing, projection_op, weight_gradients_op, InputDropout};
 use super::{named, transposed, Flow, Incoming, Layer, Shape, Work};
 use crate::init::{glorot_uniform, lstm_bias, orthogonal};
 use crate::model::{NamedTensor, Tensor};
@@ -73,9 +73,10 @@ impl Layer for Lstm {
                 input: incoming.width,
                 hidden: self.0.units,
             },
-            kind: input_kind(incoming.reads),
+            kind: InputDropout::kind(self.0.dropout, input_kind(incoming.reads)),
             settings: self.0,
             d_input: incoming.floats(),
+            incoming,
         })
     }
 }
@@ -86,6 +87,7 @@ struct LstmShape {
     settings: Recurrent,
     /// The gradient of its input: none when it reads the batch.
     d_input: usize,
+    incoming: Incoming,
 }
 
 impl Shape for LstmShape {
@@ -94,13 +96,16 @@ impl Shape for LstmShape {
     }
 
     fn ops(&self) -> (Vec<String>, Vec<String>) {
-        lstm_ops(self.dims, self.kind)
+        let mut ops = lstm_ops(self.dims, self.kind);
+        InputDropout::ops(self.settings.dropout, self.incoming, &mut ops);
+        ops
     }
 
     fn floats(&self) -> usize {
         LstmTape::floats_for(self.dims, self.kind)
             + LstmScratch::floats_for(self.dims, self.kind)
             + self.d_input
+            + InputDropout::floats_for(self.settings.dropout, self.incoming)
     }
 
     fn allocate(&self) -> Box<dyn Work> {
@@ -110,6 +115,7 @@ impl Shape for LstmShape {
             tape: LstmTape::new(self.dims, self.kind),
             scratch: LstmScratch::new(self.dims, self.kind),
             d_input: vec![0.0; self.d_input],
+            input_dropout: InputDropout::new(self.settings.dropout, self.incoming),
         })
     }
 }
@@ -120,6 +126,7 @@ struct LstmWork {
     tape: LstmTape,
     scratch: LstmScratch,
     d_input: Vec<f32>,
+    input_dropout: InputDropout,
 }
 
 fn weights(params: &[Tensor]) -> LstmWeights<'_> {
@@ -136,9 +143,11 @@ impl Work for LstmWork {
         input: Flow,
         mask: Option<&[f32]>,
         params: &[Tensor],
-        _noise: Option<u64>,
+        noise: Option<u64>,
     ) {
-        lstm_forward(input.sequence(), mask, &weights(params), &mut self.tape);
+        self.input_dropout.forward(input, noise);
+        let input = self.input_dropout.input(input);
+        lstm_forward(input, mask, &weights(params), &mut self.tape);
     }
 
     fn backward(
@@ -168,7 +177,9 @@ impl Work for LstmWork {
         };
         let dx = (!self.d_input.is_empty()).then_some(&mut self.d_input[..]);
         let (tape, scratch) = (&self.tape, &mut self.scratch);
-        lstm_backward(input.sequence(), mask, &w, tape, dout, scratch, grads, dx);
+        let input = self.input_dropout.input(input);
+        lstm_backward(input, mask, &w, tape, dout, scratch, grads, dx);
+        self.input_dropout.backward(&mut self.d_input);
     }
 
     fn output<'a>(&'a self, _input: Flow<'a>) -> Flow<'a> {
@@ -184,7 +195,10 @@ impl Work for LstmWork {
     }
 
     fn floats(&self) -> usize {
-        self.tape.floats() + self.scratch.floats() + self.d_input.len()
+        self.tape.floats()
+            + self.scratch.floats()
+            + self.d_input.len()
+            + self.input_dropout.floats()
     }
 
     fn carried(&self) -> Vec<(&'static str, &[f32])> {

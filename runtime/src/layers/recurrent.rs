@@ -2,9 +2,11 @@
 //! input, what they return, and how `lstmc check --plan` words their input projection and
 //! weight gradients.
 
-use kernels::recurrent::{InputKind, RecurrentDims};
+use kernels::recurrent::{InputKind, RecurrentDims, RecurrentInput};
+use rand::{RngExt, SeedableRng};
+use rand_pcg::Pcg64Mcg;
 
-use super::{Incoming, Reads};
+use super::{Flow, Incoming, Reads};
 use crate::plan::Recurrent;
 
 /// How the kernel reads what the layer receives.
@@ -55,4 +57,143 @@ pub(super) fn weight_gradients_op(dims: RecurrentDims, kind: InputKind) -> Strin
         "backward at the end: dW_hh as one GEMM over {} rows, {d_input}",
         t * b
     )
+}
+
+/// Keras' `dropout=` on a recurrent layer: while training, one mask `[B, I]` a batch, drawn
+/// from the layer's noise seed, keeps each input feature of a sample with probability
+/// `1 - rate`, scaled by `1 / (1 - rate)`, the same at every step; the kernel reads the
+/// masked input from a buffer of the layer's own, and the input's gradient is masked the same
+/// way. One-hot symbols fed as hot indices are expanded into that buffer as dense one-hot
+/// rows, so the layer's tape is sized for a dense input then. Evaluation reads the input
+/// as it is.
+pub(super) struct InputDropout {
+    rate: f64,
+    rows: usize,
+    width: usize,
+    /// `[B, I]`: 0 or `1 / (1 - rate)`.
+    mask: Vec<f32>,
+    /// What the kernel reads: `[T, B, I]`, or `[B, I]` for a repeated vector.
+    dropped: Vec<f32>,
+    /// Whether the last forward pass dropped.
+    active: bool,
+}
+
+/// The seed of a recurrent layer's input mask, apart from the layer's seed (and from a
+/// recurrent mask's, when the kernels take one).
+const INPUT_STREAM: u64 = 0xd1b5_4a32_d192_ed03;
+
+/// Fills `mask` with 0 or `1 / (1 - rate)`, each kept with probability `1 - rate`.
+fn draw(mask: &mut [f32], rate: f64, seed: u64) {
+    let mut rng = Pcg64Mcg::seed_from_u64(seed);
+    let keep = 1.0 - rate;
+    let scale = (1.0 / keep) as f32;
+    for factor in mask {
+        *factor = if rng.random_bool(keep) { scale } else { 0.0 };
+    }
+}
+
+impl InputDropout {
+    fn lens(rate: f64, incoming: Incoming) -> (usize, usize) {
+        if rate == 0.0 {
+            return (0, 0);
+        }
+        let mask = incoming.rows * incoming.width;
+        let steps = match incoming.reads {
+            Reads::Repeated => 1,
+            _ => incoming.steps,
+        };
+        (mask, steps * mask)
+    }
+
+    /// Floats `new` allocates, counted without allocating.
+    pub(super) fn floats_for(rate: f64, incoming: Incoming) -> usize {
+        let (mask, dropped) = InputDropout::lens(rate, incoming);
+        mask + dropped
+    }
+
+    pub(super) fn new(rate: f64, incoming: Incoming) -> InputDropout {
+        let (mask, dropped) = InputDropout::lens(rate, incoming);
+        InputDropout {
+            rate,
+            rows: incoming.rows,
+            width: incoming.width,
+            mask: vec![0.0; mask],
+            dropped: vec![0.0; dropped],
+            active: false,
+        }
+    }
+
+    /// The kind the kernel's buffers are sized for: one-hot input is read dense when dropped.
+    pub(super) fn kind(rate: f64, kind: InputKind) -> InputKind {
+        match (rate > 0.0, kind) {
+            (true, InputKind::OneHot) => InputKind::Dense,
+            _ => kind,
+        }
+    }
+
+    pub(super) fn floats(&self) -> usize {
+        self.mask.len() + self.dropped.len()
+    }
+
+    /// Its lines for `lstmc check --plan`, added to the layer's forward and backward ones.
+    pub(super) fn ops(rate: f64, incoming: Incoming, ops: &mut (Vec<String>, Vec<String>)) {
+        if rate == 0.0 {
+            return;
+        }
+        let (b, i) = (incoming.rows, incoming.width);
+        ops.0.insert(0, format!("input dropout (training): a [{b}, {i}] mask keeping each feature with probability {}, scaled by 1/(1 - {rate}), the same at every step, into a buffer", 1.0 - rate));
+        if !incoming.is_batch() {
+            ops.1
+                .push("the input's gradient times the same mask".to_string());
+        }
+    }
+
+    /// Draws the mask when training (`noise`) and masks the input into the layer's buffer.
+    pub(super) fn forward(&mut self, input: Flow, noise: Option<u64>) {
+        self.active = self.rate > 0.0 && noise.is_some();
+        let Some(seed) = noise.filter(|_| self.active) else {
+            return;
+        };
+        draw(&mut self.mask, self.rate, seed ^ INPUT_STREAM);
+        let (mask, width) = (&self.mask, self.width);
+        let sample_rows = mask.chunks(width).cycle();
+        match input {
+            Flow::Hot(hot) => {
+                self.dropped.fill(0.0);
+                let rows = self.dropped.chunks_mut(width).zip(hot).zip(sample_rows);
+                for ((out, &index), m) in rows {
+                    out[index as usize] = m[index as usize];
+                }
+            }
+            Flow::Features(x) | Flow::Sequence(x) | Flow::Repeated(x) => {
+                for (out, (&x, &m)) in self
+                    .dropped
+                    .iter_mut()
+                    .zip(x.iter().zip(mask.iter().cycle()))
+                {
+                    *out = x * m;
+                }
+            }
+            Flow::Vector(_) => unreachable!("the compiler gives a recurrent layer a sequence"),
+        }
+        debug_assert_eq!(mask.len(), self.rows * width);
+    }
+
+    /// What the kernel reads, forward and backward: the masked input after a training pass.
+    pub(super) fn input<'a>(&'a self, input: Flow<'a>) -> RecurrentInput<'a> {
+        match (self.active, input) {
+            (false, _) => input.sequence(),
+            (true, Flow::Repeated(_)) => RecurrentInput::Repeated(&self.dropped),
+            (true, _) => RecurrentInput::Dense(&self.dropped),
+        }
+    }
+
+    /// The input's gradient `[T, B, I]` (or `[B, I]`) times the same mask.
+    pub(super) fn backward(&self, dx: &mut [f32]) {
+        if self.active {
+            for (dx, &m) in dx.iter_mut().zip(self.mask.iter().cycle()) {
+                *dx *= m;
+            }
+        }
+    }
 }

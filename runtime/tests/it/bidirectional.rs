@@ -58,6 +58,8 @@ fn backward_direction_is_the_reversed_run(cell: Cell, one_hot: bool, sequences: 
         units: 5,
         stateful: false,
         sequences,
+        dropout: 0.0,
+        recurrent_dropout: 0.0,
     };
     one.layers[0] = match cell {
         Cell::Lstm => LayerPlan::Lstm(settings),

@@ -40,12 +40,16 @@ pub(crate) fn encoder_decoder(one_hot: bool, cell: fn(plan::Recurrent) -> LayerP
                 units: 5,
                 stateful: true,
                 sequences: false,
+                dropout: 0.0,
+                recurrent_dropout: 0.0,
             }),
             LayerPlan::Repeat(plan::Repeat { times: 2 }),
             cell(plan::Recurrent {
                 units: 4,
                 stateful: false,
                 sequences: true,
+                dropout: 0.0,
+                recurrent_dropout: 0.0,
             }),
             LayerPlan::Dense(plan::Dense {
                 units: 6,
@@ -177,11 +181,15 @@ fn stacked_gradients_match_finite_differences() {
             units: 5,
             stateful: false,
             sequences: true,
+            dropout: 0.0,
+            recurrent_dropout: 0.0,
         }),
         LayerPlan::Lstm(plan::Recurrent {
             units: 4,
             stateful: true,
             sequences: true,
+            dropout: 0.0,
+            recurrent_dropout: 0.0,
         }),
         LayerPlan::Dense(plan::Dense {
             units: 7,
@@ -214,11 +222,15 @@ fn embedded_gradients_match_finite_differences() {
             units: 5,
             stateful: true,
             sequences: true,
+            dropout: 0.0,
+            recurrent_dropout: 0.0,
         }),
         LayerPlan::Lstm(plan::Recurrent {
             units: 4,
             stateful: false,
             sequences: true,
+            dropout: 0.0,
+            recurrent_dropout: 0.0,
         }),
         LayerPlan::Dense(plan::Dense {
             units: 6,
@@ -252,6 +264,8 @@ fn dense_activation_gradients_match_finite_differences() {
             units: 5,
             stateful: false,
             sequences: true,
+            dropout: 0.0,
+            recurrent_dropout: 0.0,
         }),
         dense(7, plan::Activation::Tanh),
         dense(8, plan::Activation::Relu),
@@ -295,12 +309,16 @@ fn dropout_gradients_match_finite_differences() {
             units: 6,
             stateful: false,
             sequences: true,
+            dropout: 0.0,
+            recurrent_dropout: 0.0,
         }),
         LayerPlan::Dropout(plan::Dropout { rate: 0.3 }),
         LayerPlan::Gru(plan::Recurrent {
             units: 5,
             stateful: false,
             sequences: false,
+            dropout: 0.0,
+            recurrent_dropout: 0.0,
         }),
         LayerPlan::Dropout(plan::Dropout { rate: 0.5 }),
         LayerPlan::Dense(plan::Dense {
@@ -388,6 +406,8 @@ fn bidirectional_embedded_gradients_match_finite_differences() {
             units: 4,
             stateful: false,
             sequences: true,
+            dropout: 0.0,
+            recurrent_dropout: 0.0,
         }),
         LayerPlan::Dense(plan::Dense {
             units: 6,
@@ -414,6 +434,8 @@ pub(crate) fn bidirectional(
             units,
             stateful: false,
             sequences,
+            dropout: 0.0,
+            recurrent_dropout: 0.0,
         },
         merge,
     })
@@ -434,6 +456,8 @@ fn dense_on_hot_input_gradients_match_finite_differences() {
             units: 5,
             stateful: false,
             sequences: true,
+            dropout: 0.0,
+            recurrent_dropout: 0.0,
         }),
         LayerPlan::Dense(plan::Dense {
             units: 6,
@@ -468,6 +492,8 @@ fn masked_gradients_match_finite_differences() {
             units: 5,
             stateful: false,
             sequences: true,
+            dropout: 0.0,
+            recurrent_dropout: 0.0,
         }),
         LayerPlan::Dense(plan::Dense {
             units: 6,
@@ -478,6 +504,8 @@ fn masked_gradients_match_finite_differences() {
             units: 4,
             stateful: false,
             sequences: false,
+            dropout: 0.0,
+            recurrent_dropout: 0.0,
         }),
         LayerPlan::Dense(plan::Dense {
             units: 8,
@@ -486,4 +514,81 @@ fn masked_gradients_match_finite_differences() {
         }),
     ];
     check(&plan);
+}
+
+/// Keras' `dropout=` on recurrent layers: a one-hot LSTM encoder (its hot indices expanded
+/// into a masked dense input) and, stacked, an LSTM and a GRU whose input gradients pass
+/// back through their masks. The fixed noise seed keeps the masks fixed.
+#[test]
+fn input_dropout_gradients_match_finite_differences() {
+    for cell in [LayerPlan::Lstm, LayerPlan::Gru] {
+        let mut plan = encoder_decoder(true, cell);
+        for layer in &mut plan.layers {
+            if let LayerPlan::Lstm(r) | LayerPlan::Gru(r) = layer {
+                r.dropout = 0.3;
+            }
+        }
+        check(&plan);
+    }
+    let mut plan = encoder_decoder(false, LayerPlan::Lstm);
+    let recurrent = |sequences, dropout| plan::Recurrent {
+        units: 5,
+        stateful: false,
+        sequences,
+        dropout,
+        recurrent_dropout: 0.0,
+    };
+    plan.layers = vec![
+        LayerPlan::Lstm(recurrent(true, 0.2)),
+        LayerPlan::Lstm(recurrent(true, 0.4)),
+        LayerPlan::Gru(recurrent(true, 0.5)),
+        LayerPlan::Dense(plan::Dense {
+            units: 6,
+            per_step: true,
+            activation: plan::Activation::Linear,
+        }),
+    ];
+    plan.data.frame = FramePlan::Lag {
+        steps_in: 3,
+        steps_out: 3,
+    };
+    check(&plan);
+}
+
+/// Evaluation (`Workspace::forward`) drops nothing: a model with `dropout=` predicts as the
+/// same weights without it, and training's forward pass differs.
+#[test]
+fn input_dropout_is_off_at_evaluation() {
+    for (one_hot, cell) in [
+        (true, LayerPlan::Lstm as fn(plan::Recurrent) -> LayerPlan),
+        (false, LayerPlan::Gru),
+    ] {
+        let plain = encoder_decoder(one_hot, cell);
+        let mut dropped = plain.clone();
+        for layer in &mut dropped.layers {
+            if let LayerPlan::Lstm(r) | LayerPlan::Gru(r) = layer {
+                r.dropout = 0.5;
+            }
+        }
+        let model = Model::new(&plain, &mut Pcg64Mcg::seed_from_u64(3));
+        let mut data = Dataset::new(&plain.data);
+        data.draw(&plain.data, &mut Pcg64Mcg::seed_from_u64(4));
+        let encoding = Encoding::new(&plain.data, plain.steps, plain.features);
+        let mut batch = Batch::new(3, encoding, data.target_steps);
+        batch.fill(&data, &[0, 1, 2], encoding);
+        let loss = |plan: &Plan, training: bool| {
+            let mut model_for = Model::new(plan, &mut Pcg64Mcg::seed_from_u64(3));
+            for (to, from) in model_for.tensors.iter_mut().zip(&model.tensors) {
+                to.value.copy_from_slice(&from.value);
+            }
+            let mut workspace = Workspace::new(&model_for, 3, encoding);
+            match training {
+                true => workspace.forward_training(&model_for, &batch, NOISE),
+                false => workspace.forward(&model_for, &batch),
+            }
+        };
+        assert_eq!(loss(&plain, false), loss(&dropped, false));
+        assert_eq!(loss(&plain, true), loss(&plain, false));
+        assert_ne!(loss(&dropped, true), loss(&plain, false));
+    }
 }

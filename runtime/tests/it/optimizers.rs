@@ -21,6 +21,8 @@ fn plan(optimizer: OptimizerPlan, clip: Option<Clip>, schedule: Option<Schedule>
                 units: 6,
                 stateful: false,
                 sequences: false,
+                dropout: 0.0,
+                recurrent_dropout: 0.0,
             }),
             LayerPlan::Dense(plan::Dense {
                 units: 26,

@@ -27,6 +27,8 @@ fn plan(steps: usize) -> Plan {
             units,
             stateful: true,
             sequences: true,
+            dropout: 0.0,
+            recurrent_dropout: 0.0,
         })
     };
     Plan {
@@ -156,11 +158,15 @@ fn padding_after_an_item_counts_for_nothing() {
             units: 6,
             stateful: false,
             sequences: true,
+            dropout: 0.0,
+            recurrent_dropout: 0.0,
         });
         plan.layers[1] = LayerPlan::Lstm(plan::Recurrent {
             units: 5,
             stateful: false,
             sequences: true,
+            dropout: 0.0,
+            recurrent_dropout: 0.0,
         });
         plan.data.source = SourcePlan::Lines {
             vocabulary: "\nabcdef".chars().collect(),

@@ -120,12 +120,16 @@ fn a_partial_last_batch_trains_and_predicts_its_own_samples() {
                 units: 6,
                 stateful: false,
                 sequences: false,
+                dropout: 0.0,
+                recurrent_dropout: 0.0,
             }),
             LayerPlan::Repeat(plan::Repeat { times: 2 }),
             LayerPlan::Lstm(plan::Recurrent {
                 units: 5,
                 stateful: false,
                 sequences: true,
+                dropout: 0.0,
+                recurrent_dropout: 0.0,
             }),
             LayerPlan::Dense(plan::Dense {
                 units: 10,
@@ -235,11 +239,15 @@ fn stateful_slots_carry_their_own_streams() {
                 units: 6,
                 stateful: true,
                 sequences: true,
+                dropout: 0.0,
+                recurrent_dropout: 0.0,
             }),
             LayerPlan::Lstm(plan::Recurrent {
                 units: 5,
                 stateful: true,
                 sequences: false,
+                dropout: 0.0,
+                recurrent_dropout: 0.0,
             }),
             LayerPlan::Dense(plan::Dense {
                 units: 16,
@@ -332,6 +340,8 @@ fn binary_crossentropy_learns_two_classes() {
                 units: 4,
                 stateful: false,
                 sequences: false,
+                dropout: 0.0,
+                recurrent_dropout: 0.0,
             }),
             LayerPlan::Dense(plan::Dense {
                 units: 1,
@@ -365,6 +375,8 @@ fn dropout_is_off_when_evaluating() {
         units: 6,
         stateful: false,
         sequences: false,
+        dropout: 0.0,
+        recurrent_dropout: 0.0,
     });
     let dense = LayerPlan::Dense(plan::Dense {
         units: 26,
@@ -408,11 +420,15 @@ fn a_masked_row_predicts_as_its_run_alone() {
             units: 6,
             stateful: false,
             sequences: true,
+            dropout: 0.0,
+            recurrent_dropout: 0.0,
         }),
         LayerPlan::Gru(plan::Recurrent {
             units: 5,
             stateful: false,
             sequences: false,
+            dropout: 0.0,
+            recurrent_dropout: 0.0,
         }),
         LayerPlan::Dense(plan::Dense {
             units: 26,
