@@ -85,16 +85,22 @@ fn data_bytes(framed: Framed, eval_draws: u64) -> u128 {
 /// gates, cell state and its tanh for every input step, a GRU its three gates, the recurrent
 /// part of its candidate and its state. A bidirectional layer keeps that twice, its merged
 /// output, and three buffers the size of its input (the input reversed, and each direction's
-/// input gradient). Dropout keeps its output, its input's gradient and its mask.
+/// input gradient); with `dropout=`, each copy also keeps its input masked. Dropout keeps its
+/// output, its input's gradient and its mask.
 fn activation_bytes(op: &Op, input: Shape, output: Shape) -> u128 {
     let (steps, per_step) = match op {
         Op::Recurrent {
             cell,
             units,
             bidirectional,
+            dropout,
             ..
         } => {
-            let tape = u128::from(*units).saturating_mul(cell.gates() + 3);
+            let mut tape = u128::from(*units).saturating_mul(cell.gates() + 3);
+            // Input dropout keeps the masked input (and its mask, a step's worth).
+            if *dropout > 0.0 {
+                tape = tape.saturating_add(input.features.into());
+            }
             let per_step = match bidirectional {
                 Some(_) => tape
                     .saturating_mul(2)
