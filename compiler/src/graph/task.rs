@@ -36,34 +36,6 @@ pub fn check(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
     check_random_split_shares_no_rows(spec, diagnostics);
     check_embedding(spec, diagnostics);
     check_dropout_between_layers(spec, diagnostics);
-    check_mask_reaches(spec, diagnostics);
-}
-
-/// Masked steps reach the recurrent layers one way only: a bidirectional layer's backward
-/// copy would meet a row's padding first.
-fn check_mask_reaches(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
-    let Frame::Runs { mask: true, .. } = spec.data.frame.value else {
-        return;
-    };
-    for layer in &spec.model.layers {
-        if let LayerKind::Recurrent {
-            bidirectional: Some(flag),
-            ..
-        } = &layer.kind
-        {
-            diagnostics.push(
-                Diagnostic::error(
-                    "masking a bidirectional layer is not supported yet",
-                    flag.span,
-                    "reads the padding first backwards",
-                )
-                .with_note_at(spec.data.frame.span, "padded steps masked")
-                .with_help(
-                    "remove `mask=true` (post-padded runs train without it too) or `bidirectional`",
-                ),
-            );
-        }
-    }
 }
 
 /// Dropout drops what one layer passes the next: the input's symbols may enter as indices,

@@ -93,6 +93,8 @@ struct Lens {
     out: usize,
     /// One direction's output gradient, `[T, B, H]` or `[B, H]`.
     d_direction: usize,
+    /// A step mask `[T, B]` reversed, for the backward copy of a masked input.
+    reversed_mask: usize,
 }
 
 impl BidirectionalShape {
@@ -105,11 +107,17 @@ impl BidirectionalShape {
             Reads::Hot => (0, steps * rows),
             Reads::Repeated | Reads::Vector => (0, 0),
         };
+        // A mask comes with the batch's steps only, never with a repeated vector.
+        let reversed_mask = match self.incoming.reads {
+            Reads::Repeated | Reads::Vector => 0,
+            _ => steps * rows,
+        };
         Lens {
             reversed,
             reversed_hot,
             out: self.outgoing().floats(),
             d_direction: self.forward.outgoing().floats(),
+            reversed_mask,
         }
     }
 }
@@ -167,6 +175,7 @@ impl Shape for BidirectionalShape {
             + lens.reversed_hot
             + lens.out
             + 2 * lens.d_direction
+            + lens.reversed_mask
             + self.incoming.floats()
     }
 
@@ -191,6 +200,7 @@ impl Shape for BidirectionalShape {
             d_forward: vec![0.0; lens.d_direction],
             d_backward: vec![0.0; lens.d_direction],
             d_input: vec![0.0; self.incoming.floats()],
+            reversed_mask: vec![0.0; lens.reversed_mask],
         })
     }
 }
@@ -213,6 +223,7 @@ struct BidirectionalWork {
     d_forward: Vec<f32>,
     d_backward: Vec<f32>,
     d_input: Vec<f32>,
+    reversed_mask: Vec<f32>,
 }
 
 /// `x`'s `steps` steps in reverse order, into `out`.
@@ -277,6 +288,20 @@ impl BidirectionalWork {
         match self.merge {
             Merge::Concat => 2 * self.units,
             Merge::Sum | Merge::Mul | Merge::Ave => self.units,
+        }
+    }
+
+    /// Keras' bidirectional layer outputs zeros at masked steps (`zero_output_for_mask`
+    /// with sequences), in both directions, so their merge is zero and so is its gradient.
+    fn zero_masked_steps(&self, mask: Option<&[f32]>, rows: &mut [f32]) {
+        let (Some(mask), true) = (mask, self.sequences) else {
+            return;
+        };
+        let width = rows.len() / mask.len();
+        for (row, &keep) in rows.chunks_exact_mut(width).zip(mask) {
+            if keep == 0.0 {
+                row.fill(0.0);
+            }
         }
     }
 
@@ -374,14 +399,23 @@ impl Work for BidirectionalWork {
         noise: Option<u64>,
     ) {
         let (forward, backward) = params.split_at(params.len() / 2);
-        assert!(mask.is_none(), "the compiler masks no bidirectional layer");
-        self.forward.forward(input, None, forward, noise);
+        self.forward.forward(input, mask, forward, noise);
         self.reverse_input(input);
+        if let Some(mask) = mask {
+            reverse_steps(mask, self.steps, &mut self.reversed_mask);
+        }
         let reversed = reversed(input, &self.reversed, &self.reversed_hot);
+        // Keras reverses the whole sequence and its mask: with post-padding the backward copy
+        // meets a row's padding first and carries its zero state through it.
+        let reversed_mask = mask.map(|_| &self.reversed_mask[..]);
         // Its own dropout masks: a stream apart from the forward direction's.
         let noise = noise.map(|n| n ^ 0xa076_1d64_78bd_642f);
-        self.backward.forward(reversed, None, backward, noise);
+        self.backward
+            .forward(reversed, reversed_mask, backward, noise);
         self.merge(input);
+        let mut out = std::mem::take(&mut self.out);
+        self.zero_masked_steps(mask, &mut out);
+        self.out = out;
     }
 
     fn backward(
@@ -392,13 +426,19 @@ impl Work for BidirectionalWork {
         params: &mut [Tensor],
     ) {
         self.split(input, d_out);
+        let mut d_forward = std::mem::take(&mut self.d_forward);
+        self.zero_masked_steps(mask, &mut d_forward);
+        self.d_forward = d_forward;
+        let mut d_backward = std::mem::take(&mut self.d_backward);
+        self.zero_masked_steps(mask.map(|_| &self.reversed_mask[..]), &mut d_backward);
+        self.d_backward = d_backward;
         let half = params.len() / 2;
         let (forward, backward) = params.split_at_mut(half);
-        assert!(mask.is_none(), "the compiler masks no bidirectional layer");
-        self.forward.backward(input, None, &self.d_forward, forward);
+        self.forward.backward(input, mask, &self.d_forward, forward);
         let reversed = reversed(input, &self.reversed, &self.reversed_hot);
+        let reversed_mask = mask.map(|_| &self.reversed_mask[..]);
         self.backward
-            .backward(reversed, None, &self.d_backward, backward);
+            .backward(reversed, reversed_mask, &self.d_backward, backward);
         if !self.d_input.is_empty() {
             self.input_gradient_of_both(input);
         }
@@ -425,5 +465,6 @@ impl Work for BidirectionalWork {
             + self.d_forward.len()
             + self.d_backward.len()
             + self.d_input.len()
+            + self.reversed_mask.len()
     }
 }
