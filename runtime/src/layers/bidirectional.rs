@@ -271,6 +271,20 @@ fn combine(merge: Merge, x: f32, y: f32) -> f32 {
     }
 }
 
+/// Keras' bidirectional layer outputs zeros at masked steps (`zero_output_for_mask` with
+/// sequences), in both directions, so their merge is zero and so is its gradient.
+fn zero_masked_steps(mask: Option<&[f32]>, sequences: bool, rows: &mut [f32]) {
+    let (Some(mask), true) = (mask, sequences) else {
+        return;
+    };
+    let width = rows.len() / mask.len();
+    for (row, &keep) in rows.chunks_exact_mut(width).zip(mask) {
+        if keep == 0.0 {
+            row.fill(0.0);
+        }
+    }
+}
+
 impl BidirectionalWork {
     fn reverse_input(&mut self, input: Flow) {
         match input {
@@ -288,20 +302,6 @@ impl BidirectionalWork {
         match self.merge {
             Merge::Concat => 2 * self.units,
             Merge::Sum | Merge::Mul | Merge::Ave => self.units,
-        }
-    }
-
-    /// Keras' bidirectional layer outputs zeros at masked steps (`zero_output_for_mask`
-    /// with sequences), in both directions, so their merge is zero and so is its gradient.
-    fn zero_masked_steps(&self, mask: Option<&[f32]>, rows: &mut [f32]) {
-        let (Some(mask), true) = (mask, self.sequences) else {
-            return;
-        };
-        let width = rows.len() / mask.len();
-        for (row, &keep) in rows.chunks_exact_mut(width).zip(mask) {
-            if keep == 0.0 {
-                row.fill(0.0);
-            }
         }
     }
 
@@ -413,9 +413,7 @@ impl Work for BidirectionalWork {
         self.backward
             .forward(reversed, reversed_mask, backward, noise);
         self.merge(input);
-        let mut out = std::mem::take(&mut self.out);
-        self.zero_masked_steps(mask, &mut out);
-        self.out = out;
+        zero_masked_steps(mask, self.sequences, &mut self.out);
     }
 
     fn backward(
@@ -426,12 +424,9 @@ impl Work for BidirectionalWork {
         params: &mut [Tensor],
     ) {
         self.split(input, d_out);
-        let mut d_forward = std::mem::take(&mut self.d_forward);
-        self.zero_masked_steps(mask, &mut d_forward);
-        self.d_forward = d_forward;
-        let mut d_backward = std::mem::take(&mut self.d_backward);
-        self.zero_masked_steps(mask.map(|_| &self.reversed_mask[..]), &mut d_backward);
-        self.d_backward = d_backward;
+        let reversed_mask = mask.map(|_| &self.reversed_mask[..]);
+        zero_masked_steps(mask, self.sequences, &mut self.d_forward);
+        zero_masked_steps(reversed_mask, self.sequences, &mut self.d_backward);
         let half = params.len() / 2;
         let (forward, backward) = params.split_at_mut(half);
         self.forward.backward(input, mask, &self.d_forward, forward);

@@ -5,10 +5,13 @@
 use kernels::gru::{
     gru_backward, gru_forward, packing_pays, GruGrads, GruScratch, GruTape, GruWeights,
 };
-use kernels::recurrent::{InputKind, OutputGrad, RecurrentDims};
+use kernels::recurrent::{InputKind, RecurrentDims};
 use rand_pcg::Pcg64Mcg;
 
-use super::recurrent::{input_kind, outgoing, projection_op, weight_gradients_op, InputDropout};
+use super::recurrent::{
+    input_kind, outgoing, output_flow, output_grad, projection_op, weight_gradients_op,
+    InputDropout,
+};
 use super::{named, transposed, Flow, Incoming, Layer, Shape, Work};
 use crate::init::{glorot_uniform, orthogonal};
 use crate::model::{NamedTensor, Tensor};
@@ -195,11 +198,7 @@ impl Work for GruWork {
             bias_ih: &mut bias_ih.grad,
             bias_hh: &mut bias_hh.grad,
         };
-        let dout = if self.settings.sequences {
-            OutputGrad::Sequence(d_out)
-        } else {
-            OutputGrad::Last(&d_out[..self.dims.batch * self.dims.hidden])
-        };
+        let dout = output_grad(self.dims, self.settings, d_out);
         let dx = (!self.d_input.is_empty()).then_some(&mut self.d_input[..]);
         let (tape, scratch) = (&self.tape, &mut self.scratch);
         let input = self.input_dropout.input(input);
@@ -208,11 +207,7 @@ impl Work for GruWork {
     }
 
     fn output<'a>(&'a self, _input: Flow<'a>) -> Flow<'a> {
-        if self.settings.sequences {
-            Flow::Sequence(self.tape.outputs())
-        } else {
-            Flow::Vector(self.tape.final_state())
-        }
+        output_flow(self.settings, self.tape.outputs(), self.tape.final_state())
     }
 
     fn input_gradient(&self) -> Option<&[f32]> {

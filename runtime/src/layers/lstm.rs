@@ -3,11 +3,14 @@
 
 use kernels::lstm::{
     lstm_backward, lstm_forward, packing_pays, InputKind, LstmDims, LstmGrads, LstmScratch,
-    LstmTape, LstmWeights, OutputGrad,
+    LstmTape, LstmWeights,
 };
 use rand_pcg::Pcg64Mcg;
 
-use super::recurrent::{input_kind, outgoing, projection_op, weight_gradients_op, InputDropout};
+use super::recurrent::{
+    input_kind, outgoing, output_flow, output_grad, projection_op, weight_gradients_op,
+    InputDropout,
+};
 use super::{named, transposed, Flow, Incoming, Layer, Shape, Work};
 use crate::init::{glorot_uniform, lstm_bias, orthogonal};
 use crate::model::{NamedTensor, Tensor};
@@ -170,11 +173,7 @@ impl Work for LstmWork {
             w_hh: &mut w_hh.grad,
             bias: &mut bias.grad,
         };
-        let dout = if self.settings.sequences {
-            OutputGrad::Sequence(d_out)
-        } else {
-            OutputGrad::Last(&d_out[..self.dims.batch * self.dims.hidden])
-        };
+        let dout = output_grad(self.dims, self.settings, d_out);
         let dx = (!self.d_input.is_empty()).then_some(&mut self.d_input[..]);
         let (tape, scratch) = (&self.tape, &mut self.scratch);
         let input = self.input_dropout.input(input);
@@ -183,11 +182,11 @@ impl Work for LstmWork {
     }
 
     fn output<'a>(&'a self, _input: Flow<'a>) -> Flow<'a> {
-        if self.settings.sequences {
-            Flow::Sequence(self.tape.outputs())
-        } else {
-            Flow::Vector(self.tape.final_state().0)
-        }
+        output_flow(
+            self.settings,
+            self.tape.outputs(),
+            self.tape.final_state().0,
+        )
     }
 
     fn input_gradient(&self) -> Option<&[f32]> {

@@ -2,7 +2,7 @@
 //! input, what they return, and how `lstmc check --plan` words their input projection and
 //! weight gradients.
 
-use kernels::recurrent::{InputKind, RecurrentDims, RecurrentInput};
+use kernels::recurrent::{InputKind, OutputGrad, RecurrentDims, RecurrentInput};
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
@@ -30,6 +30,33 @@ pub(super) fn outgoing(dims: RecurrentDims, settings: Recurrent) -> Incoming {
         } else {
             Reads::Vector
         },
+    }
+}
+
+/// The gradient of its outputs as the kernel takes it: every step's with `sequences`, else
+/// the last state's, the first `[B, H]` of `d_out`.
+pub(super) fn output_grad(
+    dims: RecurrentDims,
+    settings: Recurrent,
+    d_out: &[f32],
+) -> OutputGrad<'_> {
+    if settings.sequences {
+        OutputGrad::Sequence(d_out)
+    } else {
+        OutputGrad::Last(&d_out[..dims.batch * dims.hidden])
+    }
+}
+
+/// What it returns: every step's state with `sequences`, else the last.
+pub(super) fn output_flow<'a>(
+    settings: Recurrent,
+    outputs: &'a [f32],
+    last: &'a [f32],
+) -> Flow<'a> {
+    if settings.sequences {
+        Flow::Sequence(outputs)
+    } else {
+        Flow::Vector(last)
     }
 }
 
