@@ -172,11 +172,11 @@ fn lstm_layer(c: &mut Criterion) {
             w_hh: &w_hh,
             bias: &bias,
         };
-        let mut tape = LstmTape::new(dims, InputKind::Dense);
+        let mut tape = LstmTape::new(dims, InputKind::Dense, false);
         let flops = 2 * dims.batch * dims.steps * g4 * (dims.input + dims.hidden);
         group.throughput(Throughput::Elements(flops as u64));
         group.bench_function(BenchmarkId::new("forward", shape.name), |bench| {
-            bench.iter(|| lstm_forward(LstmInput::Dense(&x), None, &w, &mut tape))
+            bench.iter(|| lstm_forward(LstmInput::Dense(&x), None, None, &w, &mut tape))
         });
         let (mut scratch, dh) = (
             LstmScratch::new(dims, InputKind::Dense),
@@ -187,7 +187,7 @@ fn lstm_layer(c: &mut Criterion) {
         group.throughput(Throughput::Elements(3 * flops as u64));
         group.bench_function(BenchmarkId::new("forward_backward", shape.name), |bench| {
             bench.iter(|| {
-                lstm_forward(LstmInput::Dense(&x), None, &w, &mut tape);
+                lstm_forward(LstmInput::Dense(&x), None, None, &w, &mut tape);
                 let grads = LstmGrads {
                     w_ih: &mut dw_ih,
                     w_hh: &mut dw_hh,
@@ -195,6 +195,7 @@ fn lstm_layer(c: &mut Criterion) {
                 };
                 lstm_backward(
                     LstmInput::Dense(&x),
+                    None,
                     None,
                     &w,
                     &tape,

@@ -20,6 +20,13 @@
 //! per step carries the gradient into `h_{t-1}`, and the weight gradients of all steps are
 //! single GEMMs at the end, written, not added to.
 //!
+//! With a recurrent mask `m [B, H]` (Keras' `recurrent_dropout=`, one mask a sequence) the
+//! product reads `h_{t-1}⊙m`, kept in the tape for backward's `dW_hh`, and the gradient it
+//! passes back into `h_{t-1}` is masked the same; `z ⊙ h_{t-1}` reads the state unmasked,
+//! as Keras 3's `GRUCell` does (`h = z * h_tm1 + (1 - z) * hh` with the `h_tm1` it did not
+//! mask). Keras draws three masks there, one for each gate's part of the product; this
+//! kernel takes one for all three.
+//!
 //! Nothing here allocates: the tape and scratch buffers are made once per shape.
 
 use rayon::prelude::*;
@@ -31,9 +38,10 @@ use crate::gemm::{Mat, MatMut};
 use crate::lanes::{add_into, load, store};
 use crate::packed::PackedMat;
 use crate::recurrent::{
-    cells_in_parallel, check_mask, column_sums, first_step_with_state, input_backward, input_room,
-    is_padded, project_input, recurrent_product, recurrent_weight_grad, GradRoom, InputKind,
-    OutputGrad, RecurrentDims, RecurrentInput, StepMatrix,
+    cells_in_parallel, check_mask, check_recurrent_mask, column_sums, first_step_with_state,
+    input_backward, input_room, is_padded, product_state, project_input, recurrent_product,
+    recurrent_weight_grad, GradRoom, InputKind, OutputGrad, RecurrentDims, RecurrentInput,
+    StepMatrix,
 };
 
 /// Gates per hidden unit: r, z, n.
@@ -73,6 +81,9 @@ pub struct GruTape {
     hn: Vec<f32>,
     /// `[T+1, B, H]`: slot 0 is the initial state, slot t+1 the output of step t.
     h: Vec<f32>,
+    /// `[T, B, H]`: slot t is `h_{t-1}⊙m`, what step t's product read under a recurrent mask;
+    /// empty for a tape made without one.
+    masked_h: Vec<f32>,
     /// `W_hh` packed for the per-step product, when the shapes make packing pay.
     w_hh_packed: Option<PackedMat>,
     /// Room for packing `W_ih` in the input projection (`gemm::room_for`).
@@ -80,22 +91,24 @@ pub struct GruTape {
 }
 
 impl GruTape {
-    pub fn new(dims: RecurrentDims, input: InputKind) -> GruTape {
-        let lens = TapeLens::new(dims, input);
+    /// A tape for these shapes; `recurrent_mask` when the passes may take a recurrent mask.
+    pub fn new(dims: RecurrentDims, input: InputKind, recurrent_mask: bool) -> GruTape {
+        let lens = TapeLens::new(dims, input, recurrent_mask);
         GruTape {
             dims,
             gates: vec![0.0; lens.gates],
             product: vec![0.0; lens.product],
             hn: vec![0.0; lens.hn],
             h: vec![0.0; lens.h],
+            masked_h: vec![0.0; lens.masked_h],
             w_hh_packed: lens.packed.map(|(k, n)| PackedMat::new(k, n)),
             room: vec![0.0; lens.room],
         }
     }
 
     /// Floats `new` allocates for these shapes, counted without allocating.
-    pub fn floats_for(dims: RecurrentDims, input: InputKind) -> usize {
-        TapeLens::new(dims, input).floats()
+    pub fn floats_for(dims: RecurrentDims, input: InputKind, recurrent_mask: bool) -> usize {
+        TapeLens::new(dims, input, recurrent_mask).floats()
     }
 
     fn state_len(&self) -> usize {
@@ -141,8 +154,9 @@ impl GruTape {
     /// Floats held, read from the buffers themselves.
     pub fn floats(&self) -> usize {
         let packed = self.w_hh_packed.as_ref().map_or(0, PackedMat::floats);
-        let buffers = self.gates.len() + self.product.len() + self.hn.len() + self.h.len();
-        buffers + packed + self.room.len()
+        let buffers = self.gates.len() + self.product.len() + self.hn.len();
+        let state = self.h.len() + self.masked_h.len();
+        buffers + state + packed + self.room.len()
     }
 }
 
@@ -153,19 +167,21 @@ struct TapeLens {
     product: usize,
     hn: usize,
     h: usize,
+    masked_h: usize,
     /// `[k, n]` of `W_hh` packed, when packing pays.
     packed: Option<(usize, usize)>,
     room: usize,
 }
 
 impl TapeLens {
-    fn new(dims: RecurrentDims, input: InputKind) -> TapeLens {
+    fn new(dims: RecurrentDims, input: InputKind, recurrent_mask: bool) -> TapeLens {
         let (t, b, h, g3) = (dims.steps, dims.batch, dims.hidden, gates(dims));
         TapeLens {
             gates: t * b * g3,
             product: b * g3,
             hn: t * b * h,
             h: (t + 1) * b * h,
+            masked_h: if recurrent_mask { t * b * h } else { 0 },
             packed: packing_pays(dims).then_some((h, g3)),
             room: input_room(dims, g3, input),
         }
@@ -173,7 +189,8 @@ impl TapeLens {
 
     fn floats(&self) -> usize {
         let packed = self.packed.map_or(0, |(k, n)| PackedMat::floats_for(k, n));
-        self.gates + self.product + self.hn + self.h + packed + self.room
+        let state = self.h + self.masked_h;
+        self.gates + self.product + self.hn + state + packed + self.room
     }
 }
 
@@ -188,35 +205,50 @@ pub struct GruScratch {
     w_hh_t: StepMatrix,
     /// `[B, H]` the gradient flowing into the previous step's h.
     dh_next: Vec<f32>,
+    /// `[B, H]` the step's product against `W_hhᵀ` before a recurrent mask scales it; empty
+    /// for scratch made without one.
+    d_masked: Vec<f32>,
     /// What the weight and input gradients' products work in.
     grad_room: GradRoom,
 }
 
 impl GruScratch {
-    pub fn new(dims: RecurrentDims, input: InputKind) -> GruScratch {
+    /// Scratch for these shapes; `recurrent_mask` when the passes may take a recurrent mask.
+    pub fn new(dims: RecurrentDims, input: InputKind, recurrent_mask: bool) -> GruScratch {
         let (t, b, h, g3) = (dims.steps, dims.batch, dims.hidden, gates(dims));
         GruScratch {
             dpre_x: vec![0.0; t * b * g3],
             dpre_h: vec![0.0; t * b * g3],
             w_hh_t: StepMatrix::new(dims, g3),
             dh_next: vec![0.0; b * h],
+            d_masked: vec![0.0; GruScratch::masked_len(dims, recurrent_mask)],
             grad_room: GradRoom::new(dims, g3, input),
         }
     }
 
+    fn masked_len(dims: RecurrentDims, recurrent_mask: bool) -> usize {
+        if recurrent_mask {
+            dims.batch * dims.hidden
+        } else {
+            0
+        }
+    }
+
     /// Floats `new` allocates for these shapes, counted without allocating.
-    pub fn floats_for(dims: RecurrentDims, input: InputKind) -> usize {
+    pub fn floats_for(dims: RecurrentDims, input: InputKind, recurrent_mask: bool) -> usize {
         let (t, b, h, g3) = (dims.steps, dims.batch, dims.hidden, gates(dims));
         2 * t * b * g3
             + StepMatrix::floats_for(dims, g3)
             + b * h
+            + GruScratch::masked_len(dims, recurrent_mask)
             + GradRoom::floats_for(dims, g3, input)
     }
 
     /// Floats held, read from the buffers themselves.
     pub fn floats(&self) -> usize {
         let dpre = self.dpre_x.len() + self.dpre_h.len();
-        dpre + self.w_hh_t.floats() + self.dh_next.len() + self.grad_room.floats()
+        let state = self.dh_next.len() + self.d_masked.len();
+        dpre + self.w_hh_t.floats() + state + self.grad_room.floats()
     }
 }
 
@@ -225,9 +257,13 @@ impl GruScratch {
 /// `mask [T, B]`, when given, is 1 for a real step and 0 for a padded one (Keras' masking):
 /// at a padded step a row's h is carried unchanged from the previous step, so its output
 /// there repeats the previous output and its final state is its last real step's.
+///
+/// `recurrent_mask [B, H]`, when given, scales `h_{t-1}` where the recurrent product reads
+/// it, the same at every step (Keras' `recurrent_dropout=`); the tape must be made for it.
 pub fn gru_forward(
     input: RecurrentInput,
     mask: Option<&[f32]>,
+    recurrent_mask: Option<&[f32]>,
     w: &GruWeights,
     tape: &mut GruTape,
 ) {
@@ -235,6 +271,7 @@ pub fn gru_forward(
     let dims = tape.dims;
     check_weights(dims, w);
     check_mask(dims, mask);
+    check_recurrent_mask(dims, recurrent_mask, tape.masked_h.len());
     let (b, h, g3) = (dims.batch, dims.hidden, gates(dims));
     let w_ih = Mat::new(w.w_ih, dims.input, g3);
     project_input(dims, input, w_ih, &mut tape.gates, &mut tape.room);
@@ -243,8 +280,10 @@ pub fn gru_forward(
     }
     let first = first_step_with_state(tape.initial_state());
     for t in 0..dims.steps {
+        // Masked at every step, the skipped first one too: backward's dW_hh reads them all.
+        let h_prev = product_state(dims, t, &tape.h, recurrent_mask, &mut tape.masked_h);
         if t >= first {
-            let h_prev = Mat::new(&tape.h[t * b * h..(t + 1) * b * h], b, h);
+            let h_prev = Mat::new(h_prev, b, h);
             let product = &mut MatMut::new(&mut tape.product, b, g3);
             let packed = tape.w_hh_packed.as_ref();
             recurrent_product(product, h_prev, w.w_hh, packed, false);
@@ -391,7 +430,8 @@ fn cell_backward(
     }
 }
 
-/// Backprop through time over the sequence `gru_forward` last ran, with the same `mask`.
+/// Backprop through time over the sequence `gru_forward` last ran, with the same `mask`
+/// and `recurrent_mask`.
 /// Writes the weight gradients into `grads`, and writes the input gradient into `dx` when
 /// given (`[T, B, I]` for a dense input, `[B, I]` for a repeated one; one-hot inputs have
 /// none). The initial state is a constant: gradients do not flow past the start of the
@@ -401,6 +441,7 @@ fn cell_backward(
 pub fn gru_backward(
     input: RecurrentInput,
     mask: Option<&[f32]>,
+    recurrent_mask: Option<&[f32]>,
     w: &GruWeights,
     tape: &GruTape,
     dout: OutputGrad,
@@ -412,6 +453,11 @@ pub fn gru_backward(
     let dims = tape.dims;
     check_weights(dims, w);
     check_mask(dims, mask);
+    check_recurrent_mask(dims, recurrent_mask, tape.masked_h.len());
+    if recurrent_mask.is_some() {
+        let made_for_it = !scratch.d_masked.is_empty();
+        assert!(made_for_it, "the scratch must be made for a recurrent mask");
+    }
     let (t_len, b, h, g3) = (dims.steps, dims.batch, dims.hidden, gates(dims));
     if t_len > 1 {
         // Only steps after the first pass a gradient back through W_hh.
@@ -422,17 +468,43 @@ pub fn gru_backward(
         let step_mask = mask.map(|m| &m[t * b..][..b]);
         step_backward(dims, t, step_mask, tape, dout, scratch);
         if t > 0 {
-            let dpre_h = Mat::new(&scratch.dpre_h[t * b * g3..(t + 1) * b * g3], b, g3);
-            let dh_next = &mut MatMut::new(&mut scratch.dh_next, b, h);
-            scratch.w_hh_t.multiply(dh_next, dpre_h, true);
+            product_backward(dims, t, recurrent_mask, scratch);
         }
     }
+    let h_prev = match recurrent_mask {
+        Some(_) => &tape.masked_h,
+        None => &tape.h,
+    };
     let room = &mut scratch.grad_room;
-    recurrent_weight_grad(dims, g3, &tape.h, &scratch.dpre_h, grads.w_hh, room);
+    recurrent_weight_grad(dims, g3, h_prev, &scratch.dpre_h, grads.w_hh, room);
     column_sums(&scratch.dpre_h, g3, grads.bias_hh);
     column_sums(&scratch.dpre_x, g3, grads.bias_ih);
     let w_ih = Mat::new(w.w_ih, dims.input, g3);
     input_backward(dims, input, w_ih, &scratch.dpre_x, room, grads.w_ih, dx);
+}
+
+/// Adds to `dh_next` the gradient step `t`'s recurrent product passes into `h_{t-1}`:
+/// `dpre_h·W_hhᵀ`, times the recurrent mask when the product read `h_{t-1}⊙m`. That takes
+/// a buffer of its own, as `dh_next` already holds the part that skips the weights.
+fn product_backward(
+    dims: RecurrentDims,
+    t: usize,
+    recurrent_mask: Option<&[f32]>,
+    scratch: &mut GruScratch,
+) {
+    let (b, h, g3) = (dims.batch, dims.hidden, gates(dims));
+    let dpre_h = Mat::new(&scratch.dpre_h[t * b * g3..(t + 1) * b * g3], b, g3);
+    let Some(recurrent_mask) = recurrent_mask else {
+        let dh_next = &mut MatMut::new(&mut scratch.dh_next, b, h);
+        scratch.w_hh_t.multiply(dh_next, dpre_h, true);
+        return;
+    };
+    let d_masked = &mut MatMut::new(&mut scratch.d_masked, b, h);
+    scratch.w_hh_t.multiply(d_masked, dpre_h, false);
+    let through = scratch.d_masked.iter().zip(recurrent_mask);
+    for (dh, (&d, &m)) in scratch.dh_next.iter_mut().zip(through) {
+        *dh += d * m;
+    }
 }
 
 /// The fused cell pass of step `t` backward, row by row.

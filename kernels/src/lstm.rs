@@ -12,6 +12,10 @@
 //!    (`cell_forward`) that adds the bias, applies sigmoid/tanh, updates c and h, and stores
 //!    what backward needs.
 //!
+//! With a recurrent mask `m [B, H]` (Keras' `recurrent_dropout=`, one mask a sequence) the
+//! product reads `h_{t-1}⊙m`, kept in the tape for backward's `dW_hh`; c and h are updated
+//! as without it, as Keras 3's `LSTMCell` masks only what enters `recurrent_kernel`.
+//!
 //! Backward runs t = T-1 down to 0: the fused `cell_backward` gives the gate gradients, one
 //! small GEMM per step carries the gradient into `h_{t-1}` (against `W_hh` transposed once
 //! per call), and the weight gradients of all steps are single GEMMs at the end. They are
@@ -31,8 +35,9 @@ use crate::gemm::{Mat, MatMut};
 use crate::lanes::{add_into, load, store};
 use crate::packed::PackedMat;
 use crate::recurrent::{
-    cells_in_parallel, check_mask, first_step_with_state, input_backward, input_room, is_padded,
-    project_input, recurrent_product, recurrent_weight_grad, GradRoom, StepMatrix,
+    cells_in_parallel, check_mask, check_recurrent_mask, first_step_with_state, input_backward,
+    input_room, is_padded, product_state, project_input, recurrent_product, recurrent_weight_grad,
+    GradRoom, StepMatrix,
 };
 pub use crate::recurrent::{column_sums, transpose_into, InputKind, OutputGrad};
 
@@ -73,6 +78,9 @@ pub struct LstmTape {
     c: Vec<f32>,
     /// `[T+1, B, H]`: slot 0 is the initial hidden state, slot t+1 the output of step t.
     h: Vec<f32>,
+    /// `[T, B, H]`: slot t is `h_{t-1}⊙m`, what step t's product read under a recurrent mask;
+    /// empty for a tape made without one.
+    masked_h: Vec<f32>,
     /// `[T, B, H]`: `tanh(c_t)`.
     tanh_c: Vec<f32>,
     /// `W_hh` packed for the per-step product, when the shapes make packing pay.
@@ -82,13 +90,15 @@ pub struct LstmTape {
 }
 
 impl LstmTape {
-    pub fn new(dims: LstmDims, input: InputKind) -> LstmTape {
-        let lens = TapeLens::new(dims, input);
+    /// A tape for these shapes; `recurrent_mask` when the passes may take a recurrent mask.
+    pub fn new(dims: LstmDims, input: InputKind, recurrent_mask: bool) -> LstmTape {
+        let lens = TapeLens::new(dims, input, recurrent_mask);
         LstmTape {
             dims,
             gates: vec![0.0; lens.gates],
             c: vec![0.0; lens.state],
             h: vec![0.0; lens.state],
+            masked_h: vec![0.0; lens.masked_h],
             tanh_c: vec![0.0; lens.tanh_c],
             w_hh_packed: lens.packed.map(|(k, n)| PackedMat::new(k, n)),
             room: vec![0.0; lens.room],
@@ -96,8 +106,8 @@ impl LstmTape {
     }
 
     /// Floats `new` allocates for these shapes, counted without allocating.
-    pub fn floats_for(dims: LstmDims, input: InputKind) -> usize {
-        TapeLens::new(dims, input).floats()
+    pub fn floats_for(dims: LstmDims, input: InputKind, recurrent_mask: bool) -> usize {
+        TapeLens::new(dims, input, recurrent_mask).floats()
     }
 
     fn state_len(&self) -> usize {
@@ -145,8 +155,8 @@ impl LstmTape {
     /// Floats held, read from the buffers themselves.
     pub fn floats(&self) -> usize {
         let packed = self.w_hh_packed.as_ref().map_or(0, PackedMat::floats);
-        let buffers = self.gates.len() + self.c.len() + self.h.len() + self.tanh_c.len();
-        buffers + packed + self.room.len()
+        let state = self.c.len() + self.h.len() + self.masked_h.len();
+        self.gates.len() + state + self.tanh_c.len() + packed + self.room.len()
     }
 }
 
@@ -156,6 +166,7 @@ struct TapeLens {
     gates: usize,
     /// Each of c and h.
     state: usize,
+    masked_h: usize,
     tanh_c: usize,
     /// `[k, n]` of `W_hh` packed, when packing pays.
     packed: Option<(usize, usize)>,
@@ -163,11 +174,12 @@ struct TapeLens {
 }
 
 impl TapeLens {
-    fn new(dims: LstmDims, input: InputKind) -> TapeLens {
+    fn new(dims: LstmDims, input: InputKind, recurrent_mask: bool) -> TapeLens {
         let (t, b, h, g4) = (dims.steps, dims.batch, dims.hidden, gates(dims));
         TapeLens {
             gates: t * b * g4,
             state: (t + 1) * b * h,
+            masked_h: if recurrent_mask { t * b * h } else { 0 },
             tanh_c: t * b * h,
             packed: packing_pays(dims).then_some((h, g4)),
             room: input_room(dims, g4, input),
@@ -176,7 +188,7 @@ impl TapeLens {
 
     fn floats(&self) -> usize {
         let packed = self.packed.map_or(0, |(k, n)| PackedMat::floats_for(k, n));
-        self.gates + 2 * self.state + self.tanh_c + packed + self.room
+        self.gates + 2 * self.state + self.masked_h + self.tanh_c + packed + self.room
     }
 }
 
@@ -227,7 +239,16 @@ impl LstmScratch {
 /// `mask [T, B]`, when given, is 1 for a real step and 0 for a padded one (Keras' masking):
 /// at a padded step a row's h and c are carried unchanged from the previous step, so its
 /// output there repeats the previous output and its final state is its last real step's.
-pub fn lstm_forward(input: LstmInput, mask: Option<&[f32]>, w: &LstmWeights, tape: &mut LstmTape) {
+///
+/// `recurrent_mask [B, H]`, when given, scales `h_{t-1}` where the recurrent product reads
+/// it, the same at every step (Keras' `recurrent_dropout=`); the tape must be made for it.
+pub fn lstm_forward(
+    input: LstmInput,
+    mask: Option<&[f32]>,
+    recurrent_mask: Option<&[f32]>,
+    w: &LstmWeights,
+    tape: &mut LstmTape,
+) {
     let _ftz = FlushDenormals::new();
     let dims = tape.dims;
     check_weights(dims, w);
@@ -238,10 +259,13 @@ pub fn lstm_forward(input: LstmInput, mask: Option<&[f32]>, w: &LstmWeights, tap
         packed.pack(Mat::new(w.w_hh, h, g4));
     }
     check_mask(dims, mask);
+    check_recurrent_mask(dims, recurrent_mask, tape.masked_h.len());
     let first = first_step_with_state(tape.initial_state().0);
     for t in 0..dims.steps {
         let gates = &mut tape.gates[t * b * g4..(t + 1) * b * g4];
-        let h_prev = Mat::new(&tape.h[t * b * h..(t + 1) * b * h], b, h);
+        // Masked at every step, the skipped first one too: backward's dW_hh reads them all.
+        let h_prev = product_state(dims, t, &tape.h, recurrent_mask, &mut tape.masked_h);
+        let h_prev = Mat::new(h_prev, b, h);
         let mut gates_mat = MatMut::new(gates, b, g4);
         if t >= first {
             let packed = tape.w_hh_packed.as_ref();
@@ -375,7 +399,8 @@ impl CellDh<'_> {
     }
 }
 
-/// Backprop through time over the sequence `lstm_forward` last ran, with the same `mask`.
+/// Backprop through time over the sequence `lstm_forward` last ran, with the same `mask`
+/// and `recurrent_mask`.
 /// Writes the weight gradients into `grads`, and writes the input gradient into `dx` when
 /// given (`[T, B, I]` for a dense input, `[B, I]` for a repeated one; one-hot inputs have
 /// none). The initial state is a constant: gradients do not flow past the start of the
@@ -385,6 +410,7 @@ impl CellDh<'_> {
 pub fn lstm_backward(
     input: LstmInput,
     mask: Option<&[f32]>,
+    recurrent_mask: Option<&[f32]>,
     w: &LstmWeights,
     tape: &LstmTape,
     dout: OutputGrad,
@@ -396,6 +422,7 @@ pub fn lstm_backward(
     let dims = tape.dims;
     check_weights(dims, w);
     check_mask(dims, mask);
+    check_recurrent_mask(dims, recurrent_mask, tape.masked_h.len());
     let (t_len, b, h, g4) = (dims.steps, dims.batch, dims.hidden, gates(dims));
     if t_len > 1 {
         // Only steps after the first pass a gradient back through W_hh.
@@ -412,13 +439,41 @@ pub fn lstm_backward(
             // With a mask, padded rows already hold the gradient they carry back, and the
             // others zero.
             scratch.w_hh_t.multiply(dh_next, dz, mask.is_some());
+            if let Some(recurrent_mask) = recurrent_mask {
+                mask_product_gradient(dims, step_mask, recurrent_mask, &mut scratch.dh_next);
+            }
         }
     }
+    let h_prev = match recurrent_mask {
+        Some(_) => &tape.masked_h,
+        None => &tape.h,
+    };
     let room = &mut scratch.grad_room;
-    recurrent_weight_grad(dims, g4, &tape.h, &scratch.dgates, grads.w_hh, room);
+    recurrent_weight_grad(dims, g4, h_prev, &scratch.dgates, grads.w_hh, room);
     column_sums(&scratch.dgates, g4, grads.bias);
     let w_ih = Mat::new(w.w_ih, dims.input, g4);
     input_backward(dims, input, w_ih, &scratch.dgates, room, grads.w_ih, dx);
+}
+
+/// Under a recurrent mask `m [B, H]` the product read `h_{t-1}⊙m`, so what it passes into
+/// `h_{t-1}` is `(dz·W_hhᵀ)⊙m`: scales the rows of `dh_next [B, H]` the product wrote. A
+/// padded row's `dz` is zero, and its `dh_next` the gradient it carries past the step
+/// unmasked, so it is left as it is.
+fn mask_product_gradient(
+    dims: LstmDims,
+    step_mask: Option<&[f32]>,
+    recurrent_mask: &[f32],
+    dh_next: &mut [f32],
+) {
+    let h = dims.hidden;
+    let rows = dh_next
+        .chunks_exact_mut(h)
+        .zip(recurrent_mask.chunks_exact(h));
+    for (row, (dh, m)) in rows.enumerate() {
+        if !is_padded(step_mask, row) {
+            dh.iter_mut().zip(m).for_each(|(dh, &m)| *dh *= m);
+        }
+    }
 }
 
 /// The fused cell pass of step `t` backward, row by row. Without a mask `dh_next` is only

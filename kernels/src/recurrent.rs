@@ -65,6 +65,46 @@ pub(crate) fn check_mask(dims: RecurrentDims, mask: Option<&[f32]>) {
     }
 }
 
+/// Checks that a recurrent mask, when given, is `[B, H]`, and that the tape's buffer it masks
+/// the state into, of `masked_len` floats, was made for one (`[T, B, H]`).
+pub(crate) fn check_recurrent_mask(dims: RecurrentDims, mask: Option<&[f32]>, masked_len: usize) {
+    if let Some(mask) = mask {
+        assert_eq!(
+            mask.len(),
+            dims.batch * dims.hidden,
+            "recurrent mask must be [B, H]"
+        );
+        let state = dims.steps * dims.batch * dims.hidden;
+        assert_eq!(
+            masked_len, state,
+            "the tape must be made for a recurrent mask"
+        );
+    }
+}
+
+/// The state step `t`'s recurrent product reads, from `h [T+1, B, H]` (the initial state in
+/// slot 0): `h_{t-1}` itself, or with a recurrent mask `m [B, H]` (Keras'
+/// `recurrent_dropout=`) `h_{t-1}⊙m`, written into slot `t` of `masked [T, B, H]`, where
+/// backward's `dW_hh` reads it. The state update reads `h_{t-1}` unmasked, as Keras does.
+pub(crate) fn product_state<'a>(
+    dims: RecurrentDims,
+    t: usize,
+    h: &'a [f32],
+    mask: Option<&[f32]>,
+    masked: &'a mut [f32],
+) -> &'a [f32] {
+    let n = dims.batch * dims.hidden;
+    let h_prev = &h[t * n..(t + 1) * n];
+    let Some(mask) = mask else {
+        return h_prev;
+    };
+    let out = &mut masked[t * n..(t + 1) * n];
+    for (out, (&h, &m)) in out.iter_mut().zip(h_prev.iter().zip(mask)) {
+        *out = h * m;
+    }
+    out
+}
+
 /// Whether row `row` of a step is padded, by the step's mask `[B]`.
 pub(crate) fn is_padded(step_mask: Option<&[f32]>, row: usize) -> bool {
     step_mask.is_some_and(|m| m[row] == 0.0)
@@ -243,22 +283,23 @@ impl GradRoom {
     }
 }
 
-/// `dW_hh [H, G] = Σ_t h_{t-1}ᵀ·dz_t` for `h [T+1, B, H]` (the initial state in slot 0)
-/// and the recurrent product's gradients `dz [T, B, G]`.
+/// `dW_hh [H, G] = Σ_t h_{t-1}ᵀ·dz_t` for the states the steps' products read, `h_prev`
+/// (slot t of its first `T` slots `[B, H]` read by step t: the tape's `h`, or its masked
+/// copy), and the recurrent product's gradients `dz [T, B, G]`.
 pub(crate) fn recurrent_weight_grad(
     dims: RecurrentDims,
     g: usize,
-    h: &[f32],
+    h_prev: &[f32],
     dz: &[f32],
     dw_hh: &mut [f32],
     work: &mut GradRoom,
 ) {
     let (t, b, hidden) = (dims.steps, dims.batch, dims.hidden);
     // Steps whose h_{t-1} is zero add nothing to dW_hh.
-    let skip = first_step_with_state(&h[..b * hidden]) * b;
+    let skip = first_step_with_state(&h_prev[..b * hidden]) * b;
     let rows = t * b - skip;
     let dz = Mat::new(&dz[skip * g..], rows, g);
-    let h_prev = Mat::new(&h[skip * hidden..t * b * hidden], rows, hidden);
+    let h_prev = Mat::new(&h_prev[skip * hidden..t * b * hidden], rows, hidden);
     let dw_hh = &mut MatMut::new(dw_hh, hidden, g);
     gemm(dw_hh, h_prev.t(), dz, false, &mut work.room);
 }

@@ -85,7 +85,8 @@ fn data_bytes(framed: Framed, eval_draws: u64) -> u128 {
 /// gates, cell state and its tanh for every input step, a GRU its three gates, the recurrent
 /// part of its candidate and its state. A bidirectional layer keeps that twice, its merged
 /// output, and three buffers the size of its input (the input reversed, and each direction's
-/// input gradient); with `dropout=`, each copy also keeps its input masked. Dropout keeps its
+/// input gradient); with `dropout=`, each copy also keeps its input masked, and with
+/// `recurrent_dropout=` the state its recurrent product read, masked. Dropout keeps its
 /// output, its input's gradient and its mask.
 fn activation_bytes(op: &Op, input: Shape, output: Shape) -> u128 {
     let (steps, per_step) = match op {
@@ -94,12 +95,17 @@ fn activation_bytes(op: &Op, input: Shape, output: Shape) -> u128 {
             units,
             bidirectional,
             dropout,
+            recurrent_dropout,
             ..
         } => {
             let mut tape = u128::from(*units).saturating_mul(cell.gates() + 3);
             // Input dropout keeps the masked input (and its mask, a step's worth).
             if *dropout > 0.0 {
                 tape = tape.saturating_add(input.features.into());
+            }
+            // Recurrent dropout keeps `h_{t-1}` masked (and its mask, a step's worth).
+            if *recurrent_dropout > 0.0 {
+                tape = tape.saturating_add((*units).into());
             }
             let per_step = match bidirectional {
                 Some(_) => tape

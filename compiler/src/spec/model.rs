@@ -245,9 +245,6 @@ fn recurrent(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Option<LayerKind
     };
     let dropout = rate(slots[1], "dropout");
     let recurrent_dropout = rate(slots[2], "recurrent_dropout");
-    if let (Some(value), true) = (slots[2], recurrent_dropout > 0.0) {
-        diagnostics.push(recurrent_dropout_unsupported(value.span));
-    }
     let merge_item = options
         .iter()
         .find(|item| item.name.as_ref().is_some_and(|n| n.text == "merge"));
@@ -271,19 +268,6 @@ fn recurrent(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Option<LayerKind
         dropout,
         recurrent_dropout,
     })
-}
-
-/// The kernels do not mask `h_{t-1}` in the recurrent product yet.
-fn recurrent_dropout_unsupported(rate: Span) -> Diagnostic {
-    Diagnostic::error(
-        "`recurrent_dropout` is not supported yet",
-        rate,
-        "would mask the recurrent state",
-    )
-    .with_help(
-        "remove `recurrent_dropout=`; `dropout=` masks the layer's inputs, and a `dropout R` \
-         layer after it masks its outputs",
-    )
 }
 
 fn merge_without_bidirectional(merge: Span) -> Diagnostic {

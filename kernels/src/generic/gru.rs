@@ -7,8 +7,12 @@
 //!
 //! With a step mask `m [T, B]` (1 real, 0 padded), each row's new state is the blend
 //! `h_t = m·h_new + (1−m)·h_{t-1}` (Keras' masking).
+//!
+//! With a recurrent mask `[B, H]` (Keras' `recurrent_dropout=`) every `h_{t-1}·W_h·` above
+//! reads `h_{t-1}` times the mask instead; `z·h_{t-1}` and the masking blend read it
+//! unmasked, as Keras' `GRUCell` does.
 
-use super::lstm::Dims;
+use super::lstm::{row_mask, Dims};
 use super::sigmoid;
 
 /// What forward keeps: activated gates r, z, n `[T, B, 3H]`, the recurrent part of n before
@@ -56,6 +60,7 @@ pub fn gru_forward(
     bias_hh: &[f64],
     h0: &[f64],
     mask: Option<&[f64]>,
+    recurrent_mask: Option<&[f64]>,
 ) -> GruRefTape {
     let (steps, batch, input, hidden) = dims;
     let g3 = 3 * hidden;
@@ -69,7 +74,9 @@ pub fn gru_forward(
             let row = t * batch + b;
             let h_prev: Vec<f64> = tape.h[row * hidden..][..hidden].to_vec();
             let from_x = affine(&x[row * input..][..input], w_ih, bias_ih);
-            let from_h = affine(&h_prev, w_hh, bias_hh);
+            let r_mask = row_mask(recurrent_mask, b, hidden);
+            let masked: Vec<f64> = h_prev.iter().zip(&r_mask).map(|(h, r)| h * r).collect();
+            let from_h = affine(&masked, w_hh, bias_hh);
             let m = mask.map_or(1.0, |mask| mask[row]);
             for j in 0..hidden {
                 let r = sigmoid(from_x[j] + from_h[j]);
@@ -90,7 +97,8 @@ pub fn gru_forward(
 }
 
 /// Gradients of every input given `dh_out [T, B, H]`, the gradient of the loss with
-/// respect to every step's output, and forward's `mask`.
+/// respect to every step's output, and forward's `mask` and `recurrent_mask`.
+#[allow(clippy::too_many_arguments)]
 pub fn gru_backward(
     dims: Dims,
     x: &[f64],
@@ -99,6 +107,7 @@ pub fn gru_backward(
     tape: &GruRefTape,
     dh_out: &[f64],
     mask: Option<&[f64]>,
+    recurrent_mask: Option<&[f64]>,
 ) -> GruRefGrads {
     let (steps, batch, input, hidden) = dims;
     let g3 = 3 * hidden;
@@ -117,6 +126,7 @@ pub fn gru_backward(
             let row = t * batch + b;
             let gates = &tape.gates[row * g3..][..g3];
             let h_prev = &tape.h[row * hidden..][..hidden];
+            let r_mask = row_mask(recurrent_mask, b, hidden);
             // Gradients of the pre-activations from x (`dpre_x`) and from h (`dpre_h`): the
             // same for r and z; n's from h passes through r.
             let mut dpre_x = vec![0.0; g3];
@@ -147,8 +157,8 @@ pub fn gru_backward(
                     grads.x[row * input + p] += w_ih[p * g3 + k] * dpre_x[k];
                 }
                 for p in 0..hidden {
-                    grads.w_hh[p * g3 + k] += h_prev[p] * dpre_h[k];
-                    dh_prev[p] += w_hh[p * g3 + k] * dpre_h[k];
+                    grads.w_hh[p * g3 + k] += h_prev[p] * r_mask[p] * dpre_h[k];
+                    dh_prev[p] += w_hh[p * g3 + k] * dpre_h[k] * r_mask[p];
                 }
             }
             dh_next[b * hidden..][..hidden].copy_from_slice(&dh_prev);

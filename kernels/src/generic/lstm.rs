@@ -5,6 +5,9 @@
 //!
 //! With a step mask `m [T, B]` (1 real, 0 padded), each row's new state is the blend
 //! `c_t = m·c_new + (1−m)·c_{t-1}`, `h_t = m·h_new + (1−m)·h_{t-1}` (Keras' masking).
+//!
+//! With a recurrent mask `r [B, H]` (Keras' `recurrent_dropout=`) the product reads
+//! `h_{t-1}⊙r` instead: `z = x_t·W_ih + (h_{t-1}⊙r)·W_hh + b`; nothing else changes.
 
 use super::sigmoid;
 
@@ -30,6 +33,7 @@ pub fn lstm_forward(
     h0: &[f64],
     c0: &[f64],
     mask: Option<&[f64]>,
+    recurrent_mask: Option<&[f64]>,
 ) -> LstmRefTape {
     let (steps, batch, input, hidden) = dims;
     let g4 = 4 * hidden;
@@ -42,13 +46,14 @@ pub fn lstm_forward(
         for b in 0..batch {
             let x_row = &x[(t * batch + b) * input..][..input];
             let h_prev: Vec<f64> = tape.h[(t * batch + b) * hidden..][..hidden].to_vec();
+            let r = row_mask(recurrent_mask, b, hidden);
             let mut z = bias.to_vec();
             for (j, zj) in z.iter_mut().enumerate() {
                 for p in 0..input {
                     *zj += x_row[p] * w_ih[p * g4 + j];
                 }
                 for p in 0..hidden {
-                    *zj += h_prev[p] * w_hh[p * g4 + j];
+                    *zj += h_prev[p] * r[p] * w_hh[p * g4 + j];
                 }
             }
             let m = mask.map_or(1.0, |mask| mask[t * batch + b]);
@@ -75,9 +80,15 @@ pub fn lstm_forward(
     tape
 }
 
+/// Row `row`'s recurrent mask `[H]`: ones when there is none.
+pub(super) fn row_mask(recurrent_mask: Option<&[f64]>, row: usize, hidden: usize) -> Vec<f64> {
+    recurrent_mask.map_or(vec![1.0; hidden], |r| r[row * hidden..][..hidden].to_vec())
+}
+
 /// Gradients `(dW_ih, dW_hh, dbias, dx)` given `dh_out [T, B, H]`, the gradient of the loss
-/// with respect to every step's output, and forward's `mask`. The initial state is taken as
-/// a constant.
+/// with respect to every step's output, and forward's `mask` and `recurrent_mask`. The
+/// initial state is taken as a constant.
+#[allow(clippy::too_many_arguments)]
 pub fn lstm_backward(
     dims: Dims,
     x: &[f64],
@@ -86,6 +97,7 @@ pub fn lstm_backward(
     tape: &LstmRefTape,
     dh_out: &[f64],
     mask: Option<&[f64]>,
+    recurrent_mask: Option<&[f64]>,
 ) -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) {
     let (steps, batch, input, hidden) = dims;
     let g4 = 4 * hidden;
@@ -125,6 +137,7 @@ pub fn lstm_backward(
                 dc_next[b * hidden + j] = dc * f + (1.0 - m) * dc_all;
             }
             let h_prev = &tape.h[row * hidden..][..hidden];
+            let r = row_mask(recurrent_mask, b, hidden);
             let x_row = &x[row * input..][..input];
             for (k, &dzk) in dz.iter().enumerate() {
                 dbias[k] += dzk;
@@ -133,12 +146,12 @@ pub fn lstm_backward(
                     dx[row * input + p] += w_ih[p * g4 + k] * dzk;
                 }
                 for p in 0..hidden {
-                    dw_hh[p * g4 + k] += h_prev[p] * dzk;
+                    dw_hh[p * g4 + k] += h_prev[p] * r[p] * dzk;
                 }
             }
             for p in 0..hidden {
                 let through_weights: f64 = (0..g4).map(|k| w_hh[p * g4 + k] * dz[k]).sum();
-                dh_next[b * hidden + p] = through_weights + dh_skip[p];
+                dh_next[b * hidden + p] = through_weights * r[p] + dh_skip[p];
             }
         }
     }

@@ -1,6 +1,6 @@
 //! The GRU layer: the f64 reference's gradients against finite differences, and the SIMD
 //! kernel against the reference for every input kind, both output kinds and odd sizes, from
-//! a zero and a non-zero initial state, with and without a step mask.
+//! a zero and a non-zero initial state, with and without a step mask and a recurrent mask.
 
 use kernels::generic::{gru_backward as ref_backward, gru_forward as ref_forward};
 use kernels::gru::{gru_backward, gru_forward, GruGrads, GruScratch, GruTape, GruWeights};
@@ -8,7 +8,7 @@ use kernels::recurrent::{InputKind, OutputGrad, RecurrentDims, RecurrentInput};
 use proptest::prelude::*;
 
 use crate::layers::numeric_gradient;
-use crate::{assert_close, bits, floats, step_mask, to_f64, with_threads};
+use crate::{assert_close, bits, floats, recurrent_mask, step_mask, to_f64, with_threads};
 
 struct Case {
     dims: RecurrentDims,
@@ -22,6 +22,8 @@ struct Case {
     dh_out: Vec<f32>,
     /// `[T, B]` 1 for a real step, 0 for a padded one.
     mask: Option<Vec<f32>>,
+    /// `[B, H]` 0 or `1 / (1 - rate)`, scaling `h_{t-1}` where the recurrent product reads it.
+    recurrent_mask: Option<Vec<f32>>,
 }
 
 fn case(steps: usize, batch: usize, input: usize, hidden: usize, seed: u64) -> Case {
@@ -42,6 +44,7 @@ fn case(steps: usize, batch: usize, input: usize, hidden: usize, seed: u64) -> C
         h0: floats(seed + 5, batch * hidden, 0.5),
         dh_out: floats(seed + 6, steps * batch * hidden, 1.0),
         mask: None,
+        recurrent_mask: None,
     }
 }
 
@@ -63,21 +66,31 @@ fn dims_tuple(d: RecurrentDims) -> (usize, usize, usize, usize) {
     (d.steps, d.batch, d.input, d.hidden)
 }
 
+/// Padded steps at the end, in the middle, and at the start of a row: `[4, 2]`.
+const PADDED: [f64; 8] = [1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0];
+
+/// A recurrent mask `[2, 4]` at rate 0.5: two units of each row dropped, the rest doubled.
+const DROPPED: [f64; 8] = [2.0, 0.0, 2.0, 0.0, 0.0, 0.0, 2.0, 2.0];
+
 #[test]
 fn reference_gradients_match_finite_differences() {
-    check_reference_gradients(None);
+    check_reference_gradients(None, None);
 }
 
 #[test]
 fn masked_reference_gradients_match_finite_differences() {
-    // Padded steps at the end, in the middle, and at the start of a row.
-    check_reference_gradients(Some(vec![1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0]));
+    check_reference_gradients(Some(&PADDED), None);
 }
 
-/// `mask [4, 2]`.
-fn check_reference_gradients(mask: Option<Vec<f64>>) {
+#[test]
+fn recurrently_masked_reference_gradients_match_finite_differences() {
+    check_reference_gradients(None, Some(&DROPPED));
+    check_reference_gradients(Some(&PADDED), Some(&DROPPED));
+}
+
+/// `mask [4, 2]`, `recurrent_mask [2, 4]`.
+fn check_reference_gradients(mask: Option<&[f64]>, recurrent_mask: Option<&[f64]>) {
     let c = case(4, 2, 3, 4, 11);
-    let mask = mask.as_deref();
     let dims = dims_tuple(c.dims);
     let (x, w_ih, w_hh, b_ih, b_hh, h0, dh) = (
         to_f64(&c.x),
@@ -90,12 +103,22 @@ fn check_reference_gradients(mask: Option<Vec<f64>>) {
     );
     // L = Σ_t Σ dh_out ⊙ h_t, so dL/dh_t = dh_out.
     let loss = |x: &[f64], w_ih: &[f64], w_hh: &[f64], b_ih: &[f64], b_hh: &[f64], h0: &[f64]| {
-        let tape = ref_forward(dims, x, w_ih, w_hh, b_ih, b_hh, h0, mask);
+        let tape = ref_forward(dims, x, w_ih, w_hh, b_ih, b_hh, h0, mask, recurrent_mask);
         let outputs = &tape.h[h0.len()..];
         outputs.iter().zip(&dh).map(|(h, d)| h * d).sum::<f64>()
     };
-    let tape = ref_forward(dims, &x, &w_ih, &w_hh, &b_ih, &b_hh, &h0, mask);
-    let grads = ref_backward(dims, &x, &w_ih, &w_hh, &tape, &dh, mask);
+    let tape = ref_forward(
+        dims,
+        &x,
+        &w_ih,
+        &w_hh,
+        &b_ih,
+        &b_hh,
+        &h0,
+        mask,
+        recurrent_mask,
+    );
+    let grads = ref_backward(dims, &x, &w_ih, &w_hh, &tape, &dh, mask, recurrent_mask);
     let check = |what: &str, analytic: &[f64], numeric: Vec<f64>| {
         assert_eq!(analytic.len(), numeric.len(), "{what}");
         for (i, (a, n)) in analytic.iter().zip(&numeric).enumerate() {
@@ -172,11 +195,12 @@ fn check_against_reference(c: &Case, kind: InputKind, last_only: bool) {
         InputKind::Repeated => RecurrentInput::Repeated(&c.x[..d.batch * d.input]),
     };
     let w = weights(c);
-    let mut tape = GruTape::new(d, kind);
+    let recurrent = c.recurrent_mask.as_deref();
+    let mut tape = GruTape::new(d, kind, recurrent.is_some());
     tape.initial_state_mut().copy_from_slice(&c.h0);
     let mask = c.mask.as_deref();
-    let mask_ref = mask.map(to_f64);
-    gru_forward(input, mask, &w, &mut tape);
+    let (mask_ref, recurrent_ref) = (mask.map(to_f64), recurrent.map(to_f64));
+    gru_forward(input, mask, recurrent, &w, &mut tape);
 
     let state = d.batch * d.hidden;
     let mut dh = c.dh_out.clone();
@@ -195,8 +219,9 @@ fn check_against_reference(c: &Case, kind: InputKind, last_only: bool) {
         &to_f64(&c.bias_hh),
         &to_f64(&c.h0),
         mask_ref.as_deref(),
+        recurrent_ref.as_deref(),
     );
-    let what = format!("{d:?} {kind:?} last_only={last_only} mask={mask:?}");
+    let what = format!("{d:?} {kind:?} last_only={last_only} mask={mask:?} {recurrent:?}");
     let forward_tolerance = 1e-5;
     assert_close(
         &format!("{what} h"),
@@ -231,7 +256,7 @@ fn check_against_reference(c: &Case, kind: InputKind, last_only: bool) {
     } else {
         OutputGrad::Sequence(&c.dh_out)
     };
-    let mut scratch = GruScratch::new(d, kind);
+    let mut scratch = GruScratch::new(d, kind, recurrent.is_some());
     let grads = GruGrads {
         w_ih: &mut dw_ih,
         w_hh: &mut dw_hh,
@@ -242,6 +267,7 @@ fn check_against_reference(c: &Case, kind: InputKind, last_only: bool) {
     gru_backward(
         input,
         mask,
+        recurrent,
         &w,
         &tape,
         dout,
@@ -258,6 +284,7 @@ fn check_against_reference(c: &Case, kind: InputKind, last_only: bool) {
         &reference,
         &to_f64(&dh),
         mask_ref.as_deref(),
+        recurrent_ref.as_deref(),
     );
     let tolerance = 2e-5 * d.steps as f64;
     let close = |name: &str, got: &[f32], want: &[f64]| {
@@ -309,6 +336,19 @@ proptest! {
         }
         check_against_reference(&c, kind, last_only);
     }
+
+    #[test]
+    // A recurrent mask at rates from none dropped to most, alone and with a step mask.
+    fn recurrently_masked_simd_layer_matches_reference(steps in 1usize..6, batch in 1usize..8, input in 1usize..12, hidden in 1usize..20, seed: u64, kind in 0u8..3, last_only: bool, zero_state: bool, padded: bool, rate in 0.0f32..0.9) {
+        let kind = [InputKind::Dense, InputKind::OneHot, InputKind::Repeated][kind as usize];
+        let mut c = case(steps, batch, input, hidden, seed % 1000);
+        c.mask = padded.then(|| step_mask(seed, steps * batch));
+        c.recurrent_mask = Some(recurrent_mask(seed, batch * hidden, rate));
+        if zero_state {
+            c.h0.fill(0.0);
+        }
+        check_against_reference(&c, kind, last_only);
+    }
 }
 
 #[test]
@@ -329,6 +369,8 @@ fn tutorial_shapes_match_reference() {
             check_against_reference(&c, kind, true);
             c.mask = Some(step_mask(5, steps * batch));
             check_against_reference(&c, kind, true);
+            c.recurrent_mask = Some(recurrent_mask(5, batch * hidden, 0.25));
+            check_against_reference(&c, kind, true);
         }
     }
 }
@@ -341,9 +383,9 @@ fn same_bits_with_one_thread_and_two() {
     let run = |threads: usize| {
         with_threads(threads, || {
             let w = weights(&c);
-            let mut tape = GruTape::new(d, InputKind::Dense);
+            let mut tape = GruTape::new(d, InputKind::Dense, false);
             tape.initial_state_mut().copy_from_slice(&c.h0);
-            gru_forward(RecurrentInput::Dense(&c.x), None, &w, &mut tape);
+            gru_forward(RecurrentInput::Dense(&c.x), None, None, &w, &mut tape);
             let g3 = 3 * d.hidden;
             let (mut dw_ih, mut dw_hh, mut db_ih, mut db_hh) = (
                 vec![0.0; d.input * g3],
@@ -358,9 +400,10 @@ fn same_bits_with_one_thread_and_two() {
                 bias_ih: &mut db_ih,
                 bias_hh: &mut db_hh,
             };
-            let mut scratch = GruScratch::new(d, InputKind::Dense);
+            let mut scratch = GruScratch::new(d, InputKind::Dense, false);
             gru_backward(
                 RecurrentInput::Dense(&c.x),
+                None,
                 None,
                 &w,
                 &tape,
@@ -385,22 +428,22 @@ fn carried_state_continues_the_sequence() {
     let d = c.dims;
     let half = RecurrentDims { steps: 3, ..d };
     let w = weights(&c);
-    let mut whole = GruTape::new(d, InputKind::Dense);
+    let mut whole = GruTape::new(d, InputKind::Dense, false);
     whole.initial_state_mut().copy_from_slice(&c.h0);
-    gru_forward(RecurrentInput::Dense(&c.x), None, &w, &mut whole);
-    let mut halves = GruTape::new(half, InputKind::Dense);
+    gru_forward(RecurrentInput::Dense(&c.x), None, None, &w, &mut whole);
+    let mut halves = GruTape::new(half, InputKind::Dense, false);
     halves.initial_state_mut().copy_from_slice(&c.h0);
     let (first, second) = c.x.split_at(c.x.len() / 2);
-    gru_forward(RecurrentInput::Dense(first), None, &w, &mut halves);
+    gru_forward(RecurrentInput::Dense(first), None, None, &w, &mut halves);
     halves.carry_state();
-    gru_forward(RecurrentInput::Dense(second), None, &w, &mut halves);
+    gru_forward(RecurrentInput::Dense(second), None, None, &w, &mut halves);
     // Close rather than equal bits: the input projection's GEMM runs over fewer rows.
     let want = to_f64(whole.final_state());
     assert_close("carried state", halves.final_state(), &want, 1e-6, 1e-6);
 }
 
 /// `floats_for` counts what `new` allocates, for every input kind, on both sides of
-/// `packing_pays`.
+/// `packing_pays`, with and without room for a recurrent mask.
 #[test]
 fn floats_for_counts_what_new_allocates() {
     let small = RecurrentDims {
@@ -416,19 +459,17 @@ fn floats_for_counts_what_new_allocates() {
         hidden: 128,
     };
     for dims in [small, large] {
-        for kind in [InputKind::Dense, InputKind::OneHot, InputKind::Repeated] {
-            let tape = GruTape::new(dims, kind);
-            let scratch = GruScratch::new(dims, kind);
-            assert_eq!(
-                GruTape::floats_for(dims, kind),
-                tape.floats(),
-                "{dims:?} {kind:?}"
-            );
-            assert_eq!(
-                GruScratch::floats_for(dims, kind),
-                scratch.floats(),
-                "{dims:?} {kind:?}"
-            );
+        for (kind, recurrent) in [InputKind::Dense, InputKind::OneHot, InputKind::Repeated]
+            .into_iter()
+            .flat_map(|kind| [(kind, false), (kind, true)])
+        {
+            let what = format!("{dims:?} {kind:?} {recurrent}");
+            let tape = GruTape::new(dims, kind, recurrent);
+            let scratch = GruScratch::new(dims, kind, recurrent);
+            let tape_floats = GruTape::floats_for(dims, kind, recurrent);
+            assert_eq!(tape_floats, tape.floats(), "{what}");
+            let scratch_floats = GruScratch::floats_for(dims, kind, recurrent);
+            assert_eq!(scratch_floats, scratch.floats(), "{what}");
         }
     }
     assert!(!kernels::gru::packing_pays(small) && kernels::gru::packing_pays(large));

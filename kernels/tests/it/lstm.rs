@@ -1,6 +1,6 @@
 //! The LSTM layer: the f64 reference's gradients against finite differences, and the SIMD
 //! kernel against the reference for every input kind, both output kinds and odd sizes, from
-//! a non-zero initial state, with and without a step mask.
+//! a non-zero initial state, with and without a step mask and a recurrent mask.
 
 use kernels::generic::{lstm_backward as ref_backward, lstm_forward as ref_forward};
 use kernels::lstm::{
@@ -10,7 +10,7 @@ use kernels::lstm::{
 use proptest::prelude::*;
 
 use crate::layers::numeric_gradient;
-use crate::{assert_close, bits, floats, step_mask, to_f64, with_threads};
+use crate::{assert_close, bits, floats, recurrent_mask, step_mask, to_f64, with_threads};
 
 struct Case {
     dims: LstmDims,
@@ -24,6 +24,8 @@ struct Case {
     dh_out: Vec<f32>,
     /// `[T, B]` 1 for a real step, 0 for a padded one.
     mask: Option<Vec<f32>>,
+    /// `[B, H]` 0 or `1 / (1 - rate)`, scaling `h_{t-1}` where the recurrent product reads it.
+    recurrent_mask: Option<Vec<f32>>,
 }
 
 /// A case starting from a zero hidden state, as a layer that is not stateful does.
@@ -50,6 +52,7 @@ fn case(steps: usize, batch: usize, input: usize, hidden: usize, seed: u64) -> C
         c0: floats(seed + 5, batch * hidden, 0.5),
         dh_out: floats(seed + 6, steps * batch * hidden, 1.0),
         mask: None,
+        recurrent_mask: None,
     }
 }
 
@@ -57,21 +60,31 @@ fn dims_tuple(d: LstmDims) -> (usize, usize, usize, usize) {
     (d.steps, d.batch, d.input, d.hidden)
 }
 
+/// Padded steps at the end, in the middle, and at the start of a row: `[4, 2]`.
+const PADDED: [f64; 8] = [1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0];
+
+/// A recurrent mask `[2, 4]` at rate 0.5: two units of each row dropped, the rest doubled.
+const DROPPED: [f64; 8] = [2.0, 0.0, 2.0, 0.0, 0.0, 0.0, 2.0, 2.0];
+
 #[test]
 fn reference_gradients_match_finite_differences() {
-    check_reference_gradients(None);
+    check_reference_gradients(None, None);
 }
 
 #[test]
 fn masked_reference_gradients_match_finite_differences() {
-    // Padded steps at the end, in the middle, and at the start of a row.
-    check_reference_gradients(Some(vec![1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0]));
+    check_reference_gradients(Some(&PADDED), None);
 }
 
-/// `mask [4, 2]`.
-fn check_reference_gradients(mask: Option<Vec<f64>>) {
+#[test]
+fn recurrently_masked_reference_gradients_match_finite_differences() {
+    check_reference_gradients(None, Some(&DROPPED));
+    check_reference_gradients(Some(&PADDED), Some(&DROPPED));
+}
+
+/// `mask [4, 2]`, `recurrent_mask [2, 4]`.
+fn check_reference_gradients(mask: Option<&[f64]>, recurrent_mask: Option<&[f64]>) {
     let c = case(4, 2, 3, 4, 11);
-    let mask = mask.as_deref();
     let dims = dims_tuple(c.dims);
     let (x, w_ih, w_hh, bias, h0, c0, dh) = (
         to_f64(&c.x),
@@ -84,11 +97,22 @@ fn check_reference_gradients(mask: Option<Vec<f64>>) {
     );
     // L = Σ_t Σ dh_out ⊙ h_t, so dL/dh_t = dh_out.
     let loss = |x: &[f64], w_ih: &[f64], w_hh: &[f64], bias: &[f64]| -> f64 {
-        let tape = ref_forward(dims, x, w_ih, w_hh, bias, &h0, &c0, mask);
+        let tape = ref_forward(dims, x, w_ih, w_hh, bias, &h0, &c0, mask, recurrent_mask);
         tape.h[h0.len()..].iter().zip(&dh).map(|(h, d)| h * d).sum()
     };
-    let tape = ref_forward(dims, &x, &w_ih, &w_hh, &bias, &h0, &c0, mask);
-    let (dw_ih, dw_hh, dbias, dx) = ref_backward(dims, &x, &w_ih, &w_hh, &tape, &dh, mask);
+    let tape = ref_forward(
+        dims,
+        &x,
+        &w_ih,
+        &w_hh,
+        &bias,
+        &h0,
+        &c0,
+        mask,
+        recurrent_mask,
+    );
+    let (dw_ih, dw_hh, dbias, dx) =
+        ref_backward(dims, &x, &w_ih, &w_hh, &tape, &dh, mask, recurrent_mask);
     let check = |what: &str, analytic: &[f64], numeric: Vec<f64>| {
         for (i, (a, n)) in analytic.iter().zip(&numeric).enumerate() {
             assert!(
@@ -149,13 +173,14 @@ fn check_against_reference(c: &Case, kind: InputKind, last_only: bool) {
         w_hh: &c.w_hh,
         bias: &c.bias,
     };
-    let mut tape = LstmTape::new(d, kind);
+    let recurrent = c.recurrent_mask.as_deref();
+    let mut tape = LstmTape::new(d, kind, recurrent.is_some());
     let (h0, c0) = tape.initial_state_mut();
     h0.copy_from_slice(&c.h0);
     c0.copy_from_slice(&c.c0);
     let mask = c.mask.as_deref();
-    let mask_ref = mask.map(to_f64);
-    lstm_forward(input, mask, &w, &mut tape);
+    let (mask_ref, recurrent_ref) = (mask.map(to_f64), recurrent.map(to_f64));
+    lstm_forward(input, mask, recurrent, &w, &mut tape);
 
     let state = d.batch * d.hidden;
     let mut dh = c.dh_out.clone();
@@ -174,8 +199,9 @@ fn check_against_reference(c: &Case, kind: InputKind, last_only: bool) {
         &to_f64(&c.h0),
         &to_f64(&c.c0),
         mask_ref.as_deref(),
+        recurrent_ref.as_deref(),
     );
-    let what = format!("{d:?} {kind:?} last_only={last_only} mask={mask:?}");
+    let what = format!("{d:?} {kind:?} last_only={last_only} mask={mask:?} {recurrent:?}");
     assert_close(
         &format!("{what} h"),
         tape.outputs(),
@@ -218,6 +244,7 @@ fn check_against_reference(c: &Case, kind: InputKind, last_only: bool) {
     lstm_backward(
         input,
         mask,
+        recurrent,
         &w,
         &tape,
         dout,
@@ -234,6 +261,7 @@ fn check_against_reference(c: &Case, kind: InputKind, last_only: bool) {
         &reference,
         &to_f64(&dh),
         mask_ref.as_deref(),
+        recurrent_ref.as_deref(),
     );
     let tolerance = 2e-5 * d.steps as f64;
     assert_close(
@@ -294,6 +322,17 @@ proptest! {
         let c = if zero_state { from_zero_state(c) } else { c };
         check_against_reference(&c, kind, last_only);
     }
+
+    #[test]
+    // A recurrent mask at rates from none dropped to most, alone and with a step mask.
+    fn recurrently_masked_simd_layer_matches_reference(steps in 1usize..6, batch in 1usize..8, input in 1usize..12, hidden in 1usize..20, seed: u64, kind in 0u8..3, last_only: bool, zero_state: bool, padded: bool, rate in 0.0f32..0.9) {
+        let kind = [InputKind::Dense, InputKind::OneHot, InputKind::Repeated][kind as usize];
+        let mut c = case(steps, batch, input, hidden, seed % 1000);
+        c.mask = padded.then(|| step_mask(seed, steps * batch));
+        c.recurrent_mask = Some(recurrent_mask(seed, batch * hidden, rate));
+        let c = if zero_state { from_zero_state(c) } else { c };
+        check_against_reference(&c, kind, last_only);
+    }
 }
 
 #[test]
@@ -315,6 +354,8 @@ fn tutorial_shapes_match_reference() {
             check_against_reference(&c, kind, false);
             c.mask = Some(step_mask(5, steps * batch));
             check_against_reference(&c, kind, false);
+            c.recurrent_mask = Some(recurrent_mask(5, batch * hidden, 0.25));
+            check_against_reference(&c, kind, false);
         }
     }
 }
@@ -330,8 +371,8 @@ fn same_bits_with_one_thread_and_two() {
                 w_hh: &c.w_hh,
                 bias: &c.bias,
             };
-            let mut tape = LstmTape::new(d, InputKind::Dense);
-            lstm_forward(LstmInput::Dense(&c.x), None, &w, &mut tape);
+            let mut tape = LstmTape::new(d, InputKind::Dense, false);
+            lstm_forward(LstmInput::Dense(&c.x), None, None, &w, &mut tape);
             let g4 = 4 * d.hidden;
             let (mut dw_ih, mut dw_hh, mut dbias) = (
                 vec![0.0; d.input * g4],
@@ -346,6 +387,7 @@ fn same_bits_with_one_thread_and_two() {
             let mut scratch = LstmScratch::new(d, InputKind::Dense);
             lstm_backward(
                 LstmInput::Dense(&c.x),
+                None,
                 None,
                 &w,
                 &tape,
@@ -369,7 +411,7 @@ fn same_bits_with_one_thread_and_two() {
 }
 
 /// `floats_for` counts what `new` allocates, for every input kind, on both sides of
-/// `packing_pays`.
+/// `packing_pays`, with and without room for a recurrent mask.
 #[test]
 fn floats_for_counts_what_new_allocates() {
     let small = LstmDims {
@@ -386,13 +428,12 @@ fn floats_for_counts_what_new_allocates() {
     };
     for dims in [small, large] {
         for kind in [InputKind::Dense, InputKind::OneHot, InputKind::Repeated] {
-            let tape = LstmTape::new(dims, kind);
+            for recurrent in [false, true] {
+                let tape = LstmTape::new(dims, kind, recurrent);
+                let counted = LstmTape::floats_for(dims, kind, recurrent);
+                assert_eq!(counted, tape.floats(), "{dims:?} {kind:?} {recurrent}");
+            }
             let scratch = LstmScratch::new(dims, kind);
-            assert_eq!(
-                LstmTape::floats_for(dims, kind),
-                tape.floats(),
-                "{dims:?} {kind:?}"
-            );
             assert_eq!(
                 LstmScratch::floats_for(dims, kind),
                 scratch.floats(),

@@ -45,7 +45,6 @@ pub fn to_f64(xs: &[f32]) -> Vec<f64> {
     xs.iter().map(|&x| f64::from(x)).collect()
 }
 
-/// Deterministic pseudo-random floats in [-scale, scale] from a seed.
 /// A step mask of `len` ones and zeros (about a third zeros).
 pub fn step_mask(seed: u64, len: usize) -> Vec<f32> {
     let values = floats(seed ^ 0x5EED, len, 1.0);
@@ -55,6 +54,23 @@ pub fn step_mask(seed: u64, len: usize) -> Vec<f32> {
         .collect()
 }
 
+/// A recurrent mask of `len` factors, each 0 with probability about `rate` and else
+/// `1 / (1 - rate)`, as dropout draws them.
+pub fn recurrent_mask(seed: u64, len: usize, rate: f32) -> Vec<f32> {
+    let values = floats(seed ^ 0xD20B, len, 1.0);
+    values
+        .iter()
+        .map(|&v| {
+            if (v + 1.0) / 2.0 < rate {
+                0.0
+            } else {
+                1.0 / (1.0 - rate)
+            }
+        })
+        .collect()
+}
+
+/// Deterministic pseudo-random floats in [-scale, scale] from a seed.
 pub fn floats(seed: u64, len: usize, scale: f32) -> Vec<f32> {
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     (0..len)

@@ -10,7 +10,7 @@ use rand_pcg::Pcg64Mcg;
 
 use super::recurrent::{
     input_kind, outgoing, output_flow, output_grad, projection_op, weight_gradients_op,
-    InputDropout,
+    InputDropout, RecurrentDropout,
 };
 use super::{named, transposed, Flow, Incoming, Layer, Shape, Work};
 use crate::init::{glorot_uniform, orthogonal};
@@ -123,24 +123,31 @@ impl Shape for GruShape {
         ];
         let mut ops = (forward, backward);
         InputDropout::ops(self.settings.dropout, self.incoming, &mut ops);
+        RecurrentDropout::ops(self.settings.recurrent_dropout, self.dims, &mut ops);
         ops
     }
 
     fn floats(&self) -> usize {
-        GruTape::floats_for(self.dims, self.kind)
-            + GruScratch::floats_for(self.dims, self.kind)
+        let rate = self.settings.recurrent_dropout;
+        let recurrent = RecurrentDropout::drops(rate);
+        GruTape::floats_for(self.dims, self.kind, recurrent)
+            + GruScratch::floats_for(self.dims, self.kind, recurrent)
             + self.d_input
             + InputDropout::floats_for(self.settings.dropout, self.incoming)
+            + RecurrentDropout::floats_for(rate, self.dims)
     }
 
     fn allocate(&self) -> Box<dyn Work> {
+        let rate = self.settings.recurrent_dropout;
+        let recurrent = RecurrentDropout::drops(rate);
         Box::new(GruWork {
             dims: self.dims,
             settings: self.settings,
-            tape: GruTape::new(self.dims, self.kind),
-            scratch: GruScratch::new(self.dims, self.kind),
+            tape: GruTape::new(self.dims, self.kind, recurrent),
+            scratch: GruScratch::new(self.dims, self.kind, recurrent),
             d_input: vec![0.0; self.d_input],
             input_dropout: InputDropout::new(self.settings.dropout, self.incoming),
+            recurrent_dropout: RecurrentDropout::new(rate, self.dims),
         })
     }
 }
@@ -152,6 +159,7 @@ struct GruWork {
     scratch: GruScratch,
     d_input: Vec<f32>,
     input_dropout: InputDropout,
+    recurrent_dropout: RecurrentDropout,
 }
 
 fn weights(params: &[Tensor]) -> GruWeights<'_> {
@@ -172,8 +180,10 @@ impl Work for GruWork {
         noise: Option<u64>,
     ) {
         self.input_dropout.forward(input, noise);
+        self.recurrent_dropout.forward(noise);
         let input = self.input_dropout.input(input);
-        gru_forward(input, mask, &weights(params), &mut self.tape);
+        let (recurrent_mask, w) = (self.recurrent_dropout.mask(), weights(params));
+        gru_forward(input, mask, recurrent_mask, &w, &mut self.tape);
     }
 
     fn backward(
@@ -202,7 +212,18 @@ impl Work for GruWork {
         let dx = (!self.d_input.is_empty()).then_some(&mut self.d_input[..]);
         let (tape, scratch) = (&self.tape, &mut self.scratch);
         let input = self.input_dropout.input(input);
-        gru_backward(input, mask, &w, tape, dout, scratch, grads, dx);
+        let recurrent_mask = self.recurrent_dropout.mask();
+        gru_backward(
+            input,
+            mask,
+            recurrent_mask,
+            &w,
+            tape,
+            dout,
+            scratch,
+            grads,
+            dx,
+        );
         self.input_dropout.backward(&mut self.d_input);
     }
 
@@ -219,6 +240,7 @@ impl Work for GruWork {
             + self.scratch.floats()
             + self.d_input.len()
             + self.input_dropout.floats()
+            + self.recurrent_dropout.floats()
     }
 
     fn carried(&self) -> Vec<(&'static str, &[f32])> {

@@ -9,7 +9,7 @@ use rand_pcg::Pcg64Mcg;
 
 use super::recurrent::{
     input_kind, outgoing, output_flow, output_grad, projection_op, weight_gradients_op,
-    InputDropout,
+    InputDropout, RecurrentDropout,
 };
 use super::{named, transposed, Flow, Incoming, Layer, Shape, Work};
 use crate::init::{glorot_uniform, lstm_bias, orthogonal};
@@ -101,24 +101,31 @@ impl Shape for LstmShape {
     fn ops(&self) -> (Vec<String>, Vec<String>) {
         let mut ops = lstm_ops(self.dims, self.kind);
         InputDropout::ops(self.settings.dropout, self.incoming, &mut ops);
+        RecurrentDropout::ops(self.settings.recurrent_dropout, self.dims, &mut ops);
         ops
     }
 
     fn floats(&self) -> usize {
-        LstmTape::floats_for(self.dims, self.kind)
+        let rate = self.settings.recurrent_dropout;
+        let recurrent = RecurrentDropout::drops(rate);
+        LstmTape::floats_for(self.dims, self.kind, recurrent)
             + LstmScratch::floats_for(self.dims, self.kind)
             + self.d_input
             + InputDropout::floats_for(self.settings.dropout, self.incoming)
+            + RecurrentDropout::floats_for(rate, self.dims)
     }
 
     fn allocate(&self) -> Box<dyn Work> {
+        let rate = self.settings.recurrent_dropout;
+        let recurrent = RecurrentDropout::drops(rate);
         Box::new(LstmWork {
             dims: self.dims,
             settings: self.settings,
-            tape: LstmTape::new(self.dims, self.kind),
+            tape: LstmTape::new(self.dims, self.kind, recurrent),
             scratch: LstmScratch::new(self.dims, self.kind),
             d_input: vec![0.0; self.d_input],
             input_dropout: InputDropout::new(self.settings.dropout, self.incoming),
+            recurrent_dropout: RecurrentDropout::new(rate, self.dims),
         })
     }
 }
@@ -130,6 +137,7 @@ struct LstmWork {
     scratch: LstmScratch,
     d_input: Vec<f32>,
     input_dropout: InputDropout,
+    recurrent_dropout: RecurrentDropout,
 }
 
 fn weights(params: &[Tensor]) -> LstmWeights<'_> {
@@ -149,8 +157,10 @@ impl Work for LstmWork {
         noise: Option<u64>,
     ) {
         self.input_dropout.forward(input, noise);
+        self.recurrent_dropout.forward(noise);
         let input = self.input_dropout.input(input);
-        lstm_forward(input, mask, &weights(params), &mut self.tape);
+        let (recurrent_mask, w) = (self.recurrent_dropout.mask(), weights(params));
+        lstm_forward(input, mask, recurrent_mask, &w, &mut self.tape);
     }
 
     fn backward(
@@ -177,7 +187,18 @@ impl Work for LstmWork {
         let dx = (!self.d_input.is_empty()).then_some(&mut self.d_input[..]);
         let (tape, scratch) = (&self.tape, &mut self.scratch);
         let input = self.input_dropout.input(input);
-        lstm_backward(input, mask, &w, tape, dout, scratch, grads, dx);
+        let recurrent_mask = self.recurrent_dropout.mask();
+        lstm_backward(
+            input,
+            mask,
+            recurrent_mask,
+            &w,
+            tape,
+            dout,
+            scratch,
+            grads,
+            dx,
+        );
         self.input_dropout.backward(&mut self.d_input);
     }
 
@@ -198,6 +219,7 @@ impl Work for LstmWork {
             + self.scratch.floats()
             + self.d_input.len()
             + self.input_dropout.floats()
+            + self.recurrent_dropout.floats()
     }
 
     fn carried(&self) -> Vec<(&'static str, &[f32])> {

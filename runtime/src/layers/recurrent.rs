@@ -105,9 +105,13 @@ pub(super) struct InputDropout {
     active: bool,
 }
 
-/// The seed of a recurrent layer's input mask, apart from the layer's seed (and from a
-/// recurrent mask's, when the kernels take one).
+/// The seed of a recurrent layer's input mask, apart from the layer's seed and from its
+/// recurrent mask's.
 const INPUT_STREAM: u64 = 0xd1b5_4a32_d192_ed03;
+
+/// The seed of a recurrent layer's recurrent mask, apart from the layer's seed and from its
+/// input mask's.
+const RECURRENT_STREAM: u64 = 0xe703_7ed1_a0b4_28db;
 
 /// Fills `mask` with 0 or `1 / (1 - rate)`, each kept with probability `1 - rate`.
 fn draw(mask: &mut [f32], rate: f64, seed: u64) {
@@ -222,5 +226,75 @@ impl InputDropout {
                 *dx *= m;
             }
         }
+    }
+}
+
+/// Keras' `recurrent_dropout=`: while training, one mask `[B, H]` a batch, drawn from the
+/// layer's noise seed on a stream of its own, keeps each unit of `h_{t-1}` where the
+/// recurrent product reads it with probability `1 - rate`, scaled by `1 / (1 - rate)`, the
+/// same at every step; the kernels take it, and their buffers are made for it. A stateful
+/// layer draws a new one each batch, as Keras clears its cell's mask after every call.
+/// Evaluation passes none.
+pub(super) struct RecurrentDropout {
+    rate: f64,
+    /// `[B, H]`: 0 or `1 / (1 - rate)`; empty at rate 0.
+    mask: Vec<f32>,
+    /// Whether the last forward pass dropped.
+    active: bool,
+}
+
+impl RecurrentDropout {
+    /// Whether it drops anything at `rate`: then the kernels' buffers need room for its mask.
+    pub(super) fn drops(rate: f64) -> bool {
+        rate > 0.0
+    }
+
+    /// Floats `new` allocates, counted without allocating.
+    pub(super) fn floats_for(rate: f64, dims: RecurrentDims) -> usize {
+        if RecurrentDropout::drops(rate) {
+            dims.batch * dims.hidden
+        } else {
+            0
+        }
+    }
+
+    pub(super) fn new(rate: f64, dims: RecurrentDims) -> RecurrentDropout {
+        RecurrentDropout {
+            rate,
+            mask: vec![0.0; RecurrentDropout::floats_for(rate, dims)],
+            active: false,
+        }
+    }
+
+    pub(super) fn floats(&self) -> usize {
+        self.mask.len()
+    }
+
+    /// Its lines for `lstmc check --plan`, added to the layer's forward and backward ones.
+    pub(super) fn ops(rate: f64, dims: RecurrentDims, ops: &mut (Vec<String>, Vec<String>)) {
+        if !RecurrentDropout::drops(rate) {
+            return;
+        }
+        let (b, h) = (dims.batch, dims.hidden);
+        // Beside the per-step lines that use it: the layer's last forward, its first backward.
+        let per_step = ops.0.len() - 1;
+        ops.0.insert(per_step, format!("recurrent dropout (training): a [{b}, {h}] mask keeping each unit of h with probability {}, scaled by 1/(1 - {rate}), the same at every step: each recurrent GEMM reads the previous h times it (kept for dW_hh), the cell reads it unmasked", 1.0 - rate));
+        ops.1.insert(
+            1,
+            "backward per step: the gradient the recurrent GEMM passes into the previous h times the same mask".to_string(),
+        );
+    }
+
+    /// Draws the mask when training (`noise`).
+    pub(super) fn forward(&mut self, noise: Option<u64>) {
+        self.active = RecurrentDropout::drops(self.rate) && noise.is_some();
+        if let Some(seed) = noise.filter(|_| self.active) {
+            draw(&mut self.mask, self.rate, seed ^ RECURRENT_STREAM);
+        }
+    }
+
+    /// The mask the kernel takes, forward and backward: the one drawn after a training pass.
+    pub(super) fn mask(&self) -> Option<&[f32]> {
+        self.active.then_some(&self.mask[..])
     }
 }

@@ -476,6 +476,11 @@ fn dense_on_hot_input_gradients_match_finite_differences() {
 /// GRU returning its last state: a padded step passes the state's gradient straight back.
 #[test]
 fn masked_gradients_match_finite_differences() {
+    check(&masked_runs());
+}
+
+/// The plan `masked_gradients_match_finite_differences` checks.
+fn masked_runs() -> Plan {
     let mut plan = encoder_decoder(false, LayerPlan::Lstm);
     plan.data.source = SourcePlan::Alphabet {
         letters: "ABCDEFGH".chars().collect(),
@@ -513,7 +518,7 @@ fn masked_gradients_match_finite_differences() {
             activation: plan::Activation::Linear,
         }),
     ];
-    check(&plan);
+    plan
 }
 
 /// Keras' `dropout=` on recurrent layers: a one-hot LSTM encoder (its hot indices expanded
@@ -555,19 +560,61 @@ fn input_dropout_gradients_match_finite_differences() {
     check(&plan);
 }
 
-/// Evaluation (`Workspace::forward`) drops nothing: a model with `dropout=` predicts as the
-/// same weights without it, and training's forward pass differs.
+/// Keras' `recurrent_dropout=`: the encoder-decoder's LSTMs and GRUs (the stateful encoder
+/// from a non-zero carried state, which the mask scales where `W_hh` reads it), a
+/// bidirectional LSTM and GRU (a mask for each direction), and masked runs, where a padded
+/// step's carry meets the recurrent mask. The fixed noise seed keeps the masks fixed.
 #[test]
-fn input_dropout_is_off_at_evaluation() {
-    for (one_hot, cell) in [
-        (true, LayerPlan::Lstm as fn(plan::Recurrent) -> LayerPlan),
-        (false, LayerPlan::Gru),
+fn recurrent_dropout_gradients_match_finite_differences() {
+    for cell in [LayerPlan::Lstm, LayerPlan::Gru] {
+        let mut plan = encoder_decoder(true, cell);
+        set_recurrent_dropout(&mut plan, 0.3);
+        check(&plan);
+    }
+    for cell in [plan::Cell::Lstm, plan::Cell::Gru] {
+        let mut plan = one_bidirectional(true, true, Merge::Concat);
+        plan.layers[0] = bidirectional(cell, 5, true, Merge::Concat);
+        set_recurrent_dropout(&mut plan, 0.4);
+        check(&plan);
+    }
+    let mut plan = masked_runs();
+    set_recurrent_dropout(&mut plan, 0.3);
+    check(&plan);
+}
+
+/// Sets every recurrent layer's `recurrent_dropout=`, each direction's of a bidirectional one.
+fn set_recurrent_dropout(plan: &mut Plan, rate: f64) {
+    for layer in &mut plan.layers {
+        match layer {
+            LayerPlan::Lstm(r) | LayerPlan::Gru(r) => r.recurrent_dropout = rate,
+            LayerPlan::Bidirectional(b) => b.layer.recurrent_dropout = rate,
+            _ => {}
+        }
+    }
+}
+
+/// Evaluation (`Workspace::forward`) drops nothing: a model with `dropout=` or
+/// `recurrent_dropout=` predicts as the same weights without it, and training's forward pass
+/// differs, by the noise seed it is given (each batch's, for a stateful layer too).
+#[test]
+fn recurrent_layer_dropout_is_off_at_evaluation() {
+    let input = |r: &mut plan::Recurrent| r.dropout = 0.5;
+    let recurrent = |r: &mut plan::Recurrent| r.recurrent_dropout = 0.5;
+    for (one_hot, cell, drop) in [
+        (
+            true,
+            LayerPlan::Lstm as fn(plan::Recurrent) -> LayerPlan,
+            input as fn(&mut plan::Recurrent),
+        ),
+        (false, LayerPlan::Gru, input),
+        (true, LayerPlan::Lstm, recurrent),
+        (false, LayerPlan::Gru, recurrent),
     ] {
         let plain = encoder_decoder(one_hot, cell);
         let mut dropped = plain.clone();
         for layer in &mut dropped.layers {
             if let LayerPlan::Lstm(r) | LayerPlan::Gru(r) = layer {
-                r.dropout = 0.5;
+                drop(r);
             }
         }
         let model = Model::new(&plain, &mut Pcg64Mcg::seed_from_u64(3));
@@ -576,20 +623,23 @@ fn input_dropout_is_off_at_evaluation() {
         let encoding = Encoding::new(&plain.data, plain.steps, plain.features);
         let mut batch = Batch::new(3, encoding, data.target_steps);
         batch.fill(&data, &[0, 1, 2], encoding);
-        let loss = |plan: &Plan, training: bool| {
+        let loss = |plan: &Plan, noise: Option<u64>| {
             let mut model_for = Model::new(plan, &mut Pcg64Mcg::seed_from_u64(3));
             for (to, from) in model_for.tensors.iter_mut().zip(&model.tensors) {
                 to.value.copy_from_slice(&from.value);
             }
             let mut workspace = Workspace::new(&model_for, 3, encoding);
-            match training {
-                true => workspace.forward_training(&model_for, &batch, NOISE),
-                false => workspace.forward(&model_for, &batch),
+            match noise {
+                Some(noise) => workspace.forward_training(&model_for, &batch, noise),
+                None => workspace.forward(&model_for, &batch),
             }
         };
-        assert_eq!(loss(&plain, false), loss(&dropped, false));
-        assert_eq!(loss(&plain, true), loss(&plain, false));
-        assert_ne!(loss(&dropped, true), loss(&plain, false));
+        assert_eq!(loss(&plain, None), loss(&dropped, None));
+        assert_eq!(loss(&plain, Some(NOISE)), loss(&plain, None));
+        assert_ne!(loss(&dropped, Some(NOISE)), loss(&plain, None));
+        assert_ne!(loss(&dropped, Some(NOISE)), loss(&dropped, Some(NOISE + 1)));
+        let same = loss(&dropped, Some(NOISE)).to_bits();
+        assert_eq!(same, loss(&dropped, Some(NOISE)).to_bits());
     }
 }
 
