@@ -211,11 +211,17 @@ fn figure(value: f32) -> String {
 /// Everything `lstmc run` prints after training, in the order the spec's `show` lists it:
 /// evaluates the trained model and runs its demonstrations.
 pub fn show(plan: &Plan, trainer: &mut Trainer) -> String {
+    let evaluation = trainer.evaluate();
+    show_evaluated(plan, trainer, &evaluation)
+}
+
+/// `show` with the evaluation done: what a run prints after training, and the figures a
+/// report shows.
+pub fn show_evaluated(plan: &Plan, trainer: &mut Trainer, evaluation: &Evaluation) -> String {
     let mut out = match (trainer.best(), plan.train.early_stop) {
         (Some(best), Some(early)) => early_stop_line(best, early.patience),
         _ => String::new(),
     };
-    let evaluation = trainer.evaluate();
     if plan.show.is_empty() {
         out.push_str(&score_lines(&evaluation.score));
     }
@@ -228,11 +234,11 @@ pub fn show(plan: &Plan, trainer: &mut Trainer) -> String {
                 let samples = evaluation.shown_samples(*count, *random, plan.train.seed);
                 match evaluation.score {
                     Score::Accuracy(_) | Score::Language(_) => {
-                        out.push_str(&predictions(plan, &evaluation, &samples))
+                        out.push_str(&predictions(plan, evaluation, &samples))
                     }
                     Score::Errors(_) => {
                         let scaler = trainer.scaler();
-                        out.push_str(&series_predictions(&evaluation, scaler, &samples));
+                        out.push_str(&series_predictions(evaluation, scaler, &samples));
                     }
                 }
             }

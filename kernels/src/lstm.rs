@@ -147,6 +147,11 @@ impl LstmTape {
         &self.h[self.state_len()..]
     }
 
+    /// `[T, B, H]` the cell state after every step.
+    pub fn cells(&self) -> &[f32] {
+        &self.c[self.state_len()..]
+    }
+
     /// `[T, B, 4H]` the activated gates.
     pub fn gates(&self) -> &[f32] {
         &self.gates

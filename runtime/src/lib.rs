@@ -14,4 +14,5 @@ pub mod model;
 pub mod optimizer;
 pub mod plan;
 pub mod shapes;
+pub mod trace;
 pub mod train;

@@ -14,6 +14,7 @@ use crate::data::{Batch, Encoding};
 use crate::layers::{Flow, Work};
 use crate::plan::{LayerPlan, Loss, Plan};
 use crate::shapes::{input_widths, layer_shapes};
+use crate::trace::LayerState;
 
 /// A parameter tensor and its gradient.
 pub struct Tensor {
@@ -294,6 +295,19 @@ impl Workspace {
         for work in &mut self.works {
             work.carry_state(true);
         }
+    }
+
+    /// Every recurrent layer's state over the last forward's steps at batch row `row`.
+    pub fn state(&self, row: usize) -> Vec<LayerState> {
+        let states = self
+            .works
+            .iter()
+            .enumerate()
+            .map(|(layer, work)| LayerState {
+                layer,
+                signals: work.state(row),
+            });
+        states.filter(|state| !state.signals.is_empty()).collect()
     }
 
     /// Runs the batch through every layer; returns the summed loss of its targets (every

@@ -15,7 +15,8 @@ use crate::controls::{PlateauState, Update};
 use crate::data::{Affine, Batch, Dataset, Encoding, Scaler, MARKER, PAD};
 use crate::model::{Carried, Model, Workspace};
 use crate::optimizer::OptimizerState;
-use crate::plan::{EvalPlan, FramePlan, Plan, SourcePlan, Split};
+use crate::plan::{EvalPlan, FramePlan, LayerPlan, Plan, SourcePlan, Split};
+use crate::trace::{Recorder, Trace};
 pub use evaluation::{
     EvaluatedDraw, EvaluatedSample, Evaluation, Part, PartErrors, PartLoss, Score, SeriesSample,
 };
@@ -71,6 +72,8 @@ pub struct Trainer {
     order: Vec<usize>,
     /// Epochs trained so far, counting those before a resumed checkpoint.
     epochs_done: usize,
+    /// What evaluation and generation record of the state, once asked to.
+    recorder: Option<Recorder>,
 }
 
 /// What a checkpoint holds besides the weights: enough to continue bit for bit.
@@ -181,12 +184,15 @@ impl Runners {
     /// Predicts every sample of `data` in order, the state carried from batch to batch;
     /// writes the predicted classes and returns how many targets were right and their summed
     /// loss.
+    /// `trace`, when given, records the first rows' state (`stateful` says whether it
+    /// carries from batch to batch).
     fn predict(
         &mut self,
         model: &Model,
         encoding: Encoding,
         data: &Dataset,
         predicted: &mut [u32],
+        mut trace: Option<(&mut Trace, bool)>,
     ) -> (usize, f64) {
         let target_steps = data.target_steps;
         let (mut correct, mut loss) = (0, 0.0);
@@ -195,6 +201,9 @@ impl Runners {
             let runner = self.for_rows(chunk.len());
             runner.batch.fill(data, chunk, encoding);
             loss += runner.workspace.forward(model, &runner.batch);
+            if let Some((trace, stateful)) = trace.as_mut() {
+                trace.record(&runner.workspace, data, chunk, *stateful);
+            }
             runner.workspace.carry_state();
             correct += count_correct(&runner.workspace.probs, &runner.batch.targets);
             let classes = runner.workspace.probs.len() / runner.batch.targets.len();
@@ -276,6 +285,7 @@ impl Trainer {
             runners,
             order: (0..samples).collect(),
             epochs_done: 0,
+            recorder: None,
         }
     }
 
@@ -585,6 +595,7 @@ impl Trainer {
     /// read in order from a zero state.
     fn evaluate_text(&mut self) -> Evaluation {
         let parts = self.parts();
+        let stateful = self.is_stateful();
         let (losses, draws) = parts
             .into_iter()
             .map(|(part, data)| {
@@ -597,8 +608,10 @@ impl Trainer {
                     data.target_steps,
                 );
                 let mut predicted = vec![0; samples * data.target_steps];
+                let trace = self.recorder.as_mut().and_then(Recorder::evaluation);
+                let trace = trace.map(|trace| (trace, stateful));
                 let (correct, loss) =
-                    runners.predict(&self.model, self.encoding, &data, &mut predicted);
+                    runners.predict(&self.model, self.encoding, &data, &mut predicted, trace);
                 let targets = data.counted_targets() as f64;
                 let figures = PartLoss {
                     part,
@@ -620,7 +633,7 @@ impl Trainer {
     }
 
     /// A part's errors in the data's units, and its predictions, scaled.
-    fn part_errors(&self, part: Part, data: &Dataset) -> (PartErrors, Vec<f32>) {
+    fn part_errors(&mut self, part: Part, data: &Dataset) -> (PartErrors, Vec<f32>) {
         let samples = data.samples();
         let mut runners = Runners::for_samples(
             &self.model,
@@ -630,12 +643,18 @@ impl Trainer {
             data.target_steps,
         );
         let (mut squared, mut absolute, mut count) = (0.0, 0.0, 0);
+        let stateful = self.is_stateful();
+        let trace = self.recorder.as_mut().and_then(Recorder::evaluation);
+        let mut trace = trace.map(|trace| (trace, stateful));
         let mut predictions = Vec::with_capacity(samples * self.encoding.outputs);
         let ids: Vec<usize> = (0..samples).collect();
         for chunk in ids.chunks(runners.full.batch.rows) {
             let runner = runners.for_rows(chunk.len());
             runner.batch.fill(data, chunk, self.encoding);
             runner.workspace.forward(&self.model, &runner.batch);
+            if let Some((trace, stateful)) = trace.as_mut() {
+                trace.record(&runner.workspace, data, chunk, *stateful);
+            }
             predictions.extend_from_slice(&runner.workspace.probs);
             let outputs = self.encoding.outputs;
             let pairs = runner.workspace.probs.iter().zip(&runner.batch.values);
@@ -664,9 +683,12 @@ impl Trainer {
     /// Predicts every sample of `data`; returns the draw and how many targets were right.
     fn evaluate_draw(&mut self, data: Dataset) -> (EvaluatedDraw, usize) {
         let mut predicted = vec![0; data.samples() * data.target_steps];
-        let (correct, _) = self
-            .runners
-            .predict(&self.model, self.encoding, &data, &mut predicted);
+        let stateful = self.is_stateful();
+        let trace = self.recorder.as_mut().and_then(Recorder::evaluation);
+        let trace = trace.map(|trace| (trace, stateful));
+        let (correct, _) =
+            self.runners
+                .predict(&self.model, self.encoding, &data, &mut predicted, trace);
         let draw = EvaluatedDraw {
             data,
             predicted,
@@ -705,6 +727,27 @@ impl Trainer {
             .enumerate()
             .map(|(index, &value)| targets[index % targets.len()].undo(value))
             .collect()
+    }
+
+    /// Records the recurrent layers' state from now on: the first evaluated draw's (or
+    /// part's) first rows, and every generation, for `recorded` to hand over.
+    pub fn record_state(&mut self) {
+        self.recorder = Some(Recorder::default());
+    }
+
+    /// What was recorded since `record_state`, in the order it ran.
+    pub fn recorded(&mut self) -> Vec<Trace> {
+        self.recorder
+            .as_mut()
+            .map_or_else(Vec::new, |recorder| std::mem::take(&mut recorder.traces))
+    }
+
+    /// Whether a layer carries its state from batch to batch.
+    fn is_stateful(&self) -> bool {
+        self.plan.layers.iter().any(|layer| match layer {
+            LayerPlan::Lstm(settings) | LayerPlan::Gru(settings) => settings.stateful,
+            _ => false,
+        })
     }
 
     /// The seed the run draws from: a random split's parts depend on it.
@@ -753,11 +796,15 @@ impl Trainer {
         let mut runner = Runner::new(&self.model, 1, self.encoding, 1);
         let mut symbol = from;
         let mut pairs = Vec::with_capacity(steps);
+        let mut trace = self.recorder.as_mut().map(|r| r.generation(from));
         for _ in 0..steps {
             runner.batch.fill_one(&[symbol], self.encoding);
             runner.workspace.forward(&self.model, &runner.batch);
             runner.workspace.carry_state();
             let next = argmax(&runner.workspace.probs) as u32;
+            if let Some(trace) = trace.as_mut() {
+                trace.record_step(&runner.workspace, symbol, next);
+            }
             pairs.push((symbol, next));
             symbol = next;
         }

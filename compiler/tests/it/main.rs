@@ -5,6 +5,7 @@ mod cli;
 mod controls;
 mod errors;
 mod options;
+mod page;
 mod predict;
 mod roundtrip;
 mod run;

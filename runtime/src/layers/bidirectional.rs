@@ -12,6 +12,7 @@ use super::lstm::Lstm;
 use super::{Flow, Incoming, Layer, Reads, Shape, Work};
 use crate::model::{NamedTensor, Tensor};
 use crate::plan::{Bidirectional, Cell, Merge};
+use crate::trace::Signal;
 
 impl Bidirectional {
     /// One direction: the cell with the wrapper's units and return.
@@ -449,6 +450,27 @@ impl Work for BidirectionalWork {
 
     fn input_gradient(&self) -> Option<&[f32]> {
         Some(&self.d_input)
+    }
+
+    /// Both directions', named so; the backward direction's steps put back in the input's
+    /// order.
+    fn state(&self, row: usize) -> Vec<Signal> {
+        let mut signals = self.forward.state(row);
+        for signal in &mut signals {
+            signal.name = format!("forward {}", signal.name);
+        }
+        for mut signal in self.backward.state(row) {
+            signal.name = format!("backward {}", signal.name);
+            signal.values = signal
+                .values
+                .chunks(signal.units)
+                .rev()
+                .flatten()
+                .copied()
+                .collect();
+            signals.push(signal);
+        }
+        signals
     }
 
     fn floats(&self) -> usize {

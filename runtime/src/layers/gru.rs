@@ -9,13 +9,14 @@ use kernels::recurrent::{InputKind, RecurrentDims};
 use rand_pcg::Pcg64Mcg;
 
 use super::recurrent::{
-    input_kind, outgoing, output_flow, output_grad, projection_op, weight_gradients_op,
-    InputDropout, RecurrentDropout,
+    input_kind, outgoing, output_flow, output_grad, projection_op, row_signals,
+    weight_gradients_op, InputDropout, RecurrentDropout,
 };
 use super::{named, transposed, Flow, Incoming, Layer, Shape, Work};
 use crate::init::{glorot_uniform, orthogonal};
 use crate::model::{NamedTensor, Tensor};
 use crate::plan::Recurrent;
+use crate::trace::Signal;
 
 /// The GRU kind of recurrent layer.
 pub(crate) struct Gru(pub Recurrent);
@@ -259,5 +260,10 @@ impl Work for GruWork {
 
     fn reset_state(&mut self) {
         self.tape.initial_state_mut().fill(0.0);
+    }
+
+    fn state(&self, row: usize) -> Vec<Signal> {
+        let buffers = [("h", self.tape.outputs()), ("rzn", self.tape.gates())];
+        row_signals(self.dims, row, &buffers)
     }
 }

@@ -8,13 +8,14 @@ use kernels::lstm::{
 use rand_pcg::Pcg64Mcg;
 
 use super::recurrent::{
-    input_kind, outgoing, output_flow, output_grad, projection_op, weight_gradients_op,
-    InputDropout, RecurrentDropout,
+    input_kind, outgoing, output_flow, output_grad, projection_op, row_signals,
+    weight_gradients_op, InputDropout, RecurrentDropout,
 };
 use super::{named, transposed, Flow, Incoming, Layer, Shape, Work};
 use crate::init::{glorot_uniform, lstm_bias, orthogonal};
 use crate::model::{NamedTensor, Tensor};
 use crate::plan::Recurrent;
+use crate::trace::Signal;
 
 /// The LSTM kind of recurrent layer.
 pub(crate) struct Lstm(pub Recurrent);
@@ -244,6 +245,16 @@ impl Work for LstmWork {
         let (h, c) = self.tape.initial_state_mut();
         h.fill(0.0);
         c.fill(0.0);
+    }
+
+    fn state(&self, row: usize) -> Vec<Signal> {
+        let tape = &self.tape;
+        let buffers = [
+            ("h", tape.outputs()),
+            ("c", tape.cells()),
+            ("ifgo", tape.gates()),
+        ];
+        row_signals(self.dims, row, &buffers)
     }
 }
 

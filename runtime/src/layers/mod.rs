@@ -19,6 +19,7 @@ use rand_pcg::Pcg64Mcg;
 
 use crate::model::{NamedTensor, Tensor};
 use crate::plan::LayerPlan;
+use crate::trace::Signal;
 
 /// What a layer reads at run time: the batch's features or hot indices, the previous
 /// layer's sequence `[T, B, F]` or vector `[B, F]`, or a vector repeated over steps.
@@ -156,6 +157,11 @@ pub(crate) trait Work: Send {
     fn carry_state(&mut self, _every: bool) {}
     /// Zeroes the carried state.
     fn reset_state(&mut self) {}
+    /// Its state over the last forward's steps at batch row `row` (hidden state, cell state,
+    /// gates), for a run report: none but a recurrent layer's.
+    fn state(&self, _row: usize) -> Vec<Signal> {
+        Vec::new()
+    }
 }
 
 impl LayerPlan {

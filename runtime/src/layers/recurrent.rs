@@ -8,6 +8,7 @@ use rand_pcg::Pcg64Mcg;
 
 use super::{Flow, Incoming, Reads};
 use crate::plan::Recurrent;
+use crate::trace::Signal;
 
 /// How the kernel reads what the layer receives.
 pub(super) fn input_kind(reads: Reads) -> InputKind {
@@ -61,6 +62,34 @@ pub(super) fn output_flow<'a>(
 }
 
 /// The input projection onto `gates` columns.
+/// Named `[T, B, width]` buffers' blocks of `dims.hidden` units at batch row `row`, each
+/// buffer cut into its blocks (`letters`, one a block: the gates of a gate buffer), as
+/// signals over the steps.
+pub(super) fn row_signals(
+    dims: RecurrentDims,
+    row: usize,
+    buffers: &[(&str, &[f32])],
+) -> Vec<Signal> {
+    let (steps, rows, units) = (dims.steps, dims.batch, dims.hidden);
+    let mut signals = Vec::new();
+    for &(letters, buffer) in buffers {
+        let width = letters.len() * units;
+        for (block, letter) in letters.chars().enumerate() {
+            let values = (0..steps)
+                .flat_map(|step| &buffer[(step * rows + row) * width + block * units..][..units])
+                .copied()
+                .collect();
+            signals.push(Signal {
+                name: letter.to_string(),
+                steps,
+                units,
+                values,
+            });
+        }
+    }
+    signals
+}
+
 pub(super) fn projection_op(dims: RecurrentDims, kind: InputKind, gates: usize) -> String {
     let (t, b, i) = (dims.steps, dims.batch, dims.input);
     match kind {

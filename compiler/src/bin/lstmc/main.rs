@@ -14,6 +14,7 @@ mod predict;
 mod run;
 mod sample;
 mod series;
+mod trace;
 mod weights;
 
 /// Exit codes: 0 success, 1 a spec has errors, 2 usage or I/O error, 3 training diverged.

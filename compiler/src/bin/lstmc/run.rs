@@ -6,15 +6,15 @@ use std::io::IsTerminal;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
-use compiler::{lower, report};
+use compiler::{lower, page, report, summary};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use runtime::plan::Plan;
 use runtime::train::{EpochStats, NotFinite, Score, Trainer};
 
 use crate::files::write_atomically;
-use crate::weights;
 use crate::{read_and_compile, report_errors, EXIT_USAGE_OR_IO};
+use crate::{trace, weights};
 
 const EXIT_NOT_FINITE: u8 = 3;
 
@@ -47,6 +47,15 @@ pub struct Options {
     /// the `.state` sidecar a checkpoint writes is beside it; with `--epochs 0`, evaluate only.
     #[arg(long, value_name = "FILE", conflicts_with = "seeds")]
     pub load: Option<PathBuf>,
+    /// Write a self-contained HTML page of the run to this file: the training curves, a
+    /// confusion matrix or the series with its predictions, and the recurrent layers' state
+    /// over a few evaluated samples and every generation.
+    #[arg(long, value_name = "FILE", conflicts_with = "seeds")]
+    pub report: Option<PathBuf>,
+    /// Write the recurrent state a report records to this file: `.csv` (one row a value) or
+    /// `.safetensors` (a `[steps, units]` tensor a signal).
+    #[arg(long, value_name = "FILE", conflicts_with = "seeds")]
+    pub trace: Option<PathBuf>,
     /// Write a checkpoint (weights and sidecar) to the `--save` file every N epochs.
     #[arg(long, value_name = "N", requires = "save", allow_negative_numbers = true,
         value_parser = clap::value_parser!(u64).range(1..))]
@@ -75,26 +84,78 @@ pub fn run(path: &Path, options: &Options) -> u8 {
             Ok(seeds) => run_seeds(&plan, seeds),
             Err(message) => usage_error(message),
         },
-        None => run_one(&plan, options, &compiled.text),
+        None => {
+            let summary = match &compiled.result {
+                Ok((spec, checked)) => summary::render(spec, checked),
+                Err(_) => unreachable!("lowered above"),
+            };
+            run_one(&plan, options, &compiled.text, &summary)
+        }
     }
 }
 
-fn run_one(plan: &Plan, options: &Options, spec_text: &str) -> u8 {
-    match train_and_save(plan, options, spec_text) {
-        Ok(mut trainer) => {
-            print!("{}", report::show(plan, &mut trainer));
-            0
+fn run_one(plan: &Plan, options: &Options, spec_text: &str, summary: &str) -> u8 {
+    let (mut trainer, history) = match train_and_save(plan, options, spec_text) {
+        Ok(trained) => trained,
+        Err(code) => return code,
+    };
+    let recording = options.report.is_some() || options.trace.is_some();
+    if recording {
+        trainer.record_state();
+    }
+    let evaluation = trainer.evaluate();
+    let shown = report::show_evaluated(plan, &mut trainer, &evaluation);
+    print!("{shown}");
+    if !recording {
+        return 0;
+    }
+    let traces = trainer.recorded();
+    if let Some(path) = &options.trace {
+        let signals = page::traced_signals(plan, &traces);
+        if let Err(message) = trace::write(path, &signals) {
+            return usage_error(message);
         }
-        Err(code) => code,
+    }
+    let Some(path) = &options.report else {
+        return 0;
+    };
+    let record = page::RunRecord {
+        spec_text,
+        summary,
+        plan,
+        history: &history,
+        best: trainer.best().map(|best| best.epoch),
+        evaluation: &evaluation,
+        shown: &shown,
+        traces: &traces,
+        scaler: trainer.scaler(),
+    };
+    let written = page::render(&record).and_then(|html| {
+        write_atomically(path, html.as_bytes()).map_err(|error| error.to_string())
+    });
+    match written {
+        Ok(()) => 0,
+        Err(error) => usage_error(format!(
+            "cannot write the report {}: {error}",
+            path.display()
+        )),
     }
 }
 
 /// Loads, trains epoch by epoch with progress, log and checkpoints, and saves; or gives the
-/// exit code of what went wrong.
-fn train_and_save(plan: &Plan, options: &Options, spec_text: &str) -> Result<Trainer, u8> {
+/// exit code of what went wrong. Returns the trainer and each epoch's figures.
+fn train_and_save(
+    plan: &Plan,
+    options: &Options,
+    spec_text: &str,
+) -> Result<(Trainer, Vec<EpochStats>), u8> {
     // A file that cannot be written is found before training, not after it.
-    for path in [&options.save, &options.log].into_iter().flatten() {
-        check_folder(path).map_err(usage_error)?;
+    let outputs = [&options.save, &options.log, &options.report, &options.trace];
+    for path in outputs.into_iter().flatten() {
+        check_writable(path).map_err(usage_error)?;
+    }
+    if let Some(path) = &options.trace {
+        trace::check_name(path).map_err(usage_error)?;
     }
     let mut trainer = Trainer::new(plan);
     if let Some(path) = &options.load {
@@ -112,9 +173,7 @@ fn train_and_save(plan: &Plan, options: &Options, spec_text: &str) -> Result<Tra
             }
         };
         progress.epoch(stats);
-        if options.log.is_some() {
-            history.push(stats);
-        }
+        history.push(stats);
         if let (Some(every), Some(path)) = (options.checkpoint_every, &options.save) {
             if stats.epoch.is_multiple_of(every as usize) {
                 weights::save_checkpoint(path, &trainer, spec_text).map_err(usage_error)?;
@@ -131,7 +190,7 @@ fn train_and_save(plan: &Plan, options: &Options, spec_text: &str) -> Result<Tra
     if let Some(path) = &options.save {
         weights::save_checkpoint(path, &trainer, spec_text).map_err(usage_error)?;
     }
-    Ok(trainer)
+    Ok((trainer, history))
 }
 
 fn usage_error(message: String) -> u8 {
@@ -196,20 +255,27 @@ pub fn load_into(trainer: &mut Trainer, path: &Path) -> Result<(), String> {
     }
 }
 
-/// The folder a file is to be written in exists.
-fn check_folder(path: &Path) -> Result<(), String> {
+/// A file can be written at `path`: its folder exists and takes a new file, and the path
+/// is not a folder itself.
+fn check_writable(path: &Path) -> Result<(), String> {
     let folder = path
         .parent()
         .filter(|f| !f.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    match folder.is_dir() {
-        true => Ok(()),
-        false => Err(format!(
+    if !folder.is_dir() {
+        return Err(format!(
             "cannot write {}: no folder {}",
             path.display(),
             folder.display()
-        )),
+        ));
     }
+    if path.is_dir() {
+        return Err(format!("cannot write {}: it is a folder", path.display()));
+    }
+    let probe = folder.join(format!(".lstmc-probe.{}", std::process::id()));
+    std::fs::File::create(&probe)
+        .and_then(|_| std::fs::remove_file(&probe))
+        .map_err(|error| format!("cannot write {}: {error}", path.display()))
 }
 
 fn diverged(not_finite: NotFinite) -> u8 {

@@ -378,7 +378,7 @@ fn prefixed(tensors: &mut Vec<NamedTensor>, prefix: &str) -> Vec<(String, Vec<f3
         .collect()
 }
 
-fn write_file(
+pub(crate) fn write_file(
     path: &Path,
     tensors: Vec<NamedTensor>,
     metadata: &[(&str, &str)],
