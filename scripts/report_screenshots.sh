@@ -7,14 +7,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-target/report-screenshots}"
 mkdir -p "$out"
+out="$(cd "$out" && pwd)"
 if ! command -v chromium >/dev/null; then
   apt-get update -qq && apt-get install -y -qq chromium
 fi
 cargo build --release -q --bin lstmc
 for spec in alphabet_stateful encoder_decoder; do
-  ./target/release/lstmc run "specs/$spec.lstm" --report "$out/$spec.html" >/dev/null
-  # A tall window: the screenshot is of the whole page.
+  ./target/release/lstmc run "specs/$spec.lstm" --report "$out/$spec.html" >/dev/null 2>&1
+  # A window tall enough for either whole page.
   chromium --headless --no-sandbox --disable-gpu --hide-scrollbars \
-    --window-size=1280,6000 --screenshot="$out/$spec.png" "file://$PWD/$out/$spec.html" 2>/dev/null
+    --window-size=1280,6000 --screenshot="$out/$spec.png" "file://$out/$spec.html" 2>/dev/null
+  test -s "$out/$spec.png"
   echo "$out/$spec.png ($(du -h "$out/$spec.html" | cut -f1) of HTML)"
 done
