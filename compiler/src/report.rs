@@ -64,6 +64,17 @@ pub fn score_lines(score: &Score) -> String {
     }
 }
 
+/// Every figure the score has, whatever the spec shows: the accuracy; a regression's RMSE
+/// and MAE in the data's units; a language model's loss and accuracy on each part.
+pub fn all_figures(score: &Score) -> String {
+    let items: &[ShowPlan] = match score {
+        Score::Accuracy(_) => &[ShowPlan::Accuracy],
+        Score::Errors(_) => &[ShowPlan::Rmse, ShowPlan::Mae],
+        Score::Language(_) => &[ShowPlan::Loss, ShowPlan::Accuracy],
+    };
+    items.iter().map(|item| figure_line(item, score)).collect()
+}
+
 /// The mean, min and max over several seeds' scores: of the accuracy, or of the last part's
 /// root mean squared error.
 pub fn spread(scores: &[Score]) -> String {

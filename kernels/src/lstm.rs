@@ -14,7 +14,8 @@
 //!
 //! With a recurrent mask `m [B, H]` (Keras' `recurrent_dropout=`, one mask a sequence) the
 //! product reads `h_{t-1}⊙m`, kept in the tape for backward's `dW_hh`; c and h are updated
-//! as without it, as Keras 3's `LSTMCell` masks only what enters `recurrent_kernel`.
+//! as without it, as Keras 3's `LSTMCell` masks only what enters `recurrent_kernel`. One mask
+//! serves all four gates, as in Keras 3's first releases (recent ones draw one a gate).
 //!
 //! Backward runs t = T-1 down to 0: the fused `cell_backward` gives the gate gradients, one
 //! small GEMM per step carries the gradient into `h_{t-1}` (against `W_hh` transposed once

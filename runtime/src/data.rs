@@ -43,6 +43,8 @@ enum Samples {
         targets: Vec<f32>,
         features: usize,
         outputs: usize,
+        /// Each sample's first target row in the series.
+        target_rows: Vec<usize>,
     },
 }
 
@@ -147,10 +149,12 @@ impl Dataset {
         let samples = starts.len();
         let mut x = Vec::with_capacity(samples * window * inputs.len());
         let mut y = Vec::with_capacity(samples * out * targets.len());
+        let mut rows = Vec::with_capacity(samples);
         for &start in starts {
             push_rows(&mut x, inputs, &scaler.inputs, start..start + window);
             let (first, _) = target_rows(plan.frame, start);
             push_rows(&mut y, targets, &scaler.targets, first..first + out);
+            rows.push(first);
         }
         // The `out` future rows form one target vector, as Keras' multi-step `Dense(out)`.
         Dataset {
@@ -161,6 +165,7 @@ impl Dataset {
                 targets: y,
                 features: inputs.len(),
                 outputs: out * targets.len(),
+                target_rows: rows,
             },
         }
     }
@@ -210,6 +215,7 @@ impl Dataset {
                 targets,
                 features,
                 outputs,
+                ..
             } => {
                 let (x, y) = (self.symbols * features, self.target_steps * outputs);
                 (
@@ -218,6 +224,14 @@ impl Dataset {
                 )
             }
             Samples::Symbols { .. } => unreachable!("symbols have no values"),
+        }
+    }
+
+    /// A series sample's first target row in the series: where it sits in time.
+    pub fn target_row(&self, sample: usize) -> usize {
+        match &self.samples {
+            Samples::Values { target_rows, .. } => target_rows[sample],
+            Samples::Symbols { .. } => unreachable!("symbols have no rows"),
         }
     }
 

@@ -50,6 +50,22 @@ pub struct Segment {
     pub layers: Vec<LayerState>,
 }
 
+impl Segment {
+    /// Batch row `row`, which evaluated `sample` of `data`.
+    fn of(workspace: &Workspace, data: &Dataset, row: usize, sample: usize) -> Segment {
+        let (inputs, targets) = match data.is_series() {
+            true => (Vec::new(), Vec::new()),
+            false => (data.input(sample).to_vec(), data.target(sample).to_vec()),
+        };
+        Segment {
+            sample: Some(sample),
+            inputs,
+            targets,
+            layers: workspace.state(row),
+        }
+    }
+}
+
 /// A batch row's passes in the order they ran.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Strip {
@@ -93,44 +109,51 @@ impl Trace {
         }
     }
 
-    /// Records the first rows of a batch that evaluated `ids` of `data`. A stateful model's
-    /// rows carry their state from batch to batch, so each strip follows its row on; a
-    /// stateless one's strips hold one sample each.
-    pub(crate) fn record(
+    /// Records a batch that evaluated `ids` of `data`, whose first sample is the evaluation's
+    /// sample `first`. A stateful model's rows carry their state from batch to batch, so
+    /// each of the first rows' strips follows its row on; a stateless model's first samples
+    /// get a strip each, whatever their rows and draws.
+    fn record(
         &mut self,
         workspace: &Workspace,
         data: &Dataset,
         ids: &[usize],
         stateful: bool,
+        first: usize,
     ) {
-        for (row, &sample) in ids.iter().enumerate().take(STRIPS) {
-            if self.strips.len() <= row {
+        for (row, &sample) in ids.iter().enumerate() {
+            let strip = match stateful {
+                true if row < STRIPS => row,
+                false if self.strips.len() < STRIPS => self.strips.len(),
+                _ => break,
+            };
+            if self.strips.len() == strip {
                 self.strips.push(Strip {
                     carried: stateful,
                     segments: Vec::new(),
                 });
             }
-            if self.strips[row].is_full() {
+            if self.strips[strip].is_full() {
                 continue;
             }
-            let (inputs, targets) = match data.is_series() {
-                true => (Vec::new(), Vec::new()),
-                false => (data.input(sample).to_vec(), data.target(sample).to_vec()),
-            };
-            self.strips[row].segments.push(Segment {
-                sample: Some(sample),
-                inputs,
-                targets,
-                layers: workspace.state(row),
-            });
+            let mut segment = Segment::of(workspace, data, row, sample);
+            segment.sample = Some(first + sample);
+            self.strips[strip].segments.push(segment);
         }
     }
 
-    /// Records one generated step: the symbol read and the one predicted.
-    pub(crate) fn record_step(&mut self, workspace: &Workspace, read: u32, predicted: u32) {
+    /// Records one generated step: the symbol read and the one predicted; `carried` when the
+    /// model is stateful, so that each step starts from the state the one before ended in.
+    pub(crate) fn record_step(
+        &mut self,
+        workspace: &Workspace,
+        read: u32,
+        predicted: u32,
+        carried: bool,
+    ) {
         if self.strips.is_empty() {
             self.strips.push(Strip {
-                carried: true,
+                carried,
                 segments: Vec::new(),
             });
         }
@@ -143,23 +166,65 @@ impl Trace {
     }
 }
 
-/// The traces a trainer records when asked: the evaluation's, once, and every generation's.
+/// The traces a trainer records when asked: the first evaluation's and every generation's.
 #[derive(Debug, Default)]
 pub(crate) struct Recorder {
     pub traces: Vec<Trace>,
+    /// The evaluation trace's index in `traces`, once it began.
+    evaluation: Option<usize>,
+    /// Samples of the draws (or parts) evaluated so far.
+    seen: usize,
+    /// Whether the first evaluation ended: later ones record nothing.
     evaluated: bool,
 }
 
+/// Where a draw (or part) of an evaluation records its batches.
+pub(crate) struct Recording<'a> {
+    trace: &'a mut Trace,
+    stateful: bool,
+    first: usize,
+}
+
+impl Recording<'_> {
+    /// Records a batch that evaluated `ids` of `data` (`Trace::record`).
+    pub fn batch(&mut self, workspace: &Workspace, data: &Dataset, ids: &[usize]) {
+        self.trace
+            .record(workspace, data, ids, self.stateful, self.first);
+    }
+}
+
 impl Recorder {
-    /// The evaluation's trace to record into, the first time only: later evaluations (fresh
-    /// draws, held-out parts) run as before without recording.
-    pub fn evaluation(&mut self) -> Option<&mut Trace> {
+    /// Where the next draw (or part) of the first evaluation records: a stateful model's
+    /// first draw only, as its state starts afresh in the next; a stateless model's draws
+    /// until three samples are recorded.
+    pub fn evaluation(&mut self, stateful: bool) -> Option<Recording<'_>> {
         if self.evaluated {
             return None;
         }
+        let index = match self.evaluation {
+            None => {
+                self.traces.push(Trace::new(TraceOf::Evaluation));
+                self.traces.len() - 1
+            }
+            Some(index) if !stateful && self.traces[index].strips.len() < STRIPS => index,
+            Some(_) => return None,
+        };
+        self.evaluation = Some(index);
+        Some(Recording {
+            trace: &mut self.traces[index],
+            stateful,
+            first: self.seen,
+        })
+    }
+
+    /// A draw (or part) of `samples` was evaluated.
+    pub fn passed(&mut self, samples: usize) {
+        self.seen += samples;
+    }
+
+    /// The evaluation ended.
+    pub fn finish_evaluation(&mut self) {
         self.evaluated = true;
-        self.traces.push(Trace::new(TraceOf::Evaluation));
-        self.traces.last_mut()
     }
 
     pub fn generation(&mut self, from: u32) -> &mut Trace {

@@ -16,7 +16,7 @@ use crate::data::{Affine, Batch, Dataset, Encoding, Scaler, MARKER, PAD};
 use crate::model::{Carried, Model, Workspace};
 use crate::optimizer::OptimizerState;
 use crate::plan::{EvalPlan, FramePlan, LayerPlan, Plan, SourcePlan, Split};
-use crate::trace::{Recorder, Trace};
+use crate::trace::{Recorder, Recording, Trace};
 pub use evaluation::{
     EvaluatedDraw, EvaluatedSample, Evaluation, Part, PartErrors, PartLoss, Score, SeriesSample,
 };
@@ -192,7 +192,7 @@ impl Runners {
         encoding: Encoding,
         data: &Dataset,
         predicted: &mut [u32],
-        mut trace: Option<(&mut Trace, bool)>,
+        mut recording: Option<Recording>,
     ) -> (usize, f64) {
         let target_steps = data.target_steps;
         let (mut correct, mut loss) = (0, 0.0);
@@ -201,8 +201,8 @@ impl Runners {
             let runner = self.for_rows(chunk.len());
             runner.batch.fill(data, chunk, encoding);
             loss += runner.workspace.forward(model, &runner.batch);
-            if let Some((trace, stateful)) = trace.as_mut() {
-                trace.record(&runner.workspace, data, chunk, *stateful);
+            if let Some(recording) = recording.as_mut() {
+                recording.batch(&runner.workspace, data, chunk);
             }
             runner.workspace.carry_state();
             correct += count_correct(&runner.workspace.probs, &runner.batch.targets);
@@ -530,6 +530,15 @@ impl Trainer {
     /// start from the state training left them in when the plan never resets it, and from
     /// zero (before each draw) when it resets after every epoch; the state is reset after.
     pub fn evaluate(&mut self) -> Evaluation {
+        let evaluation = self.evaluate_data();
+        if let Some(recorder) = self.recorder.as_mut() {
+            recorder.finish_evaluation();
+        }
+        evaluation
+    }
+
+    /// `evaluate` but for ending the recording of the first evaluation.
+    fn evaluate_data(&mut self) -> Evaluation {
         if self.data.is_series() {
             return self.evaluate_series();
         }
@@ -608,10 +617,10 @@ impl Trainer {
                     data.target_steps,
                 );
                 let mut predicted = vec![0; samples * data.target_steps];
-                let trace = self.recorder.as_mut().and_then(Recorder::evaluation);
-                let trace = trace.map(|trace| (trace, stateful));
+                let recording = self.recorder.as_mut().and_then(|r| r.evaluation(stateful));
                 let (correct, loss) =
-                    runners.predict(&self.model, self.encoding, &data, &mut predicted, trace);
+                    runners.predict(&self.model, self.encoding, &data, &mut predicted, recording);
+                self.passed(samples);
                 let targets = data.counted_targets() as f64;
                 let figures = PartLoss {
                     part,
@@ -644,16 +653,15 @@ impl Trainer {
         );
         let (mut squared, mut absolute, mut count) = (0.0, 0.0, 0);
         let stateful = self.is_stateful();
-        let trace = self.recorder.as_mut().and_then(Recorder::evaluation);
-        let mut trace = trace.map(|trace| (trace, stateful));
+        let mut recording = self.recorder.as_mut().and_then(|r| r.evaluation(stateful));
         let mut predictions = Vec::with_capacity(samples * self.encoding.outputs);
         let ids: Vec<usize> = (0..samples).collect();
         for chunk in ids.chunks(runners.full.batch.rows) {
             let runner = runners.for_rows(chunk.len());
             runner.batch.fill(data, chunk, self.encoding);
             runner.workspace.forward(&self.model, &runner.batch);
-            if let Some((trace, stateful)) = trace.as_mut() {
-                trace.record(&runner.workspace, data, chunk, *stateful);
+            if let Some(recording) = recording.as_mut() {
+                recording.batch(&runner.workspace, data, chunk);
             }
             predictions.extend_from_slice(&runner.workspace.probs);
             let outputs = self.encoding.outputs;
@@ -666,6 +674,7 @@ impl Trainer {
                 count += 1;
             }
         }
+        self.passed(samples);
         let errors = PartErrors {
             part,
             rmse: (squared / count as f64).sqrt(),
@@ -684,11 +693,11 @@ impl Trainer {
     fn evaluate_draw(&mut self, data: Dataset) -> (EvaluatedDraw, usize) {
         let mut predicted = vec![0; data.samples() * data.target_steps];
         let stateful = self.is_stateful();
-        let trace = self.recorder.as_mut().and_then(Recorder::evaluation);
-        let trace = trace.map(|trace| (trace, stateful));
+        let recording = self.recorder.as_mut().and_then(|r| r.evaluation(stateful));
         let (correct, _) =
             self.runners
-                .predict(&self.model, self.encoding, &data, &mut predicted, trace);
+                .predict(&self.model, self.encoding, &data, &mut predicted, recording);
+        self.passed(data.samples());
         let draw = EvaluatedDraw {
             data,
             predicted,
@@ -740,6 +749,13 @@ impl Trainer {
         self.recorder
             .as_mut()
             .map_or_else(Vec::new, |recorder| std::mem::take(&mut recorder.traces))
+    }
+
+    /// Tells the recorder a draw (or part) of `samples` was evaluated.
+    fn passed(&mut self, samples: usize) {
+        if let Some(recorder) = self.recorder.as_mut() {
+            recorder.passed(samples);
+        }
     }
 
     /// Whether a layer carries its state from batch to batch.
@@ -796,6 +812,7 @@ impl Trainer {
         let mut runner = Runner::new(&self.model, 1, self.encoding, 1);
         let mut symbol = from;
         let mut pairs = Vec::with_capacity(steps);
+        let stateful = self.is_stateful();
         let mut trace = self.recorder.as_mut().map(|r| r.generation(from));
         for _ in 0..steps {
             runner.batch.fill_one(&[symbol], self.encoding);
@@ -803,7 +820,7 @@ impl Trainer {
             runner.workspace.carry_state();
             let next = argmax(&runner.workspace.probs) as u32;
             if let Some(trace) = trace.as_mut() {
-                trace.record_step(&runner.workspace, symbol, next);
+                trace.record_step(&runner.workspace, symbol, next, stateful);
             }
             pairs.push((symbol, next));
             symbol = next;

@@ -211,36 +211,40 @@ pub fn segment_label(value: &SegmentValue<usize>, label: &dyn Fn(&usize) -> Stri
     }
 }
 
-/// One part of a series: its name, colour, and `(sample, actual, predicted)` values.
+/// One part of a series: its name, colour, `(row, actual, predicted)` values in the order
+/// of their rows, and whether they follow each other (drawn as a line, else as points).
 pub struct SeriesPart {
     pub name: &'static str,
     pub color: RGBColor,
     pub points: Vec<(f64, f64, f64)>,
+    pub joined: bool,
 }
 
 /// The series as it was, grey, with each part's predictions over it in its own colour.
 pub fn series(title: &str, parts: &[SeriesPart]) -> Drawn {
     let all = || parts.iter().flat_map(|p| p.points.iter());
     let (lo, hi) = span(all().flat_map(|&(_, a, p)| [a, p]));
+    let first = all().map(|p| p.0).fold(f64::INFINITY, f64::min).min(0.0);
     let last = all().map(|p| p.0).fold(1.0, f64::max);
+    let mut actual: Vec<(f64, f64)> = all().map(|&(x, a, _)| (x, a)).collect();
+    actual.sort_by(|a, b| a.0.total_cmp(&b.0));
     svg((760, 340), |area| {
         let mut chart = ChartBuilder::on(area)
             .caption(title, (FONT, 17))
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(62)
-            .build_cartesian_2d(0.0..last, lo..hi)
+            .build_cartesian_2d(first..last, lo..hi)
             .map_err(|e| e.to_string())?;
         chart
             .configure_mesh()
-            .x_desc("sample (in time order)")
+            .x_desc("row of the series")
             .y_desc("value")
             .x_label_formatter(&|x| format!("{x:.0}"))
             .y_label_formatter(&|y| axis_figure(*y))
             .light_line_style(WHITE.mix(0.0))
             .draw()
             .map_err(|e| e.to_string())?;
-        let actual = all().map(|&(x, a, _)| (x, a));
         chart
             .draw_series(LineSeries::new(actual, GREY.stroke_width(2)))
             .map_err(|e| e.to_string())?
@@ -249,8 +253,11 @@ pub fn series(title: &str, parts: &[SeriesPart]) -> Drawn {
         for part in parts {
             let color = part.color;
             let predicted = part.points.iter().map(|&(x, _, p)| (x, p));
-            chart
-                .draw_series(LineSeries::new(predicted, color.stroke_width(2)))
+            let drawn = match part.joined {
+                true => chart.draw_series(LineSeries::new(predicted, color.stroke_width(2))),
+                false => chart.draw_series(predicted.map(|p| Circle::new(p, 2, color.filled()))),
+            };
+            drawn
                 .map_err(|e| e.to_string())?
                 .label(format!("predicted ({})", part.name))
                 .legend(move |(x, y)| {

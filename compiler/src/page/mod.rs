@@ -15,7 +15,7 @@ use runtime::plan::{LayerPlan, Plan, SourcePlan};
 use runtime::trace::{Strip, Trace, TraceOf};
 use runtime::train::{EpochStats, Evaluation, Part, Score};
 
-use crate::report::symbol_name;
+use crate::report::{self, symbol_name};
 
 /// Everything a run's page shows.
 pub struct RunRecord<'a> {
@@ -45,7 +45,13 @@ pub fn render(record: &RunRecord) -> Result<String, String> {
         record.history.len(),
         record.history.iter().map(|s| s.seconds).sum::<f64>(),
     );
-    section(&mut body, "results", "Results", &pre(record.shown));
+    let figures = report::all_figures(&record.evaluation.score);
+    let results = format!(
+        "{}<p>What the run printed:</p>\n{}",
+        pre(&figures),
+        pre(record.shown)
+    );
+    section(&mut body, "results", "Results", &results);
     section(&mut body, "training", "Training", &training(record)?);
     match &record.evaluation.score {
         Score::Accuracy(_) | Score::Language(_) => {
@@ -98,6 +104,9 @@ pub fn escape(text: &str) -> String {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
+            // XML has no C0 controls but these; a text's form feed shows as its picture, ␌.
+            '\t' | '\n' | '\r' => out.push(c),
+            c if c < ' ' => out.push(char::from_u32(0x2400 + c as u32).unwrap_or('�')),
             c => out.push(c),
         }
     }
@@ -234,14 +243,23 @@ fn series(record: &RunRecord) -> Result<String, String> {
                 name: sample.part.name(),
                 color,
                 points: Vec::new(),
+                joined: true,
             });
         }
         let point = (
-            index as f64,
+            sample.row as f64,
             undo(sample.target[0]),
             undo(sample.predicted[0]),
         );
         parts.last_mut().expect("pushed above").points.push(point);
+    }
+    // A random split's parts interleave in time: their predictions are drawn as points.
+    for part in &mut parts {
+        part.points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        part.joined = part
+            .points
+            .windows(2)
+            .all(|pair| pair[1].0 - pair[0].0 == 1.0);
     }
     let title = "The first target of each sample, actual and predicted";
     let svg = charts::series(title, &parts)?;
@@ -251,7 +269,7 @@ fn series(record: &RunRecord) -> Result<String, String> {
         evaluation.samples()
     );
     let caption = format!(
-        "Parts in time order: {}; each sample's first target in the data's units.",
+        "Parts: {}; each sample's first target in the data's units, at its row of the series.",
         names.join(", ")
     );
     Ok(figure(&attributes, &svg, &caption))
@@ -268,40 +286,33 @@ fn state_section(record: &RunRecord) -> Result<String, String> {
     let mut html = String::from(
         "<p class=\"note\">Each recurrent layer's state at every step, read left to right: \
          the hidden state h, the cell state c and the gates, one row a unit, units sorted by \
-         the step at which h peaks. Recorded in evaluation only, never in training.</p>\n",
+         the step at which h peaks; a padded step (·) shows the state carried over it. \
+         Recorded in evaluation only, never in training.</p>\n",
     );
     let (mut cells, mut left_out) = (0, 0);
     for trace in record.traces {
         for (row, strip) in trace.strips.iter().enumerate() {
-            let (size, steps) = (strip_cells(strip), strip_steps(strip));
-            let room = state::MAX_CELLS - cells;
-            // The first strip is cut to the budget; later ones are shown whole or not at all.
-            let keep = match (size <= room, cells) {
-                (true, _) => steps,
-                (false, 0) => (room * steps / size).max(1),
-                (false, _) => {
-                    left_out += 1;
-                    continue;
-                }
+            let room = state::MAX_CELLS.saturating_sub(cells);
+            let Some(cut) = state::fit(strip, room, cells == 0) else {
+                left_out += 1;
+                continue;
             };
-            cells += size * keep / steps.max(1);
-            let mut title = strip_title(trace, row, strip, source);
-            if keep < steps {
-                write!(title, " (its first {keep} of {steps} steps)").unwrap();
-            }
+            let title = strip_title(trace, row, strip, cut, source);
             writeln!(html, "<h3>{}</h3>", escape(&title)).unwrap();
             for (layer, plan_layer) in plan.layers.iter().enumerate() {
-                if let Some((panels, labels)) = state::layer_panels(strip, layer, keep, &name) {
-                    let svg = state::heatmaps(&panels, &labels)?;
-                    let attributes = format!(
-                        "class=\"heatmap\" data-layer=\"{layer}\" data-panels=\"{}\" data-steps=\"{}\" data-units=\"{}\"",
-                        panels.len(),
-                        panels[0].steps,
-                        panels[0].units
-                    );
-                    let caption = format!("layer {}: {}", layer + 1, layer_name(plan_layer));
-                    html += &figure(&attributes, &svg, &caption);
-                }
+                let Some((panels, labels)) = state::layer_panels(strip, layer, cut, &name) else {
+                    continue;
+                };
+                cells += panels.iter().map(|p| p.steps * p.units).sum::<usize>();
+                let svg = state::heatmaps(&panels, &labels)?;
+                let attributes = format!(
+                    "class=\"heatmap\" data-layer=\"{layer}\" data-panels=\"{}\" data-steps=\"{}\" data-units=\"{}\"",
+                    panels.len(),
+                    panels[0].steps,
+                    panels[0].units
+                );
+                let caption = format!("layer {}: {}", layer + 1, layer_name(plan_layer));
+                html += &figure(&attributes, &svg, &caption);
             }
         }
     }
@@ -350,7 +361,7 @@ pub fn traced_signals(plan: &Plan, traces: &[Trace]) -> Vec<TracedSignal> {
         };
         for (row, strip) in trace.strips.iter().enumerate() {
             for layer in 0..plan.layers.len() {
-                let all = usize::MAX;
+                let all = state::Cut::whole(strip);
                 let Some((panels, labels)) = state::layer_panels(strip, layer, all, &name) else {
                     continue;
                 };
@@ -370,49 +381,75 @@ pub fn traced_signals(plan: &Plan, traces: &[Trace]) -> Vec<TracedSignal> {
     signals
 }
 
-/// Steps of a strip, counted in its longest layer's.
-fn strip_steps(strip: &Strip) -> usize {
-    let longest = |segment: &runtime::trace::Segment| {
-        segment
-            .layers
-            .iter()
-            .map(|state| state.steps())
-            .max()
-            .unwrap_or(0)
-    };
-    strip.segments.iter().map(longest).sum()
-}
-
-/// Heatmap cells a strip draws.
-fn strip_cells(strip: &Strip) -> usize {
-    let segment_cells = |segment: &runtime::trace::Segment| -> usize {
-        let signals = segment.layers.iter().flat_map(|state| &state.signals);
-        signals.map(|signal| signal.values.len()).sum()
-    };
-    strip.segments.iter().map(segment_cells).sum()
-}
-
-fn strip_title(trace: &Trace, row: usize, strip: &Strip, source: &SourcePlan) -> String {
-    let steps = strip.segments.len();
-    match trace.of {
+fn strip_title(
+    trace: &Trace,
+    row: usize,
+    strip: &Strip,
+    cut: state::Cut,
+    source: &SourcePlan,
+) -> String {
+    let mut title = match trace.of {
         TraceOf::Generation { from } => {
+            let how = match strip.carried {
+                true => "the state carried from each to the next",
+                false => "each from a zero state, as the model is not stateful",
+            };
             format!(
-                "Generation from {}: {steps} steps, the state carried from each to the next",
-                symbol(source, from)
+                "Generation from {}: {} steps, {how}",
+                symbol(source, from),
+                strip.segments.len()
             )
         }
         TraceOf::Evaluation => {
             let samples: Vec<usize> = strip.segments.iter().filter_map(|s| s.sample).collect();
-            let first = samples.first().map_or(0, |s| s + 1);
-            match (strip.carried, samples.len()) {
-                (true, n) if n > 1 => format!(
-                    "Evaluation, batch row {}: samples {first} to {}, the state carried from batch to batch",
+            match (strip.carried, &samples[..]) {
+                (true, [_, _, ..]) => format!(
+                    "Evaluation, batch row {}: {}, the state carried from batch to batch",
                     row + 1,
-                    samples.last().map_or(0, |s| s + 1)
+                    sample_list(&samples)
                 ),
-                _ => format!("Evaluation, sample {first}"),
+                (_, [first, ..]) => format!("Evaluation, sample {}", first + 1),
+                (_, []) => "Evaluation".to_string(),
             }
         }
+    };
+    if cut.segments < strip.segments.len() {
+        write!(
+            title,
+            " (its first {} of {})",
+            cut.segments,
+            strip.segments.len()
+        )
+        .unwrap();
+    }
+    if cut.steps != usize::MAX {
+        write!(title, " (its first {} steps)", cut.steps).unwrap();
+    }
+    title
+}
+
+/// `samples 1 to 25` when they follow each other, else `samples 1, 8, 15` (a stateful
+/// row's own samples), shortened past six.
+fn sample_list(samples: &[usize]) -> String {
+    let (first, last) = (samples[0] + 1, samples[samples.len() - 1] + 1);
+    if samples.windows(2).all(|pair| pair[1] == pair[0] + 1) {
+        return format!("samples {first} to {last}");
+    }
+    let shown: Vec<String> = samples
+        .iter()
+        .take(5)
+        .map(|s| (s + 1).to_string())
+        .collect();
+    match samples.len() {
+        0..=6 => format!(
+            "samples {}",
+            samples
+                .iter()
+                .map(|s| (s + 1).to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        n => format!("samples {}, …, {last} ({n} in all)", shown.join(", ")),
     }
 }
 

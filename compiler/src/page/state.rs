@@ -7,8 +7,8 @@ use runtime::trace::{Segment, Strip};
 
 use super::charts::{segment_label, svg, Drawn, FONT};
 
-/// Heatmap cells a report draws at most: each is an SVG rectangle, and the report of the
-/// encoder-decoder stays under 2 MB.
+/// Heatmap cells a report draws at most (but for a first strip of which one step holds
+/// more): each is an SVG rectangle, and the report of the encoder-decoder stays under 2 MB.
 pub const MAX_CELLS: usize = 24_000;
 
 /// One signal of one layer along a whole strip.
@@ -21,17 +21,70 @@ pub struct Panel {
     pub values: Vec<f32>,
 }
 
-/// A layer's panels along a strip, cut to its first `keep` steps, and the label of each
-/// step; none when the layer did not run in it.
+/// How much of a strip a page draws: its first `segments`, each layer cut to its first
+/// `steps` (`usize::MAX`: all of them).
+#[derive(Clone, Copy, Debug)]
+pub struct Cut {
+    pub segments: usize,
+    pub steps: usize,
+}
+
+impl Cut {
+    pub fn whole(strip: &Strip) -> Cut {
+        Cut {
+            segments: strip.segments.len(),
+            steps: usize::MAX,
+        }
+    }
+}
+
+/// Cells a segment's heatmaps hold.
+fn segment_cells(segment: &Segment) -> usize {
+    let signals = segment.layers.iter().flat_map(|state| &state.signals);
+    signals.map(|signal| signal.values.len()).sum()
+}
+
+/// The part of `strip` that fits in `room` cells: its first whole segments; none when not
+/// even one fits, except on a page's `first` strip, whose first segment is cut to the steps
+/// that fit (one at least), so that a page shows something of a wide model.
+pub fn fit(strip: &Strip, room: usize, first: bool) -> Option<Cut> {
+    let mut used = 0;
+    for (index, segment) in strip.segments.iter().enumerate() {
+        let size = segment_cells(segment);
+        if used + size <= room {
+            used += size;
+            continue;
+        }
+        return match (index, first) {
+            (0, false) => None,
+            (0, true) => {
+                let steps = segment.layers.iter().map(|s| s.steps()).max().unwrap_or(1);
+                let per_step = size.div_ceil(steps.max(1)).max(1);
+                Some(Cut {
+                    segments: 1,
+                    steps: (room / per_step).max(1),
+                })
+            }
+            (segments, _) => Some(Cut {
+                segments,
+                steps: usize::MAX,
+            }),
+        };
+    }
+    Some(Cut::whole(strip))
+}
+
+/// A layer's panels along the part `cut` keeps of a strip, and the label of each step;
+/// none when the layer did not run in it.
 pub fn layer_panels(
     strip: &Strip,
     layer: usize,
-    keep: usize,
+    cut: Cut,
     name: &dyn Fn(u32) -> String,
 ) -> Option<(Vec<Panel>, Vec<String>)> {
     let mut panels: Vec<Panel> = Vec::new();
     let mut labels = Vec::new();
-    for segment in &strip.segments {
+    for segment in &strip.segments[..cut.segments] {
         let state = segment.layers.iter().find(|state| state.layer == layer)?;
         labels.extend(step_labels(segment, state.steps(), name));
         for (index, signal) in state.signals.iter().enumerate() {
@@ -48,10 +101,10 @@ pub fn layer_panels(
         }
     }
     for panel in &mut panels {
-        panel.steps = panel.steps.min(keep);
+        panel.steps = panel.steps.min(cut.steps);
         panel.values.truncate(panel.steps * panel.units);
     }
-    labels.truncate(keep);
+    labels.truncate(cut.steps);
     (!panels.is_empty()).then_some((panels, labels))
 }
 

@@ -156,6 +156,40 @@ fn regression_page_shows_the_series_and_validation() {
 }
 
 #[test]
+fn random_split_predictions_are_points_at_their_rows() {
+    let page = report("specs/macro_unemployment.lstm", &["--epochs", "2"]);
+    let document = parse(&page);
+    let series = figures(&document, "chart")
+        .find(|f| f.attribute("data-chart") == Some("series"))
+        .unwrap();
+    let samples = attribute(series, "data-points");
+    let svg = svg_of(series);
+    assert_eq!(lines(svg), [samples], "only the actual series is a line");
+    let circles = svg
+        .descendants()
+        .filter(|n| n.has_tag_name("circle"))
+        .count();
+    assert!(circles >= samples, "{circles} points for {samples} samples");
+}
+
+#[test]
+fn a_stateless_model_shows_its_first_three_samples_at_batch_one() {
+    let page = report("specs/index_recall.lstm", &["--epochs", "1"]);
+    for sample in 1..=3 {
+        assert!(page.contains(&format!("<h3>Evaluation, sample {sample}</h3>")));
+    }
+    assert_eq!(figures(&parse(&page), "heatmap").count(), 3);
+}
+
+#[test]
+fn control_characters_are_shown_as_their_pictures() {
+    assert_eq!(
+        compiler::page::escape("a\u{c}<b&\"\n"),
+        "a\u{240c}&lt;b&amp;&quot;\n"
+    );
+}
+
+#[test]
 fn encoder_decoder_page_is_small() {
     let page = report("specs/encoder_decoder.lstm", &["--epochs", "1"]);
     assert!(page.len() < 2_000_000, "{} bytes", page.len());
@@ -247,6 +281,18 @@ fn unwritable_outputs_are_refused_before_training() {
         assert!(out.stdout.is_empty(), "nothing trained or shown");
     }
     std::fs::remove_dir(&folder).unwrap();
+    let same = temporary("same.csv");
+    let same = same.to_str().unwrap();
+    let out = lstmc(&[
+        "run",
+        "specs/alphabet_stateful.lstm",
+        "--log",
+        same,
+        "--trace",
+        same,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is named for two outputs"));
 }
 
 /// A model with every recurrent kind, evaluated with its state recorded.

@@ -40,7 +40,7 @@ impl Shape for DropoutShape {
     fn ops(&self) -> (Vec<String>, Vec<String>) {
         let (values, rate) = (self.incoming.floats(), self.rate);
         (
-            vec![format!("forward (training): {values} values times a mask keeping each with probability {}, scaled by 1/(1 - {rate})", 1.0 - rate)],
+            vec![format!("forward (training): {values} values times a mask keeping each with probability 1 - {rate}, scaled by 1/(1 - {rate})")],
             vec!["backward: the gradient times the same mask".to_string()],
         )
     }

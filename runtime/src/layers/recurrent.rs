@@ -61,7 +61,6 @@ pub(super) fn output_flow<'a>(
     }
 }
 
-/// The input projection onto `gates` columns.
 /// Named `[T, B, width]` buffers' blocks of `dims.hidden` units at batch row `row`, each
 /// buffer cut into its blocks (`letters`, one a block: the gates of a gate buffer), as
 /// signals over the steps.
@@ -90,6 +89,7 @@ pub(super) fn row_signals(
     signals
 }
 
+/// The input projection onto `gates` columns.
 pub(super) fn projection_op(dims: RecurrentDims, kind: InputKind, gates: usize) -> String {
     let (t, b, i) = (dims.steps, dims.batch, dims.input);
     match kind {
@@ -201,7 +201,7 @@ impl InputDropout {
             return;
         }
         let (b, i) = (incoming.rows, incoming.width);
-        ops.0.insert(0, format!("input dropout (training): a [{b}, {i}] mask keeping each feature with probability {}, scaled by 1/(1 - {rate}), the same at every step, into a buffer", 1.0 - rate));
+        ops.0.insert(0, format!("input dropout (training): a [{b}, {i}] mask keeping each feature with probability 1 - {rate}, scaled by 1/(1 - {rate}), the same at every step, into a buffer"));
         if !incoming.is_batch() {
             ops.1
                 .push("the input's gradient times the same mask".to_string());
@@ -307,7 +307,7 @@ impl RecurrentDropout {
         let (b, h) = (dims.batch, dims.hidden);
         // Beside the per-step lines that use it: the layer's last forward, its first backward.
         let per_step = ops.0.len() - 1;
-        ops.0.insert(per_step, format!("recurrent dropout (training): a [{b}, {h}] mask keeping each unit of h with probability {}, scaled by 1/(1 - {rate}), the same at every step: each recurrent GEMM reads the previous h times it (kept for dW_hh), the cell reads it unmasked", 1.0 - rate));
+        ops.0.insert(per_step, format!("recurrent dropout (training): a [{b}, {h}] mask keeping each unit of h with probability 1 - {rate}, scaled by 1/(1 - {rate}), the same at every step: each recurrent GEMM reads the previous h times it (kept for dW_hh), the cell reads it unmasked"));
         ops.1.insert(
             1,
             "backward per step: the gradient the recurrent GEMM passes into the previous h times the same mask".to_string(),

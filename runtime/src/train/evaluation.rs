@@ -82,6 +82,8 @@ pub struct EvaluatedDraw {
 /// rows `[window, inputs]`, target vector and predicted vector.
 pub struct SeriesSample<'a> {
     pub part: Part,
+    /// Its first target row in the series.
+    pub row: usize,
     pub input: &'a [f32],
     pub target: &'a [f32],
     pub predicted: &'a [f32],
@@ -129,6 +131,7 @@ impl Evaluation {
                 let width = target.len();
                 return SeriesSample {
                     part: *part,
+                    row: draw.data.target_row(index),
                     input,
                     target,
                     predicted: &values[index * width..(index + 1) * width],

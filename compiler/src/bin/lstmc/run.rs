@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use runtime::plan::Plan;
 use runtime::train::{EpochStats, NotFinite, Score, Trainer};
 
-use crate::files::write_atomically;
+use crate::files::{temporary_path, write_atomically};
 use crate::{read_and_compile, report_errors, EXIT_USAGE_OR_IO};
 use crate::{trace, weights};
 
@@ -151,8 +151,15 @@ fn train_and_save(
 ) -> Result<(Trainer, Vec<EpochStats>), u8> {
     // A file that cannot be written is found before training, not after it.
     let outputs = [&options.save, &options.log, &options.report, &options.trace];
-    for path in outputs.into_iter().flatten() {
+    let outputs: Vec<&PathBuf> = outputs.into_iter().flatten().collect();
+    for (index, path) in outputs.iter().enumerate() {
         check_writable(path).map_err(usage_error)?;
+        if outputs[..index].contains(path) {
+            return Err(usage_error(format!(
+                "{} is named for two outputs; each would overwrite the other",
+                path.display()
+            )));
+        }
     }
     if let Some(path) = &options.trace {
         trace::check_name(path).map_err(usage_error)?;
@@ -272,9 +279,9 @@ fn check_writable(path: &Path) -> Result<(), String> {
     if path.is_dir() {
         return Err(format!("cannot write {}: it is a folder", path.display()));
     }
-    let probe = folder.join(format!(".lstmc-probe.{}", std::process::id()));
-    std::fs::File::create(&probe)
-        .and_then(|_| std::fs::remove_file(&probe))
+    // The very file `write_atomically` will write through, so that its name is tried too.
+    temporary_path(path)
+        .and_then(|probe| std::fs::File::create(&probe).and_then(|_| std::fs::remove_file(&probe)))
         .map_err(|error| format!("cannot write {}: {error}", path.display()))
 }
 
