@@ -11,6 +11,7 @@ pub mod format;
 pub mod graph;
 pub mod load;
 pub mod lower;
+pub mod onnx;
 pub mod page;
 pub mod report;
 pub mod span;

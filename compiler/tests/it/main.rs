@@ -4,6 +4,7 @@
 mod cli;
 mod controls;
 mod errors;
+mod onnx;
 mod options;
 mod page;
 mod predict;

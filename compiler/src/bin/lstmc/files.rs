@@ -30,3 +30,26 @@ pub fn temporary_path(path: &Path) -> std::io::Result<PathBuf> {
         std::process::id()
     )))
 }
+
+/// A file can be written at `path`: its folder exists and takes a new file, and the path
+/// is not a folder itself.
+pub fn check_writable(path: &Path) -> Result<(), String> {
+    let folder = path
+        .parent()
+        .filter(|f| !f.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !folder.is_dir() {
+        return Err(format!(
+            "cannot write {}: no folder {}",
+            path.display(),
+            folder.display()
+        ));
+    }
+    if path.is_dir() {
+        return Err(format!("cannot write {}: it is a folder", path.display()));
+    }
+    // The very file `write_atomically` will write through, so that its name is tried too.
+    temporary_path(path)
+        .and_then(|probe| std::fs::File::create(&probe).and_then(|_| std::fs::remove_file(&probe)))
+        .map_err(|error| format!("cannot write {}: {error}", path.display()))
+}

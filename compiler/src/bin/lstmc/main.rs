@@ -9,6 +9,7 @@ use compiler::load::Folder;
 use compiler::{compile_with, diagnostic, graph, lower, report, summary, Compiled};
 use runtime::shapes::describe;
 
+mod export;
 mod files;
 mod predict;
 mod run;
@@ -92,6 +93,17 @@ enum Command {
         #[arg(long, value_name = "K", allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
         forecast: Option<u64>,
     },
+    /// Write a trained model as an ONNX graph, for ONNX Runtime, tract and other runtimes.
+    Export {
+        /// The spec the weights were trained with.
+        file: PathBuf,
+        /// The safetensors file to load.
+        #[arg(long, value_name = "FILE")]
+        load: PathBuf,
+        /// The ONNX file to write (atomically).
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -126,6 +138,9 @@ fn main() -> ExitCode {
                 forecast: forecast.map(|k| k as usize),
             };
             ExitCode::from(predict::predict(&file, &load, inputs))
+        }
+        Command::Export { file, load, output } => {
+            ExitCode::from(export::export(&file, &load, &output))
         }
     }
 }

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use runtime::plan::Plan;
 use runtime::train::{EpochStats, NotFinite, Score, Trainer};
 
-use crate::files::{temporary_path, write_atomically};
+use crate::files::{check_writable, write_atomically};
 use crate::{read_and_compile, report_errors, EXIT_USAGE_OR_IO};
 use crate::{trace, weights};
 
@@ -260,29 +260,6 @@ pub fn load_into(trainer: &mut Trainer, path: &Path) -> Result<(), String> {
             .map_err(|error| format!("{}: {error}", path.display())),
         None => Ok(()),
     }
-}
-
-/// A file can be written at `path`: its folder exists and takes a new file, and the path
-/// is not a folder itself.
-fn check_writable(path: &Path) -> Result<(), String> {
-    let folder = path
-        .parent()
-        .filter(|f| !f.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    if !folder.is_dir() {
-        return Err(format!(
-            "cannot write {}: no folder {}",
-            path.display(),
-            folder.display()
-        ));
-    }
-    if path.is_dir() {
-        return Err(format!("cannot write {}: it is a folder", path.display()));
-    }
-    // The very file `write_atomically` will write through, so that its name is tried too.
-    temporary_path(path)
-        .and_then(|probe| std::fs::File::create(&probe).and_then(|_| std::fs::remove_file(&probe)))
-        .map_err(|error| format!("cannot write {}: {error}", path.display()))
 }
 
 fn diverged(not_finite: NotFinite) -> u8 {

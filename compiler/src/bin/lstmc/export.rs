@@ -1,0 +1,94 @@
+//! `lstmc export FILE --load W -o model.onnx`: the trained model as an ONNX graph, with what
+//! a deployer must repeat (the encoding, the vocabulary, the scaling) in its metadata.
+
+use std::path::Path;
+
+use compiler::diagnostic::Diagnostic;
+use compiler::onnx::{self, ExportSettings, InputKind};
+use compiler::{lower, report};
+use runtime::plan::{Plan, SourcePlan};
+use runtime::train::Trainer;
+
+use crate::files::{check_writable, write_atomically};
+use crate::run::load_into;
+use crate::{read_and_compile, report_errors, EXIT_USAGE_OR_IO};
+
+pub fn export(path: &Path, load: &Path, output: &Path) -> u8 {
+    let usage = |message: String| {
+        eprintln!("error: {message}");
+        EXIT_USAGE_OR_IO
+    };
+    if let Err(message) = check_writable(output) {
+        return usage(message);
+    }
+    let compiled = match read_and_compile(path) {
+        Ok(compiled) => compiled,
+        Err(code) => return code,
+    };
+    let (spec, checked) = match &compiled.result {
+        Ok(result) => result,
+        Err(diagnostics) => return report_errors(path, &compiled, diagnostics),
+    };
+    let plan = lower::lower(spec, checked);
+    let mut trainer = Trainer::new(&plan);
+    if let Err(message) = load_into(&mut trainer, load) {
+        return usage(message);
+    }
+    let settings = ExportSettings {
+        plan: &plan,
+        scaler: trainer.scaler(),
+        metadata: metadata(&plan, &compiled.text),
+    };
+    let bytes = match onnx::export(&settings, &trainer.model.export()) {
+        Ok(bytes) => bytes,
+        Err(unsupported) => {
+            let layer = &spec.model.layers[unsupported.layer];
+            let diagnostic = Diagnostic::error(
+                "this layer cannot be exported to ONNX",
+                layer.span,
+                unsupported.reason,
+            )
+            .with_help("`lstmc run` and `lstmc predict` run it; the export does not yet");
+            return report_errors(path, &compiled, &[diagnostic]);
+        }
+    };
+    match write_atomically(output, &bytes) {
+        Ok(()) => 0,
+        Err(error) => usage(format!("cannot write {}: {error}", output.display())),
+    }
+}
+
+/// What a deployer needs to feed the graph and read it: the input's encoding, the symbols
+/// each class and one-hot position stand for, lstmc's version and the spec.
+fn metadata(plan: &Plan, spec_text: &str) -> Vec<(String, String)> {
+    let classes = plan.data.source.classes();
+    let symbols: Vec<String> = (0..classes as u32)
+        .map(|s| report::symbol_name(&plan.data.source, s))
+        .collect();
+    let input = match (onnx::input_kind(plan), &plan.data.source) {
+        (InputKind::Ids, _) => format!(
+            "int64 [batch, steps]: each step's symbol id, {classes} for a padded step"
+        ),
+        (_, SourcePlan::Series { .. }) => format!(
+            "float [batch, steps, {}]: the rows of the series' input columns, in the data's units (the graph scales them)",
+            plan.features
+        ),
+        _ if plan.data.one_hot => format!(
+            "float [batch, steps, {}]: one-hot rows, position k for symbol k",
+            plan.features
+        ),
+        _ => format!(
+            "float [batch, steps, {}]: each symbol k as k / {classes}",
+            plan.features
+        ),
+    };
+    let mut pairs = vec![
+        ("lstmc_version", env!("CARGO_PKG_VERSION").to_string()),
+        ("spec", spec_text.to_string()),
+        ("input", input),
+    ];
+    if classes > 0 {
+        pairs.push(("symbols", symbols.join("\n")));
+    }
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
