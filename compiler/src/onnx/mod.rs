@@ -177,14 +177,6 @@ impl Graph {
     }
 }
 
-/// A spec's layer that has no ONNX form here, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unsupported {
-    /// The layer's index in the plan.
-    pub layer: usize,
-    pub reason: String,
-}
-
 /// The weights `Model::export` named, looked up by layer.
 struct Weights<'a>(&'a [NamedTensor]);
 
@@ -234,40 +226,35 @@ pub fn input_kind(plan: &Plan) -> InputKind {
     }
 }
 
-/// Whether a plan's recurrent layers need the batch's step mask, which the export does not
-/// carry yet.
-fn masked(plan: &Plan) -> bool {
+/// Whether a plan masks its padded steps: the graph then reads each sample's length.
+pub fn masked(plan: &Plan) -> bool {
     matches!(
         plan.data.frame,
         runtime::plan::FramePlan::Runs { mask: true, .. }
     )
 }
 
-/// The model as ONNX bytes, or the first layer that has no ONNX form.
-pub fn export(settings: &ExportSettings, tensors: &[NamedTensor]) -> Result<Vec<u8>, Unsupported> {
+/// The model as ONNX bytes.
+pub fn export(settings: &ExportSettings, tensors: &[NamedTensor]) -> Vec<u8> {
     let plan = settings.plan;
-    if masked(plan) {
-        let layer = plan
-            .layers
-            .iter()
-            .position(|l| {
-                matches!(
-                    l,
-                    LayerPlan::Lstm(_) | LayerPlan::Gru(_) | LayerPlan::Bidirectional(_)
-                )
-            })
-            .unwrap_or(0);
-        return Err(Unsupported {
-            layer,
-            reason:
-                "its input is padded and masked, and the export does not pass sequence lengths yet"
-                    .into(),
-        });
-    }
     let weights = Weights(tensors);
     let mut graph = Graph::default();
     let mut flow = input(&mut graph, settings);
+    // Keras' masking: each recurrent layer that still reads the batch's steps reads each
+    // sample's real steps only (ONNX's `sequence_lens`), until a layer returns one vector.
+    let mut lengths = masked(plan).then(|| {
+        let dims = [Dim::Named("batch")];
+        graph
+            .inputs
+            .push(value_info("lengths", data_type::INT32, &dims));
+        "lengths".to_string()
+    });
     for (index, layer) in plan.layers.iter().enumerate() {
+        let recurrent_layer = |settings, both| Recurrent {
+            settings,
+            both,
+            lengths: lengths.clone(),
+        };
         flow = match *layer {
             LayerPlan::Embedding(_) => embedding(&mut graph, &weights, index, flow),
             LayerPlan::Dropout(_) => flow,
@@ -281,12 +268,23 @@ pub fn export(settings: &ExportSettings, tensors: &[NamedTensor]) -> Result<Vec<
                     layer: r,
                     merge: Merge::Concat,
                 };
-                recurrent(&mut graph, &weights, index, flow, one, false)
+                recurrent(
+                    &mut graph,
+                    &weights,
+                    index,
+                    flow,
+                    recurrent_layer(one, false),
+                )
             }
-            LayerPlan::Bidirectional(b) => recurrent(&mut graph, &weights, index, flow, b, true),
+            LayerPlan::Bidirectional(b) => {
+                recurrent(&mut graph, &weights, index, flow, recurrent_layer(b, true))
+            }
             LayerPlan::Repeat(repeat) => repeated(&mut graph, flow, repeat.times),
             LayerPlan::Dense(dense) => dense_layer(&mut graph, &weights, index, flow, dense),
         };
+        if matches!(flow, Flow::Vector(_)) {
+            lengths = None;
+        }
     }
     output(&mut graph, settings, flow);
     let model = ModelProto {
@@ -315,7 +313,7 @@ pub fn export(settings: &ExportSettings, tensors: &[NamedTensor]) -> Result<Vec<
             })
             .collect(),
     };
-    Ok(model.encode_to_vec())
+    model.encode_to_vec()
 }
 
 /// The graph's input, time-major for the layers: a series' rows scaled as training scaled
@@ -363,6 +361,14 @@ fn embedding(graph: &mut Graph, weights: &Weights, index: usize, flow: Flow) -> 
     Flow::Sequence(graph.one("Gather", &[&table, &ids], vec![int("axis", 0)]))
 }
 
+/// A recurrent layer as the export sees it: its cell and settings, whether it reads both
+/// directions, and the graph's lengths while its input is masked.
+struct Recurrent {
+    settings: Bidirectional,
+    both: bool,
+    lengths: Option<String>,
+}
+
 /// An LSTM or a GRU, one direction or both, with the state a stateful layer carries as
 /// graph inputs and outputs.
 fn recurrent(
@@ -370,9 +376,13 @@ fn recurrent(
     weights: &Weights,
     index: usize,
     flow: Flow,
-    layer: Bidirectional,
-    both: bool,
+    layer: Recurrent,
 ) -> Flow {
+    let Recurrent {
+        settings: layer,
+        both,
+        lengths,
+    } = layer;
     let x = match flow {
         Flow::Sequence(x) => x,
         Flow::Vector(_) => unreachable!("the compiler gives a recurrent layer a sequence"),
@@ -402,7 +412,18 @@ fn recurrent(
         Cell::Lstm => ("LSTM", &["h", "c"][..]),
         Cell::Gru => ("GRU", &["h"][..]),
     };
-    let mut inputs = vec![x, w, r, b, String::new()];
+    // tract reads no `sequence_lens` that is not a constant, so a one-way layer that hands
+    // on no state runs over the padding too, which comes after the real steps and so
+    // changes none of them, and its last real step is picked out after (`last_real_step`).
+    let picked = match (&lengths, both || layer.layer.stateful) {
+        (Some(lengths), false) => Some(lengths.clone()),
+        _ => None,
+    };
+    let sequence_lens = match picked {
+        Some(_) => String::new(),
+        None => lengths.unwrap_or_default(),
+    };
+    let mut inputs = vec![x, w, r, b, sequence_lens];
     let state_dims = [Dim::Fixed(nd), Dim::Named("batch"), Dim::Fixed(units)];
     if layer.layer.stateful {
         for name in carried {
@@ -431,16 +452,36 @@ fn recurrent(
                 .push(value_info(&output, data_type::FLOAT, &state_dims));
         }
     }
-    let merged = match layer.layer.sequences {
+    let merged = match (layer.layer.sequences, picked) {
         // Y `[T, nd, B, H]`.
-        true => merge(graph, &outputs[0], 1, nd, layer.merge, units),
+        (true, _) => merge(graph, &outputs[0], 1, nd, layer.merge, units),
+        (false, Some(lengths)) => last_real_step(graph, &outputs[0], &lengths, units),
         // Y_h `[nd, B, H]`.
-        false => merge(graph, &outputs[1], 0, nd, layer.merge, units),
+        (false, None) => merge(graph, &outputs[1], 0, nd, layer.merge, units),
     };
     match layer.layer.sequences {
         true => Flow::Sequence(merged),
         false => Flow::Vector(merged),
     }
+}
+
+/// Each sample's output at its last real step, `[B, H]`, from a one-way layer's Y
+/// `[T, 1, B, H]`: step `length - 1` gathered along the steps.
+fn last_real_step(graph: &mut Graph, y: &str, lengths: &str, units: usize) -> String {
+    let steps = graph.squeeze(y, 1);
+    let one = graph.tensor("one", &[], data_type::INT32, 1_i32.to_le_bytes().to_vec());
+    let last = graph.one("Sub", &[lengths, &one], Vec::new());
+    let last = graph.one(
+        "Cast",
+        &[&last],
+        vec![int("to", i64::from(data_type::INT64))],
+    );
+    let shape = graph.int64s("shape", &[1, -1, 1]);
+    let last = graph.one("Reshape", &[&last, &shape], Vec::new());
+    let width = graph.int64s("width", &[1, 1, units as i64]);
+    let index = graph.one("Expand", &[&last, &width], Vec::new());
+    let picked = graph.one("GatherElements", &[&steps, &index], vec![int("axis", 0)]);
+    graph.squeeze(&picked, 0)
 }
 
 impl Graph {

@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use compiler::diagnostic::Diagnostic;
 use compiler::onnx::{self, ExportSettings, InputKind};
 use compiler::{lower, report};
 use runtime::plan::{Plan, SourcePlan};
@@ -39,19 +38,7 @@ pub fn export(path: &Path, load: &Path, output: &Path) -> u8 {
         scaler: trainer.scaler(),
         metadata: metadata(&plan, &compiled.text),
     };
-    let bytes = match onnx::export(&settings, &trainer.model.export()) {
-        Ok(bytes) => bytes,
-        Err(unsupported) => {
-            let layer = &spec.model.layers[unsupported.layer];
-            let diagnostic = Diagnostic::error(
-                "this layer cannot be exported to ONNX",
-                layer.span,
-                unsupported.reason,
-            )
-            .with_help("`lstmc run` and `lstmc predict` run it; the export does not yet");
-            return report_errors(path, &compiled, &[diagnostic]);
-        }
-    };
+    let bytes = onnx::export(&settings, &trainer.model.export());
     match write_atomically(output, &bytes) {
         Ok(()) => 0,
         Err(error) => usage(format!("cannot write {}: {error}", output.display())),
@@ -89,6 +76,10 @@ fn metadata(plan: &Plan, spec_text: &str) -> Vec<(String, String)> {
     ];
     if classes > 0 {
         pairs.push(("symbols", symbols.join("\n")));
+    }
+    if onnx::masked(plan) {
+        let words = "int32 [batch]: each sample's real steps, its padding after them masked";
+        pairs.push(("lengths", words.to_string()));
     }
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
