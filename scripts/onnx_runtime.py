@@ -14,6 +14,7 @@ Usage (onnx, onnxruntime and numpy installed; CI does not need them):
 Exits non-zero if any output differs by more than 1e-5 (relative to values above 1).
 """
 
+import json
 import pathlib
 import re
 import subprocess
@@ -72,7 +73,7 @@ def input_of(spec):
 
 def symbols_of(meta, spec, text):
     """The symbols of one `--input`, as lstmc reads it: integers, or one character each."""
-    names = meta["symbols"].split("\n")
+    names = json.loads(meta["symbols"])
     if data_of(spec)["source"].startswith("random_ints"):
         return [names.index(word) for word in re.split(r"[\s,]+", text.strip())]
     return [names.index(c) for c in text]
@@ -82,7 +83,7 @@ def encode(meta, spec, text):
     """One input as the graph reads it, padded to the spec's steps as lstmc pads it."""
     data = data_of(spec)
     steps, features = input_of(spec)
-    classes = len(meta["symbols"].split("\n"))
+    classes = len(json.loads(meta["symbols"]))
     symbols = symbols_of(meta, spec, text)
     frame = data["frame"]
     width = steps * features if data.get("layout") == "features" else steps
@@ -186,12 +187,11 @@ def greedy_text(folder):
     graph's inputs and outputs, against `lstmc sample --top-k 1`."""
     spec_path, weights, model = export("tinyshakespeare", "1", folder)
     sess, meta = session(model)
-    symbols = meta["symbols"].split("\n")
-    decoded = [bytes(s, "utf-8").decode("unicode_escape") for s in symbols]
+    decoded = json.loads(meta["symbols"])
     prime, length = "ROMEO:", 40
 
     def one_hot(text):
-        x = np.zeros((1, len(text), len(symbols)), np.float32)
+        x = np.zeros((1, len(text), len(decoded)), np.float32)
         for t, c in enumerate(text):
             x[0, t, decoded.index(c)] = 1.0
         return x
@@ -216,7 +216,7 @@ def stateful_recital(folder):
     state carried through the graph's inputs and outputs, against lstmc's generation."""
     spec_path, weights, model = export("alphabet_stateful", "300", folder)
     sess, meta = session(model)
-    letters = meta["symbols"].split("\n")
+    letters = json.loads(meta["symbols"])
     state = {i.name: np.zeros((1, 1, i.shape[2]), np.float32) for i in sess.get_inputs()[1:]}
     symbol, recited = letters.index("A"), []
     for _ in range(25):

@@ -249,6 +249,8 @@ pub fn export(settings: &ExportSettings, tensors: &[NamedTensor]) -> Vec<u8> {
             .push(value_info("lengths", data_type::INT32, &dims));
         "lengths".to_string()
     });
+    // The output's steps are the input's, unless a `repeat` set them.
+    let mut output_steps = Dim::Named("steps");
     for (index, layer) in plan.layers.iter().enumerate() {
         let recurrent_layer = |settings, both| Recurrent {
             settings,
@@ -279,14 +281,17 @@ pub fn export(settings: &ExportSettings, tensors: &[NamedTensor]) -> Vec<u8> {
             LayerPlan::Bidirectional(b) => {
                 recurrent(&mut graph, &weights, index, flow, recurrent_layer(b, true))
             }
-            LayerPlan::Repeat(repeat) => repeated(&mut graph, flow, repeat.times),
+            LayerPlan::Repeat(repeat) => {
+                output_steps = Dim::Fixed(repeat.times);
+                repeated(&mut graph, flow, repeat.times)
+            }
             LayerPlan::Dense(dense) => dense_layer(&mut graph, &weights, index, flow, dense),
         };
         if matches!(flow, Flow::Vector(_)) {
             lengths = None;
         }
     }
-    output(&mut graph, settings, flow);
+    output(&mut graph, settings, flow, output_steps);
     let model = ModelProto {
         ir_version: Some(IR_VERSION),
         opset_import: vec![OperatorSetIdProto {
@@ -336,11 +341,14 @@ fn input(graph: &mut Graph, settings: &ExportSettings) -> Flow {
         .inputs
         .push(value_info("input", data_type::FLOAT, &dims));
     let mut x = "input".to_string();
-    if !settings.scaler.inputs.is_empty() {
-        let offsets: Vec<f32> = settings.scaler.inputs.iter().map(|a| a.offset).collect();
-        let scales: Vec<f32> = settings.scaler.inputs.iter().map(|a| a.scale).collect();
-        let offset = graph.floats("input_offset", &[offsets.len()], &offsets);
-        let scale = graph.floats("input_scale", &[scales.len()], &scales);
+    let columns = &settings.scaler.inputs;
+    if !columns.is_empty() {
+        // A step's features are the columns, or a window's rows of them side by side.
+        let column = |i: usize| columns[i % columns.len()];
+        let offsets: Vec<f32> = (0..plan.features).map(|i| column(i).offset).collect();
+        let scales: Vec<f32> = (0..plan.features).map(|i| column(i).scale).collect();
+        let offset = graph.floats("input_offset", &[plan.features], &offsets);
+        let scale = graph.floats("input_scale", &[plan.features], &scales);
         let centred = graph.one("Sub", &[&x, &offset], Vec::new());
         x = graph.one("Div", &[&centred, &scale], Vec::new());
     }
@@ -595,7 +603,7 @@ fn map_flow(flow: Flow, f: impl FnOnce(&str) -> String) -> Flow {
 
 /// The loss's own transform (softmax, sigmoid) or a regression's scaling back to the data's
 /// units, batch-major: `output`, `[batch, classes]` or `[batch, steps, classes]`.
-fn output(graph: &mut Graph, settings: &ExportSettings, flow: Flow) {
+fn output(graph: &mut Graph, settings: &ExportSettings, flow: Flow, steps: Dim) {
     let plan = settings.plan;
     let flow = match plan.train.loss {
         Loss::CrossEntropy => map_flow(flow, |x| graph.one("Softmax", &[x], vec![int("axis", -1)])),
@@ -609,11 +617,7 @@ fn output(graph: &mut Graph, settings: &ExportSettings, flow: Flow) {
         Flow::Vector(x) => (x, vec![Dim::Named("batch"), Dim::Fixed(last_width(plan))]),
         Flow::Sequence(x) => (
             graph.transpose(&x, &[1, 0, 2]),
-            vec![
-                Dim::Named("batch"),
-                Dim::Named("steps"),
-                Dim::Fixed(last_width(plan)),
-            ],
+            vec![Dim::Named("batch"), steps, Dim::Fixed(last_width(plan))],
         ),
     };
     graph.one_named("Identity", &[&x], "output");

@@ -1,4 +1,4 @@
-//! The subset of ONNX's messages (`onnx/onnx.proto`, IR version 8 and later) that an
+//! The subset of ONNX's messages (`onnx/onnx.proto`, as of IR version 7) that an
 //! exported model uses, declared for prost, which encodes them: field numbers and types as
 //! the `.proto` file gives them.
 

@@ -6,8 +6,10 @@
 //! Meaning (which sections, layers and options exist) is given in `spec::resolve`.
 
 pub mod ast;
+mod layout;
 mod parser;
 mod printer;
 
+pub use layout::format;
 pub use parser::parse;
 pub use printer::print;

@@ -17,9 +17,9 @@ pub fn print(file: &File) -> String {
 fn print_stmt(out: &mut String, stmt: &Stmt, indent: usize) {
     out.push_str(&"  ".repeat(indent));
     out.push_str(&stmt.keyword.text);
-    for item in &stmt.items {
+    if !stmt.items.is_empty() {
         out.push(' ');
-        print_item(out, item);
+        print_items(out, &stmt.items);
     }
     if let Some(block) = &stmt.block {
         out.push_str(" {\n");
@@ -30,6 +30,16 @@ fn print_stmt(out: &mut String, stmt: &Stmt, indent: usize) {
         out.push('}');
     }
     out.push('\n');
+}
+
+/// A statement's items, separated by one space.
+pub(super) fn print_items(out: &mut String, items: &[Item]) {
+    for (index, item) in items.iter().enumerate() {
+        if index > 0 {
+            out.push(' ');
+        }
+        print_item(out, item);
+    }
 }
 
 fn print_item(out: &mut String, item: &Item) {

@@ -4,6 +4,7 @@
 mod cli;
 mod controls;
 mod errors;
+mod fmt;
 mod onnx;
 mod options;
 mod page;

@@ -249,6 +249,12 @@ fn the_export_command_writes_what_a_deployer_needs() {
         .filter_map(|i| i.name.as_deref())
         .collect();
     assert_eq!(inputs, ["input", "lengths"]);
+    let symbols = model
+        .metadata_props
+        .iter()
+        .find(|p| p.key.as_deref() == Some("symbols"));
+    let symbols = symbols.and_then(|p| p.value.as_deref()).unwrap();
+    assert!(symbols.starts_with(r#"["A", "B", "C""#), "{symbols}");
     // Weights of another spec: the same error as `--load` gives, and nothing written.
     std::fs::remove_file(&output).unwrap();
     let other = "specs/encoder_decoder.lstm";
@@ -257,5 +263,37 @@ fn the_export_command_writes_what_a_deployer_needs() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("does not fit this spec"), "{stderr}");
     assert!(!output.exists());
+    std::fs::remove_file(&weights).unwrap();
+}
+
+/// A random split's scaling depends on the seed the weights were trained with, which the
+/// export reads from the weight file.
+#[test]
+fn a_model_trained_with_another_seed_exports() {
+    let folder = std::env::temp_dir();
+    let id = std::process::id();
+    let weights = folder.join(format!("lstmc_{id}_seed.safetensors"));
+    let output = folder.join(format!("lstmc_{id}_seed.onnx"));
+    let (weights_text, output_text) = (weights.to_str().unwrap(), output.to_str().unwrap());
+    let spec = "specs/macro_unemployment.lstm";
+    let trained = lstmc(&[
+        "run",
+        spec,
+        "--epochs",
+        "1",
+        "--seed",
+        "7",
+        "--save",
+        weights_text,
+    ]);
+    assert_eq!(trained.status.code(), Some(0));
+    let out = lstmc(&["export", spec, "--load", weights_text, "-o", output_text]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_file(&output).unwrap();
     std::fs::remove_file(&weights).unwrap();
 }

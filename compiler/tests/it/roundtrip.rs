@@ -45,7 +45,7 @@ fn item_of(value: impl Strategy<Value = Value>) -> impl Strategy<Value = Item> {
     })
 }
 
-fn stmt() -> impl Strategy<Value = Stmt> {
+pub(crate) fn stmt() -> impl Strategy<Value = Stmt> {
     let flat =
         (ident(), prop::collection::vec(item_of(value()), 0..5)).prop_map(|(keyword, items)| {
             Stmt {

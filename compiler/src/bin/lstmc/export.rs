@@ -10,6 +10,7 @@ use runtime::train::Trainer;
 
 use crate::files::{check_writable, write_atomically};
 use crate::run::load_into;
+use crate::weights;
 use crate::{read_and_compile, report_errors, EXIT_USAGE_OR_IO};
 
 pub fn export(path: &Path, load: &Path, output: &Path) -> u8 {
@@ -28,7 +29,13 @@ pub fn export(path: &Path, load: &Path, output: &Path) -> u8 {
         Ok(result) => result,
         Err(diagnostics) => return report_errors(path, &compiled, diagnostics),
     };
-    let plan = lower::lower(spec, checked);
+    let mut plan = lower::lower(spec, checked);
+    // A random split's scaling is fitted on the part the training seed chose.
+    match weights::load_seed(load) {
+        Ok(Some(seed)) => plan.train.seed = seed,
+        Ok(None) => {}
+        Err(message) => return usage(message),
+    }
     let mut trainer = Trainer::new(&plan);
     if let Err(message) = load_into(&mut trainer, load) {
         return usage(message);
@@ -49,9 +56,7 @@ pub fn export(path: &Path, load: &Path, output: &Path) -> u8 {
 /// each class and one-hot position stand for, lstmc's version and the spec.
 fn metadata(plan: &Plan, spec_text: &str) -> Vec<(String, String)> {
     let classes = plan.data.source.classes();
-    let symbols: Vec<String> = (0..classes as u32)
-        .map(|s| report::symbol_name(&plan.data.source, s))
-        .collect();
+    let symbols: Vec<String> = (0..classes as u32).map(|s| symbol(plan, s)).collect();
     let input = match (onnx::input_kind(plan), &plan.data.source) {
         (InputKind::Ids, _) => format!(
             "int64 [batch, steps]: each step's symbol id, {classes} for a padded step"
@@ -60,8 +65,16 @@ fn metadata(plan: &Plan, spec_text: &str) -> Vec<(String, String)> {
             "float [batch, steps, {}]: the rows of the series' input columns, in the data's units (the graph scales them)",
             plan.features
         ),
+        _ if plan.data.one_hot && plan.data.as_features => format!(
+            "float [batch, 1, {}]: the window's symbols side by side, one-hot each, position p * {classes} + k for symbol k at place p",
+            plan.features
+        ),
         _ if plan.data.one_hot => format!(
             "float [batch, steps, {}]: one-hot rows, position k for symbol k",
+            plan.features
+        ),
+        _ if plan.data.as_features => format!(
+            "float [batch, 1, {}]: the window's symbols side by side, each symbol k as k / {classes}",
             plan.features
         ),
         _ => format!(
@@ -75,11 +88,43 @@ fn metadata(plan: &Plan, spec_text: &str) -> Vec<(String, String)> {
         ("input", input),
     ];
     if classes > 0 {
-        pairs.push(("symbols", symbols.join("\n")));
+        pairs.push(("symbols", json_strings(&symbols)));
     }
     if onnx::masked(plan) {
-        let words = "int32 [batch]: each sample's real steps, its padding after them masked";
+        let words =
+            "int32 [batch]: each sample's real steps, 1 to steps, its padding after them masked";
         pairs.push(("lengths", words.to_string()));
     }
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// Symbol `s` as the data holds it: a text's own character, a letter, an integer.
+fn symbol(plan: &Plan, s: u32) -> String {
+    match &plan.data.source {
+        SourcePlan::Text { vocabulary, .. } | SourcePlan::Lines { vocabulary, .. } => {
+            vocabulary[s as usize].to_string()
+        }
+        source => report::symbol_name(source, s),
+    }
+}
+
+/// A JSON array of strings, which any language reads back whatever the characters.
+fn json_strings(items: &[String]) -> String {
+    let quoted: Vec<String> = items
+        .iter()
+        .map(|item| {
+            let mut out = String::from('"');
+            for c in item.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
+            out
+        })
+        .collect();
+    format!("[{}]", quoted.join(", "))
 }

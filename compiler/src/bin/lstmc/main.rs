@@ -11,6 +11,7 @@ use runtime::shapes::describe;
 
 mod export;
 mod files;
+mod fmt;
 mod predict;
 mod run;
 mod sample;
@@ -93,6 +94,16 @@ enum Command {
         #[arg(long, value_name = "K", allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
         forecast: Option<u64>,
     },
+    /// Rewrite specs in the canonical layout, comments kept; with --check, rewrite nothing,
+    /// show the changes and exit 1 when a file is not formatted.
+    Fmt {
+        /// Spec files (.lstm) to format.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Check only: exit 1 and show a diff when a file is not formatted.
+        #[arg(long)]
+        check: bool,
+    },
     /// Write a trained model as an ONNX graph, for ONNX Runtime, tract and other runtimes.
     Export {
         /// The spec the weights were trained with.
@@ -139,6 +150,7 @@ fn main() -> ExitCode {
             };
             ExitCode::from(predict::predict(&file, &load, inputs))
         }
+        Command::Fmt { files, check } => ExitCode::from(fmt::fmt(&files, check)),
         Command::Export { file, load, output } => {
             ExitCode::from(export::export(&file, &load, &output))
         }

@@ -1,0 +1,70 @@
+//! `lstmc fmt FILE...`: rewrites specs in the canonical layout (atomically), or with
+//! `--check` rewrites nothing, shows how each unformatted file would change and exits 1.
+
+use std::path::Path;
+
+use compiler::syntax::format;
+use similar::{ChangeTag, TextDiff};
+
+use crate::files::write_atomically;
+use crate::{report_errors, EXIT_SPEC_ERRORS, EXIT_USAGE_OR_IO};
+
+pub fn fmt(files: &[std::path::PathBuf], check: bool) -> u8 {
+    files
+        .iter()
+        .map(|path| fmt_one(path, check))
+        .max()
+        .unwrap_or(0)
+}
+
+fn fmt_one(path: &Path, check: bool) -> u8 {
+    let source = match std::fs::read_to_string(path) {
+        Ok(source) => source,
+        Err(error) => {
+            eprintln!("error: cannot read {}: {error}", path.display());
+            return EXIT_USAGE_OR_IO;
+        }
+    };
+    let formatted = match format(&source) {
+        Ok(formatted) => formatted,
+        Err(diagnostics) => {
+            let compiled = compiler::Compiled {
+                text: source,
+                result: Err(diagnostics.clone()),
+            };
+            return report_errors(path, &compiled, &diagnostics);
+        }
+    };
+    if formatted == source {
+        return 0;
+    }
+    if check {
+        print!("{}", diff(path, &source, &formatted));
+        return EXIT_SPEC_ERRORS;
+    }
+    match write_atomically(path, formatted.as_bytes()) {
+        Ok(()) => 0,
+        Err(error) => {
+            eprintln!("error: cannot write {}: {error}", path.display());
+            EXIT_USAGE_OR_IO
+        }
+    }
+}
+
+/// The lines that would change, `-` as they are and `+` as formatted, under the file's name.
+fn diff(path: &Path, before: &str, after: &str) -> String {
+    let mut out = format!("{}: not formatted\n", path.display());
+    for change in TextDiff::from_lines(before, after).iter_all_changes() {
+        let sign = match change.tag() {
+            ChangeTag::Delete => '-',
+            ChangeTag::Insert => '+',
+            ChangeTag::Equal => continue,
+        };
+        out.push(sign);
+        out.push_str(change.value());
+        if !change.value().ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    out
+}
