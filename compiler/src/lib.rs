@@ -9,6 +9,7 @@
 pub mod diagnostic;
 pub mod format;
 pub mod graph;
+pub mod ide;
 pub mod load;
 pub mod lower;
 pub mod onnx;

@@ -5,6 +5,7 @@ mod cli;
 mod controls;
 mod errors;
 mod fmt;
+mod lsp;
 mod onnx;
 mod options;
 mod page;

@@ -12,6 +12,7 @@ use runtime::shapes::describe;
 mod export;
 mod files;
 mod fmt;
+mod lsp;
 mod predict;
 mod run;
 mod sample;
@@ -104,6 +105,9 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Serve the Language Server Protocol over stdio, for editors: diagnostics, inlay
+    /// hints, hover, completion and formatting.
+    Lsp,
     /// Write a trained model as an ONNX graph, for ONNX Runtime, tract and other runtimes.
     Export {
         /// The spec the weights were trained with.
@@ -151,6 +155,7 @@ fn main() -> ExitCode {
             ExitCode::from(predict::predict(&file, &load, inputs))
         }
         Command::Fmt { files, check } => ExitCode::from(fmt::fmt(&files, check)),
+        Command::Lsp => ExitCode::from(lsp::lsp()),
         Command::Export { file, load, output } => {
             ExitCode::from(export::export(&file, &load, &output))
         }

@@ -1,0 +1,204 @@
+//! What an editor asks of a spec, as plain data for `lstmc lsp` to send: the diagnostics
+//! `lstmc check` reports, each layer's output shape and parameters as an inlay hint, the
+//! meaning of a keyword or option under the cursor, and the words to complete. Positions
+//! are LSP's: a line and a column in UTF-16 code units, both from 0.
+
+use crate::format::group;
+use crate::graph::Op;
+use crate::span::Span;
+use crate::Compiled;
+
+/// The language's reference: `specs/README.md`'s tables, a word and its meaning a row.
+const REFERENCE: &str = include_str!("../../specs/README.md");
+
+/// A line and a UTF-16 column, from 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Position {
+    pub line: u32,
+    pub column: u32,
+}
+
+/// Byte offsets to positions and back.
+pub struct LineIndex<'a> {
+    text: &'a str,
+    starts: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
+    pub fn new(text: &'a str) -> LineIndex<'a> {
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(at, _)| at + 1))
+            .collect();
+        LineIndex { text, starts }
+    }
+
+    pub fn position(&self, offset: usize) -> Position {
+        let offset = offset.min(self.text.len());
+        let line = self.starts.partition_point(|&start| start <= offset) - 1;
+        let before = &self.text[self.starts[line]..offset];
+        Position {
+            line: line as u32,
+            column: before.encode_utf16().count() as u32,
+        }
+    }
+
+    /// The byte offset of `position`, clamped to its line.
+    pub fn offset(&self, position: Position) -> usize {
+        let Some(&start) = self.starts.get(position.line as usize) else {
+            return self.text.len();
+        };
+        let line = self.text[start..].split('\n').next().unwrap_or("");
+        let mut units = 0;
+        for (at, c) in line.char_indices() {
+            if units >= position.column as usize {
+                return start + at;
+            }
+            units += c.len_utf16();
+        }
+        start + line.len()
+    }
+
+    fn range(&self, span: Span) -> (Position, Position) {
+        (
+            self.position(span.start as usize),
+            self.position(span.end as usize),
+        )
+    }
+
+    /// The end of the line `offset` is on.
+    fn line_end(&self, offset: usize) -> Position {
+        let line = self.position(offset).line as usize;
+        let start = self.starts[line];
+        let text = self.text[start..].split('\n').next().unwrap_or("");
+        self.position(start + text.trim_end_matches('\r').len())
+    }
+}
+
+/// A diagnostic as an editor shows it: where, what (with the help), and the other places
+/// that explain it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Note {
+    pub range: (Position, Position),
+    pub message: String,
+    pub related: Vec<((Position, Position), String)>,
+}
+
+/// The diagnostics `lstmc check` would print for the spec.
+pub fn diagnostics(compiled: &Compiled) -> Vec<Note> {
+    let Err(diagnostics) = &compiled.result else {
+        return Vec::new();
+    };
+    let index = LineIndex::new(&compiled.text);
+    diagnostics
+        .iter()
+        .map(|d| {
+            let mut message = format!("{}: {}", d.message, d.primary.text);
+            if let Some(help) = &d.help {
+                message = format!("{message}\nhelp: {help}");
+            }
+            Note {
+                range: index.range(d.primary.span),
+                message,
+                related: d
+                    .secondary
+                    .iter()
+                    .map(|label| (index.range(label.span), label.text.clone()))
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+/// A label at the end of a line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hint {
+    pub position: Position,
+    pub label: String,
+}
+
+/// Each layer's output shape and parameters at the end of its line, as the summary shows
+/// them (`[21, 2, 150]  180,600 params`); none for a spec with errors.
+pub fn inlay_hints(compiled: &Compiled) -> Vec<Hint> {
+    let Ok((_, checked)) = &compiled.result else {
+        return Vec::new();
+    };
+    let index = LineIndex::new(&compiled.text);
+    checked
+        .graph
+        .chain()
+        .into_iter()
+        .filter(|node| !matches!(node.op, Op::Loss(_)))
+        .map(|node| Hint {
+            position: index.line_end(node.span.start as usize),
+            label: format!("{}  {} params", node.output, group(node.params)),
+        })
+        .collect()
+}
+
+/// A word of the language and what it means, from the reference's tables.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    /// `lstm`, `frame=`, `adam`: the first word of the row's syntax.
+    pub word: String,
+    /// The row's syntax, as written there.
+    pub syntax: String,
+    pub meaning: String,
+}
+
+/// Every word the reference's tables define, the first row of each word only.
+pub fn reference() -> Vec<Entry> {
+    let mut entries: Vec<Entry> = Vec::new();
+    for line in REFERENCE.lines() {
+        let cells: Vec<&str> = line.split(" | ").collect();
+        let Some(syntax) = cells.first().and_then(|c| c.strip_prefix("| `")) else {
+            continue;
+        };
+        let syntax = syntax.split('`').next().unwrap_or("").to_string();
+        let word: String = syntax
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '=')
+            .collect();
+        if word.is_empty() || cells.len() < 2 || entries.iter().any(|e| e.word == word) {
+            continue;
+        }
+        entries.push(Entry {
+            word,
+            syntax,
+            meaning: cells[1].trim().to_string(),
+        });
+    }
+    entries
+}
+
+/// What the word under `offset` means, in Markdown.
+pub fn hover(text: &str, offset: usize) -> Option<String> {
+    let word = word_at(text, offset)?;
+    let entries = reference();
+    let entry = entries
+        .iter()
+        .find(|e| e.word == word || e.word == format!("{word}="))?;
+    Some(format!("`{}`\n\n{}", entry.syntax, entry.meaning))
+}
+
+/// The word of letters, digits and `_` around `offset`, with the `=` after it when an
+/// option's name.
+fn word_at(text: &str, offset: usize) -> Option<String> {
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    let offset = offset.min(text.len());
+    let start = text[..offset]
+        .char_indices()
+        .rev()
+        .take_while(|&(_, c)| is_word(c))
+        .last()
+        .map_or(offset, |(at, _)| at);
+    let end = text[offset..]
+        .char_indices()
+        .find(|&(_, c)| !is_word(c))
+        .map_or(text.len(), |(at, _)| offset + at);
+    let word = &text[start..end];
+    match (word.is_empty(), text[end..].starts_with('=')) {
+        (true, _) => None,
+        (false, true) => Some(format!("{word}=")),
+        (false, false) => Some(word.to_string()),
+    }
+}
