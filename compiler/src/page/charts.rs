@@ -49,9 +49,20 @@ pub fn wants_log(curves: &[Curve]) -> bool {
     lo > 0.0 && hi / lo > 30.0
 }
 
+/// Epochs up to which each is marked with a dot as well as joined by the line.
+const MARKED_EPOCHS: usize = 20;
+
 /// Curves over the epochs, a point an epoch; the best epoch marked when there is one. A log
-/// scale plots log10 of the values and labels the axis with the values themselves.
-pub fn curves(title: &str, y_name: &str, curves: &[Curve], best: Option<usize>) -> Drawn {
+/// scale plots log10 of the values and labels the axis with the values themselves. The
+/// legend sits where the curves are not: top right over falling curves (a loss), bottom
+/// right over rising ones (an accuracy).
+pub fn curves(
+    title: &str,
+    y_name: &str,
+    curves: &[Curve],
+    best: Option<usize>,
+    legend: SeriesLabelPosition,
+) -> Drawn {
     let log = wants_log(curves);
     let shown = |v: f64| if log { v.log10() } else { v };
     let values = curves
@@ -63,6 +74,7 @@ pub fn curves(title: &str, y_name: &str, curves: &[Curve], best: Option<usize>) 
         .flat_map(|c| c.points.iter().map(|p| p.0))
         .fold(1.0, f64::max);
     let x_range = 1.0..last.max(2.0);
+    let epochs = last as usize;
     let y_name = if log {
         format!("{y_name} (log scale)")
     } else {
@@ -80,7 +92,7 @@ pub fn curves(title: &str, y_name: &str, curves: &[Curve], best: Option<usize>) 
             .configure_mesh()
             .x_desc("epoch")
             .y_desc(y_name)
-            .x_labels(8)
+            .x_labels(epochs.clamp(2, 8))
             .y_labels(6)
             .x_label_formatter(&|x| format!("{x:.0}"))
             .y_label_formatter(&|y| axis_figure(if log { 10f64.powf(*y) } else { *y }))
@@ -99,6 +111,11 @@ pub fn curves(title: &str, y_name: &str, curves: &[Curve], best: Option<usize>) 
         for curve in curves {
             let points = curve.points.iter().map(|&(x, y)| (x, shown(y)));
             let color = curve.color;
+            // A few epochs are marked one by one: one epoch makes no line.
+            if curve.points.len() <= MARKED_EPOCHS {
+                let marks = points.clone().map(|p| Circle::new(p, 3, color.filled()));
+                chart.draw_series(marks).map_err(|e| e.to_string())?;
+            }
             chart
                 .draw_series(LineSeries::new(points, color.stroke_width(2)))
                 .map_err(|e| e.to_string())?
@@ -109,7 +126,7 @@ pub fn curves(title: &str, y_name: &str, curves: &[Curve], best: Option<usize>) 
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
+            .position(legend)
             .background_style(WHITE.mix(0.85))
             .border_style(GREY)
             .label_font((FONT, 13))
@@ -245,8 +262,23 @@ pub fn series(title: &str, parts: &[SeriesPart]) -> Drawn {
             .light_line_style(WHITE.mix(0.0))
             .draw()
             .map_err(|e| e.to_string())?;
+        // One line a run of consecutive rows: the rows between parts (a window's) have no
+        // target, and a line across them would look like data.
+        let mut runs: Vec<Vec<(f64, f64)>> = Vec::new();
+        for point in actual {
+            match runs.last_mut() {
+                Some(run) if point.0 - run[run.len() - 1].0 <= 1.0 => run.push(point),
+                _ => runs.push(vec![point]),
+            }
+        }
+        let last_run = runs.pop().unwrap_or_default();
+        for run in runs {
+            chart
+                .draw_series(LineSeries::new(run, GREY.stroke_width(2)))
+                .map_err(|e| e.to_string())?;
+        }
         chart
-            .draw_series(LineSeries::new(actual, GREY.stroke_width(2)))
+            .draw_series(LineSeries::new(last_run, GREY.stroke_width(2)))
             .map_err(|e| e.to_string())?
             .label("actual")
             .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], GREY.stroke_width(3)));

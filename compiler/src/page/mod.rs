@@ -10,6 +10,7 @@ mod state;
 use std::fmt::Write;
 
 use charts::{Curve, SeriesPart, BLUE, ORANGE, RED};
+use plotters::chart::SeriesLabelPosition;
 use runtime::data::{Scaler, PAD};
 use runtime::plan::{LayerPlan, Plan, SourcePlan};
 use runtime::trace::{Strip, Trace, TraceOf};
@@ -38,12 +39,13 @@ pub struct RunRecord<'a> {
 pub fn render(record: &RunRecord) -> Result<String, String> {
     let plan = record.plan;
     let mut body = format!(
-        "<h1>{}</h1>\n<p class=\"meta\">lstmc {} · seed {} · {} epochs in {:.2} s</p>\n",
+        "<h1>{}</h1>\n<p class=\"meta\">lstmc {} · seed {} · {} epoch{} in {:.2} s</p>\n",
         escape(&plan.name),
         env!("CARGO_PKG_VERSION"),
         plan.train.seed,
         record.history.len(),
-        record.history.iter().map(|s| s.seconds).sum::<f64>(),
+        if record.history.len() == 1 { "" } else { "s" },
+        record.history.iter().map(|s| s.seconds).sum::<f64>().abs(),
     );
     let figures = report::all_figures(&record.evaluation.score);
     let results = format!(
@@ -175,7 +177,11 @@ fn chart_figure(
         "accuracy" => "%",
         other => other,
     };
-    let svg = charts::curves(title, y_name, curves, best)?;
+    let legend = match kind {
+        "accuracy" => SeriesLabelPosition::LowerRight,
+        _ => SeriesLabelPosition::UpperRight,
+    };
+    let svg = charts::curves(title, y_name, curves, best, legend)?;
     let points = curves.first().map_or(0, |c| c.points.len());
     let log = if charts::wants_log(curves) {
         " (log scale)"
@@ -320,7 +326,7 @@ fn state_section(record: &RunRecord) -> Result<String, String> {
         html += "<p class=\"note\">Nothing was evaluated.</p>\n";
     }
     if left_out > 0 {
-        writeln!(html, "<p class=\"note\">{left_out} more batch rows were recorded and left out to keep the page small.</p>").unwrap();
+        writeln!(html, "<p class=\"note\">{left_out} more recorded strips (samples, or a stateful model's batch rows) were left out to keep the page small.</p>").unwrap();
     }
     Ok(html)
 }

@@ -85,7 +85,7 @@ fn check_shows_the_diff_and_rewriting_formats() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stdout.contains("not formatted") && stdout.contains("+  lstm   16 sequences # after lstm"),
+        stdout.contains("(formatted)") && stdout.contains("+  lstm   16 sequences # after lstm"),
         "{stdout}"
     );
     assert_eq!(

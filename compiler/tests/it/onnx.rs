@@ -240,7 +240,14 @@ fn the_export_command_writes_what_a_deployer_needs() {
         .collect();
     assert_eq!(
         keys,
-        ["lstmc_version", "spec", "input", "symbols", "lengths"]
+        [
+            "lstmc_version",
+            "spec",
+            "input",
+            "symbols",
+            "output",
+            "lengths"
+        ]
     );
     let graph = model.graph.as_ref().unwrap();
     let inputs: Vec<&str> = graph

@@ -9,7 +9,7 @@ use compiler::{compile, lower};
 use runtime::trace::{LayerState, Signal, TraceOf};
 use runtime::train::Trainer;
 
-use crate::lstmc;
+use crate::{lstmc, repo_root};
 
 fn temporary(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("lstmc_{}_page_{name}", std::process::id()))
@@ -145,13 +145,26 @@ fn regression_page_shows_the_series_and_validation() {
     assert_eq!(lines(svg_of(chart("rmse"))), [4]);
     let series = chart("series");
     let samples = attribute(series, "data-points");
-    let drawn = lines(svg_of(series));
-    assert_eq!(drawn[0], samples, "the actual series, a point a sample");
+    let svg = svg_of(series);
+    let (actual, predicted): (Vec<_>, Vec<_>) = svg
+        .descendants()
+        .filter(|n| n.has_tag_name("polyline") && n.attribute("stroke-width") == Some("2"))
+        .partition(|n| n.attribute("stroke") == Some("#787878"));
+    let points = |lines: &[roxmltree::Node]| -> usize {
+        let count = |n: &roxmltree::Node| n.attribute("points").unwrap().split_whitespace().count();
+        lines.iter().map(count).sum()
+    };
     assert_eq!(
-        drawn[1..].iter().sum::<usize>(),
+        points(&actual),
         samples,
-        "each part's predictions"
+        "the actual series (grey), a point a sample"
     );
+    assert_eq!(
+        actual.len(),
+        3,
+        "a line a part: nothing drawn across the rows between"
+    );
+    assert_eq!(points(&predicted), samples, "each part's predictions");
     assert!(figures(&document, "heatmap").count() > 0);
 }
 
@@ -293,6 +306,13 @@ fn unwritable_outputs_are_refused_before_training() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is named for two outputs"));
+    // Nor over what the run reads: its spec, its weights.
+    let spec = "specs/alphabet_stateful.lstm";
+    let out = lstmc(&["run", spec, "--report", spec]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("this run reads it"));
+    let text = std::fs::read_to_string(repo_root().join(spec)).unwrap();
+    assert!(text.contains("model alphabet_stateful"));
 }
 
 /// A model with every recurrent kind, evaluated with its state recorded.

@@ -8,7 +8,7 @@ use compiler::{lower, report};
 use runtime::plan::{Plan, SourcePlan};
 use runtime::train::Trainer;
 
-use crate::files::{check_writable, write_atomically};
+use crate::files::{check_writable, same_file, write_atomically};
 use crate::run::load_into;
 use crate::weights;
 use crate::{read_and_compile, report_errors, EXIT_USAGE_OR_IO};
@@ -20,6 +20,16 @@ pub fn export(path: &Path, load: &Path, output: &Path) -> u8 {
     };
     if let Err(message) = check_writable(output) {
         return usage(message);
+    }
+    if let Some(input) = [path, load]
+        .into_iter()
+        .find(|input| same_file(input, output))
+    {
+        return usage(format!(
+            "cannot write {}: the export reads it ({})",
+            output.display(),
+            input.display()
+        ));
     }
     let compiled = match read_and_compile(path) {
         Ok(compiled) => compiled,
@@ -61,24 +71,30 @@ fn metadata(plan: &Plan, spec_text: &str) -> Vec<(String, String)> {
         (InputKind::Ids, _) => format!(
             "int64 [batch, steps]: each step's symbol id, {classes} for a padded step"
         ),
-        (_, SourcePlan::Series { .. }) => format!(
-            "float [batch, steps, {}]: the rows of the series' input columns, in the data's units (the graph scales them)",
-            plan.features
-        ),
+        (_, SourcePlan::Series { inputs, .. }) => {
+            let columns: Vec<&str> = inputs.iter().map(|c| c.name.as_str()).collect();
+            format!(
+                "float [batch, {}, {}]: a window of {} rows of the columns {}, oldest first, in the data's units (the graph scales them)",
+                plan.steps,
+                plan.features,
+                window(plan),
+                columns.join(", ")
+            )
+        }
         _ if plan.data.one_hot && plan.data.as_features => format!(
             "float [batch, 1, {}]: the window's symbols side by side, one-hot each, position p * {classes} + k for symbol k at place p",
             plan.features
         ),
         _ if plan.data.one_hot => format!(
-            "float [batch, steps, {}]: one-hot rows, position k for symbol k",
+            "float [batch, steps, {}]: one-hot rows, position k for symbol k (from 0, in the order of `symbols`)",
             plan.features
         ),
         _ if plan.data.as_features => format!(
-            "float [batch, 1, {}]: the window's symbols side by side, each symbol k as k / {classes}",
+            "float [batch, 1, {}]: the window's symbols side by side, each symbol k (from 0, in the order of `symbols`) as k / {classes}",
             plan.features
         ),
         _ => format!(
-            "float [batch, steps, {}]: each symbol k as k / {classes}",
+            "float [batch, steps, {}]: each symbol k (from 0, in the order of `symbols`) as k / {classes}",
             plan.features
         ),
     };
@@ -89,6 +105,11 @@ fn metadata(plan: &Plan, spec_text: &str) -> Vec<(String, String)> {
     ];
     if classes > 0 {
         pairs.push(("symbols", json_strings(&symbols)));
+    }
+    pairs.push(("output", output_words(plan)));
+    if plan.layers.iter().any(is_stateful) {
+        let words = "each stateful layer's initial state is an input `layerN_h` (and `layerN_c`), [1, batch, units], and its final state the output `layerN_h_out` (`layerN_c_out`): feed each call's outputs to the next call's inputs to carry the state as lstmc does; zeros start afresh";
+        pairs.push(("state", words.to_string()));
     }
     if onnx::masked(plan) {
         let words =
@@ -127,4 +148,27 @@ fn json_strings(items: &[String]) -> String {
         })
         .collect();
     format!("[{}]", quoted.join(", "))
+}
+
+/// The window a series' sample reads, in rows.
+fn window(plan: &Plan) -> usize {
+    match plan.data.frame {
+        runtime::plan::FramePlan::Forecast { window, .. } => window,
+        _ => plan.steps,
+    }
+}
+
+fn is_stateful(layer: &runtime::plan::LayerPlan) -> bool {
+    use runtime::plan::LayerPlan;
+    matches!(layer, LayerPlan::Lstm(r) | LayerPlan::Gru(r) if r.stateful)
+}
+
+/// What the graph's `output` holds.
+fn output_words(plan: &Plan) -> String {
+    use runtime::plan::Loss;
+    match plan.train.loss {
+        Loss::CrossEntropy => "the probability of each class, in the order of `symbols` (a softmax), for the sample or for each step".into(),
+        Loss::BinaryCrossEntropy => "the probability of class 1 (the second of `symbols`)".into(),
+        Loss::Mse | Loss::Mae => "the predicted values in the data's units: each forecast row's target columns in turn".into(),
+    }
 }

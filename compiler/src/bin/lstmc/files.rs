@@ -38,6 +38,13 @@ pub fn check_writable(path: &Path) -> Result<(), String> {
         .parent()
         .filter(|f| !f.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
+    if folder.exists() && !folder.is_dir() {
+        return Err(format!(
+            "cannot write {}: {} is a file, not a folder",
+            path.display(),
+            folder.display()
+        ));
+    }
     if !folder.is_dir() {
         return Err(format!(
             "cannot write {}: no folder {}",
@@ -52,4 +59,18 @@ pub fn check_writable(path: &Path) -> Result<(), String> {
     temporary_path(path)
         .and_then(|probe| std::fs::File::create(&probe).and_then(|_| std::fs::remove_file(&probe)))
         .map_err(|error| format!("cannot write {}: {error}", path.display()))
+}
+
+/// Whether two paths name the same file, whether or not it exists yet: their folders
+/// resolved (links, `..`) and their names compared.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    let resolved = |path: &Path| {
+        let folder = path
+            .parent()
+            .filter(|f| !f.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let folder = std::fs::canonicalize(folder).unwrap_or_else(|_| folder.to_path_buf());
+        folder.join(path.file_name().unwrap_or_default())
+    };
+    resolved(a) == resolved(b)
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use compiler::syntax::format;
-use similar::{ChangeTag, TextDiff};
+use similar::TextDiff;
 
 use crate::files::write_atomically;
 use crate::{report_errors, EXIT_SPEC_ERRORS, EXIT_USAGE_OR_IO};
@@ -51,20 +51,13 @@ fn fmt_one(path: &Path, check: bool) -> u8 {
     }
 }
 
-/// The lines that would change, `-` as they are and `+` as formatted, under the file's name.
+/// The changes as a unified diff, a line of context around each, under the file's name.
 fn diff(path: &Path, before: &str, after: &str) -> String {
-    let mut out = format!("{}: not formatted\n", path.display());
-    for change in TextDiff::from_lines(before, after).iter_all_changes() {
-        let sign = match change.tag() {
-            ChangeTag::Delete => '-',
-            ChangeTag::Insert => '+',
-            ChangeTag::Equal => continue,
-        };
-        out.push(sign);
-        out.push_str(change.value());
-        if !change.value().ends_with('\n') {
-            out.push('\n');
-        }
-    }
-    out
+    let name = path.display().to_string();
+    let formatted = format!("{name} (formatted)");
+    TextDiff::from_lines(before, after)
+        .unified_diff()
+        .context_radius(1)
+        .header(&name, &formatted)
+        .to_string()
 }

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use runtime::plan::Plan;
 use runtime::train::{EpochStats, NotFinite, Score, Trainer};
 
-use crate::files::{check_writable, write_atomically};
+use crate::files::{check_writable, same_file, write_atomically};
 use crate::{read_and_compile, report_errors, EXIT_USAGE_OR_IO};
 use crate::{trace, weights};
 
@@ -62,7 +62,60 @@ pub struct Options {
     pub checkpoint_every: Option<u64>,
 }
 
+/// The files a run writes can be written, are not one another, and are none of the files
+/// it reads: found before training, not after it.
+fn check_outputs(spec: &Path, options: &Options) -> Result<(), String> {
+    let sidecar = options.save.as_deref().map(weights::state_path);
+    let outputs = [
+        options.save.as_deref(),
+        sidecar.as_deref(),
+        options.log.as_deref(),
+        options.report.as_deref(),
+        options.trace.as_deref(),
+    ];
+    let outputs: Vec<&Path> = outputs.into_iter().flatten().collect();
+    let load_sidecar = options.load.as_deref().map(weights::state_path);
+    let inputs = [Some(spec), options.load.as_deref(), load_sidecar.as_deref()];
+    let inputs: Vec<&Path> = inputs.into_iter().flatten().collect();
+    // Saving over the checkpoint a run resumed from updates it, sidecar and all.
+    let updates = |input: &Path, output: &Path| {
+        let pairs = [
+            (options.load.as_deref(), options.save.as_deref()),
+            (load_sidecar.as_deref(), sidecar.as_deref()),
+        ];
+        pairs
+            .iter()
+            .any(|&(from, to)| from == Some(input) && to == Some(output))
+    };
+    for (index, path) in outputs.iter().enumerate() {
+        check_writable(path)?;
+        if outputs[..index].iter().any(|other| same_file(other, path)) {
+            return Err(format!(
+                "{} is named for two outputs; each would overwrite the other",
+                path.display()
+            ));
+        }
+        if let Some(input) = inputs
+            .iter()
+            .find(|input| same_file(input, path) && !updates(input, path))
+        {
+            return Err(format!(
+                "cannot write {}: this run reads it ({})",
+                path.display(),
+                input.display()
+            ));
+        }
+    }
+    if let Some(path) = &options.trace {
+        trace::check_name(path)?;
+    }
+    Ok(())
+}
+
 pub fn run(path: &Path, options: &Options) -> u8 {
+    if let Err(message) = check_outputs(path, options) {
+        return usage_error(message);
+    }
     if options.epochs == Some(0) && options.load.is_none() {
         return usage_error(
             "--epochs 0 trains nothing; it evaluates the weights of --load, so it needs --load"
@@ -149,21 +202,6 @@ fn train_and_save(
     options: &Options,
     spec_text: &str,
 ) -> Result<(Trainer, Vec<EpochStats>), u8> {
-    // A file that cannot be written is found before training, not after it.
-    let outputs = [&options.save, &options.log, &options.report, &options.trace];
-    let outputs: Vec<&PathBuf> = outputs.into_iter().flatten().collect();
-    for (index, path) in outputs.iter().enumerate() {
-        check_writable(path).map_err(usage_error)?;
-        if outputs[..index].contains(path) {
-            return Err(usage_error(format!(
-                "{} is named for two outputs; each would overwrite the other",
-                path.display()
-            )));
-        }
-    }
-    if let Some(path) = &options.trace {
-        trace::check_name(path).map_err(usage_error)?;
-    }
     let mut trainer = Trainer::new(plan);
     if let Some(path) = &options.load {
         load_checkpoint(&mut trainer, path).map_err(usage_error)?;

@@ -16,7 +16,7 @@ enum Format {
 }
 
 fn format_of(path: &Path) -> Option<Format> {
-    match path.extension()?.to_str()? {
+    match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
         "csv" => Some(Format::Csv),
         "safetensors" => Some(Format::Safetensors),
         _ => None,
