@@ -155,9 +155,7 @@ pub fn check(
     if let Some(text) = &text {
         task::check_sample_prime(spec, &text.vocabulary, &mut diagnostics);
     }
-    if ranks_hold {
-        shapes::check_softmax(spec, &mut diagnostics);
-    }
+    shapes::check_softmax(spec, ranks_hold, &mut diagnostics);
     shapes::check_repeat_feeds_lstm(spec, framed, &mut diagnostics);
     framing::check_fresh(spec, &mut diagnostics);
     training::check_show(spec, framed, &mut diagnostics);

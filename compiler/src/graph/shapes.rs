@@ -673,14 +673,19 @@ pub fn check_repeat_feeds_lstm(
 
 /// Cross-entropy takes probabilities: softmax on the last layer and nowhere else; a
 /// regression's outputs are linear.
-pub fn check_softmax(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
+/// `ranks_hold`: no layer received the wrong rank. Otherwise the layers are out of order
+/// and which one is the output is in doubt, so only what a flag says on its own is checked.
+pub fn check_softmax(spec: &Spec, ranks_hold: bool, diagnostics: &mut Vec<Diagnostic>) {
     if !super::task::loss_fits(spec) {
         return;
     }
     match spec.train.loss.value {
         Loss::CrossEntropy => {}
-        Loss::BinaryCrossEntropy => return check_sigmoid_output(spec, diagnostics),
+        Loss::BinaryCrossEntropy => return check_sigmoid_output(spec, ranks_hold, diagnostics),
         Loss::Mse | Loss::Mae => return check_linear_output(spec, diagnostics),
+    }
+    if !ranks_hold {
+        return;
     }
     let layers = &spec.model.layers;
     for (index, layer) in layers.iter().enumerate() {
@@ -753,7 +758,7 @@ pub fn misplaced_output(spec: &Spec) -> Option<usize> {
 }
 
 /// Binary cross-entropy reads one sigmoid output, the probability of class 1.
-fn check_sigmoid_output(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
+fn check_sigmoid_output(spec: &Spec, ranks_hold: bool, diagnostics: &mut Vec<Diagnostic>) {
     let loss = spec.train.loss.span;
     for layer in &spec.model.layers {
         if let Some(flag) = layer.kind.softmax() {
@@ -772,7 +777,7 @@ fn check_sigmoid_output(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
         &last.kind,
         LayerKind::Dense { activation: Some(a), .. } if a.value == Activation::Sigmoid
     );
-    if !sigmoid && !ends_in_repeat(spec) {
+    if ranks_hold && !sigmoid && !ends_in_repeat(spec) {
         diagnostics.push(
             Diagnostic::error(
                 "binary_crossentropy needs a sigmoid output",
