@@ -142,19 +142,20 @@ pub fn check(
     let before = diagnostics.len();
     let graph = shapes::build(spec, batch, &mut diagnostics);
     // A layer that received the wrong rank was taken as declared, so the output's steps
-    // follow from that mistake and are not checked again.
+    // follow from that mistake and are not checked again; nor is the last layer read as
+    // the output (its activation, its kind), since the layers are out of order.
     let ranks_hold = diagnostics.len() == before;
     if let Some(framed) = framed {
         shapes::check_against_data(spec, &graph, framed, ranks_hold, &mut diagnostics);
         training::check_batch(spec, framed, &mut diagnostics);
     }
-    task::check(spec, &mut diagnostics);
-    task::check_streams(spec, &mut diagnostics);
+    task::check(spec, ranks_hold, &mut diagnostics);
+    task::check_streams(spec, ranks_hold, &mut diagnostics);
     task::check_items(spec, &mut diagnostics);
     if let Some(text) = &text {
         task::check_sample_prime(spec, &text.vocabulary, &mut diagnostics);
     }
-    shapes::check_softmax(spec, &mut diagnostics);
+    shapes::check_softmax(spec, ranks_hold, &mut diagnostics);
     shapes::check_repeat_feeds_lstm(spec, framed, &mut diagnostics);
     framing::check_fresh(spec, &mut diagnostics);
     training::check_show(spec, framed, &mut diagnostics);

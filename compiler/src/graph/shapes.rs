@@ -14,8 +14,14 @@ struct Walk {
     /// The layer that produced `shape`, and how to call it in a note.
     producer: Span,
     producer_text: String,
+    /// Whether the producer is a recurrent layer, the one kind with a `sequences` flag to
+    /// add or remove: a help offers that only then.
+    producer_recurrent: bool,
     /// Where the current number of time steps was decided: `input` or a `repeat`.
     steps_from: Span,
+    /// A layer received the wrong rank: the shapes after it follow from that mistake, so
+    /// their ranks are not checked again.
+    rank_reported: bool,
 }
 
 /// Builds the graph, inferring each layer's output shape. A layer that receives the wrong
@@ -38,7 +44,9 @@ pub fn build(spec: &Spec, batch: u64, diagnostics: &mut Vec<Diagnostic>) -> Laye
         shape,
         producer: input.span,
         producer_text: "input".into(),
+        producer_recurrent: false,
         steps_from: input.steps.span,
+        rank_reported: false,
     };
     let mut previous = input_node;
     for layer in &spec.model.layers {
@@ -79,7 +87,11 @@ fn layer_node(
             recurrent_dropout,
         } => {
             let steps = input.steps.unwrap_or_else(|| {
-                diagnostics.push(recurrent_needs_sequence(*cell, span, walk));
+                report_rank(
+                    recurrent_needs_sequence(*cell, span, walk),
+                    walk,
+                    diagnostics,
+                );
                 1
             });
             let h = u128::from(units.value);
@@ -128,7 +140,7 @@ fn layer_node(
         LayerKind::Dropout { rate } => (Op::Dropout { rate: rate.value }, 0, input),
         LayerKind::Repeat { times } => {
             if input.steps.is_some() {
-                diagnostics.push(repeat_needs_vector(span, walk));
+                report_rank(repeat_needs_vector(span, walk), walk, diagnostics);
             }
             walk.steps_from = span;
             let output = Shape {
@@ -143,10 +155,13 @@ fn layer_node(
             activation,
             per_step,
         } => {
-            match (per_step, input.steps) {
-                (Some(flag), None) => diagnostics.push(per_step_needs_sequence(*flag, walk)),
-                (None, Some(_)) => diagnostics.push(dense_needs_per_step(span, walk)),
-                _ => {}
+            let wrong_rank = match (per_step, input.steps) {
+                (Some(flag), None) => Some(per_step_needs_sequence(*flag, walk)),
+                (None, Some(_)) => Some(dense_needs_per_step(span, walk)),
+                _ => None,
+            };
+            if let Some(diagnostic) = wrong_rank {
+                report_rank(diagnostic, walk, diagnostics);
             }
             let params =
                 u128::from(input.features) * u128::from(units.value) + u128::from(units.value);
@@ -167,8 +182,13 @@ fn layer_node(
             )
         }
     };
-    walk.producer = span;
-    walk.producer_text = op.to_string();
+    // Dropout and embedding hand on the rank they receive, so a note about the rank
+    // names the layer that decided it.
+    if !matches!(op, Op::Dropout { .. } | Op::Embedding { .. }) {
+        walk.producer = span;
+        walk.producer_text = op.to_string();
+        walk.producer_recurrent = matches!(op, Op::Recurrent { .. });
+    }
     walk.shape = output;
     Node {
         op,
@@ -178,27 +198,54 @@ fn layer_node(
     }
 }
 
+/// Reports a wrong rank unless an earlier layer's was: that layer was taken as declared,
+/// and the ranks after it follow from its mistake.
+fn report_rank(diagnostic: Diagnostic, walk: &mut Walk, diagnostics: &mut Vec<Diagnostic>) {
+    if !walk.rank_reported {
+        diagnostics.push(diagnostic);
+    }
+    walk.rank_reported = true;
+}
+
+/// What the layer before returns, said of it as it is: only a recurrent layer returns "its
+/// last state".
+fn returns_vector(walk: &Walk) -> String {
+    if walk.producer_recurrent {
+        format!("`{}` returns only its last state", walk.producer_text)
+    } else {
+        format!("`{}` returns one vector per sample", walk.producer_text)
+    }
+}
+
 fn recurrent_needs_sequence(cell: Cell, span: Span, walk: &Walk) -> Diagnostic {
+    let keyword = cell.keyword();
+    let help = if walk.producer_recurrent {
+        format!("add `sequences` to the layer before, or put `repeat N` in front of this {keyword}")
+    } else {
+        format!(
+            "move this {keyword} before `{}`, or put `repeat N` in front of it",
+            walk.producer_text
+        )
+    };
     Diagnostic::error(
         format!(
-            "{} needs a sequence `[B, T, F]`, found `{}`",
-            cell.keyword(),
+            "{keyword} needs a sequence `[B, T, F]`, found `{}`",
             walk.shape
         ),
         span,
         "receives one vector per sample",
     )
-    .with_note_at(
-        walk.producer,
-        format!("`{}` returns only its last state", walk.producer_text),
-    )
-    .with_help(format!(
-        "add `sequences` to the layer before, or put `repeat N` in front of this {}",
-        cell.keyword()
-    ))
+    .with_note_at(walk.producer, returns_vector(walk))
+    .with_help(help)
 }
 
 fn repeat_needs_vector(span: Span, walk: &Walk) -> Diagnostic {
+    let help = if walk.producer_recurrent {
+        "remove `sequences` from the layer before, so it returns its last state for repeat to copy"
+            .to_string()
+    } else {
+        format!("put a recurrent layer without `sequences` between `{}` and repeat, so repeat copies its last state", walk.producer_text)
+    };
     Diagnostic::error(
         format!(
             "repeat needs one vector `[B, F]` per sample, found the sequence `{}`",
@@ -211,12 +258,15 @@ fn repeat_needs_vector(span: Span, walk: &Walk) -> Diagnostic {
         walk.producer,
         format!("`{}` returns a sequence", walk.producer_text),
     )
-    .with_help(
-        "remove `sequences` from the layer before, so it returns its last state for repeat to copy",
-    )
+    .with_help(help)
 }
 
 fn per_step_needs_sequence(flag: Span, walk: &Walk) -> Diagnostic {
+    let help = if walk.producer_recurrent {
+        "add `sequences` to the layer before, or remove `per_step`"
+    } else {
+        "remove `per_step`"
+    };
     Diagnostic::error(
         format!(
             "per-step dense needs a sequence `[B, T, F]`, found `{}`",
@@ -225,17 +275,29 @@ fn per_step_needs_sequence(flag: Span, walk: &Walk) -> Diagnostic {
         flag,
         "no steps to apply it to",
     )
-    .with_note_at(
-        walk.producer,
-        format!("`{}` returns only its last state", walk.producer_text),
-    )
-    .with_help("add `sequences` to the layer before, or remove `per_step`")
+    .with_note_at(walk.producer, returns_vector(walk))
+    .with_help(help)
 }
 
 fn dense_needs_per_step(span: Span, walk: &Walk) -> Diagnostic {
-    Diagnostic::error(format!("dense needs one vector `[B, F]` per sample, found the sequence `{}`", walk.shape), span, "receives a sequence")
-        .with_note_at(walk.producer, format!("`{}` returns a sequence", walk.producer_text))
-        .with_help("add `per_step` to apply the dense layer to every step, or remove `sequences` from the layer before")
+    let help = if walk.producer_recurrent {
+        "add `per_step` to apply the dense layer to every step, or remove `sequences` from the layer before".to_string()
+    } else {
+        format!("put an `lstm N` between `{}` and the dense to read the sequence, or add `per_step` to apply the dense layer to every step", walk.producer_text)
+    };
+    Diagnostic::error(
+        format!(
+            "dense needs one vector `[B, F]` per sample, found the sequence `{}`",
+            walk.shape
+        ),
+        span,
+        "receives a sequence",
+    )
+    .with_note_at(
+        walk.producer,
+        format!("`{}` returns a sequence", walk.producer_text),
+    )
+    .with_help(help)
 }
 
 /// The model's input must be what the data framing produces, and its output what the
@@ -249,11 +311,7 @@ pub fn check_against_data(
 ) {
     let input = &spec.model.input;
     let data = &spec.data;
-    // A text and lines are read one character a step: no layout to point to.
-    let layout_hint = match data.source.value {
-        crate::spec::Source::Text { .. } | crate::spec::Source::Lines { .. } => String::new(),
-        _ => "; `layout=features` puts a window's symbols side by side in one step".to_string(),
-    };
+    let layout_hint = layout_hint(data);
     if input.steps.value != framed.steps {
         diagnostics.push(
             Diagnostic::error(
@@ -314,6 +372,27 @@ pub fn check_against_data(
     }
 }
 
+/// The other layout, as a second way to match the input's steps: the one not written, so
+/// the hint never offers what the spec already says.
+fn layout_hint(data: &crate::spec::Data) -> String {
+    let what = match data.source.value {
+        // A text and lines are read one character a step: no layout to point to.
+        crate::spec::Source::Text { .. } | crate::spec::Source::Lines { .. } => {
+            return String::new()
+        }
+        crate::spec::Source::Csv(_) => "rows",
+        _ => "symbols",
+    };
+    match data.layout.value {
+        crate::spec::Layout::Steps => {
+            format!("; `layout=features` puts a window's {what} side by side in one step")
+        }
+        crate::spec::Layout::Features => {
+            format!("; `layout=steps` reads a window's {what} one a step")
+        }
+    }
+}
+
 /// A model that ends in `repeat` lacks its decoder and output, which
 /// `check_repeat_feeds_lstm` reports as one error.
 fn ends_in_repeat(spec: &Spec) -> bool {
@@ -343,18 +422,21 @@ fn check_output(
             diagnostics.push(
                 Diagnostic::error(
                     format!(
-                        "output size {units} differs from the {} {} of the targets",
-                        framed.classes,
-                        if framed.values { "values" } else { "classes" }
+                        "output size {units} differs from the {} of the targets",
+                        match framed.values {
+                            true => count(framed.classes, "value"),
+                            false => format!("{} classes", framed.classes),
+                        }
                     ),
                     units_span,
                     format!("expected {}", framed.classes),
                 )
                 .with_note_at(spec.data.source.span, target_note(framed))
+                // The units only: the layer's activation and `per_step` are checked apart.
                 .with_help(format!(
-                    "end the model with `dense {}{}`",
+                    "write {}, one unit a {} of the targets",
                     framed.classes,
-                    if framed.values { "" } else { " softmax" }
+                    if framed.values { "value" } else { "class" }
                 )),
             );
         }
@@ -417,7 +499,7 @@ fn check_binary_output(
 /// What the targets hold, for notes.
 fn target_note(framed: Framed) -> String {
     match framed.values {
-        true => format!("{} target values a sample", framed.classes),
+        true => format!("{} a sample", count(framed.classes, "target value")),
         false => format!("{} classes", framed.classes),
     }
 }
@@ -560,6 +642,11 @@ pub fn check_repeat_feeds_lstm(
         if matches!(next.map(|l| &l.kind), Some(LayerKind::Recurrent { .. })) {
             continue;
         }
+        // The output written right after repeat, ahead of the decoder, is reported as the
+        // misplaced output; moving it puts the decoder after repeat.
+        if misplaced_output(spec) == Some(index + 1) {
+            continue;
+        }
         let one_target = framed.is_some_and(|f| f.target_steps.is_none());
         let values = framed.is_some_and(|f| f.values);
         let help = match (next, one_target) {
@@ -586,14 +673,19 @@ pub fn check_repeat_feeds_lstm(
 
 /// Cross-entropy takes probabilities: softmax on the last layer and nowhere else; a
 /// regression's outputs are linear.
-pub fn check_softmax(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
+/// `ranks_hold`: no layer received the wrong rank. Otherwise the layers are out of order
+/// and which one is the output is in doubt, so only what a flag says on its own is checked.
+pub fn check_softmax(spec: &Spec, ranks_hold: bool, diagnostics: &mut Vec<Diagnostic>) {
     if !super::task::loss_fits(spec) {
         return;
     }
     match spec.train.loss.value {
         Loss::CrossEntropy => {}
-        Loss::BinaryCrossEntropy => return check_sigmoid_output(spec, diagnostics),
+        Loss::BinaryCrossEntropy => return check_sigmoid_output(spec, ranks_hold, diagnostics),
         Loss::Mse | Loss::Mae => return check_linear_output(spec, diagnostics),
+    }
+    if !ranks_hold {
+        return;
     }
     let layers = &spec.model.layers;
     for (index, layer) in layers.iter().enumerate() {
@@ -601,6 +693,13 @@ pub fn check_softmax(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
             continue;
         };
         if index + 1 < layers.len() {
+            // Without a softmax at the end, this one is the output written too early: moving
+            // it fixes both; with one, it is a second softmax to remove.
+            let help = if misplaced_output(spec).is_some() {
+                "end the model with this layer; only the last layer takes softmax"
+            } else {
+                "remove `softmax` here; only the last layer takes it"
+            };
             diagnostics.push(
                 Diagnostic::error(
                     "softmax on a layer that is not the output",
@@ -611,12 +710,13 @@ pub fn check_softmax(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
                     spec.train.loss.span,
                     "crossentropy applies softmax's probabilities at the output",
                 )
-                .with_help("remove `softmax` here; only the last layer takes it"),
+                .with_help(help),
             );
         }
     }
     let ends_in_softmax = layers.last().is_some_and(|l| l.kind.softmax().is_some());
-    if let (false, false, Some(last)) = (ends_in_softmax, ends_in_repeat(spec), layers.last()) {
+    let no_output = !ends_in_softmax && !ends_in_repeat(spec) && misplaced_output(spec).is_none();
+    if let (true, Some(last)) = (no_output, layers.last()) {
         diagnostics.push(
             Diagnostic::error(
                 "crossentropy needs a softmax output",
@@ -624,13 +724,41 @@ pub fn check_softmax(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
                 "the last layer has no softmax",
             )
             .with_note_at(spec.train.loss.span, "the loss is crossentropy")
-            .with_help("end the model with `dense C softmax`, C the number of classes"),
+            .with_help(format!(
+                "end the model with `dense C softmax{}`, C the number of classes",
+                per_step_after(last)
+            )),
         );
     }
 }
 
+/// ` per_step` when `layer` returns a sequence, so that an output added after it reads
+/// every step (without it, the output would receive the wrong rank).
+fn per_step_after(layer: &crate::spec::Layer) -> &'static str {
+    match layer.kind {
+        LayerKind::Recurrent {
+            sequences: Some(_), ..
+        }
+        | LayerKind::Repeat { .. } => " per_step",
+        _ => "",
+    }
+}
+
+/// The index of a softmax layer written before other layers while the last layer has none:
+/// the output out of its place, reported once as such.
+pub fn misplaced_output(spec: &Spec) -> Option<usize> {
+    let layers = &spec.model.layers;
+    let last = layers.len().checked_sub(1)?;
+    if layers[last].kind.softmax().is_some() {
+        return None;
+    }
+    layers[..last]
+        .iter()
+        .position(|layer| layer.kind.softmax().is_some())
+}
+
 /// Binary cross-entropy reads one sigmoid output, the probability of class 1.
-fn check_sigmoid_output(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
+fn check_sigmoid_output(spec: &Spec, ranks_hold: bool, diagnostics: &mut Vec<Diagnostic>) {
     let loss = spec.train.loss.span;
     for layer in &spec.model.layers {
         if let Some(flag) = layer.kind.softmax() {
@@ -649,7 +777,7 @@ fn check_sigmoid_output(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
         &last.kind,
         LayerKind::Dense { activation: Some(a), .. } if a.value == Activation::Sigmoid
     );
-    if !sigmoid && !ends_in_repeat(spec) {
+    if ranks_hold && !sigmoid && !ends_in_repeat(spec) {
         diagnostics.push(
             Diagnostic::error(
                 "binary_crossentropy needs a sigmoid output",

@@ -8,7 +8,9 @@ use crate::diagnostic::Diagnostic;
 use crate::span::Span;
 use crate::spec::{Encode, Frame, LayerKind, Layout, ShowItem, Source, Spec};
 
-pub fn check(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
+/// `ranks_hold`: no layer received the wrong rank, so the last layer is the output as
+/// written and its kind is checked.
+pub fn check(spec: &Spec, ranks_hold: bool, diagnostics: &mut Vec<Diagnostic>) {
     let series = matches!(spec.data.source.value, Source::Csv(_));
     check_loss(spec, series, diagnostics);
     check_series_options(spec, series, diagnostics);
@@ -30,7 +32,7 @@ pub fn check(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
             .with_help("remove `stateful`: each window is a sample of its own"),
         );
     }
-    if series {
+    if series && ranks_hold {
         check_ends_in_dense(spec, diagnostics);
     }
     check_random_split_shares_no_rows(spec, diagnostics);
@@ -419,7 +421,9 @@ fn first_bidirectional(spec: &Spec) -> Option<Span> {
 
 /// Streams continue from batch to batch only if nothing reorders the batches and every
 /// layer carries its state from one to the next.
-pub fn check_streams(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
+/// `ranks_hold`: a layer that received the wrong rank was reported with the layer before
+/// it, which is the one that reads ahead; the read-ahead is not reported again.
+pub fn check_streams(spec: &Spec, ranks_hold: bool, diagnostics: &mut Vec<Diagnostic>) {
     if !matches!(spec.data.frame.value, crate::spec::Frame::Streams { .. }) {
         return;
     }
@@ -436,7 +440,7 @@ pub fn check_streams(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
     }
     // Each step's prediction must read the characters up to that step and no further; the
     // first layer that reads further is the mistake, the layers after it follow from it.
-    let mut read_ahead_reported = false;
+    let mut read_ahead_reported = !ranks_hold;
     for layer in &spec.model.layers {
         let reads_ahead = match layer.kind {
             LayerKind::Repeat { .. } => Some("`repeat` copies a state that read the whole chunk"),

@@ -68,6 +68,9 @@ fn divisors(n: u64) -> String {
 /// Predictions come from the samples evaluated; generation feeds each predicted letter back
 /// in as the next input.
 pub fn check_show(spec: &Spec, framed: Option<Framed>, diagnostics: &mut Vec<Diagnostic>) {
+    // What generation needs of the data is one mistake however many generations are
+    // shown: it is reported at the first.
+    let mut generate_reported = false;
     for item in &spec.show.items {
         if let (
             ShowItem::Predictions {
@@ -82,6 +85,10 @@ pub fn check_show(spec: &Spec, framed: Option<Framed>, diagnostics: &mut Vec<Dia
             continue;
         };
         let Some(letters) = framing::letters(&spec.data.source.value) else {
+            if generate_reported {
+                continue;
+            }
+            generate_reported = true;
             diagnostics.push(
                 Diagnostic::error(
                     "generate needs an alphabet source",
@@ -108,7 +115,8 @@ pub fn check_show(spec: &Spec, framed: Option<Framed>, diagnostics: &mut Vec<Dia
         }
         let one_in_one_out = spec.data.frame.value == Frame::Windows { size: 1 }
             && framed.is_some_and(|f| f.steps == 1);
-        if !one_in_one_out {
+        if !one_in_one_out && !generate_reported {
+            generate_reported = true;
             diagnostics.push(
                 Diagnostic::error(
                     "generate needs one letter in and one out",

@@ -3,6 +3,7 @@
 
 mod cli;
 mod controls;
+mod edits;
 mod errors;
 mod fmt;
 mod lsp;
