@@ -170,14 +170,28 @@ pub fn reference() -> Vec<Entry> {
     entries
 }
 
-/// What the word under `offset` means, in Markdown.
-pub fn hover(text: &str, offset: usize) -> Option<String> {
-    let word = word_at(text, offset)?;
+/// What the word under `offset` means, in Markdown; on a layer of a spec that checks, also
+/// the shape it outputs and its parameters.
+pub fn hover(compiled: &Compiled, offset: usize) -> Option<String> {
+    let word = word_at(&compiled.text, offset)?;
     let entries = reference();
     let entry = entries
         .iter()
         .find(|e| e.word == word || e.word == format!("{word}="))?;
-    Some(format!("`{}`\n\n{}", entry.syntax, entry.meaning))
+    let mut text = format!("`{}`\n\n{}", entry.syntax, entry.meaning);
+    if let Ok((_, checked)) = &compiled.result {
+        let chain = checked.graph.chain();
+        let layer = chain.iter().find(|node| {
+            let span = node.span;
+            !matches!(node.op, Op::Loss(_))
+                && (span.start as usize..span.end as usize).contains(&offset)
+        });
+        if let Some(node) = layer {
+            let params = group(node.params);
+            text += &format!("\n\nHere: outputs `{}`, {params} parameters.", node.output);
+        }
+    }
+    Some(text)
 }
 
 /// The word of letters, digits and `_` around `offset`, with the `=` after it when an

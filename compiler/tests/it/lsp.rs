@@ -157,6 +157,10 @@ fn an_editor_session() {
     );
     let text = hover["contents"]["value"].as_str().unwrap();
     assert!(text.contains("LSTM with `N` units"), "{text}");
+    assert!(
+        text.contains("Here: outputs `[21, 150]`, 150,600 parameters."),
+        "{text}"
+    );
 
     let at = json!({"line": 0, "character": 0});
     let completion = client.request(

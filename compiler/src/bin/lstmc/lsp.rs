@@ -214,11 +214,11 @@ impl Server<'_> {
     fn hover(&self, params: serde_json::Value) -> Result<serde_json::Value, Failure> {
         let params: lsp_types::HoverParams = serde_json::from_value(params)?;
         let at = params.text_document_position_params;
-        let Some(text) = self.documents.get(&at.text_document.uri) else {
+        let Some(compiled) = self.compiled(&at.text_document.uri) else {
             return Ok(serde_json::Value::Null);
         };
-        let offset = LineIndex::new(text).offset(our_position(at.position));
-        let hover = ide::hover(text, offset).map(|value| Hover {
+        let offset = LineIndex::new(&compiled.text).offset(our_position(at.position));
+        let hover = ide::hover(&compiled, offset).map(|value| Hover {
             contents: HoverContents::Markup(MarkupContent {
                 kind: MarkupKind::Markdown,
                 value,
