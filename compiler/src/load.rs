@@ -137,7 +137,7 @@ pub fn text(spec: &Spec, files: &dyn Files, diagnostics: &mut Vec<Diagnostic>) -
         diagnostics.push(too_few_characters(path, &vocabulary));
         return None;
     }
-    let ids = symbols(&vocabulary, &text);
+    let ids = SymbolIndex::new(&vocabulary).symbols(&text);
     Some(Text { vocabulary, ids })
 }
 
@@ -157,22 +157,58 @@ fn read_text(
 }
 
 /// A vocabulary: the distinct characters, in code-point order (as char-rnn sorts them).
+/// A text is mostly ASCII: those are marked in a table, the rest gathered in a set, rather
+/// than every character sorted (`lstmc lsp` does this on every change).
 fn sorted_distinct(chars: impl Iterator<Item = char>) -> Vec<char> {
-    let mut vocabulary: Vec<char> = chars.collect();
-    vocabulary.sort_unstable();
-    vocabulary.dedup();
-    vocabulary
+    let mut ascii = [false; 128];
+    let mut others = std::collections::BTreeSet::new();
+    for c in chars {
+        match c.is_ascii() {
+            true => ascii[c as usize] = true,
+            false => {
+                others.insert(c);
+            }
+        }
+    }
+    let seen = (0..128u8)
+        .filter(|&b| ascii[usize::from(b)])
+        .map(char::from);
+    seen.chain(others).collect()
 }
 
-/// Each character of `text` as its index in `vocabulary`, which holds them all.
-fn symbols(vocabulary: &[char], text: &str) -> Vec<u32> {
-    text.chars()
-        .map(|c| {
-            vocabulary
-                .binary_search(&c)
-                .expect("every character is in the vocabulary") as u32
-        })
-        .collect()
+/// Characters to their index in a vocabulary that holds them all, ASCII by a table.
+struct SymbolIndex<'a> {
+    vocabulary: &'a [char],
+    ascii: [u32; 128],
+}
+
+impl<'a> SymbolIndex<'a> {
+    fn new(vocabulary: &'a [char]) -> SymbolIndex<'a> {
+        let mut index = SymbolIndex {
+            vocabulary,
+            ascii: [0; 128],
+        };
+        for &c in vocabulary.iter().filter(|c| c.is_ascii()) {
+            index.ascii[c as usize] = index.search(c);
+        }
+        index
+    }
+
+    fn search(&self, c: char) -> u32 {
+        self.vocabulary
+            .binary_search(&c)
+            .expect("every character is in the vocabulary") as u32
+    }
+
+    /// Each character of `text` as its symbol.
+    fn symbols(&self, text: &str) -> Vec<u32> {
+        text.chars()
+            .map(|c| match c.is_ascii() {
+                true => self.ascii[c as usize],
+                false => self.search(c),
+            })
+            .collect()
+    }
 }
 
 /// A lines source's items: each line that is not blank (a `\r` before its end dropped), its
@@ -208,10 +244,8 @@ pub fn lines(spec: &Spec, files: &dyn Files, diagnostics: &mut Vec<Diagnostic>) 
     }
     let marked = lines.iter().flat_map(|line| line.chars()).chain(['\n']);
     let vocabulary = sorted_distinct(marked);
-    let items = lines
-        .iter()
-        .map(|line| symbols(&vocabulary, line))
-        .collect();
+    let index = SymbolIndex::new(&vocabulary);
+    let items = lines.iter().map(|line| index.symbols(line)).collect();
     Some(Lines { vocabulary, items })
 }
 

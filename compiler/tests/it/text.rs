@@ -134,3 +134,31 @@ fn items_are_drawn_whole_and_counted() {
         )
     );
 }
+
+/// A text's vocabulary is its distinct characters in code-point order, ASCII or not, and
+/// each character's symbol is its place there.
+#[test]
+fn vocabulary_is_in_code_point_order_beyond_ascii() {
+    struct One(&'static str);
+    impl compiler::load::Files for One {
+        fn read(&self, _: &str, _: u64) -> Result<Vec<u8>, compiler::load::Unreadable> {
+            Ok(self.0.as_bytes().to_vec())
+        }
+    }
+    let text = "zé a\nbö é€z\u{1F600}a";
+    let spec = "model m {\n  input steps=4 features=9\n  lstm 4 stateful sequences\n  dense 9 softmax per_step\n}\n\
+                data source=text(\"t.txt\") frame=streams(steps=4) encode=one_hot\n\
+                train epochs=1 batch=1 shuffle=false\n";
+    let compiled = compiler::compile_with(spec.as_bytes(), &One(text));
+    let (spec, checked) = compiled.result.expect("a valid spec");
+    let plan = compiler::lower::lower(&spec, &checked);
+    let runtime::plan::SourcePlan::Text { vocabulary, ids } = &plan.data.source else {
+        panic!("a text source")
+    };
+    let mut expected: Vec<char> = text.chars().collect();
+    expected.sort_unstable();
+    expected.dedup();
+    assert_eq!(vocabulary, &expected);
+    let decoded: String = ids.iter().map(|&id| vocabulary[id as usize]).collect();
+    assert_eq!(decoded, text);
+}
