@@ -194,6 +194,64 @@ pub fn hover(compiled: &Compiled, offset: usize) -> Option<String> {
     Some(text)
 }
 
+/// What to complete at `offset`: after `option=`, the values the option's row of the
+/// reference names; anywhere else, every word the reference defines.
+pub fn completions(text: &str, offset: usize) -> Vec<Entry> {
+    let entries = reference();
+    let Some(option) = option_before(text, offset) else {
+        return entries;
+    };
+    let Some(row) = entries.iter().find(|e| e.word == option) else {
+        return Vec::new();
+    };
+    option_values(&row.meaning)
+        .into_iter()
+        .map(|(word, syntax)| Entry {
+            word,
+            syntax,
+            meaning: format!("a value of `{option}`"),
+        })
+        .collect()
+}
+
+/// `name=` when the word being written at `offset` is an option's value.
+fn option_before(text: &str, offset: usize) -> Option<String> {
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    let before = &text[..offset.min(text.len())];
+    let value_start = before.trim_end_matches(is_word);
+    let name_part = value_start.strip_suffix('=')?;
+    let name_start = name_part.trim_end_matches(is_word);
+    let name = &name_part[name_start.len()..];
+    (!name.is_empty()).then(|| format!("{name}="))
+}
+
+/// The values a row's meaning names: each backticked word (or call) that a `:`, `,`, `.`
+/// or the cell's end follows or an `or` joins, as the tables list them (`` `normalize`: one
+/// feature ...; `one_hot`: ... ``), but for a peer's own names (`` Keras' `pad_sequences` ``).
+fn option_values(meaning: &str) -> Vec<(String, String)> {
+    let mut values: Vec<(String, String)> = Vec::new();
+    let pieces: Vec<&str> = meaning.split('`').collect();
+    for at in (1..pieces.len().saturating_sub(1)).step_by(2) {
+        let (before, token, after) = (pieces[at - 1], pieces[at], pieces[at + 1]);
+        if before.ends_with("' ") {
+            continue;
+        }
+        let word: String = token
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+            .collect();
+        let listed = after.starts_with([':', ',', '.'])
+            || after.is_empty()
+            || after.starts_with(" or ")
+            || before.ends_with(" or ");
+        let whole = token.len() == word.len() || token[word.len()..].starts_with('(');
+        if listed && whole && !word.is_empty() && !values.iter().any(|(w, _)| *w == word) {
+            values.push((word, token.to_string()));
+        }
+    }
+    values
+}
+
 /// The word of letters, digits and `_` around `offset`, with the `=` after it when an
 /// option's name.
 fn word_at(text: &str, offset: usize) -> Option<String> {

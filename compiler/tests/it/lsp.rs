@@ -178,6 +178,39 @@ fn an_editor_session() {
         assert!(words.contains(&word), "{word} in {words:?}");
     }
 
+    // After `encode=`, the encodings; after `frame=`, the framings.
+    let data_line = good.lines().position(|l| l.starts_with("data")).unwrap();
+    for (option, expected) in [
+        ("encode=", &["normalize", "one_hot", "ids"][..]),
+        (
+            "frame=",
+            &[
+                "windows", "runs", "lag", "pick", "forecast", "streams", "items",
+            ][..],
+        ),
+    ] {
+        let column = good.lines().nth(data_line).unwrap().find(option).unwrap() + option.len();
+        let at = json!({"line": data_line, "character": column});
+        let values = client.request(
+            7,
+            "textDocument/completion",
+            json!({"textDocument": document, "position": at}),
+        );
+        let words: Vec<&str> = values
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["label"].as_str().unwrap())
+            .collect();
+        for word in expected {
+            assert!(words.contains(word), "{option}: {word} in {words:?}");
+        }
+        assert!(
+            !words.contains(&"lstm"),
+            "{option}: only its values, {words:?}"
+        );
+    }
+
     let options = json!({"tabSize": 2, "insertSpaces": true});
     let edits = client.request(
         5,

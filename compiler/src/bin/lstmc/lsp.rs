@@ -191,7 +191,7 @@ impl Server<'_> {
         let id = request.id.clone();
         let result = match request.method.as_str() {
             HoverRequest::METHOD => self.hover(request.params)?,
-            Completion::METHOD => completion(),
+            Completion::METHOD => self.completion(request.params)?,
             Formatting::METHOD => self.formatting(request.params)?,
             InlayHintRequest::METHOD => self.inlay_hints(request.params)?,
             _ => {
@@ -226,6 +226,31 @@ impl Server<'_> {
             range: None,
         });
         Ok(serde_json::to_value(hover)?)
+    }
+
+    /// After `option=`, the option's values; elsewhere every word of the language, each
+    /// with its syntax and meaning.
+    fn completion(&self, params: serde_json::Value) -> Result<serde_json::Value, Failure> {
+        let params: lsp_types::CompletionParams = serde_json::from_value(params)?;
+        let at = params.text_document_position;
+        let Some(text) = self.documents.get(&at.text_document.uri) else {
+            return Ok(serde_json::Value::Null);
+        };
+        let offset = LineIndex::new(text).offset(our_position(at.position));
+        let items: Vec<CompletionItem> = ide::completions(text, offset)
+            .into_iter()
+            .map(|entry| CompletionItem {
+                label: entry.word,
+                kind: Some(CompletionItemKind::KEYWORD),
+                detail: Some(entry.syntax),
+                documentation: Some(lsp_types::Documentation::MarkupContent(MarkupContent {
+                    kind: MarkupKind::Markdown,
+                    value: entry.meaning,
+                })),
+                ..Default::default()
+            })
+            .collect();
+        Ok(serde_json::to_value(CompletionResponse::Array(items))?)
     }
 
     fn formatting(&self, params: serde_json::Value) -> Result<serde_json::Value, Failure> {
@@ -263,22 +288,4 @@ impl Server<'_> {
             .collect();
         Ok(serde_json::to_value(hints)?)
     }
-}
-
-/// Every word of the language, each with its one-line meaning.
-fn completion() -> serde_json::Value {
-    let items: Vec<CompletionItem> = ide::reference()
-        .into_iter()
-        .map(|entry| CompletionItem {
-            label: entry.word,
-            kind: Some(CompletionItemKind::KEYWORD),
-            detail: Some(entry.syntax),
-            documentation: Some(lsp_types::Documentation::MarkupContent(MarkupContent {
-                kind: MarkupKind::Markdown,
-                value: entry.meaning,
-            })),
-            ..Default::default()
-        })
-        .collect();
-    serde_json::to_value(CompletionResponse::Array(items)).expect("completion items serialise")
 }
