@@ -135,6 +135,35 @@ pub fn inlay_hints(compiled: &Compiled) -> Vec<Hint> {
         .collect()
 }
 
+/// The sections of a spec, which the reference describes in prose rather than in a table.
+const SECTIONS: [(&str, &str, &str); 5] = [
+    (
+        "model",
+        "model NAME { ... }",
+        "the layers, from `input` to the last `dense`, one a line",
+    ),
+    (
+        "data",
+        "data source=... frame=... encode=...",
+        "where the samples come from, and how they are framed and encoded",
+    ),
+    (
+        "train",
+        "train loss=... optimizer=... epochs=... batch=...",
+        "how the model is trained",
+    ),
+    (
+        "eval",
+        "eval on=train|fresh [draws=N]",
+        "the data the trained model is evaluated on",
+    ),
+    (
+        "show",
+        "show ITEM...",
+        "what a run prints after training: figures, predictions, demonstrations",
+    ),
+];
+
 /// A word of the language and what it means, from the reference's tables.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Entry {
@@ -147,8 +176,23 @@ pub struct Entry {
 
 /// Every word the reference's tables define, the first row of each word only.
 pub fn reference() -> Vec<Entry> {
-    let mut entries: Vec<Entry> = Vec::new();
-    for line in REFERENCE.lines() {
+    let mut entries: Vec<Entry> = SECTIONS
+        .iter()
+        .map(|&(word, syntax, meaning)| Entry {
+            word: word.to_string(),
+            syntax: syntax.to_string(),
+            meaning: meaning.to_string(),
+        })
+        .collect();
+    let lines: Vec<&str> = REFERENCE.lines().collect();
+    for (index, line) in lines.iter().enumerate() {
+        // A table's header row names its columns, not a word.
+        if lines
+            .get(index + 1)
+            .is_some_and(|next| next.starts_with("|--") || next.starts_with("| --"))
+        {
+            continue;
+        }
         let cells: Vec<&str> = line.split(" | ").collect();
         let Some(syntax) = cells.first().and_then(|c| c.strip_prefix("| `")) else {
             continue;
@@ -167,7 +211,41 @@ pub fn reference() -> Vec<Entry> {
             meaning: cells[1].trim().to_string(),
         });
     }
+    let flags = entries.iter().flat_map(layer_flags).collect::<Vec<Entry>>();
+    for flag in flags {
+        if !entries.iter().any(|e| e.word == flag.word) {
+            entries.push(flag);
+        }
+    }
     entries
+}
+
+/// The flags and options a layer's syntax shows in brackets (`lstm N [stateful]
+/// [dropout=R]`, `dense N [softmax|relu]`), each meaning what the layer's row says.
+fn layer_flags(layer: &Entry) -> Vec<Entry> {
+    let inside = layer.syntax.split('[').skip(1);
+    let words = inside.flat_map(|part| {
+        let part = part.split(']').next().unwrap_or("");
+        part.split(['|', '\\', ' '])
+            .map(|w| {
+                w.split('=').next().unwrap_or("").to_string()
+                    + if w.contains('=') { "=" } else { "" }
+            })
+            .collect::<Vec<String>>()
+    });
+    words
+        .filter(|w| {
+            w.trim_end_matches('=')
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c == '_')
+        })
+        .filter(|w| !w.trim_end_matches('=').is_empty())
+        .map(|word| Entry {
+            word,
+            syntax: layer.syntax.clone(),
+            meaning: format!("written on `{}`: {}", layer.word, layer.meaning),
+        })
+        .collect()
 }
 
 /// What the word under `offset` means, in Markdown; on a layer of a spec that checks, also
@@ -177,7 +255,15 @@ pub fn hover(compiled: &Compiled, offset: usize) -> Option<String> {
     let entries = reference();
     let entry = entries
         .iter()
-        .find(|e| e.word == word || e.word == format!("{word}="))?;
+        .find(|e| e.word == word || e.word == format!("{word}="));
+    // A value (`windows` in `frame=windows(3)`) means what its option's row says.
+    let Some(entry) = entry else {
+        return entries.iter().find_map(|option| {
+            let values = option_values(&option.meaning);
+            let (_, syntax) = values.into_iter().find(|(value, _)| *value == word)?;
+            Some(format!("`{}{syntax}`\n\n{}", option.word, option.meaning))
+        });
+    };
     let mut text = format!("`{}`\n\n{}", entry.syntax, entry.meaning);
     if let Ok((_, checked)) = &compiled.result {
         let chain = checked.graph.chain();

@@ -174,9 +174,32 @@ fn an_editor_session() {
         .iter()
         .map(|c| c["label"].as_str().unwrap())
         .collect();
-    for word in ["lstm", "gru", "dense", "frame=", "optimizer=", "adam"] {
+    for word in [
+        "model",
+        "lstm",
+        "gru",
+        "dense",
+        "stateful",
+        "per_step",
+        "softmax",
+        "frame=",
+        "optimizer=",
+        "adam",
+    ] {
         assert!(words.contains(&word), "{word} in {words:?}");
     }
+
+    // A framing means what its option's row says.
+    let data_line = good.lines().position(|l| l.starts_with("data")).unwrap();
+    let column = good.lines().nth(data_line).unwrap().find("lag(").unwrap() + 1;
+    let at = json!({"line": data_line, "character": column});
+    let hover = client.request(
+        8,
+        "textDocument/hover",
+        json!({"textDocument": document, "position": at}),
+    );
+    let text = hover["contents"]["value"].as_str().unwrap();
+    assert!(text.starts_with("`frame=lag(in, out)`"), "{text}");
 
     // After `encode=`, the encodings; after `frame=`, the framings.
     let data_line = good.lines().position(|l| l.starts_with("data")).unwrap();
