@@ -140,7 +140,11 @@ pub fn check(
         .ok();
     let batch = batch_size(spec, framed);
     let before = diagnostics.len();
-    let graph = shapes::build(spec, batch, &mut diagnostics);
+    let targets = framed.map_or(shapes::Targets::Unknown, |f| {
+        f.target_steps
+            .map_or(shapes::Targets::One, shapes::Targets::Steps)
+    });
+    let graph = shapes::build(spec, batch, targets, &mut diagnostics);
     // A layer that received the wrong rank was taken as declared, so the output's steps
     // follow from that mistake and are not checked again; nor is the last layer read as
     // the output (its activation, its kind), since the layers are out of order.

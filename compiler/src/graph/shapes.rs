@@ -22,11 +22,31 @@ struct Walk {
     /// A layer received the wrong rank: the shapes after it follow from that mistake, so
     /// their ranks are not checked again.
     rank_reported: bool,
+    /// What the targets are, so that a help offers only the fix that fits them.
+    targets: Targets,
+    /// The input's steps.
+    input_steps: u64,
+}
+
+/// The targets a model's output must match, as far as the framing is known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Targets {
+    /// The framing has errors of its own.
+    Unknown,
+    /// One target a sample.
+    One,
+    /// A target at each of this many steps.
+    Steps(u64),
 }
 
 /// Builds the graph, inferring each layer's output shape. A layer that receives the wrong
 /// rank is reported and then taken as declared, so one mistake reports once.
-pub fn build(spec: &Spec, batch: u64, diagnostics: &mut Vec<Diagnostic>) -> LayerGraph {
+pub fn build(
+    spec: &Spec,
+    batch: u64,
+    targets: Targets,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> LayerGraph {
     let input = &spec.model.input;
     let mut graph = DiGraph::new();
     let shape = Shape {
@@ -47,6 +67,8 @@ pub fn build(spec: &Spec, batch: u64, diagnostics: &mut Vec<Diagnostic>) -> Laye
         producer_recurrent: false,
         steps_from: input.steps.span,
         rank_reported: false,
+        targets,
+        input_steps: input.steps.value,
     };
     let mut previous = input_node;
     for layer in &spec.model.layers {
@@ -219,7 +241,11 @@ fn returns_vector(walk: &Walk) -> String {
 
 fn recurrent_needs_sequence(cell: Cell, span: Span, walk: &Walk) -> Diagnostic {
     let keyword = cell.keyword();
-    let help = if walk.producer_recurrent {
+    // Targets at each of the input's steps need every step read in order: a `repeat` of
+    // one vector cannot give them.
+    let help = if walk.producer_recurrent && walk.targets == Targets::Steps(walk.input_steps) {
+        "add `sequences` to the layer before".to_string()
+    } else if walk.producer_recurrent {
         format!("add `sequences` to the layer before, or put `repeat N` in front of this {keyword}")
     } else {
         format!(
@@ -262,10 +288,10 @@ fn repeat_needs_vector(span: Span, walk: &Walk) -> Diagnostic {
 }
 
 fn per_step_needs_sequence(flag: Span, walk: &Walk) -> Diagnostic {
-    let help = if walk.producer_recurrent {
-        "add `sequences` to the layer before, or remove `per_step`"
-    } else {
-        "remove `per_step`"
+    let help = match (walk.producer_recurrent, walk.targets) {
+        (true, Targets::Steps(_)) => "add `sequences` to the layer before",
+        (true, Targets::Unknown) => "add `sequences` to the layer before, or remove `per_step`",
+        _ => "remove `per_step`",
     };
     Diagnostic::error(
         format!(
@@ -280,10 +306,21 @@ fn per_step_needs_sequence(flag: Span, walk: &Walk) -> Diagnostic {
 }
 
 fn dense_needs_per_step(span: Span, walk: &Walk) -> Diagnostic {
-    let help = if walk.producer_recurrent {
-        "add `per_step` to apply the dense layer to every step, or remove `sequences` from the layer before".to_string()
-    } else {
-        format!("put an `lstm N` between `{}` and the dense to read the sequence, or add `per_step` to apply the dense layer to every step", walk.producer_text)
+    let per_step = "add `per_step` to apply the dense layer to every step";
+    let help = match (walk.producer_recurrent, walk.targets) {
+        (_, Targets::Steps(_)) => per_step.to_string(),
+        (true, Targets::One) => "remove `sequences` from the layer before".to_string(),
+        (true, Targets::Unknown) => {
+            format!("{per_step}, or remove `sequences` from the layer before")
+        }
+        (false, Targets::One) => format!(
+            "put an `lstm N` between `{}` and the dense to read the sequence",
+            walk.producer_text
+        ),
+        (false, Targets::Unknown) => format!(
+            "put an `lstm N` between `{}` and the dense to read the sequence, or {per_step}",
+            walk.producer_text
+        ),
     };
     Diagnostic::error(
         format!(
