@@ -142,6 +142,16 @@ impl Graph {
         names
     }
 
+    fn one_named(&mut self, op: &str, inputs: &[&str], output: &str) {
+        self.nodes.push(NodeProto {
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: vec![output.to_string()],
+            name: Some(output.to_string()),
+            op_type: Some(op.into()),
+            attribute: Vec::new(),
+        });
+    }
+
     fn one(&mut self, op: &str, inputs: &[&str], attributes: Vec<AttributeProto>) -> String {
         self.node(op, inputs, attributes, 1).remove(0)
     }
@@ -492,18 +502,6 @@ fn last_real_step(graph: &mut Graph, y: &str, lengths: &str, units: usize) -> St
     graph.squeeze(&picked, 0)
 }
 
-impl Graph {
-    fn one_named(&mut self, op: &str, inputs: &[&str], output: &str) {
-        self.nodes.push(NodeProto {
-            input: inputs.iter().map(|s| s.to_string()).collect(),
-            output: vec![output.to_string()],
-            name: Some(output.to_string()),
-            op_type: Some(op.into()),
-            attribute: Vec::new(),
-        });
-    }
-}
-
 /// The directions' outputs, stacked along `axis`, merged as Keras merges them: one
 /// direction squeezed out; two concatenated along the features (the forward's first),
 /// summed, multiplied or averaged.
@@ -522,24 +520,21 @@ fn merge(graph: &mut Graph, y: &str, axis: i64, nd: usize, merge: Merge, units: 
             let shape = graph.int64s("shape", &shape);
             graph.one("Reshape", &[&moved, &shape], Vec::new())
         }
-        Merge::Sum => reduce(graph, "ReduceSum", y, axis),
-        Merge::Ave => reduce(graph, "ReduceMean", y, axis),
+        // ReduceSum takes its axes as an input from opset 13, ReduceMean still as an attribute.
+        Merge::Sum => {
+            let axes = graph.int64s("axes", &[axis]);
+            graph.one("ReduceSum", &[y, &axes], vec![int("keepdims", 0)])
+        }
+        Merge::Ave => graph.one(
+            "ReduceMean",
+            &[y],
+            vec![ints("axes", &[axis]), int("keepdims", 0)],
+        ),
         Merge::Mul => {
             let halves = graph.node("Split", &[y], vec![int("axis", axis)], 2);
             let product = graph.one("Mul", &[&halves[0], &halves[1]], Vec::new());
             graph.squeeze(&product, axis)
         }
-    }
-}
-
-fn reduce(graph: &mut Graph, op: &str, y: &str, axis: i64) -> String {
-    match op {
-        // ReduceSum takes its axes as an input from opset 13; ReduceMean still as an attribute.
-        "ReduceSum" => {
-            let axes = graph.int64s("axes", &[axis]);
-            graph.one(op, &[y, &axes], vec![int("keepdims", 0)])
-        }
-        _ => graph.one(op, &[y], vec![ints("axes", &[axis]), int("keepdims", 0)]),
     }
 }
 

@@ -199,6 +199,15 @@ fn chart_figure(
     Ok(figure(&attributes, &svg, &caption))
 }
 
+/// What a step read, as its heatmap's axis labels it: a symbol's name; nothing for a
+/// series' row, whose steps are numbered instead.
+fn step_name(source: &SourcePlan, s: u32) -> String {
+    match source {
+        SourcePlan::Series { .. } => String::new(),
+        _ => symbol(source, s),
+    }
+}
+
 /// The name of a symbol, `·` for padding.
 fn symbol(source: &SourcePlan, symbol: u32) -> String {
     match symbol {
@@ -285,10 +294,7 @@ fn series(record: &RunRecord) -> Result<String, String> {
 fn state_section(record: &RunRecord) -> Result<String, String> {
     let plan = record.plan;
     let source = &plan.data.source;
-    let name = |s: u32| match source {
-        SourcePlan::Series { .. } => String::new(),
-        _ => symbol(source, s),
-    };
+    let name = |s: u32| step_name(source, s);
     let mut html = String::from(
         "<p class=\"note\">Each recurrent layer's state at every step, read left to right: \
          the hidden state h, the cell state c and the gates, one row a unit, units sorted by \
@@ -351,10 +357,7 @@ pub struct TracedSignal {
 /// Every recorded signal, strip by strip and layer by layer.
 pub fn traced_signals(plan: &Plan, traces: &[Trace]) -> Vec<TracedSignal> {
     let source = &plan.data.source;
-    let name = |s: u32| match source {
-        SourcePlan::Series { .. } => String::new(),
-        _ => symbol(source, s),
-    };
+    let name = |s: u32| step_name(source, s);
     let mut generations = 0;
     let mut signals = Vec::new();
     for trace in traces {

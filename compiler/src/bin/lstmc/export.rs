@@ -133,23 +133,10 @@ fn symbol(plan: &Plan, s: u32) -> String {
 fn json_strings(items: &[String]) -> String {
     let quoted: Vec<String> = items
         .iter()
-        .map(|item| {
-            let mut out = String::from('"');
-            for c in item.chars() {
-                match c {
-                    '"' => out.push_str("\\\""),
-                    '\\' => out.push_str("\\\\"),
-                    c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-                    c => out.push(c),
-                }
-            }
-            out.push('"');
-            out
-        })
+        .map(|item| serde_json::to_string(item).expect("a string serialises"))
         .collect();
     format!("[{}]", quoted.join(", "))
 }
-
 /// The window a series' sample reads, in rows.
 fn window(plan: &Plan) -> usize {
     match plan.data.frame {

@@ -76,35 +76,13 @@ struct Server<'a> {
 
 /// The folder a spec's data paths are read from: its own, for a file.
 fn folder_of(uri: &Uri) -> Folder {
-    let path = uri.as_str().strip_prefix("file://").map(percent_decoded);
+    let is_file = uri.scheme().is_some_and(|scheme| scheme.as_str() == "file");
+    let path = is_file.then(|| uri.path().as_estr().decode().into_string_lossy());
     let folder = path
         .as_deref()
         .and_then(|p| std::path::Path::new(p).parent())
         .map_or_else(|| PathBuf::from("."), PathBuf::from);
     Folder(folder)
-}
-
-/// `%20` and the like back to their bytes.
-fn percent_decoded(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut at = 0;
-    while at < bytes.len() {
-        let hex = bytes
-            .get(at + 1..at + 3)
-            .and_then(|h| std::str::from_utf8(h).ok());
-        match (bytes[at], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                at += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                at += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn lsp_position(position: Position) -> lsp_types::Position {
