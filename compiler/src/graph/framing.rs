@@ -3,7 +3,8 @@
 use crate::diagnostic::Diagnostic;
 use crate::format::count;
 use crate::load::{Lines, Series, Text};
-use crate::spec::{Data, Encode, EvalOn, Frame, Layout, Source, Spec};
+use crate::span::Spanned;
+use crate::spec::{Batch, Data, Encode, EvalOn, Frame, Layout, Source, Spec};
 
 /// The shapes the data framing produces for one draw of the source.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,8 +29,8 @@ pub struct Loaded<'a> {
     pub series: Option<&'a Series>,
     pub text: Option<&'a Text>,
     pub lines: Option<&'a Lines>,
-    /// `batch=N` as written: a text's parallel streams.
-    pub streams: Option<u64>,
+    /// `batch=` as written: `batch=N` gives a text N parallel streams.
+    pub batch: Option<&'a Spanned<Batch>>,
 }
 
 /// Frames the data, or explains why the framing does not fit the source. A source whose file
@@ -41,7 +42,7 @@ pub fn frame(data: &Data, loaded: Loaded) -> Result<Framed, Option<Diagnostic>> 
         Source::RandomInts { length, .. } => *length,
         Source::Csv(_) => return frame_series(data, loaded.series.ok_or(None)?).map_err(Some),
         Source::Text { .. } => {
-            return frame_text(data, loaded.text.ok_or(None)?, loaded.streams).map_err(Some)
+            return frame_text(data, loaded.text.ok_or(None)?, loaded.batch).map_err(Some)
         }
         Source::Lines { .. } => return frame_lines(data, loaded.lines.ok_or(None)?).map_err(Some),
     };
@@ -50,7 +51,11 @@ pub fn frame(data: &Data, loaded: Loaded) -> Result<Framed, Option<Diagnostic>> 
 
 /// A text in parallel streams: each part of the split cut into `streams` runs of characters,
 /// every sample `steps` characters of one stream in, the next character of each out.
-fn frame_text(data: &Data, text: &Text, streams: Option<u64>) -> Result<Framed, Diagnostic> {
+fn frame_text(
+    data: &Data,
+    text: &Text,
+    batch: Option<&Spanned<Batch>>,
+) -> Result<Framed, Diagnostic> {
     let Frame::Streams { steps } = data.frame.value else {
         return Err(Diagnostic::error(
             "a text source is framed by `streams`",
@@ -60,13 +65,25 @@ fn frame_text(data: &Data, text: &Text, streams: Option<u64>) -> Result<Framed, 
         .with_note_at(data.source.span, "a text")
         .with_help("use `frame=streams(steps=50)`: each stream advances 50 characters a step"));
     };
-    let Some(streams) = streams else {
-        return Err(Diagnostic::error(
-            "streams need `batch=N` in `train`: the number of parallel streams",
-            data.frame.span,
-            "one stream per batch row",
-        )
-        .with_help("add e.g. `batch=50` to `train`"));
+    let streams = match batch.map(|batch| (batch.value, batch.span)) {
+        Some((Batch::Size(streams), _)) => streams,
+        Some((Batch::All, span)) => {
+            return Err(Diagnostic::error(
+                "streams need a batch size: the number of parallel streams",
+                span,
+                "gives no number of streams",
+            )
+            .with_note_at(data.frame.span, "one stream per batch row")
+            .with_help("write a number, e.g. `batch=50`"));
+        }
+        None => {
+            return Err(Diagnostic::error(
+                "streams need `batch=N` in `train`: the number of parallel streams",
+                data.frame.span,
+                "one stream per batch row",
+            )
+            .with_help("add e.g. `batch=50` to `train`"));
+        }
     };
     let characters = text.ids.len() as u64;
     let parts = split_counts(data, characters, 1);

@@ -170,8 +170,14 @@ pub fn check(
         )
         .with_help(format!("{parts}; draw fewer or shorter samples"))
     } else if memory.activations >= memory.parameters {
-        activations_diagnostic(spec, graph, batch, headline)
-            .with_help(format!("{parts}; activations grow with the batch: use a smaller `batch=`, or fewer units or steps"))
+        // `items` fixes the steps at the longest line's length.
+        let fewer = match spec.data.frame.value {
+            crate::spec::Frame::Items => "fewer units",
+            _ => "fewer units or steps",
+        };
+        activations_diagnostic(spec, graph, batch, headline).with_help(format!(
+            "{parts}; activations grow with the batch: use a smaller `batch=`, or {fewer}"
+        ))
     } else {
         parameters_diagnostic(spec, graph, headline).with_help(format!("{parts}; use fewer units"))
     };

@@ -125,15 +125,11 @@ pub fn check(
     lines: Option<Lines>,
 ) -> (Option<Checked>, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
-    let streams = match spec.train.batch.as_ref().map(|b| b.value) {
-        Some(Batch::Size(n)) => Some(n),
-        _ => None,
-    };
     let loaded = framing::Loaded {
         series: series.as_ref(),
         text: text.as_ref(),
         lines: lines.as_ref(),
-        streams,
+        batch: spec.train.batch.as_ref(),
     };
     let framed = framing::frame(&spec.data, loaded)
         .map_err(|d| diagnostics.extend(d))

@@ -6,7 +6,7 @@ use super::{Framed, LayerGraph, Node, Op, Shape};
 use crate::diagnostic::Diagnostic;
 use crate::format::count;
 use crate::span::Span;
-use crate::spec::{Activation, Cell, LayerKind, Loss, Merge, Spec};
+use crate::spec::{Activation, Cell, Encode, Frame, LayerKind, Layout, Loss, Merge, Source, Spec};
 
 /// What the walk remembers about the layers behind the current one, for hints.
 struct Walk {
@@ -26,6 +26,9 @@ struct Walk {
     targets: Targets,
     /// The input's steps.
     input_steps: u64,
+    /// The last recurrent layer after the current one that returns its last state, as
+    /// written (`lstm 16`): a dense placed before it belongs after it.
+    vector_recurrent_after: Option<String>,
 }
 
 /// The targets a model's output must match, as far as the framing is known.
@@ -69,9 +72,11 @@ pub fn build(
         rank_reported: false,
         targets,
         input_steps: input.steps.value,
+        vector_recurrent_after: None,
     };
     let mut previous = input_node;
-    for layer in &spec.model.layers {
+    for (index, layer) in spec.model.layers.iter().enumerate() {
+        walk.vector_recurrent_after = last_vector_recurrent(&spec.model.layers[index + 1..]);
         let node = layer_node(&layer.kind, layer.span, &mut walk, diagnostics);
         let index = graph.add_node(node);
         graph.add_edge(previous, index, ());
@@ -89,6 +94,18 @@ pub fn build(
         graph,
         input: input_node,
     }
+}
+
+fn last_vector_recurrent(layers: &[crate::spec::Layer]) -> Option<String> {
+    layers.iter().rev().find_map(|layer| match &layer.kind {
+        LayerKind::Recurrent {
+            cell,
+            units,
+            sequences: None,
+            ..
+        } => Some(format!("{} {}", cell.keyword(), units.value)),
+        _ => None,
+    })
 }
 
 fn layer_node(
@@ -162,7 +179,11 @@ fn layer_node(
         LayerKind::Dropout { rate } => (Op::Dropout { rate: rate.value }, 0, input),
         LayerKind::Repeat { times } => {
             if input.steps.is_some() {
-                report_rank(repeat_needs_vector(span, walk), walk, diagnostics);
+                report_rank(
+                    repeat_needs_vector(span, times.value, walk),
+                    walk,
+                    diagnostics,
+                );
             }
             walk.steps_from = span;
             let output = Shape {
@@ -265,12 +286,12 @@ fn recurrent_needs_sequence(cell: Cell, span: Span, walk: &Walk) -> Diagnostic {
     .with_help(help)
 }
 
-fn repeat_needs_vector(span: Span, walk: &Walk) -> Diagnostic {
-    let help = if walk.producer_recurrent {
-        "remove `sequences` from the layer before, so it returns its last state for repeat to copy"
-            .to_string()
-    } else {
-        format!("put a recurrent layer without `sequences` between `{}` and repeat, so repeat copies its last state", walk.producer_text)
+fn repeat_needs_vector(span: Span, times: u64, walk: &Walk) -> Diagnostic {
+    let help = match (walk.producer_recurrent, &walk.vector_recurrent_after) {
+        (true, _) => "remove `sequences` from the layer before, so it returns its last state for repeat to copy"
+            .to_string(),
+        (false, Some(recurrent)) => format!("move this `repeat {times}` after the `{recurrent}`"),
+        (false, None) => format!("put a recurrent layer without `sequences` between `{}` and repeat, so repeat copies its last state", walk.producer_text),
     };
     Diagnostic::error(
         format!(
@@ -313,10 +334,13 @@ fn dense_needs_per_step(span: Span, walk: &Walk) -> Diagnostic {
         (true, Targets::Unknown) => {
             format!("{per_step}, or remove `sequences` from the layer before")
         }
-        (false, Targets::One) => format!(
-            "put an `lstm N` between `{}` and the dense to read the sequence",
-            walk.producer_text
-        ),
+        (false, Targets::One) => match &walk.vector_recurrent_after {
+            Some(recurrent) => format!("move this dense after the `{recurrent}`"),
+            None => format!(
+                "put an `lstm N` between `{}` and the dense to read the sequence",
+                walk.producer_text
+            ),
+        },
         (false, Targets::Unknown) => format!(
             "put an `lstm N` between `{}` and the dense to read the sequence, or {per_step}",
             walk.producer_text
@@ -347,8 +371,28 @@ pub fn check_against_data(
     diagnostics: &mut Vec<Diagnostic>,
 ) {
     let input = &spec.model.input;
+    let written = (input.steps.value, input.features.value);
+    if written != (framed.steps, framed.features)
+        && Some(written) == other_layout(&spec.data, framed)
+    {
+        diagnostics.push(layout_mismatch(spec, framed));
+    } else {
+        check_input_sizes(spec, framed, diagnostics);
+    }
+    check_output(spec, graph, framed, diagnostics);
+    // Without a `repeat`, the output's steps are the input's: a wrong `input steps=` is
+    // reported once, not again at the output.
+    let steps_follow_input = steps_source(spec) == spec.model.input.steps.span;
+    let input_steps_wrong = input.steps.value != framed.steps;
+    if ranks_hold && !ends_in_repeat(spec) && !(steps_follow_input && input_steps_wrong) {
+        check_output_steps(spec, graph, framed, diagnostics);
+    }
+}
+
+/// The input's steps and features, each against the framing's.
+fn check_input_sizes(spec: &Spec, framed: Framed, diagnostics: &mut Vec<Diagnostic>) {
+    let input = &spec.model.input;
     let data = &spec.data;
-    let layout_hint = layout_hint(data);
     if input.steps.value != framed.steps {
         diagnostics.push(
             Diagnostic::error(
@@ -361,26 +405,14 @@ pub fn check_against_data(
                 format!("the data gives {}", count(framed.steps, "step")),
             )
             .with_note_at(data.frame.span, "framed here")
-            .with_help(format!("write `steps={}`{layout_hint}", framed.steps)),
+            .with_help(steps_help(spec, framed)),
         );
     }
     if input.features.value != framed.features {
-        let (what, at, label, how) = match &data.encode {
-            Some(encode) => (
-                "encoding",
-                encode.span,
-                "encoded here",
-                format!(
-                    "normalize gives 1 feature a symbol, one_hot and ids one per class ({})",
-                    framed.classes
-                ),
-            ),
-            None => (
-                "series",
-                data.source.span,
-                "read here",
-                "each input column is a feature of every step".to_string(),
-            ),
+        let (what, at, label) = match (&data.encode, data.layout.value) {
+            (_, Layout::Features) => ("layout", data.layout.span, "side by side here"),
+            (Some(encode), Layout::Steps) => ("encoding", encode.span, "encoded here"),
+            (None, Layout::Steps) => ("series", data.source.span, "read here"),
         };
         diagnostics.push(
             Diagnostic::error(
@@ -396,38 +428,115 @@ pub fn check_against_data(
                 ),
             )
             .with_note_at(at, label)
-            .with_help(format!("write `features={}`: {how}", framed.features)),
+            .with_help(format!(
+                "write `features={}`: {}",
+                framed.features,
+                features_help(data, framed)
+            )),
         );
-    }
-    check_output(spec, graph, framed, diagnostics);
-    // Without a `repeat`, the output's steps are the input's: a wrong `input steps=` is
-    // reported once, not again at the output.
-    let steps_follow_input = steps_source(spec) == spec.model.input.steps.span;
-    let input_steps_wrong = input.steps.value != framed.steps;
-    if ranks_hold && !ends_in_repeat(spec) && !(steps_follow_input && input_steps_wrong) {
-        check_output_steps(spec, graph, framed, diagnostics);
     }
 }
 
-/// The other layout, as a second way to match the input's steps: the one not written, so
-/// the hint never offers what the spec already says.
-fn layout_hint(data: &crate::spec::Data) -> String {
-    let what = match data.source.value {
-        // A text and lines are read one character a step: no layout to point to.
-        crate::spec::Source::Text { .. } | crate::spec::Source::Lines { .. } => {
-            return String::new()
-        }
-        crate::spec::Source::Csv(_) => "rows",
-        _ => "symbols",
+/// Writing the framing's steps fixes the input, unless the targets have other steps and the
+/// model, without a `repeat`, outputs as many steps as it reads: then the frame is wrong.
+fn steps_help(spec: &Spec, framed: Framed) -> String {
+    let follows_input = steps_source(spec) == spec.model.input.steps.span;
+    match (framed.target_steps, &spec.data.frame.value) {
+        (Some(out), Frame::Lag { steps_in, .. }) if follows_input && out != *steps_in => format!(
+            "this model outputs as many steps as it reads, and the targets have {out}: \
+             write `lag(in={out}, out={out})`, or put an encoder and `repeat {out}` before the output"
+        ),
+        _ => format!("write `steps={}`", framed.steps),
+    }
+}
+
+/// Features one symbol or one row gives, before a layout puts a window of them side by side.
+fn features_each(data: &crate::spec::Data, framed: Framed) -> u64 {
+    match (&data.source.value, data.encode.as_ref().map(|e| e.value)) {
+        (Source::Csv(_), _) => match (data.layout.value, &data.frame.value) {
+            (Layout::Features, Frame::Forecast { window, .. }) => {
+                framed.features / (*window).max(1)
+            }
+            _ => framed.features,
+        },
+        (_, Some(Encode::OneHot | Encode::Ids)) => framed.classes,
+        _ => 1,
+    }
+}
+
+/// Where the framing's features come from, in the help's words: side by side, a window's
+/// symbols or rows multiply what one of them gives.
+fn features_help(data: &crate::spec::Data, framed: Framed) -> String {
+    let each = features_each(data, framed);
+    let (what, one) = match data.encode.as_ref().map(|e| e.value) {
+        Some(Encode::Normalize) => ("symbols", "normalize gives 1 feature a symbol".to_string()),
+        Some(Encode::OneHot) => ("symbols", "one_hot gives one a class".to_string()),
+        Some(Encode::Ids) => ("symbols", "ids give one a class".to_string()),
+        None => ("rows", format!("{} a row", count(each, "input column"))),
     };
-    match data.layout.value {
-        crate::spec::Layout::Steps => {
-            format!("; `layout=features` puts a window's {what} side by side in one step")
-        }
-        crate::spec::Layout::Features => {
-            format!("; `layout=steps` reads a window's {what} one a step")
+    match (data.layout.value, &data.encode) {
+        (Layout::Steps, Some(_)) => format!(
+            "normalize gives 1 feature a symbol, one_hot and ids one per class ({})",
+            framed.classes
+        ),
+        (Layout::Steps, None) => "each input column is a feature of every step".into(),
+        (Layout::Features, _) => {
+            let side_by_side = framed.features / each.max(1);
+            format!(
+                "`layout=features` puts a window's {side_by_side} {what} side by side in one \
+                 step, {side_by_side} x {each} ({one})"
+            )
         }
     }
+}
+
+/// The input's `(steps, features)` under the layout not written: a window one symbol or row
+/// a step, or side by side in one. A text is read one character a step, with no other layout.
+fn other_layout(data: &crate::spec::Data, framed: Framed) -> Option<(u64, u64)> {
+    if matches!(
+        data.source.value,
+        Source::Text { .. } | Source::Lines { .. }
+    ) {
+        return None;
+    }
+    let each = features_each(data, framed);
+    match data.layout.value {
+        Layout::Steps => Some((1, framed.steps.saturating_mul(each))),
+        Layout::Features => Some((framed.features / each.max(1), each)),
+    }
+}
+
+/// The input is written for the other layout: one mistake, in the input or the layout.
+fn layout_mismatch(spec: &Spec, framed: Framed) -> Diagnostic {
+    let data = &spec.data;
+    let input = &spec.model.input;
+    let what = match data.source.value {
+        Source::Csv(_) => "rows",
+        _ => "symbols",
+    };
+    let (other, label) = match data.layout.value {
+        Layout::Steps => (
+            "layout=features",
+            format!("reads a window's {what} one a step"),
+        ),
+        Layout::Features => (
+            "layout=steps",
+            format!("puts a window's {what} side by side"),
+        ),
+    };
+    Diagnostic::error(
+        format!(
+            "input `[{}, {}]` is the shape of `{other}`, but the data gives `[{}, {}]`",
+            input.steps.value, input.features.value, framed.steps, framed.features
+        ),
+        data.layout.span,
+        label,
+    )
+    .with_note_at(input.span, "steps and features a sample")
+    .with_help(format!(
+        "write `{other}`, or `input steps={} features={}`",
+        framed.steps, framed.features
+    ))
 }
 
 /// A model that ends in `repeat` lacks its decoder and output, which
@@ -468,7 +577,7 @@ fn check_output(
                     units_span,
                     format!("expected {}", framed.classes),
                 )
-                .with_note_at(spec.data.source.span, target_note(framed))
+                .with_note_at(target_span(spec), target_note(framed))
                 // The units only: the layer's activation and `per_step` are checked apart.
                 .with_help(format!(
                     "write {}, one unit a {} of the targets",
@@ -508,7 +617,7 @@ fn check_binary_output(
                 loss,
                 "scores yes/no targets",
             )
-            .with_note_at(spec.data.source.span, target_note(framed))
+            .with_note_at(target_span(spec), target_note(framed))
             .with_help(format!(
                 "use `loss=crossentropy` with a `dense {} softmax` output",
                 framed.classes
@@ -530,6 +639,15 @@ fn check_binary_output(
                 .with_help("end the model with `dense 1 sigmoid`"),
             );
         }
+    }
+}
+
+/// Where the targets' size is decided: a forecast of several rows multiplies the source's
+/// target columns.
+fn target_span(spec: &Spec) -> Span {
+    match spec.data.frame.value {
+        Frame::Forecast { out, .. } if out > 1 => spec.data.frame.span,
+        _ => spec.data.source.span,
     }
 }
 
@@ -733,7 +851,7 @@ pub fn check_softmax(spec: &Spec, ranks_hold: bool, diagnostics: &mut Vec<Diagno
             // Without a softmax at the end, this one is the output written too early: moving
             // it fixes both; with one, it is a second softmax to remove.
             let help = if misplaced_output(spec).is_some() {
-                "end the model with this layer; only the last layer takes softmax"
+                "move this layer to the end of the model; only the last layer takes softmax"
             } else {
                 "remove `softmax` here; only the last layer takes it"
             };

@@ -109,9 +109,9 @@ fn check_embedding(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
     if !layers.iter().any(embedding) {
         diagnostics.push(
             Diagnostic::error(
-                "`encode=ids` feeds an embedding",
+                "`encode=ids` needs an `embedding` to read the ids",
                 ids.span,
-                "symbols as ids",
+                "symbols as ids, and the model has no embedding",
             )
             .with_help("start the model with `embedding N`, or write `encode=one_hot`"),
         );
@@ -129,6 +129,17 @@ fn check_embedding(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
     }
 }
 
+/// `dense N`, N the target columns times the rows a forecast predicts.
+fn ends_in_dense_help(spec: &Spec) -> String {
+    let (Source::Csv(csv), Frame::Forecast { out, .. }) =
+        (&spec.data.source.value, &spec.data.frame.value)
+    else {
+        return "end the model with a linear `dense N`, N the values of a sample's targets".into();
+    };
+    let values = csv.targets.len() as u64 * out;
+    format!("end the model with `dense {values}`, one unit a target value")
+}
+
 /// A regression's values come out of a `dense` layer.
 fn check_ends_in_dense(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
     let Some(last) = spec.model.layers.last() else {
@@ -141,7 +152,7 @@ fn check_ends_in_dense(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
                 last.span,
                 "the model's last layer",
             )
-            .with_help("end the model with `dense N`, N the values of a target"),
+            .with_help(ends_in_dense_help(spec)),
         );
     }
 }
