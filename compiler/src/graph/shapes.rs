@@ -101,9 +101,14 @@ fn last_vector_recurrent(layers: &[crate::spec::Layer]) -> Option<String> {
         LayerKind::Recurrent {
             cell,
             units,
+            stateful,
             sequences: None,
             ..
-        } => Some(format!("{} {}", cell.keyword(), units.value)),
+        } => {
+            // The flag tells it from a decoder of the same size.
+            let stateful = if stateful.is_some() { " stateful" } else { "" };
+            Some(format!("{} {}{stateful}", cell.keyword(), units.value))
+        }
         _ => None,
     })
 }
@@ -443,8 +448,8 @@ fn steps_help(spec: &Spec, framed: Framed) -> String {
     let follows_input = steps_source(spec) == spec.model.input.steps.span;
     match (framed.target_steps, &spec.data.frame.value) {
         (Some(out), Frame::Lag { steps_in, .. }) if follows_input && out != *steps_in => format!(
-            "this model outputs as many steps as it reads, and the targets have {out}: \
-             write `lag(in={out}, out={out})`, or put an encoder and `repeat {out}` before the output"
+            "write `lag(in={out}, out={out})`: this model outputs as many steps as it reads, \
+             and the targets have {out}"
         ),
         _ => format!("write `steps={}`", framed.steps),
     }

@@ -113,7 +113,7 @@ fn check_embedding(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
                 ids.span,
                 "symbols as ids, and the model has no embedding",
             )
-            .with_help("start the model with `embedding N`, or write `encode=one_hot`"),
+            .with_help("put `embedding N` right after `input`, or write `encode=one_hot`"),
         );
     }
     if spec.data.layout.value == Layout::Features {
