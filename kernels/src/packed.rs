@@ -11,6 +11,12 @@
 //! `gemm_packing` does the same for a B used once, packing it into the caller's room one
 //! block of k at a time, each panel by the task that then multiplies it.
 //!
+//! Where the CPU has AVX-512 (checked once, at run time: the binary itself targets AVX2), a
+//! second micro-kernel holds a panel's 16 columns in one 512-bit register and up to `MR_512`
+//! = 12 rows of C, twice the FMAs an instruction of the AVX2 kernel's. Both compute every
+//! element of C as the same chain of fused multiply-adds over k, from zero, then added to C,
+//! so they give the same bits; which one runs changes the speed only.
+//!
 //! Large products spread whole panels over rayon's threads; each element of C is computed by
 //! one thread in the same order whatever the number of threads.
 
@@ -25,6 +31,40 @@ use crate::lanes::{load_raw, read8, store_raw, transpose_block, SharedOut};
 const NR: usize = 16;
 /// Rows of C per micro-tile: 6 × 2 accumulators, of the 16 AVX2 registers.
 const MR: usize = 6;
+/// Rows of C per AVX-512 micro-tile: 12 accumulators of the 32 registers, more than the 8
+/// (4 cycles of latency, 2 FMAs a cycle) that keep both FMA units busy.
+const MR_512: usize = 12;
+
+/// The micro-kernel's instruction set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    Avx2,
+    Avx512,
+}
+
+impl Isa {
+    /// AVX-512 when this CPU has it. std caches the CPUID answer, so this is a load and a test.
+    pub fn best() -> Isa {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            Isa::Avx512
+        } else {
+            Isa::Avx2
+        }
+    }
+
+    /// Whether this CPU runs it.
+    pub fn runs_here(self) -> bool {
+        self == Isa::Avx2 || Isa::best() == Isa::Avx512
+    }
+
+    /// Every instruction set this CPU runs, for tests that compare them.
+    pub fn available() -> Vec<Isa> {
+        match Isa::best() {
+            Isa::Avx512 => vec![Isa::Avx2, Isa::Avx512],
+            Isa::Avx2 => vec![Isa::Avx2],
+        }
+    }
+}
 /// Rows of k per block: a 32 KiB panel block, read from L1 and L2. Up to a hidden size of 512,
 /// `h·W_hh` is one block, so each tile of C is loaded and stored once, not once per block:
 /// 256 rows ran 64×512×2048 at 71-79 GFLOP/s here, 512 rows at 81-87 (best of 300).
@@ -130,6 +170,12 @@ fn pack_columns(panel: &mut [f32], b: Mat, col: usize, width: usize) {
 
 /// `C = A·B`, or `C += A·B` when `accumulate`, with B packed. `A [m, k]`, `C [m, n]`.
 pub fn gemm_packed(c: &mut MatMut, a: Mat, b: &PackedMat, accumulate: bool) {
+    gemm_packed_on(Isa::best(), c, a, b, accumulate);
+}
+
+/// `gemm_packed` on a given instruction set, which must run here.
+pub fn gemm_packed_on(isa: Isa, c: &mut MatMut, a: Mat, b: &PackedMat, accumulate: bool) {
+    assert!(isa.runs_here(), "{isa:?} is not available");
     check_product(c, a, b.k, b.n);
     if b.k == 0 {
         clear_unless(c, accumulate);
@@ -143,7 +189,7 @@ pub fn gemm_packed(c: &mut MatMut, a: Mat, b: &PackedMat, accumulate: bool) {
         for (k0, k1) in k_blocks(b.k) {
             let block = &panel_data[k0 * NR..k1 * NR];
             let tile = Tile::new(row_stride, b.n, panel, (k0, k1), accumulate || k0 > 0);
-            tile.rows(out, m, a, block);
+            tile.rows(isa, out, m, a, block);
         }
     };
     let panels = b.n.div_ceil(NR);
@@ -163,6 +209,19 @@ pub fn packing_room(k: usize, n: usize) -> usize {
 /// `C = A·B`, or `C += A·B` when `accumulate`, packing B into `room` one block of k at a
 /// time: each task packs its panel's block, then multiplies it while it is in cache.
 pub fn gemm_packing(c: &mut MatMut, a: Mat, b: Mat, accumulate: bool, room: &mut [f32]) {
+    gemm_packing_on(Isa::best(), c, a, b, accumulate, room);
+}
+
+/// `gemm_packing` on a given instruction set, which must run here.
+pub fn gemm_packing_on(
+    isa: Isa,
+    c: &mut MatMut,
+    a: Mat,
+    b: Mat,
+    accumulate: bool,
+    room: &mut [f32],
+) {
+    assert!(isa.runs_here(), "{isa:?} is not available");
     let (k, n) = (b.rows, b.cols);
     check_product(c, a, k, n);
     let needed = n.div_ceil(NR) * block_len(k) * NR;
@@ -184,7 +243,7 @@ pub fn gemm_packing(c: &mut MatMut, a: Mat, b: Mat, accumulate: bool, room: &mut
             let col = panel * NR;
             pack_panel(slot, b, (k0, k1), col, NR.min(n - col));
             let tile = Tile::new(row_stride, n, panel, (k0, k1), accumulate || k0 > 0);
-            tile.rows(out, m, a, slot);
+            tile.rows(isa, out, m, a, slot);
         };
         let slots = &mut room[..n.div_ceil(NR) * (k1 - k0) * NR];
         if parallel {
@@ -246,19 +305,21 @@ fn k_blocks(k: usize) -> impl Iterator<Item = (usize, usize)> {
     (0..k.div_ceil(len.max(1))).map(move |i| (i * len, k.min((i + 1) * len)))
 }
 
-/// How `m` rows are cut into micro-tiles: of MR rows, except that a last tile of one to three
-/// rows, whose two to six accumulators cannot hide the FMA latency, is merged with the tile
-/// before and the two split evenly (32 rows: 6, 6, 6, 6, 4, 4 rather than 6, 6, 6, 6, 6, 2).
-fn tile_rows(m: usize) -> impl Iterator<Item = usize> {
-    let (mut full, rest) = (m / MR, m % MR);
-    let last = if full > 0 && (1..=3).contains(&rest) {
+/// How `m` rows are cut into micro-tiles of `mr` rows, except that a last tile too short to
+/// hide the FMA latency (fewer than 8 accumulators: one to three rows of the AVX2 kernel's
+/// two, one to seven of the AVX-512 kernel's one) is merged with the tile before and the two
+/// split evenly (32 rows by 6: 6, 6, 6, 6, 4, 4 rather than 6, 6, 6, 6, 6, 2).
+fn tile_rows(m: usize, mr: usize) -> impl Iterator<Item = usize> {
+    let short = if mr == MR { 3 } else { 7 };
+    let (mut full, rest) = (m / mr, m % mr);
+    let last = if full > 0 && (1..=short).contains(&rest) {
         full -= 1;
-        let merged = MR + rest;
+        let merged = mr + rest;
         [merged - merged / 2, merged / 2]
     } else {
         [rest, 0]
     };
-    std::iter::repeat_n(MR, full).chain(last.into_iter().filter(|&rows| rows > 0))
+    std::iter::repeat_n(mr, full).chain(last.into_iter().filter(|&rows| rows > 0))
 }
 
 /// Where a panel's micro-tiles sit: columns `col..col + width` of C, k from `k0` to `k1`.
@@ -291,9 +352,17 @@ impl Tile {
     }
 
     /// Every row of C against `block`, the panel's rows `k0..k1`.
-    fn rows(&self, c: SharedOut, m: usize, a: Mat, block: &[f32]) {
+    fn rows(&self, isa: Isa, c: SharedOut, m: usize, a: Mat, block: &[f32]) {
+        match isa {
+            Isa::Avx2 => self.rows_avx2(c, m, a, block),
+            // SAFETY: the entry points assert `isa.runs_here()`, so the CPU has AVX-512F.
+            Isa::Avx512 => unsafe { self.rows_avx512(c, m, a, block) },
+        }
+    }
+
+    fn rows_avx2(&self, c: SharedOut, m: usize, a: Mat, block: &[f32]) {
         let mut row = 0;
-        for rows in tile_rows(m) {
+        for rows in tile_rows(m, MR) {
             match rows {
                 1 => self.run::<1>(c, a, block, row),
                 2 => self.run::<2>(c, a, block, row),
@@ -345,6 +414,79 @@ impl Tile {
                     };
                     store_raw(c.at(at + offset), lanes, value);
                 }
+            }
+        }
+    }
+
+    /// `rows` with the AVX-512 micro-kernel.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn rows_avx512(&self, c: SharedOut, m: usize, a: Mat, block: &[f32]) {
+        let mut row = 0;
+        for rows in tile_rows(m, MR_512) {
+            // SAFETY (each): the caller's AVX-512F; the tile lies in C as for `run`.
+            unsafe {
+                match rows {
+                    1 => self.run_avx512::<1>(c, a, block, row),
+                    2 => self.run_avx512::<2>(c, a, block, row),
+                    3 => self.run_avx512::<3>(c, a, block, row),
+                    4 => self.run_avx512::<4>(c, a, block, row),
+                    5 => self.run_avx512::<5>(c, a, block, row),
+                    6 => self.run_avx512::<6>(c, a, block, row),
+                    7 => self.run_avx512::<7>(c, a, block, row),
+                    8 => self.run_avx512::<8>(c, a, block, row),
+                    9 => self.run_avx512::<9>(c, a, block, row),
+                    10 => self.run_avx512::<10>(c, a, block, row),
+                    11 => self.run_avx512::<11>(c, a, block, row),
+                    _ => self.run_avx512::<MR_512>(c, a, block, row),
+                }
+            }
+            row += rows;
+        }
+    }
+
+    /// `run` with one 512-bit accumulator a row: the same fused multiply-adds, lane for lane,
+    /// in the same order, so the same bits.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn run_avx512<const R: usize>(&self, c: SharedOut, a: Mat, block: &[f32], row: usize) {
+        use std::arch::x86_64::{
+            __mmask16, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_storeu_ps,
+            _mm512_maskz_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps,
+        };
+        let mut acc = [_mm512_setzero_ps(); R];
+        let len = self.k1 - self.k0;
+        assert!(len * NR <= block.len() && row + R <= a.rows && self.k1 <= a.cols);
+        let (a_ptr, b_ptr) = (a.data.as_ptr(), block.as_ptr());
+        for p in 0..len {
+            // SAFETY: p < len and the assert above bound both reads.
+            let b = unsafe { _mm512_loadu_ps(b_ptr.add(p * NR)) };
+            let at = (self.k0 + p) * a.col_stride;
+            for (r, sum) in acc.iter_mut().enumerate() {
+                let a_value = _mm512_set1_ps(unsafe { *a_ptr.add((row + r) * a.row_stride + at) });
+                *sum = _mm512_fmadd_ps(a_value, b, *sum);
+            }
+        }
+        let mask: __mmask16 = if self.width >= NR {
+            u16::MAX
+        } else {
+            (1 << self.width) - 1
+        };
+        for (r, &sum) in acc.iter().enumerate() {
+            // SAFETY: inside C (see `run`); masked lanes are neither read nor written.
+            unsafe {
+                let at = c.at((row + r) * self.c_row_stride + self.col);
+                let value = if self.accumulate {
+                    _mm512_add_ps(_mm512_maskz_loadu_ps(mask, at), sum)
+                } else {
+                    sum
+                };
+                _mm512_mask_storeu_ps(at, mask, value);
             }
         }
     }

@@ -146,6 +146,42 @@ proptest! {
     }
 }
 
+proptest! {
+    /// The AVX-512 micro-kernel (where this CPU has it) gives the AVX2 kernel's bits, with B
+    /// packed once or per call: rows from 1 to past two of its 12-row tiles (the short last
+    /// tiles it merges), partial panels, strided A and B, several blocks of k. Each result is
+    /// also checked against the reference, so a CPU without AVX-512 still tests the AVX2 one.
+    #[test]
+    fn packed_kernels_give_the_same_bits_on_every_instruction_set(m in 1usize..30, k in 0usize..1100, n in 1usize..40, ta: bool, tb: bool, accumulate: bool, seed: u64) {
+        use kernels::packed::{gemm_packed_on, gemm_packing_on, packing_room, Isa, PackedMat};
+        let a = floats(seed, m * k, 1.0);
+        let b = floats(seed + 1, k * n, 1.0);
+        let c0 = floats(seed + 2, m * n, 1.0);
+        let mut want = c0.clone();
+        matmul(&mut want, &a, &b, m, k, n, accumulate);
+        let (a_store, b_store) = (stored(&a, m, k, ta), stored(&b, k, n, tb));
+        let (a_view, b_view) = (view(&a_store, m, k, ta), view(&b_store, k, n, tb));
+        let mut packed = PackedMat::new(k, n);
+        packed.pack(b_view);
+        let mut room = vec![f32::NAN; packing_room(k, n)];
+        let tolerance = 1e-6 * (k as f64 + 1.0);
+        let mut results = Vec::new();
+        for isa in Isa::available() {
+            let mut once = c0.clone();
+            gemm_packed_on(isa, &mut MatMut::new(&mut once, m, n), a_view, &packed, accumulate);
+            let mut per_call = c0.clone();
+            gemm_packing_on(isa, &mut MatMut::new(&mut per_call, m, n), a_view, b_view, accumulate, &mut room);
+            let what = format!("{isa:?} {m}x{k}x{n} ta={ta} tb={tb} acc={accumulate}");
+            assert_close(&what, &once, &to_f64(&want), tolerance, tolerance);
+            prop_assert!(bits(&once) == bits(&per_call), "{what}: packed once and per call differ");
+            results.push((isa, bits(&once)));
+        }
+        for (isa, result) in &results[1..] {
+            prop_assert!(*result == results[0].1, "{isa:?} differs from {:?} at {m}x{k}x{n}", results[0].0);
+        }
+    }
+}
+
 #[test]
 fn packed_b_same_bits_with_one_thread_and_two() {
     let (m, k, n) = (64, 512, 1000);
