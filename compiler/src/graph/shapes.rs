@@ -413,7 +413,8 @@ fn check_input_sizes(spec: &Spec, framed: Framed, diagnostics: &mut Vec<Diagnost
             .with_help(steps_help(spec, framed)),
         );
     }
-    if input.features.value != framed.features {
+    // Ids without an embedding are reported as the one mistake.
+    if input.features.value != framed.features && !super::task::ids_without_embedding(spec) {
         let (what, at, label) = match (&data.encode, data.layout.value) {
             (_, Layout::Features) => ("layout", data.layout.span, "side by side here"),
             (Some(encode), Layout::Steps) => ("encoding", encode.span, "encoded here"),

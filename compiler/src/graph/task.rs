@@ -65,6 +65,17 @@ fn check_dropout_between_layers(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) 
     }
 }
 
+/// `encode=ids` written for a model with no embedding to look them up.
+pub fn ids_without_embedding(spec: &Spec) -> bool {
+    let ids = spec
+        .data
+        .encode
+        .as_ref()
+        .is_some_and(|e| e.value == Encode::Ids);
+    let embedding = |layer: &crate::spec::Layer| matches!(layer.kind, LayerKind::Embedding { .. });
+    ids && !spec.model.layers.iter().any(embedding)
+}
+
 /// An embedding looks up the input's symbol ids, so it comes first and reads `encode=ids`;
 /// ids mean nothing to any other layer.
 fn check_embedding(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
@@ -104,19 +115,18 @@ fn check_embedding(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
     let Some(ids) = ids else {
         return;
     };
-    // An embedding elsewhere is reported above, as the one mistake.
-    let embedding = |layer: &crate::spec::Layer| matches!(layer.kind, LayerKind::Embedding { .. });
-    if !layers.iter().any(embedding) {
+    // An embedding elsewhere is reported above, as the one mistake. Without one, the ids
+    // are the mistake, and neither their layout nor the features they give is reported.
+    if ids_without_embedding(spec) {
         diagnostics.push(
             Diagnostic::error(
                 "`encode=ids` needs an `embedding` to read the ids",
                 ids.span,
                 "symbols as ids, and the model has no embedding",
             )
-            .with_help("put `embedding N` right after `input`, or write `encode=one_hot`"),
+            .with_help("put `embedding N` right after `input`, or encode the symbols as features (`encode=one_hot` or `encode=normalize`)"),
         );
-    }
-    if spec.data.layout.value == Layout::Features {
+    } else if spec.data.layout.value == Layout::Features {
         diagnostics.push(
             Diagnostic::error(
                 "ids are read one a step",
@@ -220,18 +230,32 @@ fn check_watches_validation(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
     if has_validation {
         return;
     }
-    let split =
-        "split the data with a validation fraction, e.g. `split=ordered(train=0.6, val=0.2)`";
+    // A symbol source draws its samples afresh and has no part to hold out.
+    let splits = matches!(
+        spec.data.source.value,
+        Source::Csv(_) | Source::Text { .. } | Source::Lines { .. }
+    );
+    let split = match splits {
+        true => {
+            "split the data with a validation fraction, e.g. `split=ordered(train=0.6, val=0.2)`"
+        }
+        false => "a symbol source has no validation part",
+    };
     if let Some(stop) = &spec.train.stop {
         let diagnostic = no_validation(spec, "early stopping", stop.span);
-        diagnostics.push(diagnostic.with_help(split));
+        diagnostics.push(diagnostic.with_help(match splits {
+            true => split.to_string(),
+            false => format!("{split}: remove `stop=`"),
+        }));
     }
     if let Some(schedule) = &spec.train.schedule {
         if let Schedule::Plateau(_) = schedule.value {
             let diagnostic = no_validation(spec, "a plateau schedule", schedule.span);
-            diagnostics.push(diagnostic.with_help(format!(
-                "{split}, or lower the rate by steps, e.g. `schedule=step(every=1000, rate=0.5)`"
-            )));
+            let by_steps = "lower the rate by steps, e.g. `schedule=step(every=1000, rate=0.5)`";
+            diagnostics.push(diagnostic.with_help(match splits {
+                true => format!("{split}, or {by_steps}"),
+                false => format!("{split}: {by_steps}"),
+            }));
         }
     }
 }

@@ -245,6 +245,7 @@ fn change_options(spec: &Lines) -> Vec<Edit> {
         ("encode=normalize", "encode=one_hot", 1),
         ("encode=one_hot", "encode=normalize", 1),
         ("encode=ids", "encode=one_hot", 1),
+        ("encode=normalize", "encode=ids", 1),
         ("layout=steps", "layout=features", 2),
         ("layout=features", "layout=steps", 2),
         ("loss=crossentropy", "loss=mse", 1),
