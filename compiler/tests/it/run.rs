@@ -151,6 +151,35 @@ fn same_seed_same_numbers() {
     );
 }
 
+/// `--threads` reaches the products and cell passes: a layer wide enough that they split
+/// trains to the same numbers on one thread and on three.
+#[test]
+fn same_numbers_on_any_number_of_threads() {
+    let spec = std::fs::read_to_string(repo_root().join("specs/alphabet_batch_all.lstm")).unwrap();
+    // 26 rows by 2400 gates by 600 units: above the sizes that spread over threads.
+    let spec = spec.replace("lstm   16", "lstm   600");
+    let path = std::env::temp_dir().join(format!("lstmc_threads_{}.lstm", std::process::id()));
+    std::fs::write(&path, spec).unwrap();
+    let run = |threads: &str| {
+        let path = path.to_str().unwrap();
+        lstmc(&["run", path, "--epochs", "3", "--threads", threads])
+    };
+    let (one, three) = (run("1"), run("3"));
+    let zero = run("0");
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(
+        one.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&one.stderr)
+    );
+    assert_eq!(one.stdout, three.stdout);
+    assert_eq!(one.stderr, three.stderr, "epoch losses differ");
+    assert_eq!(zero.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&zero.stderr);
+    assert!(message.contains("--threads"), "{message}");
+}
+
 #[test]
 fn diverging_training_exits_3() {
     let spec = std::fs::read_to_string(repo_root().join("specs/alphabet_naive.lstm")).unwrap();

@@ -56,6 +56,11 @@ pub struct Options {
     /// `.safetensors` (a `[steps, units]` tensor a signal).
     #[arg(long, value_name = "FILE", conflicts_with = "seeds")]
     pub trace: Option<PathBuf>,
+    /// Run on N threads (1 to 1024); by default `RAYON_NUM_THREADS`, or else one per core.
+    /// The numbers are the same bits with any count.
+    #[arg(long, value_name = "N", allow_negative_numbers = true,
+        value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub threads: Option<u64>,
     /// Write a checkpoint (weights and sidecar) to the `--save` file every N epochs.
     #[arg(long, value_name = "N", requires = "save", allow_negative_numbers = true,
         value_parser = clap::value_parser!(u64).range(1..))]
@@ -113,6 +118,21 @@ fn check_outputs(spec: &Path, options: &Options) -> Result<(), String> {
 }
 
 pub fn run(path: &Path, options: &Options) -> u8 {
+    let Some(threads) = options.threads else {
+        return run_here(path, options);
+    };
+    // A pool of its own, since the global one may already exist; everything the run spreads
+    // (products, cell passes, seeds) goes through rayon, so `install` covers it all.
+    match rayon::ThreadPoolBuilder::new()
+        .num_threads(threads as usize)
+        .build()
+    {
+        Ok(pool) => pool.install(|| run_here(path, options)),
+        Err(error) => usage_error(format!("--threads {threads}: {error}")),
+    }
+}
+
+fn run_here(path: &Path, options: &Options) -> u8 {
     if let Err(message) = check_outputs(path, options) {
         return usage_error(message);
     }
