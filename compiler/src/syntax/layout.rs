@@ -2,10 +2,14 @@
 //! as `print` prints them, one a line, blocks indented by two spaces, with the keywords of
 //! sibling statements padded to one column (`input  steps=5`, `lstm   32`, `data  source=`);
 //! a comment on its own line stays before the statement it preceded, one after code stays
-//! at the end of that line, and runs of blank lines between statements become one.
+//! at the end of that line, and runs of blank lines between statements become one. A
+//! statement written over several lines is printed on one: the comment ending its last line
+//! ends that line, and the others inside it go on their own lines just above it, so that
+//! they stay with it. A leading byte order mark is kept.
 
 use super::ast::Stmt;
 use super::parse;
+use super::parser::BYTE_ORDER_MARK;
 use super::printer::print_items;
 use crate::diagnostic::Diagnostic;
 
@@ -48,14 +52,17 @@ pub fn format(source: &str) -> Result<String, Vec<Diagnostic>> {
     if !diagnostics.is_empty() {
         return Err(diagnostics);
     }
+    // The mark is on no line of its own, so the body's lines number as the source's; the
+    // spans count its bytes, so lines start where they do in the source.
+    let body = source.strip_prefix(BYTE_ORDER_MARK).unwrap_or(source);
     let mut writer = Writer {
         line_starts: std::iter::once(0)
             .chain(source.match_indices('\n').map(|(at, _)| at + 1))
             .collect(),
-        blank: source.lines().map(|l| l.trim().is_empty()).collect(),
-        comments: comments(source),
+        blank: body.lines().map(|l| l.trim().is_empty()).collect(),
+        comments: comments(body),
         next: 0,
-        out: String::new(),
+        out: source[..source.len() - body.len()].to_string(),
         last_line: None,
     };
     writer.siblings(&file.stmts, 0);
@@ -107,17 +114,39 @@ impl Writer {
         }
     }
 
-    /// Writes the comments on lines before `line` on their own lines.
+    /// Writes the comments on lines before `line` on their own lines, with the blank lines
+    /// between them.
     fn comments_before(&mut self, line: usize, indent: usize) {
-        while let Some(comment) = self.comments.get(self.next).filter(|c| c.line < line) {
-            let (at, text) = (comment.line, comment.text.clone());
+        while let Some(at) = self.next_comment_before(line) {
             self.gap(at);
-            self.out.push_str(&"  ".repeat(indent));
-            self.out.push_str(&text);
-            self.out.push('\n');
+            self.comment_line(indent);
             self.last_line = Some(at);
-            self.next += 1;
         }
+    }
+
+    /// Writes the comments inside a statement, on lines before `line`, on their own lines
+    /// without blank lines, so that they stay with the statement that follows them.
+    fn comments_inside(&mut self, line: usize, indent: usize) {
+        while self.next_comment_before(line).is_some() {
+            self.comment_line(indent);
+        }
+    }
+
+    /// The source line of the next comment, if it is before `line`.
+    fn next_comment_before(&self, line: usize) -> Option<usize> {
+        self.comments
+            .get(self.next)
+            .map(|c| c.line)
+            .filter(|&at| at < line)
+    }
+
+    /// Writes the next comment on a line of its own.
+    fn comment_line(&mut self, indent: usize) {
+        let text = self.comments[self.next].text.clone();
+        self.out.push_str(&"  ".repeat(indent));
+        self.out.push_str(&text);
+        self.out.push('\n');
+        self.next += 1;
     }
 
     /// Ends the current line with the comment after code on source line `line`, if any.
@@ -136,8 +165,14 @@ impl Writer {
 
     fn statement(&mut self, stmt: &Stmt, indent: usize, column: usize) {
         let first = self.line_of(stmt.span.start);
+        // The line the statement's printed line stands for: its last, or its `{`'s.
+        let last = match &stmt.block {
+            Some(block) => self.line_of(block.span.start),
+            None => self.line_of(stmt.span.end.saturating_sub(1)),
+        };
         self.comments_before(first, indent);
         self.gap(first);
+        self.comments_inside(last, indent);
         self.out.push_str(&"  ".repeat(indent));
         let keyword = &stmt.keyword.text;
         self.out.push_str(keyword);
@@ -150,14 +185,11 @@ impl Writer {
             print_items(&mut self.out, &stmt.items);
         }
         let Some(block) = &stmt.block else {
-            let last = self.line_of(stmt.span.end.saturating_sub(1));
-            // Comments inside a statement written over several lines follow it.
             self.end_line(last);
-            self.comments_before(last + 1, indent);
             return;
         };
         self.out.push_str(" {");
-        self.end_line(self.line_of(block.span.start));
+        self.end_line(last);
         self.last_line = None;
         self.siblings(&block.stmts, indent + 1);
         let close = self.line_of(block.span.end.saturating_sub(1));

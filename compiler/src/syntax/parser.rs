@@ -15,16 +15,25 @@
 //! ```
 //!
 //! Newlines end statements except inside parentheses; `#` starts a comment to the line end.
+//! A newline is LF or CRLF. A lone CR outside a string is an error, not a third line end,
+//! since diagnostics, the language server and the formatter all count lines by LF, and
+//! reading it as a blank would silently join the two lines it separates. A leading UTF-8
+//! byte order mark is skipped, as editors that write it hide it; spans still count its
+//! three bytes, so they stay offsets into the text as read.
 
 use nom::branch::alt;
 use nom::bytes::complete::{tag, take_while, take_while1};
 use nom::character::complete::{char, digit1, one_of, satisfy};
-use nom::combinator::{opt, recognize};
+use nom::combinator::{opt, peek, recognize};
+use nom::sequence::terminated;
 use nom::{IResult, Parser as _};
 
 use super::ast::{Block, File, Ident, Item, Stmt, Value, ValueKind};
 use crate::diagnostic::Diagnostic;
 use crate::span::Span;
+
+/// The byte order mark some editors write at the start of a UTF-8 file.
+pub(super) const BYTE_ORDER_MARK: char = '\u{feff}';
 
 /// Blocks nest at most this deep; deeper input is refused rather than risking the stack.
 const MAX_DEPTH: usize = 32;
@@ -35,7 +44,7 @@ pub fn parse(source: &str) -> (File, Vec<Diagnostic>) {
         source,
         diagnostics: Vec::new(),
     };
-    let stmts = parser.top_level(source);
+    let stmts = parser.top_level(source.strip_prefix(BYTE_ORDER_MARK).unwrap_or(source));
     (File { stmts }, parser.diagnostics)
 }
 
@@ -378,9 +387,20 @@ impl<'a> Parser<'a> {
         ))
     }
 
-    /// "expected X, found Y" at the start of `input`.
+    /// "expected X, found Y" at the start of `input`. Outside a string no lexeme takes a
+    /// lone CR, so every path the parser takes to one ends here, where it is reported.
     fn expected(&self, what: &str, input: &str) -> Diagnostic {
         let at = self.offset(input);
+        if input.starts_with('\r') && !input.starts_with("\r\n") {
+            return Diagnostic::error(
+                "a carriage return without a line feed",
+                Span::new(at, at + 1),
+                "a lone CR",
+            )
+            .with_help(
+                "end lines with LF or CRLF: save the file with Unix or Windows line endings",
+            );
+        }
         let (found, width) = describe_next(input);
         Diagnostic::error(
             format!("expected {what}, found {found}"),
@@ -409,15 +429,22 @@ fn number(input: &str) -> IResult<&str, &str> {
     .parse(input)
 }
 
+/// A comment stops at a CR too, so that a lone one after it is reported, not commented out.
 fn comment(input: &str) -> IResult<&str, &str> {
-    recognize((char('#'), take_while(|c| c != '\n'))).parse(input)
+    recognize((char('#'), take_while(|c| c != '\n' && c != '\r'))).parse(input)
+}
+
+/// The CR of a CRLF, which leaves the LF to end the line.
+fn crlf_cr(input: &str) -> IResult<&str, char> {
+    terminated(char('\r'), peek(char('\n'))).parse(input)
 }
 
 /// Skips blanks and comments, and newlines too when `newlines` is set.
 fn skip_space(mut input: &str, newlines: bool) -> &str {
     loop {
-        let blank = |c: char| c == ' ' || c == '\t' || c == '\r' || (newlines && c == '\n');
-        let step: IResult<&str, &str> = alt((take_while1(blank), comment)).parse(input);
+        let blank = |c: char| c == ' ' || c == '\t' || (newlines && c == '\n');
+        let step: IResult<&str, &str> =
+            alt((take_while1(blank), comment, recognize(crlf_cr))).parse(input);
         match step {
             Ok((rest, _)) => input = rest,
             Err(_) => return input,

@@ -1,6 +1,9 @@
 //! The `lstmc` binary: exit codes, output streams and several files in one call.
 
-use crate::lstmc;
+use std::os::unix::process::ExitStatusExt as _;
+use std::process::{Command, Stdio};
+
+use crate::{lstmc, repo_root};
 
 #[test]
 fn valid_spec_prints_summary_and_exits_0() {
@@ -94,4 +97,34 @@ fn plan_near_the_memory_bound_fits_in_little_memory() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.ends_with("layer buffers: 2.9 GiB\n"), "{stdout}");
+}
+
+/// A reader that stops early (`lstmc check specs/*.lstm | head`) ends lstmc as it ends other
+/// Unix tools: by SIGPIPE, quietly, whichever command was writing.
+#[test]
+fn a_closed_standard_output_ends_quietly() {
+    let unformatted = std::env::temp_dir().join(format!("lstmc_{}_pipe.lstm", std::process::id()));
+    std::fs::write(&unformatted, "model   m {\n}\n").unwrap();
+    let calls: [&[&str]; 4] = [
+        &["check", "specs/airline.lstm", "specs/encoder_decoder.lstm"],
+        &["check", "--plan", "specs/encoder_decoder.lstm"],
+        &["fmt", "--check", unformatted.to_str().unwrap()],
+        &["--help"],
+    ];
+    for args in calls {
+        // The reading end is closed before lstmc starts, so its first write fails.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(env!("CARGO_BIN_EXE_lstmc"))
+            .args(args)
+            .current_dir(repo_root())
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr, "", "{args:?}");
+        assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{args:?}");
+    }
+    std::fs::remove_file(&unformatted).unwrap();
 }

@@ -5,7 +5,7 @@
 //! insta snapshot beside it. Each is compiled as the `lstmc` binary compiles it, the files
 //! it names read relative to its own folder.
 
-use compiler::{compile, diagnostic};
+use compiler::{compile, diagnostic, syntax};
 
 use crate::{compile_spec, lstm_files, repo_root};
 
@@ -62,6 +62,45 @@ fn several_independent_errors_in_one_run() {
         panic!()
     };
     assert!(diagnostics.len() >= 3, "{diagnostics:#?}");
+}
+
+/// A lone CR is a line end to some editors and to none of the tools that count lines here,
+/// so it is an error at the CR rather than a blank that joins two statements; wherever it
+/// is, even after a comment, which would otherwise hide the line after it.
+#[test]
+fn a_lone_carriage_return_is_an_error_at_it() {
+    for text in [
+        "model m {\n  input steps=1 features=1\n  lstm 4\r  dense 1\n}\n",
+        "model m {\n  input steps=1 features=1 # c\r  lstm 4\n}\n",
+        "model m {\n  input steps=1 features=f(a=1,\r b=2)\n}\n",
+        "model m {\n  input steps=1 features=1\n\r  lstm 4\n}\n",
+    ] {
+        let (_, diagnostics) = syntax::parse(text);
+        let messages: Vec<&String> = diagnostics.iter().map(|d| &d.message).collect();
+        assert_eq!(
+            messages,
+            ["a carriage return without a line feed"],
+            "{text:?}"
+        );
+        let span = diagnostics[0].primary.span;
+        assert_eq!(&text[span.start as usize..span.end as usize], "\r");
+    }
+    let windows = "model m {\r\n  input steps=1 features=1 # c\r\n  lstm 4\r\n}\r\n";
+    assert_eq!(syntax::parse(windows).1, []);
+}
+
+/// A byte order mark is skipped, and spans still count its three bytes, so they point at
+/// what they did without it, three bytes on.
+#[test]
+fn a_byte_order_mark_is_skipped() {
+    let spec = std::fs::read_to_string(repo_root().join("specs/echo_whole.lstm")).unwrap();
+    assert!(compile(format!("\u{feff}{spec}").as_bytes()).result.is_ok());
+    let text = "\u{feff}modle m {\n}\n";
+    let Err(diagnostics) = compile(text.as_bytes()).result else {
+        panic!()
+    };
+    let span = diagnostics[0].primary.span;
+    assert_eq!(&text[span.start as usize..span.end as usize], "modle");
 }
 
 #[test]

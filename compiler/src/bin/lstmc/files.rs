@@ -1,14 +1,24 @@
 //! Files lstmc writes: whole or not at all.
 
+use std::fs::{File, Metadata, OpenOptions};
 use std::io::Write as _;
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 
 /// Writes through a temporary file in the same folder, synced, then renamed over `path`: a
-/// killed run leaves the old file or the new one, never half of one.
+/// killed run leaves the old file or the new one, never half of one. A file already at
+/// `path` keeps its permissions and owner, as it would if written in place; a symbolic link
+/// there is replaced, not followed (`file_to_rewrite` follows one).
 pub fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let existing = std::fs::symlink_metadata(path)
+        .ok()
+        .filter(Metadata::is_file);
     let temporary = temporary_path(path)?;
     let written = (|| {
-        let mut file = std::fs::File::create(&temporary)?;
+        let mut file = File::create(&temporary)?;
+        if let Some(existing) = &existing {
+            keep_owner_and_permissions(&file, existing)?;
+        }
         file.write_all(contents)?;
         file.sync_all()?;
         std::fs::rename(&temporary, path)
@@ -17,6 +27,49 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&temporary);
     }
     written
+}
+
+/// Gives the new `file` the owner and permissions of the `existing` one, before any text is
+/// written, so that a private file's new text is never readable by others.
+fn keep_owner_and_permissions(file: &File, existing: &Metadata) -> std::io::Result<()> {
+    // Only root may give a file to another user, and others only to their own groups;
+    // where the owner cannot be kept the file becomes the writer's, as any file they
+    // create, which is no reason to refuse the write. The owner goes first, since changing
+    // it clears set-id bits that the permissions then restore.
+    let _ = std::os::unix::fs::fchown(file, Some(existing.uid()), Some(existing.gid()));
+    file.set_permissions(existing.permissions())
+}
+
+/// The file to rewrite for the existing file at `path`, or why it must not be: a symbolic
+/// link is followed, so that the file it points to is rewritten and the link stays one.
+pub fn file_to_rewrite(path: &Path) -> Result<PathBuf, String> {
+    let cannot = |why: String| format!("cannot write {}: {why}", path.display());
+    let target = std::fs::canonicalize(path).map_err(|error| cannot(error.to_string()))?;
+    let metadata = std::fs::metadata(&target).map_err(|error| cannot(error.to_string()))?;
+    // Read from the bits rather than tried, since root may write any file: a file its
+    // owner marked read-only is kept as it is for everyone.
+    if metadata.permissions().readonly() {
+        return Err(cannot(
+            "the file is read-only; make it writable (chmod u+w) to format it".to_string(),
+        ));
+    }
+    // The rename needs only the folder to be writable, so the file's own permission is
+    // asked by opening it for writing, which changes nothing.
+    OpenOptions::new()
+        .write(true)
+        .open(&target)
+        .map_err(|error| cannot(error.to_string()))?;
+    // A new file renamed over one of several names would leave the others with the old
+    // text, and writing in place could leave a half-written file if interrupted. Both break
+    // what a user expects, so the file is refused and the user chooses.
+    if metadata.nlink() > 1 {
+        return Err(cannot(format!(
+            "it has {} hard links, which rewriting it would split; format a copy and copy it \
+             back over the file (cp writes in place)",
+            metadata.nlink()
+        )));
+    }
+    Ok(target)
 }
 
 /// The temporary file `write_atomically` writes `path` through.

@@ -1,12 +1,14 @@
 //! `lstmc fmt FILE...`: rewrites specs in the canonical layout (atomically), or with
 //! `--check` rewrites nothing, shows how each unformatted file would change and exits 1.
+//! A link is followed and the file it names rewritten; a read-only file, and one with
+//! other hard links, is refused.
 
 use std::path::Path;
 
 use compiler::syntax::format;
 use similar::TextDiff;
 
-use crate::files::write_atomically;
+use crate::files::{file_to_rewrite, write_atomically};
 use crate::{report_errors, EXIT_SPEC_ERRORS, EXIT_USAGE_OR_IO};
 
 pub fn fmt(files: &[std::path::PathBuf], check: bool) -> u8 {
@@ -42,10 +44,14 @@ fn fmt_one(path: &Path, check: bool) -> u8 {
         print!("{}", diff(path, &source, &formatted));
         return EXIT_SPEC_ERRORS;
     }
-    match write_atomically(path, formatted.as_bytes()) {
+    let written = file_to_rewrite(path).and_then(|target| {
+        write_atomically(&target, formatted.as_bytes())
+            .map_err(|error| format!("cannot write {}: {error}", path.display()))
+    });
+    match written {
         Ok(()) => 0,
-        Err(error) => {
-            eprintln!("error: cannot write {}: {error}", path.display());
+        Err(message) => {
+            eprintln!("error: {message}");
             EXIT_USAGE_OR_IO
         }
     }

@@ -122,6 +122,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    end_quietly_on_a_closed_pipe();
     let cli = Cli::parse();
     match cli.command {
         Command::Check { files, graph, plan } => {
@@ -159,6 +160,16 @@ fn main() -> ExitCode {
         Command::Export { file, load, output } => {
             ExitCode::from(export::export(&file, &load, &output))
         }
+    }
+}
+
+/// Rust starts programs with SIGPIPE ignored, so that writing to a closed pipe (`lstmc check
+/// specs/*.lstm | head`) is an error, which `print!` turns into a panic. Its default action
+/// ends the process quietly instead, as it ends other Unix tools.
+fn end_quietly_on_a_closed_pipe() {
+    // SAFETY: no other thread exists yet, and the default action runs no code of ours.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
