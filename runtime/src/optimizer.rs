@@ -10,6 +10,8 @@ use kernels::adam::{adam_update, AdamConfig, AdamStep, AdamWConfig};
 use kernels::rmsprop::{rmsprop_update, RmspropConfig, RmspropStep};
 use kernels::sgd::{sgd_update, SgdConfig, SgdStep};
 
+use rayon::prelude::*;
+
 use crate::model::Tensor;
 
 /// An update rule and its settings, with Keras' formulas.
@@ -183,13 +185,23 @@ impl Optimizer {
     }
 }
 
+/// Above this many parameters, Adam updates the tensors on rayon's threads, one tensor a
+/// task: each element's update is its own, so the bits do not depend on the threads. Its
+/// division and square root make it a tenth of the encoder-decoder's step.
+const PARALLEL_MIN_PARAMETERS: usize = 1 << 16;
+
 /// Adam's or AdamW's update, as `step` says, with the first two slots as the moments.
 fn adam_pass(tensors: &mut [Tensor], slots: &mut &mut [Slot], step: AdamStep) {
-    let mut m = next_slot(slots, true);
-    let mut v = next_slot(slots, true);
-    for (k, tensor) in tensors.iter_mut().enumerate() {
-        let (m, v) = (buffer(&mut m, k), buffer(&mut v, k));
+    let m = next_slot(slots, true).expect("Adam keeps its first moments");
+    let v = next_slot(slots, true).expect("Adam keeps its second moments");
+    let update = |((tensor, m), v): ((&mut Tensor, &mut Vec<f32>), &mut Vec<f32>)| {
         adam_update(&mut tensor.value, &tensor.grad, m, v, step);
+    };
+    let parameters: usize = tensors.iter().map(|tensor| tensor.value.len()).sum();
+    if parameters >= PARALLEL_MIN_PARAMETERS {
+        tensors.par_iter_mut().zip(m).zip(v).for_each(update);
+    } else {
+        tensors.iter_mut().zip(m).zip(v).for_each(update);
     }
 }
 

@@ -47,10 +47,13 @@ fn main() -> ExitCode {
         };
         let mut trainer = Trainer::new(&shape.plan_with(layers));
         let first_batch: Vec<usize> = (0..shape.batch).collect();
-        let (median, reps) = median_step(
-            || trainer.step(&first_batch),
-            Duration::from_secs_f64(seconds),
-        );
+        let pool = rayon::ThreadPoolBuilder::new().build().unwrap();
+        let (median, reps) = pool.install(|| {
+            median_step(
+                || trainer.step(&first_batch),
+                Duration::from_secs_f64(seconds),
+            )
+        });
         println!("{name} {median:e} {reps}");
     }
     ExitCode::SUCCESS

@@ -52,6 +52,11 @@ const RUN: &[Bad] = &[
     bad("--checkpoint-every", "", FILES),
     bad("--checkpoint-every", "half", FILES),
     bad("--checkpoint-every", "18446744073709551616", FILES),
+    bad("--threads", "0", FILES),
+    bad("--threads", "-1", FILES),
+    bad("--threads", "", FILES),
+    bad("--threads", "1.5", FILES),
+    bad("--threads", "1025", FILES),
 ];
 
 /// `lstmc predict`'s numeric options, for a series (`OUT` stands for the `--output` file,

@@ -118,17 +118,18 @@ fn check_outputs(spec: &Path, options: &Options) -> Result<(), String> {
 }
 
 pub fn run(path: &Path, options: &Options) -> u8 {
-    let Some(threads) = options.threads else {
-        return run_here(path, options);
-    };
-    // A pool of its own, since the global one may already exist; everything the run spreads
-    // (products, cell passes, seeds) goes through rayon, so `install` covers it all.
+    // The whole run inside the pool: a product spread from one of its workers starts on that
+    // worker at once while the others steal, where one spread from outside waits for a
+    // sleeping worker to wake, at every call. Everything the run spreads (products, cell
+    // passes, seeds) goes through rayon, so `install` covers it all. 0 threads is rayon's
+    // default: `RAYON_NUM_THREADS`, or one a core.
+    let threads = options.threads.unwrap_or(0);
     match rayon::ThreadPoolBuilder::new()
         .num_threads(threads as usize)
         .build()
     {
         Ok(pool) => pool.install(|| run_here(path, options)),
-        Err(error) => usage_error(format!("--threads {threads}: {error}")),
+        Err(error) => usage_error(format!("cannot start {threads} threads: {error}")),
     }
 }
 
