@@ -1,21 +1,25 @@
 //! `lstmc lsp`: a Language Server Protocol server over stdio (rust-analyzer's `lsp-server`
 //! with `lsp-types`). It holds each open spec's text, and answers from `compiler::ide`:
-//! diagnostics published on open and on every change, inlay hints, hover, completion and
-//! formatting. Positions are UTF-16, LSP's default.
+//! diagnostics published on open and on every change (and cleared on close), inlay hints,
+//! hover, completion and formatting. Positions are UTF-16, LSP's default. A request it
+//! cannot read is answered with an error and a notification it cannot read is skipped,
+//! so that one bad message does not end the session.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use compiler::ide::{self, LineIndex, Position};
-use compiler::load::Folder;
-use lsp_server::{Connection, Message, Notification, Request, Response};
+use compiler::load::{Files, Folder, Unreadable};
+use lsp_server::{Connection, ErrorCode, Message, Notification, Request, Response, ResponseError};
 use lsp_types::notification::{
-    DidChangeTextDocument, DidCloseTextDocument, DidOpenTextDocument, Notification as _,
-    PublishDiagnostics,
+    DidChangeTextDocument, DidCloseTextDocument, DidOpenTextDocument, Exit,
+    Notification as LspNotification, PublishDiagnostics,
 };
-use lsp_types::request::{Completion, Formatting, HoverRequest, InlayHintRequest, Request as _};
+use lsp_types::request::{
+    Completion, Formatting, HoverRequest, InlayHintRequest, Request as LspRequest, Shutdown,
+};
 use lsp_types::{
-    CompletionItem, CompletionItemKind, CompletionResponse, Diagnostic,
+    CompletionItem, CompletionItemKind, CompletionOptions, CompletionResponse, Diagnostic,
     DiagnosticRelatedInformation, DiagnosticSeverity, Hover, HoverContents, InlayHint,
     InlayHintLabel, Location, MarkupContent, MarkupKind, OneOf, PublishDiagnosticsParams, Range,
     ServerCapabilities, TextDocumentSyncCapability, TextDocumentSyncKind, TextEdit, Uri,
@@ -25,9 +29,14 @@ use crate::EXIT_USAGE_OR_IO;
 
 type Failure = Box<dyn std::error::Error + Send + Sync>;
 
+/// The exit code when the client ends the session without `shutdown` first: the LSP
+/// specification's for `exit` before `shutdown`, and a client gone without either.
+const EXIT_WITHOUT_SHUTDOWN: u8 = 1;
+
 pub fn lsp() -> u8 {
     match serve() {
-        Ok(()) => 0,
+        Ok(true) => 0,
+        Ok(false) => EXIT_WITHOUT_SHUTDOWN,
         Err(error) => {
             eprintln!("error: lstmc lsp: {error}");
             EXIT_USAGE_OR_IO
@@ -35,12 +44,19 @@ pub fn lsp() -> u8 {
     }
 }
 
-fn serve() -> Result<(), Failure> {
+/// Serves until `exit` or the end of the input; whether `shutdown` came first.
+fn serve() -> Result<bool, Failure> {
     let (connection, io_threads) = Connection::stdio();
+    let completion = CompletionOptions {
+        // A word's place is known once its `=`, the space before it or its call's `(` is.
+        trigger_characters: Some(["=", " ", "("].map(String::from).to_vec()),
+        ..CompletionOptions::default()
+    };
     let capabilities = ServerCapabilities {
+        // The whole text with every change: a spec is small, and is compiled whole anyway.
         text_document_sync: Some(TextDocumentSyncCapability::Kind(TextDocumentSyncKind::FULL)),
         hover_provider: Some(lsp_types::HoverProviderCapability::Simple(true)),
-        completion_provider: Some(lsp_types::CompletionOptions::default()),
+        completion_provider: Some(completion),
         document_formatting_provider: Some(OneOf::Left(true)),
         inlay_hint_provider: Some(OneOf::Left(true)),
         ..Default::default()
@@ -49,40 +65,55 @@ fn serve() -> Result<(), Failure> {
     let mut server = Server {
         connection: &connection,
         documents: HashMap::new(),
+        shut_down: false,
     };
+    // Not `Connection::handle_shutdown`: it ends the session on any message after
+    // `shutdown` but `exit`, where a request should be refused and the session go on.
     for message in &connection.receiver {
         match message {
-            Message::Request(request) => {
-                if connection.handle_shutdown(&request)? {
-                    break;
-                }
-                server.request(request)?;
-            }
+            Message::Request(request) => server.request(request)?,
+            Message::Notification(notification) if notification.method == Exit::METHOD => break,
             Message::Notification(notification) => server.notification(notification)?,
             Message::Response(_) => {}
         }
     }
+    let shut_down = server.shut_down;
     drop(server);
     drop(connection);
     io_threads.join()?;
-    Ok(())
+    Ok(shut_down)
 }
 
 struct Server<'a> {
     connection: &'a Connection,
     /// Each open document's text.
     documents: HashMap<Uri, String>,
+    /// Whether `shutdown` was asked: then only `exit` is expected.
+    shut_down: bool,
 }
 
-/// The folder a spec's data paths are read from: its own, for a file.
-fn folder_of(uri: &Uri) -> Folder {
+/// The folder a file's data paths are read from, its own; none for a document that is not a
+/// file (an editor's unsaved `untitled:` buffer).
+fn folder_of(uri: &Uri) -> Option<Folder> {
     let is_file = uri.scheme().is_some_and(|scheme| scheme.as_str() == "file");
-    let path = is_file.then(|| uri.path().as_estr().decode().into_string_lossy());
-    let folder = path
-        .as_deref()
-        .and_then(|p| std::path::Path::new(p).parent())
-        .map_or_else(|| PathBuf::from("."), PathBuf::from);
-    Folder(folder)
+    let path = is_file.then(|| uri.path().as_estr().decode().into_string_lossy())?;
+    Some(Folder::of(Path::new(path.as_ref())))
+}
+
+/// The data files of a spec that is not saved: an absolute path is read as it is, a
+/// relative one leads nowhere, there being no spec's folder to start from.
+struct Unsaved;
+
+impl Files for Unsaved {
+    fn read(&self, path: &str, limit: u64) -> Result<Vec<u8>, Unreadable> {
+        if Path::new(path).is_absolute() {
+            return Folder(PathBuf::new()).read(path, limit);
+        }
+        Err(Unreadable::new(
+            "the spec is not saved, so it has no folder to read a relative path from",
+            "save the spec (its data paths are relative to its own folder), or write an absolute path",
+        ))
+    }
 }
 
 fn lsp_position(position: Position) -> lsp_types::Position {
@@ -100,40 +131,86 @@ fn our_position(position: lsp_types::Position) -> Position {
     }
 }
 
+/// A request's parameters, or the InvalidParams error that says why they are not.
+fn params<R: LspRequest>(params: serde_json::Value) -> Result<R::Params, ResponseError> {
+    serde_json::from_value(params)
+        .map_err(|error| refusal(ErrorCode::InvalidParams, format!("{}: {error}", R::METHOD)))
+}
+
+/// A request's result, as JSON.
+fn reply<R: LspRequest>(result: R::Result) -> Result<serde_json::Value, ResponseError> {
+    serde_json::to_value(result)
+        .map_err(|error| refusal(ErrorCode::InternalError, error.to_string()))
+}
+
+fn refusal(code: ErrorCode, message: String) -> ResponseError {
+    ResponseError {
+        code: code as i32,
+        message,
+        data: None,
+    }
+}
+
 impl Server<'_> {
     fn notification(&mut self, notification: Notification) -> Result<(), Failure> {
+        if self.shut_down {
+            return Ok(());
+        }
         match notification.method.as_str() {
             DidOpenTextDocument::METHOD => {
-                let params: lsp_types::DidOpenTextDocumentParams =
-                    serde_json::from_value(notification.params)?;
+                let Some(params) = self.read::<DidOpenTextDocument>(notification.params) else {
+                    return Ok(());
+                };
                 let document = params.text_document;
                 self.documents.insert(document.uri.clone(), document.text);
                 self.publish(&document.uri)
             }
             DidChangeTextDocument::METHOD => {
-                let params: lsp_types::DidChangeTextDocumentParams =
-                    serde_json::from_value(notification.params)?;
+                let Some(params) = self.read::<DidChangeTextDocument>(notification.params) else {
+                    return Ok(());
+                };
                 // Full synchronisation: the last change is the whole text.
-                if let Some(change) = params.content_changes.into_iter().last() {
-                    let uri = params.text_document.uri;
-                    self.documents.insert(uri.clone(), change.text);
-                    self.publish(&uri)?;
+                let Some(change) = params.content_changes.into_iter().last() else {
+                    return Ok(());
+                };
+                if change.range.is_some() {
+                    eprintln!("lstmc lsp: a change of a range is skipped: the server asked for whole texts");
+                    return Ok(());
                 }
-                Ok(())
+                let uri = params.text_document.uri;
+                self.documents.insert(uri.clone(), change.text);
+                self.publish(&uri)
             }
             DidCloseTextDocument::METHOD => {
-                let params: lsp_types::DidCloseTextDocumentParams =
-                    serde_json::from_value(notification.params)?;
-                self.documents.remove(&params.text_document.uri);
-                Ok(())
+                let Some(params) = self.read::<DidCloseTextDocument>(notification.params) else {
+                    return Ok(());
+                };
+                let uri = params.text_document.uri;
+                self.documents.remove(&uri);
+                // A closed spec's diagnostics would otherwise stay in the editor's list.
+                self.send_diagnostics(&uri, Vec::new())
             }
             _ => Ok(()),
         }
     }
 
+    /// A notification's parameters; none, said on standard error, when they cannot be read.
+    fn read<N: LspNotification>(&self, params: serde_json::Value) -> Option<N::Params> {
+        match serde_json::from_value(params) {
+            Ok(params) => Some(params),
+            Err(error) => {
+                eprintln!("lstmc lsp: {} skipped: {error}", N::METHOD);
+                None
+            }
+        }
+    }
+
     fn compiled(&self, uri: &Uri) -> Option<compiler::Compiled> {
-        let text = self.documents.get(uri)?;
-        Some(compiler::compile_with(text.as_bytes(), &folder_of(uri)))
+        let bytes = self.documents.get(uri)?.as_bytes();
+        Some(match folder_of(uri) {
+            Some(folder) => compiler::compile_with(bytes, &folder),
+            None => compiler::compile_with(bytes, &Unsaved),
+        })
     }
 
     fn publish(&self, uri: &Uri) -> Result<(), Failure> {
@@ -159,6 +236,10 @@ impl Server<'_> {
                 ..Default::default()
             })
             .collect();
+        self.send_diagnostics(uri, diagnostics)
+    }
+
+    fn send_diagnostics(&self, uri: &Uri, diagnostics: Vec<Diagnostic>) -> Result<(), Failure> {
         let params = PublishDiagnosticsParams::new(uri.clone(), diagnostics, None);
         let notification = Notification::new(PublishDiagnostics::METHOD.into(), params);
         self.connection.sender.send(notification.into())?;
@@ -166,54 +247,65 @@ impl Server<'_> {
     }
 
     fn request(&mut self, request: Request) -> Result<(), Failure> {
-        let id = request.id.clone();
-        let result = match request.method.as_str() {
-            HoverRequest::METHOD => self.hover(request.params)?,
-            Completion::METHOD => self.completion(request.params)?,
-            Formatting::METHOD => self.formatting(request.params)?,
-            InlayHintRequest::METHOD => self.inlay_hints(request.params)?,
-            _ => {
-                let message = format!("lstmc lsp does not answer {}", request.method);
-                return self.respond(Response::new_err(
-                    id,
-                    lsp_server::ErrorCode::MethodNotFound as i32,
-                    message,
-                ));
-            }
+        let response = Response {
+            id: request.id,
+            response_result: self.answer(&request.method, request.params),
         };
-        self.respond(Response::new_ok(id, result))
-    }
-
-    fn respond(&self, response: Response) -> Result<(), Failure> {
         self.connection.sender.send(response.into())?;
         Ok(())
     }
 
-    fn hover(&self, params: serde_json::Value) -> Result<serde_json::Value, Failure> {
-        let params: lsp_types::HoverParams = serde_json::from_value(params)?;
+    fn answer(
+        &mut self,
+        method: &str,
+        payload: serde_json::Value,
+    ) -> Result<serde_json::Value, ResponseError> {
+        if self.shut_down {
+            let message = format!("{method} after shutdown: only exit is expected");
+            return Err(refusal(ErrorCode::InvalidRequest, message));
+        }
+        match method {
+            Shutdown::METHOD => {
+                self.shut_down = true;
+                reply::<Shutdown>(())
+            }
+            HoverRequest::METHOD => {
+                reply::<HoverRequest>(self.hover(params::<HoverRequest>(payload)?))
+            }
+            Completion::METHOD => {
+                reply::<Completion>(self.completion(params::<Completion>(payload)?))
+            }
+            Formatting::METHOD => {
+                reply::<Formatting>(self.formatting(params::<Formatting>(payload)?))
+            }
+            InlayHintRequest::METHOD => {
+                reply::<InlayHintRequest>(self.inlay_hints(params::<InlayHintRequest>(payload)?))
+            }
+            _ => {
+                let message = format!("lstmc lsp does not answer {method}");
+                Err(refusal(ErrorCode::MethodNotFound, message))
+            }
+        }
+    }
+
+    fn hover(&self, params: lsp_types::HoverParams) -> Option<Hover> {
         let at = params.text_document_position_params;
-        let Some(compiled) = self.compiled(&at.text_document.uri) else {
-            return Ok(serde_json::Value::Null);
-        };
+        let compiled = self.compiled(&at.text_document.uri)?;
         let offset = LineIndex::new(&compiled.text).offset(our_position(at.position));
-        let hover = ide::hover(&compiled, offset).map(|value| Hover {
+        let value = ide::hover(&compiled, offset)?;
+        Some(Hover {
             contents: HoverContents::Markup(MarkupContent {
                 kind: MarkupKind::Markdown,
                 value,
             }),
             range: None,
-        });
-        Ok(serde_json::to_value(hover)?)
+        })
     }
 
-    /// After `option=`, the option's values; elsewhere every word of the language, each
-    /// with its syntax and meaning.
-    fn completion(&self, params: serde_json::Value) -> Result<serde_json::Value, Failure> {
-        let params: lsp_types::CompletionParams = serde_json::from_value(params)?;
+    /// The words that fit where the cursor is, each with its syntax and meaning.
+    fn completion(&self, params: lsp_types::CompletionParams) -> Option<CompletionResponse> {
         let at = params.text_document_position;
-        let Some(text) = self.documents.get(&at.text_document.uri) else {
-            return Ok(serde_json::Value::Null);
-        };
+        let text = self.documents.get(&at.text_document.uri)?;
         let offset = LineIndex::new(text).offset(our_position(at.position));
         let items: Vec<CompletionItem> = ide::completions(text, offset)
             .into_iter()
@@ -228,30 +320,25 @@ impl Server<'_> {
                 ..Default::default()
             })
             .collect();
-        Ok(serde_json::to_value(CompletionResponse::Array(items))?)
+        Some(CompletionResponse::Array(items))
     }
 
-    fn formatting(&self, params: serde_json::Value) -> Result<serde_json::Value, Failure> {
-        let params: lsp_types::DocumentFormattingParams = serde_json::from_value(params)?;
-        let Some(text) = self.documents.get(&params.text_document.uri) else {
-            return Ok(serde_json::Value::Null);
-        };
+    /// The edit `lstmc fmt` would make: none for a formatted spec.
+    fn formatting(&self, params: lsp_types::DocumentFormattingParams) -> Option<Vec<TextEdit>> {
+        let text = self.documents.get(&params.text_document.uri)?;
         // A spec that does not parse is left as it is; its diagnostics say why.
-        let Ok(formatted) = compiler::syntax::format(text) else {
-            return Ok(serde_json::Value::Null);
-        };
+        let formatted = compiler::syntax::format(text).ok()?;
+        if formatted == *text {
+            return Some(Vec::new());
+        }
         let index = LineIndex::new(text);
         let whole = (index.position(0), index.position(text.len()));
-        let edits = vec![TextEdit::new(lsp_range(whole), formatted)];
-        Ok(serde_json::to_value(edits)?)
+        Some(vec![TextEdit::new(lsp_range(whole), formatted)])
     }
 
-    fn inlay_hints(&self, params: serde_json::Value) -> Result<serde_json::Value, Failure> {
-        let params: lsp_types::InlayHintParams = serde_json::from_value(params)?;
-        let Some(compiled) = self.compiled(&params.text_document.uri) else {
-            return Ok(serde_json::Value::Null);
-        };
-        let hints: Vec<InlayHint> = ide::inlay_hints(&compiled)
+    fn inlay_hints(&self, params: lsp_types::InlayHintParams) -> Option<Vec<InlayHint>> {
+        let compiled = self.compiled(&params.text_document.uri)?;
+        let hints = ide::inlay_hints(&compiled)
             .into_iter()
             .map(|hint| InlayHint {
                 position: lsp_position(hint.position),
@@ -264,6 +351,6 @@ impl Server<'_> {
                 data: None,
             })
             .collect();
-        Ok(serde_json::to_value(hints)?)
+        Some(hints)
     }
 }
