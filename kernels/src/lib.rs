@@ -26,6 +26,7 @@ pub mod gather;
 pub mod gemm;
 pub mod generic;
 pub mod gru;
+pub mod isa;
 mod lanes;
 pub mod lstm;
 pub mod packed;

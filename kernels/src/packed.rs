@@ -25,6 +25,7 @@ use wide::f32x8;
 
 use crate::denormal::FlushDenormals;
 use crate::gemm::{Mat, MatMut, PARALLEL_MIN_MACS};
+pub use crate::isa::Isa;
 use crate::lanes::{load_raw, read8, store_raw, transpose_block, SharedOut};
 
 /// Columns of B per panel: two `f32x8`.
@@ -35,36 +36,6 @@ const MR: usize = 6;
 /// (4 cycles of latency, 2 FMAs a cycle) that keep both FMA units busy.
 const MR_512: usize = 12;
 
-/// The micro-kernel's instruction set.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Isa {
-    Avx2,
-    Avx512,
-}
-
-impl Isa {
-    /// AVX-512 when this CPU has it. std caches the CPUID answer, so this is a load and a test.
-    pub fn best() -> Isa {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            Isa::Avx512
-        } else {
-            Isa::Avx2
-        }
-    }
-
-    /// Whether this CPU runs it.
-    pub fn runs_here(self) -> bool {
-        self == Isa::Avx2 || Isa::best() == Isa::Avx512
-    }
-
-    /// Every instruction set this CPU runs, for tests that compare them.
-    pub fn available() -> Vec<Isa> {
-        match Isa::best() {
-            Isa::Avx512 => vec![Isa::Avx2, Isa::Avx512],
-            Isa::Avx2 => vec![Isa::Avx2],
-        }
-    }
-}
 /// Rows of k per block: a 32 KiB panel block, read from L1 and L2. Up to a hidden size of 512,
 /// `h·W_hh` is one block, so each tile of C is loaded and stored once, not once per block:
 /// 256 rows ran 64×512×2048 at 71-79 GFLOP/s here, 512 rows at 81-87 (best of 300).
