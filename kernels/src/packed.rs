@@ -13,7 +13,8 @@
 //!
 //! Where the CPU has AVX-512 (checked once, at run time: the binary itself targets AVX2), a
 //! second micro-kernel holds a panel's 16 columns in one 512-bit register and up to `MR_512`
-//! = 12 rows of C, twice the FMAs an instruction of the AVX2 kernel's. Both compute every
+//! = 12 rows of C, twice the FMAs an instruction of the AVX2 kernel's; with B packed once, it
+//! takes two panels at a time (24 accumulators), so that each broadcast of A feeds two FMAs. Both compute every
 //! element of C as the same chain of fused multiply-adds over k, from zero, then added to C,
 //! so they give the same bits; which one runs changes the speed only.
 //!
@@ -154,20 +155,30 @@ pub fn gemm_packed_on(isa: Isa, c: &mut MatMut, a: Mat, b: &PackedMat, accumulat
     }
     let out = SharedOut::new(c.data);
     let (m, row_stride) = (c.rows, c.row_stride);
-    let run = |panel: usize| {
+    let panels = b.n.div_ceil(NR);
+    let panel_data = |panel: usize| &b.data[panel * b.k * NR..(panel + 1) * b.k * NR];
+    // AVX-512 multiplies two panels a task, each broadcast of A feeding both.
+    let per_task = if isa == Isa::Avx512 { 2 } else { 1 };
+    let run = |task: usize| {
         let _ftz = FlushDenormals::new();
-        let panel_data = &b.data[panel * b.k * NR..(panel + 1) * b.k * NR];
+        let first = task * per_task;
         for (k0, k1) in k_blocks(b.k) {
-            let block = &panel_data[k0 * NR..k1 * NR];
-            let tile = Tile::new(row_stride, b.n, panel, (k0, k1), accumulate || k0 > 0);
-            tile.rows(isa, out, m, a, block);
+            let tile = |panel| Tile::new(row_stride, b.n, panel, (k0, k1), accumulate || k0 > 0);
+            let block = |panel| &panel_data(panel)[k0 * NR..k1 * NR];
+            if per_task == 2 && first + 1 < panels {
+                let (left, right) = (tile(first), tile(first + 1));
+                // SAFETY: `per_task` is 2 only for AVX-512, which `isa.runs_here()` checked.
+                unsafe { left.rows_pair_avx512(&right, out, m, a, block(first), block(first + 1)) };
+            } else {
+                tile(first).rows(isa, out, m, a, block(first));
+            }
         }
     };
-    let panels = b.n.div_ceil(NR);
+    let tasks = panels.div_ceil(per_task);
     if m * b.n * b.k >= PARALLEL_MIN_MACS {
-        (0..panels).into_par_iter().for_each(run);
+        (0..tasks).into_par_iter().for_each(run);
     } else {
-        (0..panels).for_each(run);
+        (0..tasks).for_each(run);
     }
 }
 
@@ -418,6 +429,120 @@ impl Tile {
         }
     }
 
+    /// `rows_avx512` for this panel and `right`, the next, at once: two accumulators a row,
+    /// each broadcast of A feeding both.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn rows_pair_avx512(
+        &self,
+        right: &Tile,
+        c: SharedOut,
+        m: usize,
+        a: Mat,
+        block: &[f32],
+        right_block: &[f32],
+    ) {
+        let mut row = 0;
+        let blocks = (block, right_block);
+        for rows in tile_rows(m, MR_512) {
+            // SAFETY (each): the caller's AVX-512F; the tiles lie in C as for `run`.
+            unsafe {
+                match rows {
+                    1 => self.run_pair_avx512::<1>(right, c, a, blocks, row),
+                    2 => self.run_pair_avx512::<2>(right, c, a, blocks, row),
+                    3 => self.run_pair_avx512::<3>(right, c, a, blocks, row),
+                    4 => self.run_pair_avx512::<4>(right, c, a, blocks, row),
+                    5 => self.run_pair_avx512::<5>(right, c, a, blocks, row),
+                    6 => self.run_pair_avx512::<6>(right, c, a, blocks, row),
+                    7 => self.run_pair_avx512::<7>(right, c, a, blocks, row),
+                    8 => self.run_pair_avx512::<8>(right, c, a, blocks, row),
+                    9 => self.run_pair_avx512::<9>(right, c, a, blocks, row),
+                    10 => self.run_pair_avx512::<10>(right, c, a, blocks, row),
+                    11 => self.run_pair_avx512::<11>(right, c, a, blocks, row),
+                    _ => self.run_pair_avx512::<MR_512>(right, c, a, blocks, row),
+                }
+            }
+            row += rows;
+        }
+    }
+
+    /// `run_avx512` for two panels: the same chain of multiply-adds for every element.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn run_pair_avx512<const R: usize>(
+        &self,
+        right: &Tile,
+        c: SharedOut,
+        a: Mat,
+        (block, right_block): (&[f32], &[f32]),
+        row: usize,
+    ) {
+        use std::arch::x86_64::{
+            _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps,
+        };
+        let mut acc = [[_mm512_setzero_ps(); 2]; R];
+        let len = self.k1 - self.k0;
+        assert!(len * NR <= block.len() && len * NR <= right_block.len());
+        assert!(
+            row + R <= a.rows && self.k1 <= a.cols && (right.k0, right.k1) == (self.k0, self.k1)
+        );
+        let (a_ptr, b_ptr, right_ptr) = (a.data.as_ptr(), block.as_ptr(), right_block.as_ptr());
+        for p in 0..len {
+            // SAFETY: p < len and the asserts above bound every read.
+            let (b0, b1) = unsafe {
+                (
+                    _mm512_loadu_ps(b_ptr.add(p * NR)),
+                    _mm512_loadu_ps(right_ptr.add(p * NR)),
+                )
+            };
+            let at = (self.k0 + p) * a.col_stride;
+            for (r, pair) in acc.iter_mut().enumerate() {
+                let a_value = _mm512_set1_ps(unsafe { *a_ptr.add((row + r) * a.row_stride + at) });
+                pair[0] = _mm512_fmadd_ps(a_value, b0, pair[0]);
+                pair[1] = _mm512_fmadd_ps(a_value, b1, pair[1]);
+            }
+        }
+        for (r, pair) in acc.iter().enumerate() {
+            // SAFETY: the caller's AVX-512F; each tile lies in C.
+            unsafe {
+                self.store_avx512(c, row + r, pair[0]);
+                right.store_avx512(c, row + r, pair[1]);
+            }
+        }
+    }
+
+    /// Row `row` of this tile's columns of C `(+)= sum`, masked to its width.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F, and the row lie in C.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn store_avx512(&self, c: SharedOut, row: usize, sum: std::arch::x86_64::__m512) {
+        use std::arch::x86_64::{
+            __mmask16, _mm512_add_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps,
+        };
+        let mask: __mmask16 = if self.width >= NR {
+            u16::MAX
+        } else {
+            (1 << self.width) - 1
+        };
+        // SAFETY: inside C (see `run`); masked lanes are neither read nor written.
+        unsafe {
+            let at = c.at(row * self.c_row_stride + self.col);
+            let value = if self.accumulate {
+                _mm512_add_ps(_mm512_maskz_loadu_ps(mask, at), sum)
+            } else {
+                sum
+            };
+            _mm512_mask_storeu_ps(at, mask, value);
+        }
+    }
+
     /// `run` with one 512-bit accumulator a row: the same fused multiply-adds, lane for lane,
     /// in the same order, so the same bits.
     ///
@@ -427,8 +552,7 @@ impl Tile {
     #[inline]
     unsafe fn run_avx512<const R: usize>(&self, c: SharedOut, a: Mat, block: &[f32], row: usize) {
         use std::arch::x86_64::{
-            __mmask16, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_storeu_ps,
-            _mm512_maskz_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps,
+            _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps,
         };
         let mut acc = [_mm512_setzero_ps(); R];
         let len = self.k1 - self.k0;
@@ -443,22 +567,9 @@ impl Tile {
                 *sum = _mm512_fmadd_ps(a_value, b, *sum);
             }
         }
-        let mask: __mmask16 = if self.width >= NR {
-            u16::MAX
-        } else {
-            (1 << self.width) - 1
-        };
         for (r, &sum) in acc.iter().enumerate() {
-            // SAFETY: inside C (see `run`); masked lanes are neither read nor written.
-            unsafe {
-                let at = c.at((row + r) * self.c_row_stride + self.col);
-                let value = if self.accumulate {
-                    _mm512_add_ps(_mm512_maskz_loadu_ps(mask, at), sum)
-                } else {
-                    sum
-                };
-                _mm512_mask_storeu_ps(at, mask, value);
-            }
+            // SAFETY: the caller's AVX-512F; the row lies in C (see `run`).
+            unsafe { self.store_avx512(c, row + r, sum) };
         }
     }
 }
