@@ -4,7 +4,9 @@
 //! microcode at 10-100x the cost of a normal operation. `FlushDenormals` sets the MXCSR
 //! flush-to-zero and denormals-are-zero bits for the current thread and restores the caller's
 //! MXCSR when dropped. MXCSR is per thread: every rayon task that runs a hot loop takes its
-//! own guard.
+//! own guard. A thread that runs nothing but training sets them for good (`flush_for_good`),
+//! so that code between kernels, and tasks a worker picks up while a guard of another task
+//! is active, all round the same way.
 
 /// FTZ (bit 15) and DAZ (bit 6) of MXCSR.
 #[cfg(target_arch = "x86_64")]
@@ -29,6 +31,17 @@ impl FlushDenormals {
         }
         #[cfg(not(target_arch = "x86_64"))]
         FlushDenormals {}
+    }
+}
+
+/// Sets flush-to-zero and denormals-are-zero on this thread until it ends.
+#[allow(deprecated)]
+pub fn flush_for_good() {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_getcsr, _mm_setcsr};
+        // SAFETY: as in `FlushDenormals::new`.
+        unsafe { _mm_setcsr(_mm_getcsr() | FTZ_DAZ) };
     }
 }
 

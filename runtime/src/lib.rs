@@ -14,5 +14,6 @@ pub mod model;
 pub mod optimizer;
 pub mod plan;
 pub mod shapes;
+pub mod threads;
 pub mod trace;
 pub mod train;

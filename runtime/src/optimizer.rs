@@ -194,6 +194,10 @@ const PARALLEL_MIN_PARAMETERS: usize = 1 << 16;
 fn adam_pass(tensors: &mut [Tensor], slots: &mut &mut [Slot], step: AdamStep) {
     let m = next_slot(slots, true).expect("Adam keeps its first moments");
     let v = next_slot(slots, true).expect("Adam keeps its second moments");
+    assert!(
+        m.len() == tensors.len() && v.len() == tensors.len(),
+        "Adam keeps a moment for every tensor"
+    );
     let update = |((tensor, m), v): ((&mut Tensor, &mut Vec<f32>), &mut Vec<f32>)| {
         adam_update(&mut tensor.value, &tensor.grad, m, v, step);
     };

@@ -5,7 +5,8 @@
 //! `pytorch_train_step.py` runs it shape by shape beside PyTorch's step, so that both sides of
 //! its table come from the same minutes of a machine whose speed drifts. Each shape repeats
 //! for about `--seconds` after a warm-up; the median of the single-step times is reported, as
-//! the PyTorch side does. Threads: rayon's default, or `RAYON_NUM_THREADS`.
+//! the PyTorch side does. Threads: rayon's default, or `RAYON_NUM_THREADS`, in the pool
+//! `lstmc run` trains in (`runtime::threads::pool`).
 //!
 //! `--layers gru` (or `bilstm`, `bigru`) runs the shapes with those recurrent layers in place
 //! of the LSTM.
@@ -47,7 +48,7 @@ fn main() -> ExitCode {
         };
         let mut trainer = Trainer::new(&shape.plan_with(layers));
         let first_batch: Vec<usize> = (0..shape.batch).collect();
-        let pool = rayon::ThreadPoolBuilder::new().build().unwrap();
+        let pool = runtime::threads::pool(0).expect("rayon's threads start");
         let (median, reps) = pool.install(|| {
             median_step(
                 || trainer.step(&first_batch),

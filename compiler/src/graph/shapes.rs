@@ -103,11 +103,21 @@ fn last_vector_recurrent(layers: &[crate::spec::Layer]) -> Option<String> {
             units,
             stateful,
             sequences: None,
+            bidirectional,
             ..
         } => {
-            // The flag tells it from a decoder of the same size.
+            // The flags tell it from a decoder of the same size.
             let stateful = if stateful.is_some() { " stateful" } else { "" };
-            Some(format!("{} {}{stateful}", cell.keyword(), units.value))
+            let both = if bidirectional.is_some() {
+                " bidirectional"
+            } else {
+                ""
+            };
+            Some(format!(
+                "{} {}{stateful}{both}",
+                cell.keyword(),
+                units.value
+            ))
         }
         _ => None,
     })
@@ -447,11 +457,18 @@ fn check_input_sizes(spec: &Spec, framed: Framed, diagnostics: &mut Vec<Diagnost
 /// model, without a `repeat`, outputs as many steps as it reads: then the frame is wrong.
 fn steps_help(spec: &Spec, framed: Framed) -> String {
     let follows_input = steps_source(spec) == spec.model.input.steps.span;
+    // Only where the input already reads the targets' steps, one a step, does the lag fix it.
+    let reads_out =
+        |out| spec.data.layout.value == Layout::Steps && spec.model.input.steps.value == out;
     match (framed.target_steps, &spec.data.frame.value) {
-        (Some(out), Frame::Lag { steps_in, .. }) if follows_input && out != *steps_in => format!(
-            "write `lag(in={out}, out={out})`: this model outputs as many steps as it reads, \
+        (Some(out), Frame::Lag { steps_in, .. })
+            if follows_input && out != *steps_in && reads_out(out) =>
+        {
+            format!(
+                "write `lag(in={out}, out={out})`: this model outputs as many steps as it reads, \
              and the targets have {out}"
-        ),
+            )
+        }
         _ => format!("write `steps={}`", framed.steps),
     }
 }
@@ -499,10 +516,14 @@ fn features_help(data: &crate::spec::Data, framed: Framed) -> String {
 /// The input's `(steps, features)` under the layout not written: a window one symbol or row
 /// a step, or side by side in one. A text is read one character a step, with no other layout.
 fn other_layout(data: &crate::spec::Data, framed: Framed) -> Option<(u64, u64)> {
-    if matches!(
-        data.source.value,
-        Source::Text { .. } | Source::Lines { .. }
-    ) {
+    // Ids are read one a step, in no other layout.
+    let ids = data.encode.as_ref().is_some_and(|e| e.value == Encode::Ids);
+    if ids
+        || matches!(
+            data.source.value,
+            Source::Text { .. } | Source::Lines { .. }
+        )
+    {
         return None;
     }
     let each = features_each(data, framed);

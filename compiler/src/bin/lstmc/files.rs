@@ -14,8 +14,12 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
         .ok()
         .filter(Metadata::is_file);
     let temporary = temporary_path(path)?;
+    // Made here, never opened through whatever is already at its name (a link planted there
+    // would otherwise be followed), and only its owner may read it until it takes the
+    // existing file's permissions; a new output gets the usual ones, by the umask.
+    let mode = if existing.is_some() { 0o600 } else { 0o666 };
+    let mut file = create_new(&temporary, mode)?;
     let written = (|| {
-        let mut file = File::create(&temporary)?;
         if let Some(existing) = &existing {
             keep_owner_and_permissions(&file, existing)?;
         }
@@ -29,14 +33,27 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     written
 }
 
+/// A file made at `path` with `mode` (less the umask), failing if anything is there already.
+fn create_new(path: &Path, mode: u32) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+}
+
 /// Gives the new `file` the owner and permissions of the `existing` one, before any text is
-/// written, so that a private file's new text is never readable by others.
+/// written.
 fn keep_owner_and_permissions(file: &File, existing: &Metadata) -> std::io::Result<()> {
     // Only root may give a file to another user, and others only to their own groups;
-    // where the owner cannot be kept the file becomes the writer's, as any file they
-    // create, which is no reason to refuse the write. The owner goes first, since changing
-    // it clears set-id bits that the permissions then restore.
-    let _ = std::os::unix::fs::fchown(file, Some(existing.uid()), Some(existing.gid()));
+    // where the owner cannot be kept the group may still be, and otherwise the file becomes
+    // the writer's, as any file they create, which is no reason to refuse the write. The
+    // owner goes first, since changing it clears set-id bits that the permissions restore.
+    let fchown = std::os::unix::fs::fchown;
+    if fchown(file, Some(existing.uid()), Some(existing.gid())).is_err() {
+        let _ = fchown(file, None, Some(existing.gid()));
+    }
     file.set_permissions(existing.permissions())
 }
 
@@ -110,7 +127,7 @@ pub fn check_writable(path: &Path) -> Result<(), String> {
     }
     // The very file `write_atomically` will write through, so that its name is tried too.
     temporary_path(path)
-        .and_then(|probe| std::fs::File::create(&probe).and_then(|_| std::fs::remove_file(&probe)))
+        .and_then(|probe| create_new(&probe, 0o600).and_then(|_| std::fs::remove_file(&probe)))
         .map_err(|error| format!("cannot write {}: {error}", path.display()))
 }
 

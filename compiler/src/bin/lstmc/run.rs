@@ -124,10 +124,7 @@ pub fn run(path: &Path, options: &Options) -> u8 {
     // passes, seeds) goes through rayon, so `install` covers it all. 0 threads is rayon's
     // default: `RAYON_NUM_THREADS`, or one a core.
     let threads = options.threads.unwrap_or(0);
-    match rayon::ThreadPoolBuilder::new()
-        .num_threads(threads as usize)
-        .build()
-    {
+    match runtime::threads::pool(threads as usize) {
         Ok(pool) => pool.install(|| run_here(path, options)),
         Err(error) => usage_error(format!("cannot start {threads} threads: {error}")),
     }
