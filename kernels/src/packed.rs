@@ -13,8 +13,8 @@
 //!
 //! Where the CPU has AVX-512 (checked once, at run time: the binary itself targets AVX2), a
 //! second micro-kernel holds a panel's 16 columns in one 512-bit register and up to `MR_512`
-//! = 12 rows of C, twice the FMAs an instruction of the AVX2 kernel's; with B packed once, it
-//! takes two panels at a time (24 accumulators), so that each broadcast of A feeds two FMAs. Both compute every
+//! = 12 rows of C, twice the FMAs an instruction of the AVX2 kernel's, and takes two panels a
+//! task (24 accumulators), so that each broadcast of A feeds two FMAs. Both compute every
 //! element of C as the same chain of fused multiply-adds over k, from zero, then added to C,
 //! so they give the same bits; which one runs changes the speed only.
 //!
@@ -219,23 +219,35 @@ pub fn gemm_packing_on(
     let out = SharedOut::new(c.data);
     let (m, row_stride) = (c.rows, c.row_stride);
     let parallel = m * n * k >= PARALLEL_MIN_MACS;
+    // AVX-512 packs and multiplies two panels a task, as `gemm_packed_on` does.
+    let per_task = if isa == Isa::Avx512 { 2 } else { 1 };
     for (k0, k1) in k_blocks(k) {
-        let run = |(panel, slot): (usize, &mut [f32])| {
+        let panel_len = (k1 - k0) * NR;
+        let run = |(task, slots): (usize, &mut [f32])| {
             let _ftz = FlushDenormals::new();
-            let col = panel * NR;
-            pack_panel(slot, b, (k0, k1), col, NR.min(n - col));
-            let tile = Tile::new(row_stride, n, panel, (k0, k1), accumulate || k0 > 0);
-            tile.rows(isa, out, m, a, slot);
+            let first = task * per_task;
+            let tile = |panel| Tile::new(row_stride, n, panel, (k0, k1), accumulate || k0 > 0);
+            for (offset, slot) in slots.chunks_exact_mut(panel_len).enumerate() {
+                let col = (first + offset) * NR;
+                pack_panel(slot, b, (k0, k1), col, NR.min(n - col));
+            }
+            if slots.len() == 2 * panel_len {
+                let (left, right) = slots.split_at(panel_len);
+                // SAFETY: two panels a task only for AVX-512, which `isa.runs_here()` checked.
+                unsafe { tile(first).rows_pair_avx512(&tile(first + 1), out, m, a, left, right) };
+            } else {
+                tile(first).rows(isa, out, m, a, slots);
+            }
         };
-        let slots = &mut room[..n.div_ceil(NR) * (k1 - k0) * NR];
+        let slots = &mut room[..n.div_ceil(NR) * panel_len];
         if parallel {
             slots
-                .par_chunks_exact_mut((k1 - k0) * NR)
+                .par_chunks_mut(per_task * panel_len)
                 .enumerate()
                 .for_each(run);
         } else {
             slots
-                .chunks_exact_mut((k1 - k0) * NR)
+                .chunks_mut(per_task * panel_len)
                 .enumerate()
                 .for_each(run);
         }
