@@ -57,11 +57,17 @@ impl Diagnostic {
 /// Renders diagnostics the way rustc does: `error: ...`, `┌─ file:line:col`, the source
 /// line, a caret under the span, and `= help: ...`. Plain text, no colour.
 pub fn render(file_name: &str, source: &str, diagnostics: &[Diagnostic]) -> String {
+    // A byte order mark is no column: the text is shown without it, and the spans, which
+    // count its three bytes, moved back by them.
+    let (source, skipped) = match source.strip_prefix('\u{feff}') {
+        Some(rest) => (rest, '\u{feff}'.len_utf8()),
+        None => (source, 0),
+    };
     let file = SimpleFile::new(file_name, source);
     let config = Config::default();
     let mut out = String::new();
     for diagnostic in diagnostics {
-        let report = to_report(diagnostic, source.len());
+        let report = to_report(diagnostic, source.len(), skipped);
         // Writing into a String with spans clamped to the source cannot fail.
         let _ = term::emit_to_string(&mut out, &config, &file, &report);
     }
@@ -69,10 +75,11 @@ pub fn render(file_name: &str, source: &str, diagnostics: &[Diagnostic]) -> Stri
 }
 
 #[cold]
-fn to_report(diagnostic: &Diagnostic, source_len: usize) -> Report<()> {
+fn to_report(diagnostic: &Diagnostic, source_len: usize, skipped: usize) -> Report<()> {
     let clamp = |span: Span| {
         let range = span.range();
-        range.start.min(source_len)..range.end.min(source_len)
+        let at = |offset: usize| offset.saturating_sub(skipped).min(source_len);
+        at(range.start)..at(range.end)
     };
     let mut labels = vec![ReportLabel::primary((), clamp(diagnostic.primary.span))
         .with_message(&diagnostic.primary.text)];

@@ -101,6 +101,10 @@ fn a_byte_order_mark_is_skipped() {
     };
     let span = diagnostics[0].primary.span;
     assert_eq!(&text[span.start as usize..span.end as usize], "modle");
+    // The mark is no column: the error is at 1:1, the caret under the word.
+    let rendered = compiler::diagnostic::render("m.lstm", text, &diagnostics);
+    assert!(rendered.contains("m.lstm:1:1"), "{rendered}");
+    assert!(rendered.contains("1 │ modle m {\n  │ ^^^^^"), "{rendered}");
 }
 
 #[test]
