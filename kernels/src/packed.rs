@@ -11,7 +11,7 @@
 //! `gemm_packing` does the same for a B used once, packing it into the caller's room one
 //! block of k at a time, each panel by the task that then multiplies it.
 //!
-//! Where the CPU has AVX-512 (checked once, at run time: the binary itself targets AVX2), a
+//! Where the CPU has AVX-512 (found at run time: the binary itself targets AVX2), a
 //! second micro-kernel holds a panel's 16 columns in one 512-bit register and up to `MR_512`
 //! = 12 rows of C, twice the FMAs an instruction of the AVX2 kernel's, and takes two panels a
 //! task (24 accumulators), so that each broadcast of A feeds two FMAs. Both compute every
@@ -157,21 +157,16 @@ pub fn gemm_packed_on(isa: Isa, c: &mut MatMut, a: Mat, b: &PackedMat, accumulat
     let (m, row_stride) = (c.rows, c.row_stride);
     let panels = b.n.div_ceil(NR);
     let panel_data = |panel: usize| &b.data[panel * b.k * NR..(panel + 1) * b.k * NR];
-    // AVX-512 multiplies two panels a task, each broadcast of A feeding both.
-    let per_task = if isa == Isa::Avx512 { 2 } else { 1 };
+    let per_task = panels_per_task(isa);
     let run = |task: usize| {
         let _ftz = FlushDenormals::new();
         let first = task * per_task;
         for (k0, k1) in k_blocks(b.k) {
             let tile = |panel| Tile::new(row_stride, b.n, panel, (k0, k1), accumulate || k0 > 0);
             let block = |panel| &panel_data(panel)[k0 * NR..k1 * NR];
-            if per_task == 2 && first + 1 < panels {
-                let (left, right) = (tile(first), tile(first + 1));
-                // SAFETY: `per_task` is 2 only for AVX-512, which `isa.runs_here()` checked.
-                unsafe { left.rows_pair_avx512(&right, out, m, a, block(first), block(first + 1)) };
-            } else {
-                tile(first).rows(isa, out, m, a, block(first));
-            }
+            let right =
+                (per_task == 2 && first + 1 < panels).then(|| (tile(first + 1), block(first + 1)));
+            tile(first).task(isa, right, out, m, a, block(first));
         }
     };
     let tasks = panels.div_ceil(per_task);
@@ -179,6 +174,15 @@ pub fn gemm_packed_on(isa: Isa, c: &mut MatMut, a: Mat, b: &PackedMat, accumulat
         (0..tasks).into_par_iter().for_each(run);
     } else {
         (0..tasks).for_each(run);
+    }
+}
+
+/// Panels a task multiplies: on AVX-512 two side by side, so that each broadcast of A feeds
+/// two FMAs.
+fn panels_per_task(isa: Isa) -> usize {
+    match isa {
+        Isa::Avx2 => 1,
+        Isa::Avx512 => 2,
     }
 }
 
@@ -219,8 +223,7 @@ pub fn gemm_packing_on(
     let out = SharedOut::new(c.data);
     let (m, row_stride) = (c.rows, c.row_stride);
     let parallel = m * n * k >= PARALLEL_MIN_MACS;
-    // AVX-512 packs and multiplies two panels a task, as `gemm_packed_on` does.
-    let per_task = if isa == Isa::Avx512 { 2 } else { 1 };
+    let per_task = panels_per_task(isa);
     for (k0, k1) in k_blocks(k) {
         let panel_len = (k1 - k0) * NR;
         let run = |(task, slots): (usize, &mut [f32])| {
@@ -231,13 +234,9 @@ pub fn gemm_packing_on(
                 let col = (first + offset) * NR;
                 pack_panel(slot, b, (k0, k1), col, NR.min(n - col));
             }
-            if slots.len() == 2 * panel_len {
-                let (left, right) = slots.split_at(panel_len);
-                // SAFETY: two panels a task only for AVX-512, which `isa.runs_here()` checked.
-                unsafe { tile(first).rows_pair_avx512(&tile(first + 1), out, m, a, left, right) };
-            } else {
-                tile(first).rows(isa, out, m, a, slots);
-            }
+            let (block, right_block) = slots.split_at(panel_len);
+            let right = (!right_block.is_empty()).then(|| (tile(first + 1), right_block));
+            tile(first).task(isa, right, out, m, a, block);
         };
         let slots = &mut room[..n.div_ceil(NR) * panel_len];
         if parallel {
@@ -299,6 +298,25 @@ fn k_blocks(k: usize) -> impl Iterator<Item = (usize, usize)> {
     (0..k.div_ceil(len.max(1))).map(move |i| (i * len, k.min((i + 1) * len)))
 }
 
+/// Runs `$tile.$run::<R>(args..., row)` on each micro-tile of `$m` rows, as `tile_rows` cuts
+/// them by the last of the listed sizes, R the tile's rows (a const generic, so one copy of
+/// the kernel per size).
+macro_rules! each_tile {
+    ($m:expr, [$($rows:literal)*] $most:ident, $tile:ident.$run:ident $args:tt) => {{
+        let mut row = 0;
+        for rows in tile_rows($m, $most) {
+            match rows {
+                $($rows => each_tile!(@call $tile.$run::<$rows> $args row),)*
+                _ => each_tile!(@call $tile.$run::<$most> $args row),
+            }
+            row += rows;
+        }
+    }};
+    (@call $tile:ident.$run:ident::<$r:tt> ($($arg:expr),*) $row:ident) => {
+        $tile.$run::<$r>($($arg,)* $row)
+    };
+}
+
 /// How `m` rows are cut into micro-tiles of `mr` rows, except that a last tile too short to
 /// hide the FMA latency (fewer than 8 accumulators: one to three rows of the AVX2 kernel's
 /// two, one to seven of the AVX-512 kernel's one) is merged with the tile before and the two
@@ -345,6 +363,27 @@ impl Tile {
         }
     }
 
+    /// A task's panels against their blocks: this one alone, or on AVX-512 with the next
+    /// (`right`), each broadcast of A feeding both.
+    fn task(
+        &self,
+        isa: Isa,
+        right: Option<(Tile, &[f32])>,
+        c: SharedOut,
+        m: usize,
+        a: Mat,
+        block: &[f32],
+    ) {
+        match (isa, right) {
+            (_, None) => self.rows(isa, c, m, a, block),
+            // SAFETY: the entry points assert `isa.runs_here()`, so the CPU has AVX-512F.
+            (Isa::Avx512, Some((right, right_block))) => unsafe {
+                self.rows_pair_avx512(&right, c, m, a, block, right_block)
+            },
+            (Isa::Avx2, Some(_)) => unreachable!("AVX2 tasks take one panel (`panels_per_task`)"),
+        }
+    }
+
     /// Every row of C against `block`, the panel's rows `k0..k1`.
     fn rows(&self, isa: Isa, c: SharedOut, m: usize, a: Mat, block: &[f32]) {
         match isa {
@@ -355,18 +394,7 @@ impl Tile {
     }
 
     fn rows_avx2(&self, c: SharedOut, m: usize, a: Mat, block: &[f32]) {
-        let mut row = 0;
-        for rows in tile_rows(m, MR) {
-            match rows {
-                1 => self.run::<1>(c, a, block, row),
-                2 => self.run::<2>(c, a, block, row),
-                3 => self.run::<3>(c, a, block, row),
-                4 => self.run::<4>(c, a, block, row),
-                5 => self.run::<5>(c, a, block, row),
-                _ => self.run::<MR>(c, a, block, row),
-            }
-            row += rows;
-        }
+        each_tile!(m, [1 2 3 4 5] MR, self.run(c, a, block));
     }
 
     /// `C[row..row+R, col..col+width] (+)= A[row..row+R, k0..k1]·block`.
@@ -418,27 +446,8 @@ impl Tile {
     /// The CPU must have AVX-512F.
     #[target_feature(enable = "avx512f")]
     unsafe fn rows_avx512(&self, c: SharedOut, m: usize, a: Mat, block: &[f32]) {
-        let mut row = 0;
-        for rows in tile_rows(m, MR_512) {
-            // SAFETY (each): the caller's AVX-512F; the tile lies in C as for `run`.
-            unsafe {
-                match rows {
-                    1 => self.run_avx512::<1>(c, a, block, row),
-                    2 => self.run_avx512::<2>(c, a, block, row),
-                    3 => self.run_avx512::<3>(c, a, block, row),
-                    4 => self.run_avx512::<4>(c, a, block, row),
-                    5 => self.run_avx512::<5>(c, a, block, row),
-                    6 => self.run_avx512::<6>(c, a, block, row),
-                    7 => self.run_avx512::<7>(c, a, block, row),
-                    8 => self.run_avx512::<8>(c, a, block, row),
-                    9 => self.run_avx512::<9>(c, a, block, row),
-                    10 => self.run_avx512::<10>(c, a, block, row),
-                    11 => self.run_avx512::<11>(c, a, block, row),
-                    _ => self.run_avx512::<MR_512>(c, a, block, row),
-                }
-            }
-            row += rows;
-        }
+        // SAFETY: the caller's AVX-512F; each tile lies in C as for `run`.
+        unsafe { each_tile!(m, [1 2 3 4 5 6 7 8 9 10 11] MR_512, self.run_avx512(c, a, block)) }
     }
 
     /// `rows_avx512` for this panel and `right`, the next, at once: two accumulators a row,
@@ -456,27 +465,10 @@ impl Tile {
         block: &[f32],
         right_block: &[f32],
     ) {
-        let mut row = 0;
         let blocks = (block, right_block);
-        for rows in tile_rows(m, MR_512) {
-            // SAFETY (each): the caller's AVX-512F; the tiles lie in C as for `run`.
-            unsafe {
-                match rows {
-                    1 => self.run_pair_avx512::<1>(right, c, a, blocks, row),
-                    2 => self.run_pair_avx512::<2>(right, c, a, blocks, row),
-                    3 => self.run_pair_avx512::<3>(right, c, a, blocks, row),
-                    4 => self.run_pair_avx512::<4>(right, c, a, blocks, row),
-                    5 => self.run_pair_avx512::<5>(right, c, a, blocks, row),
-                    6 => self.run_pair_avx512::<6>(right, c, a, blocks, row),
-                    7 => self.run_pair_avx512::<7>(right, c, a, blocks, row),
-                    8 => self.run_pair_avx512::<8>(right, c, a, blocks, row),
-                    9 => self.run_pair_avx512::<9>(right, c, a, blocks, row),
-                    10 => self.run_pair_avx512::<10>(right, c, a, blocks, row),
-                    11 => self.run_pair_avx512::<11>(right, c, a, blocks, row),
-                    _ => self.run_pair_avx512::<MR_512>(right, c, a, blocks, row),
-                }
-            }
-            row += rows;
+        // SAFETY: the caller's AVX-512F; each tile lies in C as for `run`.
+        unsafe {
+            each_tile!(m, [1 2 3 4 5 6 7 8 9 10 11] MR_512, self.run_pair_avx512(right, c, a, blocks))
         }
     }
 

@@ -308,9 +308,14 @@ fn repeat_needs_vector(span: Span, times: u64, walk: &Walk) -> Diagnostic {
         (false, Some(recurrent)) => format!("move this `repeat {times}` after the `{recurrent}`"),
         (false, None) => format!("put a recurrent layer without `sequences` between `{}` and repeat, so repeat copies its last state", walk.producer_text),
     };
+    needs_vector("repeat", span, walk).with_help(help)
+}
+
+/// `layer` received a sequence where it reads one vector a sample.
+fn needs_vector(layer: &str, span: Span, walk: &Walk) -> Diagnostic {
     Diagnostic::error(
         format!(
-            "repeat needs one vector `[B, F]` per sample, found the sequence `{}`",
+            "{layer} needs one vector `[B, F]` per sample, found the sequence `{}`",
             walk.shape
         ),
         span,
@@ -320,7 +325,6 @@ fn repeat_needs_vector(span: Span, times: u64, walk: &Walk) -> Diagnostic {
         walk.producer,
         format!("`{}` returns a sequence", walk.producer_text),
     )
-    .with_help(help)
 }
 
 fn per_step_needs_sequence(flag: Span, walk: &Walk) -> Diagnostic {
@@ -361,19 +365,7 @@ fn dense_needs_per_step(span: Span, walk: &Walk) -> Diagnostic {
             walk.producer_text
         ),
     };
-    Diagnostic::error(
-        format!(
-            "dense needs one vector `[B, F]` per sample, found the sequence `{}`",
-            walk.shape
-        ),
-        span,
-        "receives a sequence",
-    )
-    .with_note_at(
-        walk.producer,
-        format!("`{}` returns a sequence", walk.producer_text),
-    )
-    .with_help(help)
+    needs_vector("dense", span, walk).with_help(help)
 }
 
 /// The model's input must be what the data framing produces, and its output what the
@@ -476,41 +468,46 @@ fn steps_help(spec: &Spec, framed: Framed) -> String {
 /// Features one symbol or one row gives, before a layout puts a window of them side by side.
 fn features_each(data: &crate::spec::Data, framed: Framed) -> u64 {
     match (&data.source.value, data.encode.as_ref().map(|e| e.value)) {
-        (Source::Csv(_), _) => match (data.layout.value, &data.frame.value) {
-            (Layout::Features, Frame::Forecast { window, .. }) => {
-                framed.features / (*window).max(1)
-            }
-            _ => framed.features,
-        },
+        (Source::Csv(csv), _) => csv.inputs.len() as u64,
         (_, Some(Encode::OneHot | Encode::Ids)) => framed.classes,
         _ => 1,
+    }
+}
+
+/// What a window holds: a series' rows, or a source's symbols.
+fn window_items(data: &crate::spec::Data) -> &'static str {
+    match data.source.value {
+        Source::Csv(_) => "rows",
+        _ => "symbols",
     }
 }
 
 /// Where the framing's features come from, in the help's words: side by side, a window's
 /// symbols or rows multiply what one of them gives.
 fn features_help(data: &crate::spec::Data, framed: Framed) -> String {
-    let each = features_each(data, framed);
-    let (what, one) = match data.encode.as_ref().map(|e| e.value) {
-        Some(Encode::Normalize) => ("symbols", "normalize gives 1 feature a symbol".to_string()),
-        Some(Encode::OneHot) => ("symbols", "one_hot gives one a class".to_string()),
-        Some(Encode::Ids) => ("symbols", "ids give one a class".to_string()),
-        None => ("rows", format!("{} a row", count(each, "input column"))),
-    };
-    match (data.layout.value, &data.encode) {
-        (Layout::Steps, Some(_)) => format!(
-            "normalize gives 1 feature a symbol, one_hot and ids one per class ({})",
-            framed.classes
-        ),
-        (Layout::Steps, None) => "each input column is a feature of every step".into(),
-        (Layout::Features, _) => {
-            let side_by_side = framed.features / each.max(1);
-            format!(
-                "`layout=features` puts a window's {side_by_side} {what} side by side in one \
-                 step, {side_by_side} x {each} ({one})"
-            )
-        }
+    let encode = data.encode.as_ref().map(|e| e.value);
+    if data.layout.value == Layout::Steps {
+        return match encode {
+            Some(_) => format!(
+                "normalize gives 1 feature a symbol, one_hot and ids one per class ({})",
+                framed.classes
+            ),
+            None => "each input column is a feature of every step".into(),
+        };
     }
+    let each = features_each(data, framed);
+    let one = match encode {
+        Some(Encode::Normalize) => "normalize gives 1 feature a symbol".to_string(),
+        Some(Encode::OneHot) => "one_hot gives one a class".to_string(),
+        Some(Encode::Ids) => "ids give one a class".to_string(),
+        None => format!("{} a row", count(each, "input column")),
+    };
+    let side_by_side = framed.features / each.max(1);
+    let what = window_items(data);
+    format!(
+        "`layout=features` puts a window's {side_by_side} {what} side by side in one step, \
+         {side_by_side} x {each} ({one})"
+    )
 }
 
 /// The input's `(steps, features)` under the layout not written: a window one symbol or row
@@ -537,10 +534,7 @@ fn other_layout(data: &crate::spec::Data, framed: Framed) -> Option<(u64, u64)> 
 fn layout_mismatch(spec: &Spec, framed: Framed) -> Diagnostic {
     let data = &spec.data;
     let input = &spec.model.input;
-    let what = match data.source.value {
-        Source::Csv(_) => "rows",
-        _ => "symbols",
-    };
+    let what = window_items(data);
     let (other, label) = match data.layout.value {
         Layout::Steps => (
             "layout=features",

@@ -53,6 +53,16 @@ impl<'a> Lines<'a> {
         &self.model[1..]
     }
 
+    /// The first layer, and the last when it is another.
+    fn first_and_last_layers(&self) -> Vec<usize> {
+        let layers = self.layers();
+        let mut places = vec![layers[0]];
+        if layers.len() > 1 {
+            places.push(*layers.last().unwrap());
+        }
+        places
+    }
+
     /// The text with line `at` replaced by `new` (or removed for `None`).
     fn with(&self, at: usize, new: Option<String>) -> String {
         let mut out = String::new();
@@ -116,12 +126,7 @@ fn drop_flags(spec: &Lines) -> Vec<Edit> {
 
 /// Drops the first and the last layer.
 fn drop_layers(spec: &Lines) -> Vec<Edit> {
-    let layers = spec.layers();
-    let mut places = vec![layers[0]];
-    if layers.len() > 1 {
-        places.push(*layers.last().unwrap());
-    }
-    places
+    spec.first_and_last_layers()
         .into_iter()
         .map(|at| {
             let mut lines = spec.near(at, ALL_SECTIONS);
@@ -146,12 +151,7 @@ fn drop_layers(spec: &Lines) -> Vec<Edit> {
 /// Changes the size of the first layer that has one and of the last (a dense's units then
 /// no longer match the classes or targets).
 fn resize_layers(spec: &Lines) -> Vec<Edit> {
-    let layers = spec.layers();
-    let mut places = vec![layers[0]];
-    if layers.len() > 1 {
-        places.push(*layers.last().unwrap());
-    }
-    places
+    spec.first_and_last_layers()
         .into_iter()
         .filter_map(|at| {
             let new = replace_first_number(spec.lines[at], |n| n + 3)?;

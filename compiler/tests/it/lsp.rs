@@ -432,35 +432,24 @@ fn ask(client: &mut Client, version: u64, method: &str, line: &str) -> Value {
 }
 
 /// Completion offers what may stand where the cursor is, as specs/README.md lists it.
+/// The layers a model line offers, in `specs/README.md`'s order.
+const LAYERS: &[&str] = &[
+    "input",
+    "embedding",
+    "lstm",
+    "gru",
+    "dropout",
+    "repeat",
+    "dense",
+];
+
 #[test]
 fn completion_knows_where_it_is() {
     let (mut client, _) = Client::start();
     let cases: &[(&str, &[&str])] = &[
         ("|", &["model", "data", "train", "eval", "show"]),
-        (
-            "  |",
-            &[
-                "input",
-                "embedding",
-                "lstm",
-                "gru",
-                "dropout",
-                "repeat",
-                "dense",
-            ],
-        ),
-        (
-            "  ls|",
-            &[
-                "input",
-                "embedding",
-                "lstm",
-                "gru",
-                "dropout",
-                "repeat",
-                "dense",
-            ],
-        ),
+        ("  |", LAYERS),
+        ("  ls|", LAYERS),
         (
             "  lstm 10 |",
             &[

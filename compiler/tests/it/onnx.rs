@@ -214,12 +214,20 @@ fn unscaled_window(trainer: &Trainer, scaled: &[f32]) -> Vec<f32> {
         .collect()
 }
 
-#[test]
-fn the_export_command_writes_what_a_deployer_needs() {
+/// A weight file's and an ONNX file's paths in the temporary folder, named for this test
+/// process and `tag`.
+fn weights_and_model(tag: &str) -> (std::path::PathBuf, std::path::PathBuf) {
     let folder = std::env::temp_dir();
     let id = std::process::id();
-    let weights = folder.join(format!("lstmc_{id}_export.safetensors"));
-    let output = folder.join(format!("lstmc_{id}_export.onnx"));
+    (
+        folder.join(format!("lstmc_{id}_{tag}.safetensors")),
+        folder.join(format!("lstmc_{id}_{tag}.onnx")),
+    )
+}
+
+#[test]
+fn the_export_command_writes_what_a_deployer_needs() {
+    let (weights, output) = weights_and_model("export");
     let (weights_text, output_text) = (weights.to_str().unwrap(), output.to_str().unwrap());
     let spec = "specs/alphabet_varlen_masked.lstm";
     let trained = lstmc(&["run", spec, "--epochs", "1", "--save", weights_text]);
@@ -277,10 +285,7 @@ fn the_export_command_writes_what_a_deployer_needs() {
 /// export reads from the weight file.
 #[test]
 fn a_model_trained_with_another_seed_exports() {
-    let folder = std::env::temp_dir();
-    let id = std::process::id();
-    let weights = folder.join(format!("lstmc_{id}_seed.safetensors"));
-    let output = folder.join(format!("lstmc_{id}_seed.onnx"));
+    let (weights, output) = weights_and_model("seed");
     let (weights_text, output_text) = (weights.to_str().unwrap(), output.to_str().unwrap());
     let spec = "specs/macro_unemployment.lstm";
     let trained = lstmc(&[
