@@ -92,7 +92,8 @@ impl<'a> MatMut<'a> {
 /// `gemm` crate that the packed path replaced (`cargo bench --bench kernels --
 /// gemm_crossover` now sets it against the packed path).
 pub const SMALL_MAX_MACS: usize = 1 << 18;
-/// Above this many multiply-adds, the packed paths spread panels over rayon's threads. From
+/// Above this many multiply-adds, the packed paths spread panels over rayon's threads, and a
+/// recurrent layer's step cuts its batch rows among them (`recurrent::task_rows`). From
 /// inside the pool (as `lstmc run` calls), 2^20 let mid's and encdec's per-step recurrent
 /// products split: two threads over one went from 1.2x to 1.7x at mid and from 1.0x to
 /// 1.3x at encdec, where 2^22 split only the weight gradients (train_step, one sitting).

@@ -18,7 +18,8 @@
 //! Backward runs t = T-1 down to 0: the fused `cell_backward` gives the gradients of the
 //! pre-activations from x and from h (they differ in n's, which passes through r), one GEMM
 //! per step carries the gradient into `h_{t-1}`, and the weight gradients of all steps are
-//! single GEMMs at the end, written, not added to.
+//! single GEMMs at the end, written, not added to. On several threads a step's batch rows
+//! are cut into tasks, as the LSTM's are (`recurrent::task_rows`).
 //!
 //! With a recurrent mask `m [B, H]` (Keras' `recurrent_dropout=`, one mask a sequence) the
 //! product reads `h_{t-1}⊙m`, kept in the tape for backward's `dW_hh`, and the gradient it
@@ -29,6 +30,7 @@
 //!
 //! Nothing here allocates: the tape and scratch buffers are made once per shape.
 
+use rayon::iter::Either;
 use rayon::prelude::*;
 use wide::f32x8;
 
@@ -38,10 +40,9 @@ use crate::gemm::{Mat, MatMut};
 use crate::lanes::{add_into, load, store};
 use crate::packed::PackedMat;
 use crate::recurrent::{
-    cells_in_parallel, check_mask, check_recurrent_mask, column_sums, first_step_with_state,
-    input_backward, input_room, is_padded, product_state, project_input, recurrent_product,
-    recurrent_weight_grad, GradRoom, InputKind, OutputGrad, RecurrentDims, RecurrentInput,
-    StepMatrix,
+    check_mask, check_recurrent_mask, column_sums, first_step_with_state, input_backward,
+    input_room, is_padded, product_state, project_input, recurrent_product, recurrent_weight_grad,
+    task_rows, GradRoom, InputKind, OutputGrad, RecurrentDims, RecurrentInput, StepMatrix,
 };
 
 /// Gates per hidden unit: r, z, n.
@@ -279,70 +280,74 @@ pub fn gru_forward(
         packed.pack(Mat::new(w.w_hh, h, g3));
     }
     let first = first_step_with_state(tape.initial_state());
+    let (n, rows) = (b * h, task_rows(dims, g3));
+    let packed = tape.w_hh_packed.as_ref();
     for t in 0..dims.steps {
+        let (h_done, h_rest) = tape.h.split_at_mut((t + 1) * n);
+        let h_prev = &h_done[t * n..];
         // Masked at every step, the skipped first one too: backward's dW_hh reads them all.
-        let h_prev = product_state(dims, t, &tape.h, recurrent_mask, &mut tape.masked_h);
-        if t >= first {
-            let h_prev = Mat::new(h_prev, b, h);
-            let product = &mut MatMut::new(&mut tape.product, b, g3);
-            let packed = tape.w_hh_packed.as_ref();
-            recurrent_product(product, h_prev, w.w_hh, packed, false);
+        let product_in = product_state(dims, t, h_prev, recurrent_mask, &mut tape.masked_h);
+        let task = |((((gates, product), p_in), hp), (hn, h_next)): ForwardTask| {
+            let task_rows = hp.len() / h;
+            if t >= first {
+                let c = &mut MatMut::new(product, task_rows, g3);
+                recurrent_product(c, Mat::new(p_in, task_rows, h), w.w_hh, packed, false);
+            } else {
+                product.fill(0.0);
+            }
+            let cells = gates
+                .chunks_mut(g3)
+                .zip(product.chunks(g3))
+                .zip(hp.chunks(h));
+            for (((gates, product), hp), (hn, hx)) in
+                cells.zip(hn.chunks_mut(h).zip(h_next.chunks_mut(h)))
+            {
+                cell_forward(gates, product, w, hp, hn, hx);
+            }
+        };
+        let gates = &mut tape.gates[t * b * g3..(t + 1) * b * g3];
+        let (hn, h_next) = (&mut tape.hn[t * n..(t + 1) * n], &mut h_rest[..n]);
+        let product = &mut tape.product;
+        if rows == b {
+            task(((((gates, product), product_in), h_prev), (hn, h_next)));
         } else {
-            tape.product.fill(0.0);
+            let outputs = hn
+                .par_chunks_mut(rows * h)
+                .zip(h_next.par_chunks_mut(rows * h));
+            gates
+                .par_chunks_mut(rows * g3)
+                .zip(product.par_chunks_mut(rows * g3))
+                .zip(product_in.par_chunks(rows * h))
+                .zip(h_prev.par_chunks(rows * h))
+                .zip(outputs)
+                .for_each(|rows| {
+                    let _ftz = FlushDenormals::new();
+                    task(rows)
+                });
         }
-        step_forward(dims, t, w, tape);
         if let Some(mask) = mask {
-            carry_padded_rows(dims, &mask[t * b..][..b], t, tape);
+            carry_padded_rows(dims, &mask[t * b..][..b], t, &mut tape.h);
         }
     }
 }
 
-/// At step `t`, copies h from the previous step over the rows `step_mask [B]` marks padded.
-/// Computing a padded row and then overwriting it keeps the fused pass free of branches;
-/// backward sends its gates no gradient.
-fn carry_padded_rows(dims: RecurrentDims, step_mask: &[f32], t: usize, tape: &mut GruTape) {
+/// One task's rows of one step forward (`task_rows`): the gates, the recurrent product, the
+/// state the product reads, `h_{t-1}`, and the `hn` and `h_t` it writes.
+type ForwardTask<'a> = (
+    (((&'a mut [f32], &'a mut [f32]), &'a [f32]), &'a [f32]),
+    (&'a mut [f32], &'a mut [f32]),
+);
+
+/// At step `t`, copies h from the previous step over the rows `step_mask [B]` marks padded,
+/// in `h_all [T+1, B, H]`. Computing a padded row and then overwriting it keeps the fused
+/// pass free of branches; backward sends its gates no gradient.
+fn carry_padded_rows(dims: RecurrentDims, step_mask: &[f32], t: usize, h_all: &mut [f32]) {
     let (b, h) = (dims.batch, dims.hidden);
     for (row, _) in step_mask.iter().enumerate().filter(|(_, &m)| m == 0.0) {
         let (prev, next) = ((t * b + row) * h, ((t + 1) * b + row) * h);
-        tape.h.copy_within(prev..prev + h, next);
+        h_all.copy_within(prev..prev + h, next);
     }
 }
-
-/// The fused cell pass of step `t`, row by row.
-fn step_forward(dims: RecurrentDims, t: usize, w: &GruWeights, tape: &mut GruTape) {
-    let (b, h, g3) = (dims.batch, dims.hidden, gates(dims));
-    let gates = &mut tape.gates[t * b * g3..(t + 1) * b * g3];
-    let hn = &mut tape.hn[t * b * h..(t + 1) * b * h];
-    let (h_prev, h_next) = tape.h[t * b * h..(t + 2) * b * h].split_at_mut(b * h);
-    let cell = |(((gates, product), h_prev), (hn, h_next)): RowsForward| {
-        cell_forward(gates, product, w, h_prev, hn, h_next)
-    };
-    if cells_in_parallel(dims) {
-        let rows = gates
-            .par_chunks_mut(g3)
-            .zip(tape.product.par_chunks(g3))
-            .zip(h_prev.par_chunks(h));
-        rows.zip(hn.par_chunks_mut(h).zip(h_next.par_chunks_mut(h)))
-            .for_each(|row| {
-                let _ftz = FlushDenormals::new();
-                cell(row)
-            });
-    } else {
-        let rows = gates
-            .chunks_mut(g3)
-            .zip(tape.product.chunks(g3))
-            .zip(h_prev.chunks(h));
-        rows.zip(hn.chunks_mut(h).zip(h_next.chunks_mut(h)))
-            .for_each(cell);
-    }
-}
-
-/// One row of one step for `cell_forward`: the gates, the recurrent product, `h_{t-1}`, and
-/// the `hn` and `h_t` it writes.
-type RowsForward<'a> = (
-    ((&'a mut [f32], &'a [f32]), &'a [f32]),
-    (&'a mut [f32], &'a mut [f32]),
-);
 
 fn check_weights(dims: RecurrentDims, w: &GruWeights) {
     let g3 = gates(dims);
@@ -466,10 +471,7 @@ pub fn gru_backward(
     scratch.dh_next.fill(0.0);
     for t in (0..t_len).rev() {
         let step_mask = mask.map(|m| &m[t * b..][..b]);
-        step_backward(dims, t, step_mask, tape, dout, scratch);
-        if t > 0 {
-            product_backward(dims, t, recurrent_mask, scratch);
-        }
+        step_backward(dims, t, (step_mask, recurrent_mask), tape, dout, scratch);
     }
     let h_prev = match recurrent_mask {
         Some(_) => &tape.masked_h,
@@ -483,43 +485,41 @@ pub fn gru_backward(
     input_backward(dims, input, w_ih, &scratch.dpre_x, room, grads.w_ih, dx);
 }
 
-/// Adds to `dh_next` the gradient step `t`'s recurrent product passes into `h_{t-1}`:
-/// `dpre_h·W_hhᵀ`, times the recurrent mask when the product read `h_{t-1}⊙m`. That takes
-/// a buffer of its own, as `dh_next` already holds the part that skips the weights.
+/// Adds to a task's rows of `dh_next` the gradient step `t`'s recurrent product passes into
+/// `h_{t-1}`: `dpre_h·W_hhᵀ`, times the rows of the recurrent mask when the product read
+/// `h_{t-1}⊙m`. That takes a buffer of its own, `d_masked`, as `dh_next` already holds the
+/// part that skips the weights.
 fn product_backward(
-    dims: RecurrentDims,
-    t: usize,
+    w_hh_t: &StepMatrix,
+    dpre_h: Mat,
     recurrent_mask: Option<&[f32]>,
-    scratch: &mut GruScratch,
+    dh_next: &mut [f32],
+    d_masked: Option<&mut [f32]>,
 ) {
-    let (b, h, g3) = (dims.batch, dims.hidden, gates(dims));
-    let dpre_h = Mat::new(&scratch.dpre_h[t * b * g3..(t + 1) * b * g3], b, g3);
-    let Some(recurrent_mask) = recurrent_mask else {
-        let dh_next = &mut MatMut::new(&mut scratch.dh_next, b, h);
-        scratch.w_hh_t.multiply(dh_next, dpre_h, true);
+    let (rows, h) = (dpre_h.rows, dpre_h.cols / GATES);
+    let (Some(recurrent_mask), Some(d_masked)) = (recurrent_mask, d_masked) else {
+        w_hh_t.multiply(&mut MatMut::new(dh_next, rows, h), dpre_h, true);
         return;
     };
-    let d_masked = &mut MatMut::new(&mut scratch.d_masked, b, h);
-    scratch.w_hh_t.multiply(d_masked, dpre_h, false);
-    let through = scratch.d_masked.iter().zip(recurrent_mask);
-    for (dh, (&d, &m)) in scratch.dh_next.iter_mut().zip(through) {
+    w_hh_t.multiply(&mut MatMut::new(d_masked, rows, h), dpre_h, false);
+    for (dh, (&d, &m)) in dh_next.iter_mut().zip(d_masked.iter().zip(recurrent_mask)) {
         *dh += d * m;
     }
 }
 
-/// The fused cell pass of step `t` backward, row by row.
+/// Step `t` backward, each task's rows (`task_rows`) at once: the fused cell pass row by row,
+/// then, past the first step, the rows' product against `W_hhᵀ` (`product_backward`).
+/// `masks`: the step's `[B]` and the recurrent `[B, H]`.
 fn step_backward(
     dims: RecurrentDims,
     t: usize,
-    step_mask: Option<&[f32]>,
+    (step_mask, recurrent_mask): (Option<&[f32]>, Option<&[f32]>),
     tape: &GruTape,
     dout: OutputGrad,
     scratch: &mut GruScratch,
 ) {
     let (b, h, g3) = (dims.batch, dims.hidden, gates(dims));
-    let dpre_x = &mut scratch.dpre_x[t * b * g3..(t + 1) * b * g3];
-    let dpre_h = &mut scratch.dpre_h[t * b * g3..(t + 1) * b * g3];
-    let cell = |(row, ((dpre_x, dpre_h), dh_next)): RowsBackward| {
+    let cell = |row: usize, dpre_x: &mut [f32], dpre_h: &mut [f32], dh_next: &mut [f32]| {
         let at = t * b + row;
         if is_padded(step_mask, row) {
             dpre_x.fill(0.0);
@@ -536,25 +536,55 @@ fn step_backward(
         };
         cell_backward(kept, dout.row(dims, t, row), dh_next, dpre_x, dpre_h);
     };
-    if cells_in_parallel(dims) {
-        let rows = dpre_x.par_chunks_mut(g3).zip(dpre_h.par_chunks_mut(g3));
-        rows.zip(scratch.dh_next.par_chunks_mut(h))
-            .enumerate()
-            .for_each(|row| {
-                let _ftz = FlushDenormals::new();
-                cell(row)
-            });
-    } else {
-        let rows = dpre_x.chunks_mut(g3).zip(dpre_h.chunks_mut(g3));
-        rows.zip(scratch.dh_next.chunks_mut(h))
-            .enumerate()
-            .for_each(cell);
+    let rows = task_rows(dims, g3);
+    let w_hh_t = &scratch.w_hh_t;
+    let task = |(task, (((dpre_x, dpre_h), dh_next), d_masked)): BackwardTask| {
+        let first = task * rows;
+        let cells = dpre_x.chunks_mut(g3).zip(dpre_h.chunks_mut(g3));
+        for (row, ((dx, dh), dn)) in cells.zip(dh_next.chunks_mut(h)).enumerate() {
+            cell(first + row, dx, dh, dn);
+        }
+        if t > 0 {
+            let task_rows = dh_next.len() / h;
+            let recurrent = recurrent_mask.map(|m| &m[first * h..(first + task_rows) * h]);
+            let dpre_h = Mat::new(dpre_h, task_rows, g3);
+            product_backward(w_hh_t, dpre_h, recurrent, dh_next, d_masked);
+        }
+    };
+    let step = t * b * g3..(t + 1) * b * g3;
+    let (dpre_x, dpre_h) = (&mut scratch.dpre_x[step.clone()], &mut scratch.dpre_h[step]);
+    let (dh_next, d_masked) = (&mut scratch.dh_next, &mut scratch.d_masked);
+    if rows == b {
+        let d_masked = recurrent_mask.map(|_| d_masked.as_mut_slice());
+        return task((0, (((dpre_x, dpre_h), dh_next), d_masked)));
     }
+    // `d_masked` is empty without a recurrent mask: its tasks then get none.
+    let d_masked = if recurrent_mask.is_some() {
+        Either::Left(d_masked.par_chunks_mut(rows * h).map(Some))
+    } else {
+        Either::Right((0..b.div_ceil(rows)).into_par_iter().map(|_| None))
+    };
+    dpre_x
+        .par_chunks_mut(rows * g3)
+        .zip(dpre_h.par_chunks_mut(rows * g3))
+        .zip(dh_next.par_chunks_mut(rows * h))
+        .zip(d_masked)
+        .enumerate()
+        .for_each(|rows| {
+            let _ftz = FlushDenormals::new();
+            task(rows)
+        });
 }
 
-/// One row of one step for `cell_backward`: its index in the batch, and the `dpre_x`, `dpre_h`
-/// and `dh_next` it writes.
-type RowsBackward<'a> = (usize, ((&'a mut [f32], &'a mut [f32]), &'a mut [f32]));
+/// One task's rows of one step backward: the task's index, and the rows' `dpre_x`, `dpre_h`,
+/// `dh_next`, and `d_masked` under a recurrent mask.
+type BackwardTask<'a> = (
+    usize,
+    (
+        ((&'a mut [f32], &'a mut [f32]), &'a mut [f32]),
+        Option<&'a mut [f32]>,
+    ),
+);
 
 /// Whether `W_hh` is packed once per pass: for every product beyond the small kernel's,
 /// which would otherwise pack it again at every step.

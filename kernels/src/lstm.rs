@@ -23,6 +23,9 @@
 //! written, not added to: a caller need not zero them, and a rank-1 update at batch 1 need
 //! not read them.
 //!
+//! On several threads a step's batch rows are cut into tasks (`recurrent::task_rows`), each
+//! running its rows' product and cell pass, forward or back, so the threads meet once a step.
+//!
 //! Nothing here allocates: the tape and scratch buffers are made once per shape. The dims,
 //! inputs, input projection and weight gradients the LSTM shares with the GRU are in
 //! `recurrent`.
@@ -36,9 +39,9 @@ use crate::gemm::{Mat, MatMut};
 use crate::lanes::{add_into, load, store};
 use crate::packed::PackedMat;
 use crate::recurrent::{
-    cells_in_parallel, check_mask, check_recurrent_mask, first_step_with_state, input_backward,
-    input_room, is_padded, product_state, project_input, recurrent_product, recurrent_weight_grad,
-    GradRoom, StepMatrix,
+    check_mask, check_recurrent_mask, first_step_with_state, input_backward, input_room, is_padded,
+    product_state, project_input, recurrent_product, recurrent_weight_grad, task_rows, GradRoom,
+    StepMatrix,
 };
 pub use crate::recurrent::{column_sums, transpose_into, InputKind, OutputGrad};
 
@@ -267,54 +270,72 @@ pub fn lstm_forward(
     check_mask(dims, mask);
     check_recurrent_mask(dims, recurrent_mask, tape.masked_h.len());
     let first = first_step_with_state(tape.initial_state().0);
+    let (n, rows) = (b * h, task_rows(dims, g4));
+    let packed = tape.w_hh_packed.as_ref();
     for t in 0..dims.steps {
-        let gates = &mut tape.gates[t * b * g4..(t + 1) * b * g4];
+        let (h_done, h_rest) = tape.h.split_at_mut((t + 1) * n);
+        let (c_prev, c_next) = tape.c[t * n..(t + 2) * n].split_at_mut(n);
         // Masked at every step, the skipped first one too: backward's dW_hh reads them all.
-        let h_prev = product_state(dims, t, &tape.h, recurrent_mask, &mut tape.masked_h);
-        let h_prev = Mat::new(h_prev, b, h);
-        let mut gates_mat = MatMut::new(gates, b, g4);
-        if t >= first {
-            let packed = tape.w_hh_packed.as_ref();
-            recurrent_product(&mut gates_mat, h_prev, w.w_hh, packed, true);
-        }
-        let (c_prev, c_next) = tape.c[t * b * h..(t + 2) * b * h].split_at_mut(b * h);
-        let h_next = &mut tape.h[(t + 1) * b * h..(t + 2) * b * h];
-        let tanh_c = &mut tape.tanh_c[t * b * h..(t + 1) * b * h];
-        if cells_in_parallel(dims) {
-            let rows = gates
-                .par_chunks_mut(g4)
-                .zip(c_prev.par_chunks(h))
-                .zip(c_next.par_chunks_mut(h));
-            rows.zip(h_next.par_chunks_mut(h))
-                .zip(tanh_c.par_chunks_mut(h))
-                .for_each(|((((z, cp), c), hn), tc)| {
-                    let _ftz = FlushDenormals::new();
-                    cell_forward(z, w.bias, cp, c, hn, tc)
-                });
+        let h_prev = &h_done[t * n..];
+        let product_in = product_state(dims, t, h_prev, recurrent_mask, &mut tape.masked_h);
+        let task = |((((z, hp), cp), cn), (hn, tc)): ForwardTask| {
+            if t >= first {
+                let task_rows = hp.len() / h;
+                let c = &mut MatMut::new(z, task_rows, g4);
+                recurrent_product(c, Mat::new(hp, task_rows, h), w.w_hh, packed, true);
+            }
+            let cells = z.chunks_mut(g4).zip(cp.chunks(h)).zip(cn.chunks_mut(h));
+            for (((z, cp), c), (hn, tc)) in cells.zip(hn.chunks_mut(h).zip(tc.chunks_mut(h))) {
+                cell_forward(z, w.bias, cp, c, hn, tc);
+            }
+        };
+        let gates = &mut tape.gates[t * b * g4..(t + 1) * b * g4];
+        let (h_next, tanh_c) = (&mut h_rest[..n], &mut tape.tanh_c[t * n..(t + 1) * n]);
+        if rows == b {
+            task(((((gates, product_in), c_prev), c_next), (h_next, tanh_c)));
         } else {
-            let rows = gates
-                .chunks_mut(g4)
-                .zip(c_prev.chunks(h))
-                .zip(c_next.chunks_mut(h));
-            rows.zip(h_next.chunks_mut(h))
-                .zip(tanh_c.chunks_mut(h))
-                .for_each(|((((z, cp), c), hn), tc)| cell_forward(z, w.bias, cp, c, hn, tc));
+            let outputs = h_next
+                .par_chunks_mut(rows * h)
+                .zip(tanh_c.par_chunks_mut(rows * h));
+            gates
+                .par_chunks_mut(rows * g4)
+                .zip(product_in.par_chunks(rows * h))
+                .zip(c_prev.par_chunks(rows * h))
+                .zip(c_next.par_chunks_mut(rows * h))
+                .zip(outputs)
+                .for_each(|rows| {
+                    let _ftz = FlushDenormals::new();
+                    task(rows)
+                });
         }
         if let Some(mask) = mask {
-            carry_padded_rows(dims, &mask[t * b..][..b], t, tape);
+            carry_padded_rows(dims, &mask[t * b..][..b], t, &mut tape.h, &mut tape.c);
         }
     }
 }
 
+/// One task's rows of one step forward: its gates, the state its product reads, c before and
+/// after, and h and `tanh(c)` after.
+type ForwardTask<'a> = (
+    (((&'a mut [f32], &'a [f32]), &'a [f32]), &'a mut [f32]),
+    (&'a mut [f32], &'a mut [f32]),
+);
+
 /// At step `t`, copies h and c from the previous step over the rows `step_mask [B]` marks
 /// padded. Computing a padded row and then overwriting it keeps the fused pass free of
 /// branches; its gates stay in the tape but backward sends them no gradient.
-fn carry_padded_rows(dims: LstmDims, step_mask: &[f32], t: usize, tape: &mut LstmTape) {
+fn carry_padded_rows(
+    dims: LstmDims,
+    step_mask: &[f32],
+    t: usize,
+    h_all: &mut [f32],
+    c_all: &mut [f32],
+) {
     let (b, h) = (dims.batch, dims.hidden);
     for (row, _) in step_mask.iter().enumerate().filter(|(_, &m)| m == 0.0) {
         let (prev, next) = ((t * b + row) * h, ((t + 1) * b + row) * h);
-        tape.h.copy_within(prev..prev + h, next);
-        tape.c.copy_within(prev..prev + h, next);
+        h_all.copy_within(prev..prev + h, next);
+        c_all.copy_within(prev..prev + h, next);
     }
 }
 
@@ -437,18 +458,11 @@ pub fn lstm_backward(
     scratch.dh_next.fill(0.0);
     scratch.dc_next.fill(0.0);
     for t in (0..t_len).rev() {
-        let step_mask = mask.map(|m| &m[t * b..][..b]);
-        step_backward(dims, t, step_mask, tape, dout, scratch);
-        if t > 0 {
-            let dz = Mat::new(&scratch.dgates[t * b * g4..(t + 1) * b * g4], b, g4);
-            let dh_next = &mut MatMut::new(&mut scratch.dh_next, b, h);
-            // With a mask, padded rows already hold the gradient they carry back, and the
-            // others zero.
-            scratch.w_hh_t.multiply(dh_next, dz, mask.is_some());
-            if let Some(recurrent_mask) = recurrent_mask {
-                mask_product_gradient(dims, step_mask, recurrent_mask, &mut scratch.dh_next);
-            }
-        }
+        let masks = Masks {
+            step: mask.map(|m| &m[t * b..][..b]),
+            recurrent: recurrent_mask,
+        };
+        step_backward(dims, t, masks, tape, dout, scratch);
     }
     let h_prev = match recurrent_mask {
         Some(_) => &tape.masked_h,
@@ -462,16 +476,15 @@ pub fn lstm_backward(
 }
 
 /// Under a recurrent mask `m [B, H]` the product read `h_{t-1}⊙m`, so what it passes into
-/// `h_{t-1}` is `(dz·W_hhᵀ)⊙m`: scales the rows of `dh_next [B, H]` the product wrote. A
-/// padded row's `dz` is zero, and its `dh_next` the gradient it carries past the step
-/// unmasked, so it is left as it is.
+/// `h_{t-1}` is `(dz·W_hhᵀ)⊙m`: scales the rows of `dh_next` the product wrote, some rows
+/// of the batch and their masks' rows. A padded row's `dz` is zero, and its `dh_next` the
+/// gradient it carries past the step unmasked, so it is left as it is.
 fn mask_product_gradient(
-    dims: LstmDims,
+    h: usize,
     step_mask: Option<&[f32]>,
     recurrent_mask: &[f32],
     dh_next: &mut [f32],
 ) {
-    let h = dims.hidden;
     let rows = dh_next
         .chunks_exact_mut(h)
         .zip(recurrent_mask.chunks_exact(h));
@@ -482,21 +495,29 @@ fn mask_product_gradient(
     }
 }
 
-/// The fused cell pass of step `t` backward, row by row. Without a mask `dh_next` is only
-/// read, and the step's product against `W_hhᵀ` overwrites it; with one, each row leaves in
-/// `dh_next` what it passes back past the weights (all of it for a padded row, nothing for a
-/// real one), and the product is added to it.
+/// A step's masks: `step [B]` (padded rows) and the recurrent mask `[B, H]`.
+#[derive(Clone, Copy)]
+struct Masks<'a> {
+    step: Option<&'a [f32]>,
+    recurrent: Option<&'a [f32]>,
+}
+
+/// Step `t` backward, each task's rows (`task_rows`) at once: the fused cell pass row by row,
+/// then, past the first step, the rows' product against `W_hhᵀ` into `dh_next`. Without a
+/// mask the cell pass only reads `dh_next`, and the product overwrites it; with one, each
+/// row leaves in `dh_next` what it passes back past the weights (all of it for a padded
+/// row, nothing for a real one), and the product is added to it.
 fn step_backward(
     dims: LstmDims,
     t: usize,
-    step_mask: Option<&[f32]>,
+    masks: Masks,
     tape: &LstmTape,
     dout: OutputGrad,
     scratch: &mut LstmScratch,
 ) {
     let (b, h, g4) = (dims.batch, dims.hidden, gates(dims));
-    let dgates = &mut scratch.dgates[t * b * g4..(t + 1) * b * g4];
-    let cell = |(row, ((dz, dc_next), dh_next)): RowsBackward| {
+    let step_mask = masks.step;
+    let cell = |row: usize, dz: &mut [f32], dc_next: &mut [f32], dh_next: &mut [f32]| {
         let at = t * b + row;
         let out = dout.row(dims, t, row);
         if is_padded(step_mask, row) {
@@ -519,27 +540,45 @@ fn step_backward(
             dh_next.fill(0.0);
         }
     };
-    if cells_in_parallel(dims) {
-        let rows = dgates
-            .par_chunks_mut(g4)
-            .zip(scratch.dc_next.par_chunks_mut(h));
-        rows.zip(scratch.dh_next.par_chunks_mut(h))
-            .enumerate()
-            .for_each(|row| {
-                let _ftz = FlushDenormals::new();
-                cell(row)
-            });
+    let rows = task_rows(dims, g4);
+    let w_hh_t = &scratch.w_hh_t;
+    let task = |(task, ((dz, dc_next), dh_next)): BackwardTask| {
+        let first = task * rows;
+        let cells = dz.chunks_mut(g4).zip(dc_next.chunks_mut(h));
+        for (row, ((dz, dc), dh)) in cells.zip(dh_next.chunks_mut(h)).enumerate() {
+            cell(first + row, dz, dc, dh);
+        }
+        if t > 0 {
+            let task_rows = dc_next.len() / h;
+            let product = &mut MatMut::new(dh_next, task_rows, h);
+            w_hh_t.multiply(product, Mat::new(dz, task_rows, g4), step_mask.is_some());
+            if let Some(recurrent) = masks.recurrent {
+                let step_mask = step_mask.map(|m| &m[first..first + task_rows]);
+                let recurrent = &recurrent[first * h..(first + task_rows) * h];
+                mask_product_gradient(h, step_mask, recurrent, dh_next);
+            }
+        }
+    };
+    let dgates = &mut scratch.dgates[t * b * g4..(t + 1) * b * g4];
+    let (dc_next, dh_next) = (&mut scratch.dc_next, &mut scratch.dh_next);
+    if rows == b {
+        task((0, ((dgates, dc_next), dh_next)));
     } else {
-        let rows = dgates.chunks_mut(g4).zip(scratch.dc_next.chunks_mut(h));
-        rows.zip(scratch.dh_next.chunks_mut(h))
+        dgates
+            .par_chunks_mut(rows * g4)
+            .zip(dc_next.par_chunks_mut(rows * h))
+            .zip(dh_next.par_chunks_mut(rows * h))
             .enumerate()
-            .for_each(cell);
+            .for_each(|rows| {
+                let _ftz = FlushDenormals::new();
+                task(rows)
+            });
     }
 }
 
-/// One row of one step for `cell_backward`: its index in the batch, and the `dz`, `dc_next`
-/// and `dh_next` it writes.
-type RowsBackward<'a> = (usize, ((&'a mut [f32], &'a mut [f32]), &'a mut [f32]));
+/// One task's rows of one step backward: the task's index, and the rows' `dz`, `dc_next` and
+/// `dh_next`.
+type BackwardTask<'a> = (usize, ((&'a mut [f32], &'a mut [f32]), &'a mut [f32]));
 
 /// Whether `W_hh` is packed once per pass: for every product beyond the small kernel's,
 /// which would otherwise pack it again at every step.

@@ -147,6 +147,18 @@ pub fn gemm_packed(c: &mut MatMut, a: Mat, b: &PackedMat, accumulate: bool) {
 
 /// `gemm_packed` on a given instruction set, which must run here.
 pub fn gemm_packed_on(isa: Isa, c: &mut MatMut, a: Mat, b: &PackedMat, accumulate: bool) {
+    let split = c.rows * b.n * b.k >= PARALLEL_MIN_MACS;
+    multiply_packed(isa, c, a, b, accumulate, split);
+}
+
+/// `gemm_packed` on the calling thread alone, for a caller that has already given each
+/// thread its share (rows of C).
+pub fn gemm_packed_here(c: &mut MatMut, a: Mat, b: &PackedMat, accumulate: bool) {
+    multiply_packed(Isa::best(), c, a, b, accumulate, false);
+}
+
+/// `gemm_packed_on`, its panels spread over rayon's threads when `split`.
+fn multiply_packed(isa: Isa, c: &mut MatMut, a: Mat, b: &PackedMat, accumulate: bool, split: bool) {
     assert!(isa.runs_here(), "{isa:?} is not available");
     check_product(c, a, b.k, b.n);
     if b.k == 0 {
@@ -170,7 +182,7 @@ pub fn gemm_packed_on(isa: Isa, c: &mut MatMut, a: Mat, b: &PackedMat, accumulat
         }
     };
     let tasks = panels.div_ceil(per_task);
-    if m * b.n * b.k >= PARALLEL_MIN_MACS {
+    if split {
         (0..tasks).into_par_iter().for_each(run);
     } else {
         (0..tasks).for_each(run);

@@ -6,9 +6,9 @@
 //! `W_hh [H, G]`, and gate pre-activations `[T, B, G]`, time-major.
 
 use crate::gather::{gather_rows, scatter_add_rows};
-use crate::gemm::{gemm, room_for, Mat, MatMut, SMALL_MAX_MACS};
+use crate::gemm::{gemm, room_for, Mat, MatMut, PARALLEL_MIN_MACS, SMALL_MAX_MACS};
 use crate::lanes::{add_into, transpose_block};
-use crate::packed::{gemm_packed, PackedMat};
+use crate::packed::{gemm_packed_here, PackedMat};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RecurrentDims {
@@ -82,19 +82,18 @@ pub(crate) fn check_recurrent_mask(dims: RecurrentDims, mask: Option<&[f32]>, ma
     }
 }
 
-/// The state step `t`'s recurrent product reads, from `h [T+1, B, H]` (the initial state in
-/// slot 0): `h_{t-1}` itself, or with a recurrent mask `m [B, H]` (Keras'
-/// `recurrent_dropout=`) `h_{t-1}⊙m`, written into slot `t` of `masked [T, B, H]`, where
-/// backward's `dW_hh` reads it. The state update reads `h_{t-1}` unmasked, as Keras does.
+/// The state step `t`'s recurrent product reads, from `h_prev [B, H]`, the state before the
+/// step: `h_prev` itself, or with a recurrent mask `m [B, H]` (Keras' `recurrent_dropout=`)
+/// `h_prev⊙m`, written into slot `t` of `masked [T, B, H]`, where backward's `dW_hh` reads
+/// it. The state update reads `h_prev` unmasked, as Keras does.
 pub(crate) fn product_state<'a>(
     dims: RecurrentDims,
     t: usize,
-    h: &'a [f32],
+    h_prev: &'a [f32],
     mask: Option<&[f32]>,
     masked: &'a mut [f32],
 ) -> &'a [f32] {
     let n = dims.batch * dims.hidden;
-    let h_prev = &h[t * n..(t + 1) * n];
     let Some(mask) = mask else {
         return h_prev;
     };
@@ -117,12 +116,23 @@ pub(crate) fn first_step_with_state(h0: &[f32]) -> usize {
     usize::from(h0.iter().all(|&x| x == 0.0))
 }
 
-/// Above this many cells a step (B·H), the fused cell passes spread rows over rayon's
-/// threads; rows are independent, so the bits do not depend on how many.
-const PARALLEL_MIN_CELLS: usize = 1 << 14;
+/// The fewest batch rows a task takes: fewer would leave the micro-kernel's tiles too short
+/// to hide the FMA latency.
+const MIN_TASK_ROWS: usize = 8;
 
-pub(crate) fn cells_in_parallel(dims: RecurrentDims) -> bool {
-    dims.batch * dims.hidden >= PARALLEL_MIN_CELLS
+/// How many of a step's batch rows each task takes, their share of the recurrent product and
+/// their cell pass together. A row depends on no other row through a step, forward or back,
+/// so the tasks meet only when the step ends. One task for all rows on one thread, or when
+/// the step's product is below `PARALLEL_MIN_MACS`; else the rows cut evenly among the
+/// pool's threads, at least `MIN_TASK_ROWS` a task. Every element is computed the same way
+/// however the rows are cut, so the bits do not depend on the number of threads.
+pub(crate) fn task_rows(dims: RecurrentDims, g: usize) -> usize {
+    let b = dims.batch.max(1);
+    if b * dims.hidden * g < PARALLEL_MIN_MACS {
+        return b;
+    }
+    let tasks = rayon::current_num_threads().min(b / MIN_TASK_ROWS).max(1);
+    b.div_ceil(tasks)
 }
 
 /// Whether `W_hh [H, G]` is packed once per pass: for every product beyond the small
@@ -178,7 +188,7 @@ pub(crate) fn project_input(
 }
 
 /// `C = h_prev·W_hh`, or `C += h_prev·W_hh` when `accumulate`, against `W_hh` packed when
-/// the tape packed it.
+/// the tape packed it, on the calling thread: a task's rows (`task_rows`).
 pub(crate) fn recurrent_product(
     c: &mut MatMut,
     h_prev: Mat,
@@ -187,7 +197,7 @@ pub(crate) fn recurrent_product(
     accumulate: bool,
 ) {
     match packed {
-        Some(packed) => gemm_packed(c, h_prev, packed, accumulate),
+        Some(packed) => gemm_packed_here(c, h_prev, packed, accumulate),
         None => {
             let w_hh = Mat::new(w_hh, h_prev.cols, c.cols);
             gemm(c, h_prev, w_hh, accumulate, &mut [])
@@ -234,10 +244,11 @@ impl StepMatrix {
         }
     }
 
-    /// `C = A·self`, or `C += A·self` when `accumulate`.
+    /// `C = A·self`, or `C += A·self` when `accumulate`, on the calling thread: a task's
+    /// rows (`task_rows`).
     pub(crate) fn multiply(&self, c: &mut MatMut, a: Mat, accumulate: bool) {
         match self {
-            StepMatrix::Packed(packed) => gemm_packed(c, a, packed, accumulate),
+            StepMatrix::Packed(packed) => gemm_packed_here(c, a, packed, accumulate),
             // Never beyond the small kernel: larger products are `Packed`.
             StepMatrix::Plain(plain) => {
                 let b = Mat::new(plain, a.cols, c.cols);

@@ -353,8 +353,9 @@ proptest! {
 
 #[test]
 fn tutorial_shapes_match_reference() {
-    // Tutorial-like shapes: echo's, a batch of 50 over 65 characters, and one with enough
-    // cells a step that the cell passes run on several threads and W_hh is packed.
+    // Tutorial-like shapes: echo's, a batch of 50 over 65 characters, and one with a step
+    // large enough that W_hh is packed and its rows are cut among threads (on a pool of more
+    // than one).
     for (steps, batch, input, hidden) in [
         (1, 1, 1, 32),
         (35, 1, 100, 20),
@@ -376,16 +377,21 @@ fn tutorial_shapes_match_reference() {
 }
 
 #[test]
-fn same_bits_with_one_thread_and_two() {
-    let c = case(3, 64, 9, 256, 21);
+fn same_bits_on_any_number_of_threads() {
+    // An odd batch, cut into tasks of 19 and 18 rows on two threads and of 13, 13 and 11 on
+    // three, with padded steps and a recurrent mask.
+    let mut c = case(3, 37, 9, 200, 21);
+    c.mask = Some(step_mask(21, 3 * 37));
+    c.recurrent_mask = Some(recurrent_mask(21, 37 * 200, 0.25));
     let d = c.dims;
     assert!(kernels::gru::packing_pays(d));
+    let (mask, recurrent) = (c.mask.as_deref(), c.recurrent_mask.as_deref());
     let run = |threads: usize| {
         with_threads(threads, || {
             let w = weights(&c);
-            let mut tape = GruTape::new(d, InputKind::Dense, false);
+            let mut tape = GruTape::new(d, InputKind::Dense, true);
             tape.initial_state_mut().copy_from_slice(&c.h0);
-            gru_forward(RecurrentInput::Dense(&c.x), None, None, &w, &mut tape);
+            gru_forward(RecurrentInput::Dense(&c.x), mask, recurrent, &w, &mut tape);
             let g3 = 3 * d.hidden;
             let (mut dw_ih, mut dw_hh, mut db_ih, mut db_hh) = (
                 vec![0.0; d.input * g3],
@@ -400,11 +406,11 @@ fn same_bits_with_one_thread_and_two() {
                 bias_ih: &mut db_ih,
                 bias_hh: &mut db_hh,
             };
-            let mut scratch = GruScratch::new(d, InputKind::Dense, false);
+            let mut scratch = GruScratch::new(d, InputKind::Dense, true);
             gru_backward(
                 RecurrentInput::Dense(&c.x),
-                None,
-                None,
+                mask,
+                recurrent,
                 &w,
                 &tape,
                 OutputGrad::Sequence(&c.dh_out),
@@ -415,10 +421,13 @@ fn same_bits_with_one_thread_and_two() {
             [tape.outputs(), &dw_ih, &dw_hh, &db_ih, &db_hh, &dx].map(bits)
         })
     };
-    assert!(
-        run(1) == run(2),
-        "GRU results differ between 1 and 2 threads"
-    );
+    let one = run(1);
+    for threads in [2, 3] {
+        assert!(
+            run(threads) == one,
+            "GRU results differ between 1 and {threads} threads"
+        );
+    }
 }
 
 #[test]

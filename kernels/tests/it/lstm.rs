@@ -338,8 +338,8 @@ proptest! {
 #[test]
 fn tutorial_shapes_match_reference() {
     // alphabet, stateful, index recall, echo, the encoder-decoder's decoder, and a batch
-    // large enough that the recurrent weights are packed once per pass, and one with enough
-    // cells a step that the cell passes run on several threads.
+    // large enough that the recurrent weights are packed once per pass, and one with a step
+    // large enough that its rows are cut among threads (on a pool of more than one).
     for (steps, batch, input, hidden) in [
         (1, 1, 1, 32),
         (1, 1, 1, 50),
@@ -361,9 +361,14 @@ fn tutorial_shapes_match_reference() {
 }
 
 #[test]
-fn same_bits_with_one_thread_and_two() {
-    let c = case(3, 64, 9, 256, 21);
+fn same_bits_on_any_number_of_threads() {
+    // An odd batch, cut into tasks of 19 and 18 rows on two threads and of 13, 13 and 11 on
+    // three, with padded steps and a recurrent mask, from a carried state.
+    let mut c = case(3, 37, 9, 200, 21);
+    c.mask = Some(step_mask(21, 3 * 37));
+    c.recurrent_mask = Some(recurrent_mask(21, 37 * 200, 0.25));
     let d = c.dims;
+    let (mask, recurrent) = (c.mask.as_deref(), c.recurrent_mask.as_deref());
     let run = |threads: usize| {
         with_threads(threads, || {
             let w = LstmWeights {
@@ -371,8 +376,11 @@ fn same_bits_with_one_thread_and_two() {
                 w_hh: &c.w_hh,
                 bias: &c.bias,
             };
-            let mut tape = LstmTape::new(d, InputKind::Dense, false);
-            lstm_forward(LstmInput::Dense(&c.x), None, None, &w, &mut tape);
+            let mut tape = LstmTape::new(d, InputKind::Dense, true);
+            let (h0, c0) = tape.initial_state_mut();
+            h0.copy_from_slice(&c.h0);
+            c0.copy_from_slice(&c.c0);
+            lstm_forward(LstmInput::Dense(&c.x), mask, recurrent, &w, &mut tape);
             let g4 = 4 * d.hidden;
             let (mut dw_ih, mut dw_hh, mut dbias) = (
                 vec![0.0; d.input * g4],
@@ -385,29 +393,28 @@ fn same_bits_with_one_thread_and_two() {
                 bias: &mut dbias,
             };
             let mut scratch = LstmScratch::new(d, InputKind::Dense);
+            let mut dx = vec![0.0; c.x.len()];
             lstm_backward(
                 LstmInput::Dense(&c.x),
-                None,
-                None,
+                mask,
+                recurrent,
                 &w,
                 &tape,
                 OutputGrad::Sequence(&c.dh_out),
                 &mut scratch,
                 grads,
-                None,
+                Some(&mut dx),
             );
-            (
-                bits(tape.outputs()),
-                bits(&dw_ih),
-                bits(&dw_hh),
-                bits(&dbias),
-            )
+            [tape.outputs(), tape.cells(), &dw_ih, &dw_hh, &dbias, &dx].map(bits)
         })
     };
-    assert!(
-        run(1) == run(2),
-        "LSTM results differ between 1 and 2 threads"
-    );
+    let one = run(1);
+    for threads in [2, 3] {
+        assert!(
+            run(threads) == one,
+            "LSTM results differ between 1 and {threads} threads"
+        );
+    }
 }
 
 /// `floats_for` counts what `new` allocates, for every input kind, on both sides of
