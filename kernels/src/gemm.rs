@@ -96,8 +96,10 @@ pub const SMALL_MAX_MACS: usize = 1 << 18;
 /// recurrent layer's step cuts its batch rows among them (`recurrent::task_rows`). From
 /// inside the pool (as `lstmc run` calls), 2^20 let mid's and encdec's per-step recurrent
 /// products split: two threads over one went from 1.2x to 1.7x at mid and from 1.0x to
-/// 1.3x at encdec, where 2^22 split only the weight gradients (train_step, one sitting).
-pub const PARALLEL_MIN_MACS: usize = 1 << 20;
+/// 1.3x at encdec, where 2^22 split only the weight gradients; 2^19 splits encdec's dense
+/// products (630k) too: 1.45x to 1.55x there, the other shapes unchanged (train_step, one
+/// sitting each). Just above the small kernel's 2^18, which runs on one thread.
+pub const PARALLEL_MIN_MACS: usize = 1 << 19;
 
 /// Which implementation runs a product.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -42,6 +42,11 @@ const MR_512: usize = 12;
 /// 256 rows ran 64×512×2048 at 71-79 GFLOP/s here, 512 rows at 81-87 (best of 300).
 const KC: usize = 1024;
 
+/// Above this many floats of B, `PackedMat::pack` spreads panels over rayon's threads: at
+/// encdec's and mid's sizes (90k and 64k floats), the packing of `W_hh` before each pass was
+/// what the second thread waited on most.
+const PARALLEL_MIN_PACK: usize = 1 << 16;
+
 /// B `[k, n]` rearranged into 16-column panels, zero-padded past `n`.
 pub struct PackedMat {
     k: usize,
@@ -82,9 +87,21 @@ impl PackedMat {
         if self.k == 0 {
             return;
         }
-        for (panel_index, panel) in self.data.chunks_exact_mut(self.k * NR).enumerate() {
+        let (k, n) = (self.k, self.n);
+        let pack = |(panel_index, panel): (usize, &mut [f32])| {
             let col = panel_index * NR;
-            pack_panel(panel, b, (0, self.k), col, NR.min(self.n - col));
+            pack_panel(panel, b, (0, k), col, NR.min(n - col));
+        };
+        if k * n >= PARALLEL_MIN_PACK {
+            self.data
+                .par_chunks_exact_mut(k * NR)
+                .enumerate()
+                .for_each(pack);
+        } else {
+            self.data
+                .chunks_exact_mut(k * NR)
+                .enumerate()
+                .for_each(pack);
         }
     }
 }

@@ -185,10 +185,13 @@ impl Optimizer {
     }
 }
 
-/// Above this many parameters, Adam updates the tensors on rayon's threads, one tensor a
-/// task: each element's update is its own, so the bits do not depend on the threads. Its
-/// division and square root make it a tenth of the encoder-decoder's step.
+/// Above this many parameters, Adam updates the tensors on rayon's threads, in pieces of at
+/// most `PARALLEL_PIECE`: each element's update is its own, so the bits do not depend on the
+/// threads. Its division and square root make it a tenth of the encoder-decoder's step.
 const PARALLEL_MIN_PARAMETERS: usize = 1 << 16;
+/// Parameters an Adam task updates at most. One tensor a task left encdec's second thread
+/// waiting while the first finished a tensor of 90k parameters.
+const PARALLEL_PIECE: usize = 1 << 14;
 
 /// Adam's or AdamW's update, as `step` says, with the first two slots as the moments.
 fn adam_pass(tensors: &mut [Tensor], slots: &mut &mut [Slot], step: AdamStep) {
@@ -198,15 +201,24 @@ fn adam_pass(tensors: &mut [Tensor], slots: &mut &mut [Slot], step: AdamStep) {
         m.len() == tensors.len() && v.len() == tensors.len(),
         "Adam keeps a moment for every tensor"
     );
-    let update = |((tensor, m), v): ((&mut Tensor, &mut Vec<f32>), &mut Vec<f32>)| {
-        adam_update(&mut tensor.value, &tensor.grad, m, v, step);
-    };
     let parameters: usize = tensors.iter().map(|tensor| tensor.value.len()).sum();
-    if parameters >= PARALLEL_MIN_PARAMETERS {
-        tensors.par_iter_mut().zip(m).zip(v).for_each(update);
-    } else {
-        tensors.iter_mut().zip(m).zip(v).for_each(update);
+    if parameters < PARALLEL_MIN_PARAMETERS {
+        for ((tensor, m), v) in tensors.iter_mut().zip(m).zip(v) {
+            adam_update(&mut tensor.value, &tensor.grad, m, v, step);
+        }
+        return;
     }
+    let in_pieces = |((tensor, m), v): ((&mut Tensor, &mut Vec<f32>), &mut Vec<f32>)| {
+        let p = PARALLEL_PIECE;
+        let values = tensor
+            .value
+            .par_chunks_mut(p)
+            .zip(tensor.grad.par_chunks(p));
+        values
+            .zip(m.par_chunks_mut(p).zip(v.par_chunks_mut(p)))
+            .for_each(|((value, grad), (m, v))| adam_update(value, grad, m, v, step));
+    };
+    tensors.par_iter_mut().zip(m).zip(v).for_each(in_pieces);
 }
 
 /// The next of `slots`, taken off the front, when the rule keeps it (the slots are in
