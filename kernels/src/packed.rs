@@ -9,7 +9,9 @@
 //! a time so that the panel block stays in L2.
 //!
 //! `gemm_packing` does the same for a B used once, packing it into the caller's room one
-//! block of k at a time, each panel by the task that then multiplies it.
+//! block of k at a time, each panel by the task that then multiplies it; or, for a row-major
+//! B whose stride does not alias in L1 (`reads_in_place`), reading its whole panels where
+//! they lie, and packing only a last, partial one.
 //!
 //! Where the CPU has AVX-512 (found at run time: the binary itself targets AVX2), a
 //! second micro-kernel holds a panel's 16 columns in one 512-bit register and up to `MR_512`
@@ -120,6 +122,37 @@ fn pack_panel(panel: &mut [f32], b: Mat, (k0, k1): (usize, usize), col: usize, w
     }
 }
 
+/// Whether `gemm_packing` reads B's whole panels where they lie rather than packing them: when
+/// B's rows are contiguous and their stride is not a multiple of 64 floats. Packing is a
+/// pass over B that these products then read from cache a few times at most; but rows at a
+/// stride of a multiple of 256 bytes fall into few of L1's sets and evict each other. In
+/// place, encdec's step (B 600 and 100 floats wide) took 4 % less time; mid's (512) took 3 %
+/// more, so it packs (train_step, one thread, one sitting).
+fn reads_in_place(b: Mat) -> bool {
+    b.col_stride == 1 && b.row_stride % 64 != 0
+}
+
+/// Columns `col..col + width` of B's rows `k0..k1` as a panel: read in place when
+/// `in_place` and the panel is whole, else packed into `slot`.
+fn panel_of<'a>(
+    slot: &'a mut [f32],
+    b: Mat<'a>,
+    (k0, k1): (usize, usize),
+    col: usize,
+    width: usize,
+    in_place: bool,
+) -> Panel<'a> {
+    if in_place && width == NR {
+        Panel {
+            data: &b.data[k0 * b.row_stride + col..],
+            stride: b.row_stride,
+        }
+    } else {
+        pack_panel(slot, b, (k0, k1), col, width);
+        Panel::packed(slot)
+    }
+}
+
 /// A panel from a B whose rows are contiguous: one copy per row of k.
 fn pack_rows(panel: &mut [f32], b: Mat, col: usize, width: usize) {
     for (p, row) in panel.chunks_exact_mut(NR).enumerate() {
@@ -192,7 +225,7 @@ fn multiply_packed(isa: Isa, c: &mut MatMut, a: Mat, b: &PackedMat, accumulate: 
         let first = task * per_task;
         for (k0, k1) in k_blocks(b.k) {
             let tile = |panel| Tile::new(row_stride, b.n, panel, (k0, k1), accumulate || k0 > 0);
-            let block = |panel| &panel_data(panel)[k0 * NR..k1 * NR];
+            let block = |panel| Panel::packed(&panel_data(panel)[k0 * NR..k1 * NR]);
             let right =
                 (per_task == 2 && first + 1 < panels).then(|| (tile(first + 1), block(first + 1)));
             tile(first).task(isa, right, out, m, a, block(first));
@@ -253,18 +286,22 @@ pub fn gemm_packing_on(
     let (m, row_stride) = (c.rows, c.row_stride);
     let parallel = m * n * k >= PARALLEL_MIN_MACS;
     let per_task = panels_per_task(isa);
+    let in_place = reads_in_place(b);
     for (k0, k1) in k_blocks(k) {
         let panel_len = (k1 - k0) * NR;
         let run = |(task, slots): (usize, &mut [f32])| {
             let _ftz = FlushDenormals::new();
             let first = task * per_task;
             let tile = |panel| Tile::new(row_stride, n, panel, (k0, k1), accumulate || k0 > 0);
-            for (offset, slot) in slots.chunks_exact_mut(panel_len).enumerate() {
-                let col = (first + offset) * NR;
-                pack_panel(slot, b, (k0, k1), col, NR.min(n - col));
-            }
-            let (block, right_block) = slots.split_at(panel_len);
-            let right = (!right_block.is_empty()).then(|| (tile(first + 1), right_block));
+            let mut panels = slots
+                .chunks_exact_mut(panel_len)
+                .enumerate()
+                .map(|(offset, slot)| {
+                    let col = (first + offset) * NR;
+                    panel_of(slot, b, (k0, k1), col, NR.min(n - col), in_place)
+                });
+            let block = panels.next().expect("a task has a panel");
+            let right = panels.next().map(|right| (tile(first + 1), right));
             tile(first).task(isa, right, out, m, a, block);
         };
         let slots = &mut room[..n.div_ceil(NR) * panel_len];
@@ -363,6 +400,29 @@ fn tile_rows(m: usize, mr: usize) -> impl Iterator<Item = usize> {
     std::iter::repeat_n(mr, full).chain(last.into_iter().filter(|&rows| rows > 0))
 }
 
+/// A panel's rows `k0..k1` of B as the micro-kernels read them: row p's 16 floats at
+/// `data[p * stride..]`. Packed, `stride` is `NR`; read in place from a row-major B, B's row
+/// stride.
+#[derive(Clone, Copy)]
+struct Panel<'a> {
+    data: &'a [f32],
+    stride: usize,
+}
+
+impl<'a> Panel<'a> {
+    fn packed(block: &'a [f32]) -> Panel<'a> {
+        Panel {
+            data: block,
+            stride: NR,
+        }
+    }
+
+    /// Whether `len` rows of 16 floats lie in `data`.
+    fn holds(&self, len: usize) -> bool {
+        len == 0 || (len - 1) * self.stride + NR <= self.data.len()
+    }
+}
+
 /// Where a panel's micro-tiles sit: columns `col..col + width` of C, k from `k0` to `k1`.
 struct Tile {
     c_row_stride: usize,
@@ -397,11 +457,11 @@ impl Tile {
     fn task(
         &self,
         isa: Isa,
-        right: Option<(Tile, &[f32])>,
+        right: Option<(Tile, Panel)>,
         c: SharedOut,
         m: usize,
         a: Mat,
-        block: &[f32],
+        block: Panel,
     ) {
         match (isa, right) {
             (_, None) => self.rows(isa, c, m, a, block),
@@ -414,7 +474,7 @@ impl Tile {
     }
 
     /// Every row of C against `block`, the panel's rows `k0..k1`.
-    fn rows(&self, isa: Isa, c: SharedOut, m: usize, a: Mat, block: &[f32]) {
+    fn rows(&self, isa: Isa, c: SharedOut, m: usize, a: Mat, block: Panel) {
         match isa {
             Isa::Avx2 => self.rows_avx2(c, m, a, block),
             // SAFETY: the entry points assert `isa.runs_here()`, so the CPU has AVX-512F.
@@ -422,7 +482,7 @@ impl Tile {
         }
     }
 
-    fn rows_avx2(&self, c: SharedOut, m: usize, a: Mat, block: &[f32]) {
+    fn rows_avx2(&self, c: SharedOut, m: usize, a: Mat, block: Panel) {
         each_tile!(m, [1 2 3 4 5] MR, self.run(c, a, block));
     }
 
@@ -434,14 +494,19 @@ impl Tile {
     /// write other columns of the same rows, so no `&mut` to a row may exist. The callers
     /// checked that every row and column of the tile lies inside C.
     #[inline(always)]
-    fn run<const R: usize>(&self, c: SharedOut, a: Mat, block: &[f32], row: usize) {
+    fn run<const R: usize>(&self, c: SharedOut, a: Mat, block: Panel, row: usize) {
         let mut acc = [[f32x8::ZERO; 2]; R];
         let len = self.k1 - self.k0;
-        assert!(len * NR <= block.len() && row + R <= a.rows && self.k1 <= a.cols);
-        let (a_ptr, b_ptr) = (a.data.as_ptr(), block.as_ptr());
+        assert!(block.holds(len) && row + R <= a.rows && self.k1 <= a.cols);
+        let (a_ptr, b_ptr, stride) = (a.data.as_ptr(), block.data.as_ptr(), block.stride);
         for p in 0..len {
             // SAFETY: p < len and the assert above bound both reads.
-            let (b0, b1) = unsafe { (read8(b_ptr.add(p * NR)), read8(b_ptr.add(p * NR + 8))) };
+            let (b0, b1) = unsafe {
+                (
+                    read8(b_ptr.add(p * stride)),
+                    read8(b_ptr.add(p * stride + 8)),
+                )
+            };
             let at = (self.k0 + p) * a.col_stride;
             for (r, pair) in acc.iter_mut().enumerate() {
                 let a_value = f32x8::splat(unsafe { *a_ptr.add((row + r) * a.row_stride + at) });
@@ -474,7 +539,7 @@ impl Tile {
     /// # Safety
     /// The CPU must have AVX-512F.
     #[target_feature(enable = "avx512f")]
-    unsafe fn rows_avx512(&self, c: SharedOut, m: usize, a: Mat, block: &[f32]) {
+    unsafe fn rows_avx512(&self, c: SharedOut, m: usize, a: Mat, block: Panel) {
         // SAFETY: the caller's AVX-512F; each tile lies in C as for `run`.
         unsafe { each_tile!(m, [1 2 3 4 5 6 7 8 9 10 11] MR_512, self.run_avx512(c, a, block)) }
     }
@@ -491,8 +556,8 @@ impl Tile {
         c: SharedOut,
         m: usize,
         a: Mat,
-        block: &[f32],
-        right_block: &[f32],
+        block: Panel,
+        right_block: Panel,
     ) {
         let blocks = (block, right_block);
         // SAFETY: the caller's AVX-512F; each tile lies in C as for `run`.
@@ -512,7 +577,7 @@ impl Tile {
         right: &Tile,
         c: SharedOut,
         a: Mat,
-        (block, right_block): (&[f32], &[f32]),
+        (block, right_block): (Panel, Panel),
         row: usize,
     ) {
         use std::arch::x86_64::{
@@ -520,17 +585,22 @@ impl Tile {
         };
         let mut acc = [[_mm512_setzero_ps(); 2]; R];
         let len = self.k1 - self.k0;
-        assert!(len * NR <= block.len() && len * NR <= right_block.len());
+        assert!(block.holds(len) && right_block.holds(len));
         assert!(
             row + R <= a.rows && self.k1 <= a.cols && (right.k0, right.k1) == (self.k0, self.k1)
         );
-        let (a_ptr, b_ptr, right_ptr) = (a.data.as_ptr(), block.as_ptr(), right_block.as_ptr());
+        let (a_ptr, b_ptr, right_ptr) = (
+            a.data.as_ptr(),
+            block.data.as_ptr(),
+            right_block.data.as_ptr(),
+        );
+        let (stride, right_stride) = (block.stride, right_block.stride);
         for p in 0..len {
             // SAFETY: p < len and the asserts above bound every read.
             let (b0, b1) = unsafe {
                 (
-                    _mm512_loadu_ps(b_ptr.add(p * NR)),
-                    _mm512_loadu_ps(right_ptr.add(p * NR)),
+                    _mm512_loadu_ps(b_ptr.add(p * stride)),
+                    _mm512_loadu_ps(right_ptr.add(p * right_stride)),
                 )
             };
             let at = (self.k0 + p) * a.col_stride;
@@ -583,17 +653,17 @@ impl Tile {
     /// The CPU must have AVX-512F.
     #[target_feature(enable = "avx512f")]
     #[inline]
-    unsafe fn run_avx512<const R: usize>(&self, c: SharedOut, a: Mat, block: &[f32], row: usize) {
+    unsafe fn run_avx512<const R: usize>(&self, c: SharedOut, a: Mat, block: Panel, row: usize) {
         use std::arch::x86_64::{
             _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps,
         };
         let mut acc = [_mm512_setzero_ps(); R];
         let len = self.k1 - self.k0;
-        assert!(len * NR <= block.len() && row + R <= a.rows && self.k1 <= a.cols);
-        let (a_ptr, b_ptr) = (a.data.as_ptr(), block.as_ptr());
+        assert!(block.holds(len) && row + R <= a.rows && self.k1 <= a.cols);
+        let (a_ptr, b_ptr, stride) = (a.data.as_ptr(), block.data.as_ptr(), block.stride);
         for p in 0..len {
             // SAFETY: p < len and the assert above bound both reads.
-            let b = unsafe { _mm512_loadu_ps(b_ptr.add(p * NR)) };
+            let b = unsafe { _mm512_loadu_ps(b_ptr.add(p * stride)) };
             let at = (self.k0 + p) * a.col_stride;
             for (r, sum) in acc.iter_mut().enumerate() {
                 let a_value = _mm512_set1_ps(unsafe { *a_ptr.add((row + r) * a.row_stride + at) });

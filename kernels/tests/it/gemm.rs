@@ -83,9 +83,11 @@ proptest! {
 
 #[test]
 fn large_shapes_use_the_packed_path() {
-    // The last two run on threads; (1, 4096, 129) packs B in eight blocks of k.
+    // The last two run on threads; (1, 4096, 129) packs B in eight blocks of k. B's rows
+    // are read in place but at (40, 300, 128), whose stride aliases in L1.
     for (m, k, n) in [
         (65, 130, 300),
+        (40, 300, 128),
         (1, 4096, 129),
         (257, 257, 257),
         (1001, 300, 40),
