@@ -129,7 +129,7 @@ fn pack_panel(panel: &mut [f32], b: Mat, (k0, k1): (usize, usize), col: usize, w
 /// place, encdec's step (B 600 and 100 floats wide) took 4 % less time; mid's (512) took 3 %
 /// more, so it packs (train_step, one thread, one sitting).
 fn reads_in_place(b: Mat) -> bool {
-    b.col_stride == 1 && b.row_stride % 64 != 0
+    b.col_stride == 1 && !b.row_stride.is_multiple_of(64)
 }
 
 /// Columns `col..col + width` of B's rows `k0..k1` as a panel: read in place when
