@@ -291,7 +291,8 @@ pub fn gru_forward(
             let task_rows = hp.len() / h;
             if t >= first {
                 let c = &mut MatMut::new(product, task_rows, g3);
-                recurrent_product(c, Mat::new(p_in, task_rows, h), w.w_hh, packed, false);
+                let how = (false, rows == b);
+                recurrent_product(c, Mat::new(p_in, task_rows, h), w.w_hh, packed, how);
             } else {
                 product.fill(0.0);
             }
@@ -488,9 +489,10 @@ pub fn gru_backward(
 /// Adds to a task's rows of `dh_next` the gradient step `t`'s recurrent product passes into
 /// `h_{t-1}`: `dpre_h·W_hhᵀ`, times the rows of the recurrent mask when the product read
 /// `h_{t-1}⊙m`. That takes a buffer of its own, `d_masked`, as `dh_next` already holds the
-/// part that skips the weights.
+/// part that skips the weights. `spread` as `StepMatrix::multiply`'s.
 fn product_backward(
     w_hh_t: &StepMatrix,
+    spread: bool,
     dpre_h: Mat,
     recurrent_mask: Option<&[f32]>,
     dh_next: &mut [f32],
@@ -498,10 +500,10 @@ fn product_backward(
 ) {
     let (rows, h) = (dpre_h.rows, dpre_h.cols / GATES);
     let (Some(recurrent_mask), Some(d_masked)) = (recurrent_mask, d_masked) else {
-        w_hh_t.multiply(&mut MatMut::new(dh_next, rows, h), dpre_h, true);
+        w_hh_t.multiply(&mut MatMut::new(dh_next, rows, h), dpre_h, (true, spread));
         return;
     };
-    w_hh_t.multiply(&mut MatMut::new(d_masked, rows, h), dpre_h, false);
+    w_hh_t.multiply(&mut MatMut::new(d_masked, rows, h), dpre_h, (false, spread));
     for (dh, (&d, &m)) in dh_next.iter_mut().zip(d_masked.iter().zip(recurrent_mask)) {
         *dh += d * m;
     }
@@ -548,7 +550,7 @@ fn step_backward(
             let task_rows = dh_next.len() / h;
             let recurrent = recurrent_mask.map(|m| &m[first * h..(first + task_rows) * h]);
             let dpre_h = Mat::new(dpre_h, task_rows, g3);
-            product_backward(w_hh_t, dpre_h, recurrent, dh_next, d_masked);
+            product_backward(w_hh_t, rows == b, dpre_h, recurrent, dh_next, d_masked);
         }
     };
     let step = t * b * g3..(t + 1) * b * g3;

@@ -282,7 +282,8 @@ pub fn lstm_forward(
             if t >= first {
                 let task_rows = hp.len() / h;
                 let c = &mut MatMut::new(z, task_rows, g4);
-                recurrent_product(c, Mat::new(hp, task_rows, h), w.w_hh, packed, true);
+                let how = (true, rows == b);
+                recurrent_product(c, Mat::new(hp, task_rows, h), w.w_hh, packed, how);
             }
             let cells = z.chunks_mut(g4).zip(cp.chunks(h)).zip(cn.chunks_mut(h));
             for (((z, cp), c), (hn, tc)) in cells.zip(hn.chunks_mut(h).zip(tc.chunks_mut(h))) {
@@ -551,7 +552,8 @@ fn step_backward(
         if t > 0 {
             let task_rows = dc_next.len() / h;
             let product = &mut MatMut::new(dh_next, task_rows, h);
-            w_hh_t.multiply(product, Mat::new(dz, task_rows, g4), step_mask.is_some());
+            let how = (step_mask.is_some(), rows == b);
+            w_hh_t.multiply(product, Mat::new(dz, task_rows, g4), how);
             if let Some(recurrent) = masks.recurrent {
                 let step_mask = step_mask.map(|m| &m[first..first + task_rows]);
                 let recurrent = &recurrent[first * h..(first + task_rows) * h];

@@ -255,7 +255,8 @@ pub fn packing_room(k: usize, n: usize) -> usize {
 }
 
 /// `C = A·B`, or `C += A·B` when `accumulate`, packing B into `room` one block of k at a
-/// time: each task packs its panel's block, then multiplies it while it is in cache.
+/// time: each task packs its panel's block, then multiplies it while it is in cache; or reads
+/// the whole panels of a row-major B in place (`reads_in_place`).
 pub fn gemm_packing(c: &mut MatMut, a: Mat, b: Mat, accumulate: bool, room: &mut [f32]) {
     gemm_packing_on(Isa::best(), c, a, b, accumulate, room);
 }

@@ -8,7 +8,7 @@
 use crate::gather::{gather_rows, scatter_add_rows};
 use crate::gemm::{gemm, room_for, Mat, MatMut, PARALLEL_MIN_MACS, SMALL_MAX_MACS};
 use crate::lanes::{add_into, transpose_block};
-use crate::packed::{gemm_packed_here, PackedMat};
+use crate::packed::{gemm_packed, gemm_packed_here, PackedMat};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RecurrentDims {
@@ -123,11 +123,13 @@ const MIN_TASK_ROWS: usize = 8;
 /// How many of a step's batch rows each task takes, their share of the recurrent product and
 /// their cell pass together. A row depends on no other row through a step, forward or back,
 /// so the tasks meet only when the step ends. One task for all rows on one thread, or when
-/// the step's product is below `PARALLEL_MIN_MACS`; else the rows cut evenly among the
-/// pool's threads, at least `MIN_TASK_ROWS` a task. Every element is computed the same way
-/// however the rows are cut, so the bits do not depend on the number of threads.
+/// the step's product is below `PARALLEL_MIN_MACS`; else the rows cut into as many tasks as
+/// the pool has threads, of `MIN_TASK_ROWS` or more each (but the last). Every element is
+/// computed the same way however the rows are cut, so the bits do not depend on the number
+/// of threads. A batch too small to cut (fewer than 16 rows on two threads) keeps one task,
+/// whose products spread their panels over the threads instead (`spread`).
 pub(crate) fn task_rows(dims: RecurrentDims, g: usize) -> usize {
-    let b = dims.batch.max(1);
+    let b = dims.batch;
     if b * dims.hidden * g < PARALLEL_MIN_MACS {
         return b;
     }
@@ -188,15 +190,17 @@ pub(crate) fn project_input(
 }
 
 /// `C = h_prev·W_hh`, or `C += h_prev·W_hh` when `accumulate`, against `W_hh` packed when
-/// the tape packed it, on the calling thread: a task's rows (`task_rows`).
+/// the tape packed it: a task's rows (`task_rows`), on the calling thread, or with `spread`
+/// (one task holds all rows) on the pool's threads by panels, as large products are.
 pub(crate) fn recurrent_product(
     c: &mut MatMut,
     h_prev: Mat,
     w_hh: &[f32],
     packed: Option<&PackedMat>,
-    accumulate: bool,
+    (accumulate, spread): (bool, bool),
 ) {
     match packed {
+        Some(packed) if spread => gemm_packed(c, h_prev, packed, accumulate),
         Some(packed) => gemm_packed_here(c, h_prev, packed, accumulate),
         None => {
             let w_hh = Mat::new(w_hh, h_prev.cols, c.cols);
@@ -244,10 +248,11 @@ impl StepMatrix {
         }
     }
 
-    /// `C = A·self`, or `C += A·self` when `accumulate`, on the calling thread: a task's
-    /// rows (`task_rows`).
-    pub(crate) fn multiply(&self, c: &mut MatMut, a: Mat, accumulate: bool) {
+    /// `C = A·self`, or `C += A·self` when `accumulate`: a task's rows (`task_rows`), on
+    /// the calling thread, or with `spread` as `recurrent_product`'s.
+    pub(crate) fn multiply(&self, c: &mut MatMut, a: Mat, (accumulate, spread): (bool, bool)) {
         match self {
+            StepMatrix::Packed(packed) if spread => gemm_packed(c, a, packed, accumulate),
             StepMatrix::Packed(packed) => gemm_packed_here(c, a, packed, accumulate),
             // Never beyond the small kernel: larger products are `Packed`.
             StepMatrix::Plain(plain) => {

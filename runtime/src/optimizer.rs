@@ -209,6 +209,12 @@ fn adam_pass(tensors: &mut [Tensor], slots: &mut &mut [Slot], step: AdamStep) {
         return;
     }
     let in_pieces = |((tensor, m), v): ((&mut Tensor, &mut Vec<f32>), &mut Vec<f32>)| {
+        let len = tensor.value.len();
+        // The zip below would stop at the shortest; `adam_update` sees one piece only.
+        assert!(
+            tensor.grad.len() == len && m.len() == len && v.len() == len,
+            "adam buffers differ in length"
+        );
         let p = PARALLEL_PIECE;
         let values = tensor
             .value

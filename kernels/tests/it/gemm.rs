@@ -83,8 +83,8 @@ proptest! {
 
 #[test]
 fn large_shapes_use_the_packed_path() {
-    // The last two run on threads; (1, 4096, 129) packs B in eight blocks of k. B's rows
-    // are read in place but at (40, 300, 128), whose stride aliases in L1.
+    // The last two run on threads; (1, 4096, 129) reads B in four blocks of k. B's whole
+    // panels are read in place but at (40, 300, 128), whose stride aliases in L1.
     for (m, k, n) in [
         (65, 130, 300),
         (40, 300, 128),
