@@ -133,7 +133,7 @@ fn recurrent_product(c: &mut Criterion) {
                 gemm_packed(
                     &mut MatMut::new(&mut out, m, n),
                     Mat::new(&a, m, k),
-                    &packed,
+                    packed.with(Mat::new(&b, k, n)),
                     true,
                 )
             })

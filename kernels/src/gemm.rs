@@ -63,7 +63,7 @@ impl<'a> Mat<'a> {
     }
 
     /// Whether every element of the view lies inside `data`.
-    fn fits(&self) -> bool {
+    pub(crate) fn fits(&self) -> bool {
         self.rows == 0
             || self.cols == 0
             || (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride

@@ -8,10 +8,15 @@
 //! reading A in place (one broadcast per row and k) and the panel in order, `KC` rows of k at
 //! a time so that the panel block stays in L2.
 //!
+//! A row-major B whose stride does not alias in L1 (`reads_in_place`) needs no packing but
+//! for a last, partial panel: the micro-kernels read its whole panels where they lie, 16
+//! floats a row at B's stride, which cost less than the pass that packs them (W_hh at
+//! encdec's 150×600: the forward's packing was 3.6 % of the step). `PackedMat::pack` then
+//! packs that panel alone, and the products take B again (`PackedMat::with`).
+//!
 //! `gemm_packing` does the same for a B used once, packing it into the caller's room one
-//! block of k at a time, each panel by the task that then multiplies it; or, for a row-major
-//! B whose stride does not alias in L1 (`reads_in_place`), reading its whole panels where
-//! they lie, and packing only a last, partial one.
+//! block of k at a time, each panel by the task that then multiplies it, or reading its whole
+//! panels in place.
 //!
 //! Where the CPU has AVX-512 (found at run time: the binary itself targets AVX2), a
 //! second micro-kernel holds a panel's 16 columns in one 512-bit register and up to `MR_512`
@@ -49,11 +54,23 @@ const KC: usize = 1024;
 /// what the second thread waited on most.
 const PARALLEL_MIN_PACK: usize = 1 << 16;
 
-/// B `[k, n]` rearranged into 16-column panels, zero-padded past `n`.
+/// B `[k, n]` rearranged into 16-column panels, zero-padded past `n`; or, for a B whose
+/// whole panels the products read in place (`reads_in_place`), its last, partial panel only.
 pub struct PackedMat {
     k: usize,
     n: usize,
     data: Vec<f32>,
+    /// Whether `pack` left the whole panels to be read in place from the B it was given.
+    in_place: bool,
+}
+
+/// A `PackedMat` as the products read it: with the B it was packed from, whose whole panels
+/// they may read in place (`PackedMat::with`), or alone when every panel is packed
+/// (`PackedMat::whole`).
+#[derive(Clone, Copy)]
+pub struct PackedB<'a> {
+    packed: &'a PackedMat,
+    source: Option<Mat<'a>>,
 }
 
 impl PackedMat {
@@ -63,6 +80,7 @@ impl PackedMat {
             k,
             n,
             data: vec![0.0; PackedMat::floats_for(k, n)],
+            in_place: false,
         }
     }
 
@@ -76,16 +94,12 @@ impl PackedMat {
         self.data.len()
     }
 
-    /// Rearranges `b` into the panels.
+    /// Rearranges `b` into the panels: all of them, or, when its whole panels can be read in
+    /// place (`reads_in_place`), the last one if it is partial. The products then take `b`
+    /// again (`with`).
     pub fn pack(&mut self, b: Mat) {
-        assert!(
-            b.rows == self.k && b.cols == self.n,
-            "pack: B is {}x{}, room for {}x{}",
-            b.rows,
-            b.cols,
-            self.k,
-            self.n
-        );
+        self.check(b);
+        self.in_place = reads_in_place(b);
         if self.k == 0 {
             return;
         }
@@ -94,7 +108,12 @@ impl PackedMat {
             let col = panel_index * NR;
             pack_panel(panel, b, (0, k), col, NR.min(n - col));
         };
-        if k * n >= PARALLEL_MIN_PACK {
+        if self.in_place {
+            let last = n / NR;
+            if n % NR != 0 {
+                pack((last, &mut self.data[last * k * NR..]));
+            }
+        } else if k * n >= PARALLEL_MIN_PACK {
             self.data
                 .par_chunks_exact_mut(k * NR)
                 .enumerate()
@@ -104,6 +123,53 @@ impl PackedMat {
                 .chunks_exact_mut(k * NR)
                 .enumerate()
                 .for_each(pack);
+        }
+    }
+
+    /// This matrix with `b`, the B it was packed from, for the products.
+    pub fn with<'a>(&'a self, b: Mat<'a>) -> PackedB<'a> {
+        self.check(b);
+        PackedB {
+            packed: self,
+            source: Some(b),
+        }
+    }
+
+    /// This matrix for the products when every panel is packed, as for a transposed B.
+    pub fn whole(&self) -> PackedB<'_> {
+        assert!(
+            !self.in_place,
+            "packed B: the whole panels are read in place"
+        );
+        PackedB {
+            packed: self,
+            source: None,
+        }
+    }
+
+    fn check(&self, b: Mat) {
+        assert!(
+            b.rows == self.k && b.cols == self.n && b.fits(),
+            "packed B: B is {}x{} or reaches past its slice, room for {}x{}",
+            b.rows,
+            b.cols,
+            self.k,
+            self.n
+        );
+    }
+}
+
+impl PackedB<'_> {
+    /// Rows `k0..k1` of `panel` as the micro-kernels read them.
+    fn panel(&self, panel: usize, (k0, k1): (usize, usize)) -> Panel<'_> {
+        let (k, n) = (self.packed.k, self.packed.n);
+        let col = panel * NR;
+        match self.source {
+            Some(b) if self.packed.in_place && col + NR <= n => Panel {
+                data: &b.data[k0 * b.row_stride + col..],
+                stride: b.row_stride,
+            },
+            _ => Panel::packed(&self.packed.data[panel * k * NR..][k0 * NR..k1 * NR]),
         }
     }
 }
@@ -191,41 +257,41 @@ fn pack_columns(panel: &mut [f32], b: Mat, col: usize, width: usize) {
 }
 
 /// `C = A·B`, or `C += A·B` when `accumulate`, with B packed. `A [m, k]`, `C [m, n]`.
-pub fn gemm_packed(c: &mut MatMut, a: Mat, b: &PackedMat, accumulate: bool) {
+pub fn gemm_packed(c: &mut MatMut, a: Mat, b: PackedB, accumulate: bool) {
     gemm_packed_on(Isa::best(), c, a, b, accumulate);
 }
 
 /// `gemm_packed` on a given instruction set, which must run here.
-pub fn gemm_packed_on(isa: Isa, c: &mut MatMut, a: Mat, b: &PackedMat, accumulate: bool) {
-    let split = c.rows * b.n * b.k >= PARALLEL_MIN_MACS;
+pub fn gemm_packed_on(isa: Isa, c: &mut MatMut, a: Mat, b: PackedB, accumulate: bool) {
+    let split = c.rows * b.packed.n * b.packed.k >= PARALLEL_MIN_MACS;
     multiply_packed(isa, c, a, b, accumulate, split);
 }
 
 /// `gemm_packed` on the calling thread alone, for a caller that has already given each
 /// thread its share (rows of C).
-pub fn gemm_packed_here(c: &mut MatMut, a: Mat, b: &PackedMat, accumulate: bool) {
+pub fn gemm_packed_here(c: &mut MatMut, a: Mat, b: PackedB, accumulate: bool) {
     multiply_packed(Isa::best(), c, a, b, accumulate, false);
 }
 
 /// `gemm_packed_on`, its panels spread over rayon's threads when `split`.
-fn multiply_packed(isa: Isa, c: &mut MatMut, a: Mat, b: &PackedMat, accumulate: bool, split: bool) {
+fn multiply_packed(isa: Isa, c: &mut MatMut, a: Mat, b: PackedB, accumulate: bool, split: bool) {
     assert!(isa.runs_here(), "{isa:?} is not available");
-    check_product(c, a, b.k, b.n);
-    if b.k == 0 {
+    let (k, n) = (b.packed.k, b.packed.n);
+    check_product(c, a, k, n);
+    if k == 0 {
         clear_unless(c, accumulate);
         return;
     }
     let out = SharedOut::new(c.data);
     let (m, row_stride) = (c.rows, c.row_stride);
-    let panels = b.n.div_ceil(NR);
-    let panel_data = |panel: usize| &b.data[panel * b.k * NR..(panel + 1) * b.k * NR];
+    let panels = n.div_ceil(NR);
     let per_task = panels_per_task(isa);
     let run = |task: usize| {
         let _ftz = FlushDenormals::new();
         let first = task * per_task;
-        for (k0, k1) in k_blocks(b.k) {
-            let tile = |panel| Tile::new(row_stride, b.n, panel, (k0, k1), accumulate || k0 > 0);
-            let block = |panel| Panel::packed(&panel_data(panel)[k0 * NR..k1 * NR]);
+        for (k0, k1) in k_blocks(k) {
+            let tile = |panel| Tile::new(row_stride, n, panel, (k0, k1), accumulate || k0 > 0);
+            let block = |panel| b.panel(panel, (k0, k1));
             let right =
                 (per_task == 2 && first + 1 < panels).then(|| (tile(first + 1), block(first + 1)));
             tile(first).task(isa, right, out, m, a, block(first));

@@ -200,8 +200,14 @@ pub(crate) fn recurrent_product(
     (accumulate, spread): (bool, bool),
 ) {
     match packed {
-        Some(packed) if spread => gemm_packed(c, h_prev, packed, accumulate),
-        Some(packed) => gemm_packed_here(c, h_prev, packed, accumulate),
+        Some(packed) => {
+            let w_hh = packed.with(Mat::new(w_hh, h_prev.cols, c.cols));
+            if spread {
+                gemm_packed(c, h_prev, w_hh, accumulate)
+            } else {
+                gemm_packed_here(c, h_prev, w_hh, accumulate)
+            }
+        }
         None => {
             let w_hh = Mat::new(w_hh, h_prev.cols, c.cols);
             gemm(c, h_prev, w_hh, accumulate, &mut [])
@@ -252,8 +258,8 @@ impl StepMatrix {
     /// the calling thread, or with `spread` as `recurrent_product`'s.
     pub(crate) fn multiply(&self, c: &mut MatMut, a: Mat, (accumulate, spread): (bool, bool)) {
         match self {
-            StepMatrix::Packed(packed) if spread => gemm_packed(c, a, packed, accumulate),
-            StepMatrix::Packed(packed) => gemm_packed_here(c, a, packed, accumulate),
+            StepMatrix::Packed(packed) if spread => gemm_packed(c, a, packed.whole(), accumulate),
+            StepMatrix::Packed(packed) => gemm_packed_here(c, a, packed.whole(), accumulate),
             // Never beyond the small kernel: larger products are `Packed`.
             StepMatrix::Plain(plain) => {
                 let b = Mat::new(plain, a.cols, c.cols);

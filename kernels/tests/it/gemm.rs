@@ -142,7 +142,8 @@ proptest! {
         let mut packed = kernels::packed::PackedMat::new(k, n);
         packed.pack(view(&b_store, k, n, tb));
         let mut got = c0;
-        kernels::packed::gemm_packed(&mut MatMut::new(&mut got, m, n), Mat::new(&a, m, k), &packed, accumulate);
+        let b_packed = packed.with(view(&b_store, k, n, tb));
+        kernels::packed::gemm_packed(&mut MatMut::new(&mut got, m, n), Mat::new(&a, m, k), b_packed, accumulate);
         let tolerance = 1e-6 * (k as f64 + 1.0);
         assert_close(&format!("packed {m}x{k}x{n} tb={tb}"), &got, &to_f64(&want), tolerance, tolerance);
     }
@@ -170,7 +171,7 @@ proptest! {
         let mut results = Vec::new();
         for isa in Isa::available() {
             let mut once = c0.clone();
-            gemm_packed_on(isa, &mut MatMut::new(&mut once, m, n), a_view, &packed, accumulate);
+            gemm_packed_on(isa, &mut MatMut::new(&mut once, m, n), a_view, packed.with(b_view), accumulate);
             let mut per_call = c0.clone();
             gemm_packing_on(isa, &mut MatMut::new(&mut per_call, m, n), a_view, b_view, accumulate, &mut room);
             let what = format!("{isa:?} {m}x{k}x{n} ta={ta} tb={tb} acc={accumulate}");
@@ -187,16 +188,16 @@ proptest! {
 #[test]
 fn packed_b_same_bits_with_one_thread_and_two() {
     let (m, k, n) = (64, 512, 1000);
-    let a = floats(5, m * k, 1.0);
+    let (a, b) = (floats(5, m * k, 1.0), floats(6, k * n, 1.0));
     let mut packed = kernels::packed::PackedMat::new(k, n);
-    packed.pack(Mat::new(&floats(6, k * n, 1.0), k, n));
+    packed.pack(Mat::new(&b, k, n));
     let run = |threads: usize| {
         let mut c = vec![0.0f32; m * n];
         with_threads(threads, || {
             kernels::packed::gemm_packed(
                 &mut MatMut::new(&mut c, m, n),
                 Mat::new(&a, m, k),
-                &packed,
+                packed.with(Mat::new(&b, k, n)),
                 false,
             )
         });
