@@ -247,12 +247,17 @@ fn pack_columns(panel: &mut [f32], b: Mat, col: usize, width: usize) {
             transpose_block(b.data, src, panel, (p * NR + j, NR));
         }
     }
-    for (p, row) in panel.chunks_exact_mut(NR).enumerate() {
-        let first = if p < k8 { width8 } else { 0 };
-        for (j, value) in row.iter_mut().enumerate().take(width).skip(first) {
-            *value = b.data[(col + j) * b.col_stride + p * b.row_stride];
+    // What the blocks left, column by column: B's columns are the contiguous ones.
+    for j in 0..width {
+        let (first, src) = (if j < width8 { k8 } else { 0 }, (col + j) * b.col_stride);
+        for p in first..k {
+            panel[p * NR + j] = b.data[src + p * b.row_stride];
         }
-        row[width..].fill(0.0);
+    }
+    if width < NR {
+        for row in panel.chunks_exact_mut(NR) {
+            row[width..].fill(0.0);
+        }
     }
 }
 

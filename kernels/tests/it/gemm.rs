@@ -207,6 +207,24 @@ fn packed_b_same_bits_with_one_thread_and_two() {
 }
 
 proptest! {
+    /// Column sums give the bits of summing row by row from zero, in row order (the bias
+    /// gradients' sums), at widths on either side of its blocks of 8 and 64 columns.
+    #[test]
+    fn column_sums_add_row_by_row(rows in 0usize..40, width in 1usize..150, seed: u64) {
+        let m = floats(seed, rows * width, 1.0);
+        let mut want = vec![0.0f32; width];
+        for row in m.chunks_exact(width) {
+            for (sum, &x) in want.iter_mut().zip(row) {
+                *sum += x;
+            }
+        }
+        let mut got = vec![f32::NAN; width];
+        kernels::lstm::column_sums(&m, width, &mut got);
+        prop_assert_eq!(bits(&got), bits(&want));
+    }
+}
+
+proptest! {
     /// Tiles of 16 with rows and columns on either side of a tile's edge.
     #[test]
     fn transpose_matches_definition(rows in 1usize..40, cols in 1usize..40, seed: u64) {
