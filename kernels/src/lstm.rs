@@ -35,7 +35,7 @@ use wide::f32x8;
 
 use std::arch::x86_64::{
     __mmask16, _mm512_add_ps, _mm512_fmadd_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps,
-    _mm512_mul_ps,
+    _mm512_mul_ps, _mm512_set1_ps, _mm512_sub_ps,
 };
 
 use crate::activation::{sigmoid16, sigmoid8, tanh16, tanh8};
@@ -446,18 +446,72 @@ fn cell_forward(
     }
 }
 
+/// What forward kept for one row of one step: the gates `[4H]`, `c_{t-1}` and `tanh(c_t)`.
+#[derive(Clone, Copy)]
+pub struct Kept<'a> {
+    pub gates: &'a [f32],
+    pub c_prev: &'a [f32],
+    pub tanh_c: &'a [f32],
+}
+
+/// `cell_backward` on a given instruction set, which must run here.
+pub fn cell_backward_on(isa: Isa, kept: Kept, dh: CellDh, dc_next: &mut [f32], dz: &mut [f32]) {
+    assert!(isa.runs_here(), "{isa:?} is not available");
+    match isa {
+        Isa::Avx2 => cell_backward(kept, dh, dc_next, dz),
+        // SAFETY: asserted above that the CPU has AVX-512F.
+        Isa::Avx512 => unsafe { cell_backward_avx512(kept, dh, dc_next, dz) },
+    }
+}
+
+/// `cell_backward` 16 lanes at a time: the same operations, each rounded once, in the same
+/// order, so the same bits.
+#[target_feature(enable = "avx512f")]
+fn cell_backward_avx512(kept: Kept, dh: CellDh, dc_next: &mut [f32], dz: &mut [f32]) {
+    let hidden = kept.c_prev.len();
+    assert!(kept.gates.len() >= GATES * hidden && dz.len() >= GATES * hidden);
+    assert!(kept.tanh_c.len() >= hidden && dc_next.len() >= hidden && dh.next.len() >= hidden);
+    assert!(dh.out.is_none_or(|out| out.len() >= hidden));
+    let one = _mm512_set1_ps(1.0);
+    for j in (0..hidden).step_by(16) {
+        let n = 16.min(hidden - j);
+        let mask: __mmask16 = if n == 16 { u16::MAX } else { (1 << n) - 1 };
+        // SAFETY: lanes j..j + n of each row lie in its slice (asserted above); masked lanes
+        // are neither read nor written.
+        unsafe {
+            let load = |s: &[f32], at: usize| _mm512_maskz_loadu_ps(mask, s.as_ptr().add(at));
+            let store = |s: &mut [f32], at: usize, v| {
+                _mm512_mask_storeu_ps(s.as_mut_ptr().add(at), mask, v)
+            };
+            let (mul, sub) = (_mm512_mul_ps, _mm512_sub_ps);
+            let gate = |k: usize| load(kept.gates, k * hidden + j);
+            let (i, f, g, o) = (gate(0), gate(1), gate(2), gate(3));
+            let tc = load(kept.tanh_c, j);
+            let dh = match dh.out {
+                Some(out) => _mm512_add_ps(load(dh.next, j), load(out, j)),
+                None => load(dh.next, j),
+            };
+            let dc = _mm512_fmadd_ps(mul(dh, o), sub(one, mul(tc, tc)), load(dc_next, j));
+            store(dz, j, mul(mul(mul(dc, g), i), sub(one, i)));
+            let dc_c = mul(dc, load(kept.c_prev, j));
+            store(dz, hidden + j, mul(mul(dc_c, f), sub(one, f)));
+            store(dz, 2 * hidden + j, mul(mul(dc, i), sub(one, mul(g, g))));
+            store(dz, 3 * hidden + j, mul(mul(mul(dh, tc), o), sub(one, o)));
+            store(dc_next, j, mul(dc, f));
+        }
+    }
+}
+
 /// One row of one step, backward: from the gradient reaching h (`dh_out + dh_next`) and c
 /// (`dc_next`), the gate pre-activation gradients `dz [4H]`; `dc_next` becomes the gradient
 /// for the previous step's c.
 #[inline(always)]
-fn cell_backward(
-    gates: &[f32],
-    c_prev: &[f32],
-    tanh_c: &[f32],
-    dh: CellDh,
-    dc_next: &mut [f32],
-    dz: &mut [f32],
-) {
+fn cell_backward(kept: Kept, dh: CellDh, dc_next: &mut [f32], dz: &mut [f32]) {
+    let Kept {
+        gates,
+        c_prev,
+        tanh_c,
+    } = kept;
     let hidden = c_prev.len();
     let one = f32x8::ONE;
     for j in (0..hidden).step_by(8) {
@@ -478,9 +532,9 @@ fn cell_backward(
 /// The gradient reaching one row's h: from the step's output, if it has one, plus from the
 /// next step.
 #[derive(Clone, Copy)]
-struct CellDh<'a> {
-    out: Option<&'a [f32]>,
-    next: &'a [f32],
+pub struct CellDh<'a> {
+    pub out: Option<&'a [f32]>,
+    pub next: &'a [f32],
 }
 
 impl CellDh<'_> {
@@ -584,7 +638,7 @@ fn step_backward(
     scratch: &mut LstmScratch,
 ) {
     let (b, h, g4) = (dims.batch, dims.hidden, gates(dims));
-    let step_mask = masks.step;
+    let (step_mask, isa) = (masks.step, Isa::best());
     let cell = |row: usize, dz: &mut [f32], dc_next: &mut [f32], dh_next: &mut [f32]| {
         let at = t * b + row;
         let out = dout.row(dims, t, row);
@@ -595,15 +649,12 @@ fn step_backward(
             }
             return;
         }
-        let dh = CellDh { out, next: dh_next };
-        cell_backward(
-            &tape.gates[at * g4..][..g4],
-            &tape.c[at * h..][..h],
-            &tape.tanh_c[at * h..][..h],
-            dh,
-            dc_next,
-            dz,
-        );
+        let kept = Kept {
+            gates: &tape.gates[at * g4..][..g4],
+            c_prev: &tape.c[at * h..][..h],
+            tanh_c: &tape.tanh_c[at * h..][..h],
+        };
+        cell_backward_on(isa, kept, CellDh { out, next: dh_next }, dc_next, dz);
         if step_mask.is_some() {
             dh_next.fill(0.0);
         }

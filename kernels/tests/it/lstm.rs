@@ -481,3 +481,28 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// The backward cell pass gives the same bits on every instruction set this CPU runs, at
+    /// hidden sizes on either side of both widths, with and without an output gradient.
+    #[test]
+    fn cell_backward_gives_the_same_bits_on_every_instruction_set(hidden in prop_oneof![Just(15usize), Just(16), Just(17), 1usize..70], seed: u64, has_out: bool) {
+        use kernels::isa::Isa;
+        use kernels::lstm::{cell_backward_on, CellDh, Kept};
+        let gates: Vec<f32> = floats(seed, 4 * hidden, 1.0).iter().map(|x| x.tanh()).collect();
+        let c_prev = floats(seed + 1, hidden, 2.0);
+        let tanh_c: Vec<f32> = floats(seed + 2, hidden, 2.0).iter().map(|x| x.tanh()).collect();
+        let (out, next, dc_in) = (floats(seed + 3, hidden, 1.0), floats(seed + 4, hidden, 1.0), floats(seed + 5, hidden, 1.0));
+        let kept = Kept { gates: &gates, c_prev: &c_prev, tanh_c: &tanh_c };
+        let dh = CellDh { out: has_out.then_some(&out[..]), next: &next };
+        let mut results = Vec::new();
+        for isa in Isa::available() {
+            let (mut dc_next, mut dz) = (dc_in.clone(), vec![0.0; 4 * hidden]);
+            cell_backward_on(isa, kept, dh, &mut dc_next, &mut dz);
+            results.push((isa, [bits(&dc_next), bits(&dz)]));
+        }
+        for (isa, result) in &results[1..] {
+            prop_assert!(*result == results[0].1, "{isa:?} differs from {:?} at hidden {hidden}", results[0].0);
+        }
+    }
+}
