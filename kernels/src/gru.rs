@@ -34,11 +34,16 @@ use rayon::iter::Either;
 use rayon::prelude::*;
 use wide::f32x8;
 
-use crate::activation::{sigmoid8, tanh8};
+use std::arch::x86_64::{
+    __mmask16, _mm512_add_ps, _mm512_fmadd_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps,
+    _mm512_mul_ps, _mm512_set1_ps, _mm512_sub_ps,
+};
+
+use crate::activation::{sigmoid16, sigmoid8, tanh16, tanh8};
 use crate::denormal::FlushDenormals;
 use crate::gemm::{Mat, MatMut};
 use crate::lanes::{add_into, load, store};
-use crate::packed::PackedMat;
+use crate::packed::{Isa, PackedMat};
 use crate::recurrent::{
     check_mask, check_recurrent_mask, column_sums, first_step_with_state, input_backward,
     input_room, is_padded, product_state, project_input, recurrent_product, recurrent_weight_grad,
@@ -280,7 +285,7 @@ pub fn gru_forward(
         packed.pack(Mat::new(w.w_hh, h, g3));
     }
     let first = first_step_with_state(tape.initial_state());
-    let (n, rows) = (b * h, task_rows(dims, g3));
+    let (n, rows, isa) = (b * h, task_rows(dims, g3), Isa::best());
     let packed = tape.w_hh_packed.as_ref();
     for t in 0..dims.steps {
         let (h_done, h_rest) = tape.h.split_at_mut((t + 1) * n);
@@ -303,7 +308,7 @@ pub fn gru_forward(
             for (((gates, product), hp), (hn, hx)) in
                 cells.zip(hn.chunks_mut(h).zip(h_next.chunks_mut(h)))
             {
-                cell_forward(gates, product, w, hp, hn, hx);
+                cell_forward_on(isa, gates, product, w, hp, (hn, hx));
             }
         };
         let gates = &mut tape.gates[t * b * g3..(t + 1) * b * g3];
@@ -358,6 +363,71 @@ fn check_weights(dims: RecurrentDims, w: &GruWeights) {
     assert_eq!(w.bias_hh.len(), g3, "bias_hh must be [3H]");
 }
 
+/// `cell_forward` on a given instruction set, which must run here. The cell pass is bound by
+/// its sigmoids' and tanh's arithmetic, and AVX-512 does it for 16 lanes at once.
+pub fn cell_forward_on(
+    isa: Isa,
+    gates: &mut [f32],
+    product: &[f32],
+    w: &GruWeights,
+    h_prev: &[f32],
+    (hn, h): (&mut [f32], &mut [f32]),
+) {
+    assert!(isa.runs_here(), "{isa:?} is not available");
+    match isa {
+        Isa::Avx2 => cell_forward(gates, product, w, h_prev, hn, h),
+        // SAFETY: asserted above that the CPU has AVX-512F.
+        Isa::Avx512 => unsafe { cell_forward_avx512(gates, product, w, h_prev, hn, h) },
+    }
+}
+
+/// `cell_forward` 16 lanes at a time: the same operations, each rounded once, in the same
+/// order, so the same bits.
+#[target_feature(enable = "avx512f")]
+fn cell_forward_avx512(
+    gates: &mut [f32],
+    product: &[f32],
+    w: &GruWeights,
+    h_prev: &[f32],
+    hn: &mut [f32],
+    h: &mut [f32],
+) {
+    let hidden = h.len();
+    let g3 = GATES * hidden;
+    assert!(gates.len() >= g3 && product.len() >= g3);
+    assert!(w.bias_ih.len() >= g3 && w.bias_hh.len() >= g3);
+    assert!(h_prev.len() >= hidden && hn.len() >= hidden);
+    for j in (0..hidden).step_by(16) {
+        let lanes = 16.min(hidden - j);
+        let mask: __mmask16 = if lanes == 16 {
+            u16::MAX
+        } else {
+            (1 << lanes) - 1
+        };
+        // SAFETY: lanes j..j + lanes of each row lie in its slice (asserted above); masked
+        // lanes are neither read nor written.
+        unsafe {
+            let load = |s: &[f32], at: usize| _mm512_maskz_loadu_ps(mask, s.as_ptr().add(at));
+            let store = |s: &mut [f32], at: usize, v| {
+                _mm512_mask_storeu_ps(s.as_mut_ptr().add(at), mask, v)
+            };
+            let at = |gate: usize| gate * hidden + j;
+            let from_x = |gate| _mm512_add_ps(load(gates, at(gate)), load(w.bias_ih, at(gate)));
+            let from_h = |gate| _mm512_add_ps(load(product, at(gate)), load(w.bias_hh, at(gate)));
+            let r = sigmoid16(_mm512_add_ps(from_x(0), from_h(0)));
+            let z = sigmoid16(_mm512_add_ps(from_x(1), from_h(1)));
+            let h_n = from_h(2);
+            let n = tanh16(_mm512_fmadd_ps(r, h_n, from_x(2)));
+            let h_old = load(h_prev, j);
+            for (gate, value) in [r, z, n].into_iter().enumerate() {
+                store(gates, at(gate), value);
+            }
+            store(hn, j, h_n);
+            store(h, j, _mm512_fmadd_ps(z, _mm512_sub_ps(h_old, n), n));
+        }
+    }
+}
+
 /// One row of one step: `gates [3H]` holds the input projection on entry and the activated
 /// gates on exit; `product [3H]` is `h_{t-1}·W_hh`. Writes `hn = h_{t-1}·W_hn + b_hn` and
 /// `h_t` for this row.
@@ -394,10 +464,79 @@ fn cell_forward(
 /// What forward kept for one row of one step: the gates r, z, n `[3H]`, `hn [H]` and
 /// `h_{t-1} [H]`.
 #[derive(Clone, Copy)]
-struct Kept<'a> {
-    gates: &'a [f32],
-    hn: &'a [f32],
-    h_prev: &'a [f32],
+pub struct Kept<'a> {
+    pub gates: &'a [f32],
+    pub hn: &'a [f32],
+    pub h_prev: &'a [f32],
+}
+
+/// `cell_backward` on a given instruction set, which must run here.
+pub fn cell_backward_on(
+    isa: Isa,
+    kept: Kept,
+    out: Option<&[f32]>,
+    dh_next: &mut [f32],
+    (dpre_x, dpre_h): (&mut [f32], &mut [f32]),
+) {
+    assert!(isa.runs_here(), "{isa:?} is not available");
+    match isa {
+        Isa::Avx2 => cell_backward(kept, out, dh_next, dpre_x, dpre_h),
+        // SAFETY: asserted above that the CPU has AVX-512F.
+        Isa::Avx512 => unsafe { cell_backward_avx512(kept, out, dh_next, dpre_x, dpre_h) },
+    }
+}
+
+/// `cell_backward` 16 lanes at a time: the same operations, each rounded once, in the same
+/// order, so the same bits.
+#[target_feature(enable = "avx512f")]
+fn cell_backward_avx512(
+    kept: Kept,
+    out: Option<&[f32]>,
+    dh_next: &mut [f32],
+    dpre_x: &mut [f32],
+    dpre_h: &mut [f32],
+) {
+    let hidden = dh_next.len();
+    let g3 = GATES * hidden;
+    assert!(kept.gates.len() >= g3 && dpre_x.len() >= g3 && dpre_h.len() >= g3);
+    assert!(kept.hn.len() >= hidden && kept.h_prev.len() >= hidden);
+    assert!(out.is_none_or(|out| out.len() >= hidden));
+    let one = _mm512_set1_ps(1.0);
+    for j in (0..hidden).step_by(16) {
+        let lanes = 16.min(hidden - j);
+        let mask: __mmask16 = if lanes == 16 {
+            u16::MAX
+        } else {
+            (1 << lanes) - 1
+        };
+        // SAFETY: lanes j..j + lanes of each row lie in its slice (asserted above); masked
+        // lanes are neither read nor written.
+        unsafe {
+            let load = |s: &[f32], at: usize| _mm512_maskz_loadu_ps(mask, s.as_ptr().add(at));
+            let store = |s: &mut [f32], at: usize, v| {
+                _mm512_mask_storeu_ps(s.as_mut_ptr().add(at), mask, v)
+            };
+            let (mul, sub) = (_mm512_mul_ps, _mm512_sub_ps);
+            let gate = |k: usize| load(kept.gates, k * hidden + j);
+            let (r, z, n) = (gate(0), gate(1), gate(2));
+            let next = load(dh_next, j);
+            let dh = match out {
+                Some(out) => _mm512_add_ps(next, load(out, j)),
+                None => next,
+            };
+            let dn = mul(mul(dh, sub(one, z)), sub(one, mul(n, n)));
+            let dr = mul(mul(mul(dn, load(kept.hn, j)), r), sub(one, r));
+            let dh_gap = mul(dh, sub(load(kept.h_prev, j), n));
+            let dz = mul(mul(dh_gap, z), sub(one, z));
+            for (k, value) in [dr, dz, dn].into_iter().enumerate() {
+                store(dpre_x, k * hidden + j, value);
+            }
+            for (k, value) in [dr, dz, mul(dn, r)].into_iter().enumerate() {
+                store(dpre_h, k * hidden + j, value);
+            }
+            store(dh_next, j, mul(dh, z));
+        }
+    }
 }
 
 /// One row of one step, backward: from the gradient reaching h (`out`, if the step has an
@@ -520,7 +659,7 @@ fn step_backward(
     dout: OutputGrad,
     scratch: &mut GruScratch,
 ) {
-    let (b, h, g3) = (dims.batch, dims.hidden, gates(dims));
+    let (b, h, g3, isa) = (dims.batch, dims.hidden, gates(dims), Isa::best());
     let cell = |row: usize, dpre_x: &mut [f32], dpre_h: &mut [f32], dh_next: &mut [f32]| {
         let at = t * b + row;
         if is_padded(step_mask, row) {
@@ -536,7 +675,7 @@ fn step_backward(
             hn: &tape.hn[at * h..][..h],
             h_prev: &tape.h[at * h..][..h],
         };
-        cell_backward(kept, dout.row(dims, t, row), dh_next, dpre_x, dpre_h);
+        cell_backward_on(isa, kept, dout.row(dims, t, row), dh_next, (dpre_x, dpre_h));
     };
     let rows = task_rows(dims, g3);
     let w_hh_t = &scratch.w_hh_t;
