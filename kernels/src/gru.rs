@@ -19,7 +19,8 @@
 //! pre-activations from x and from h (they differ in n's, which passes through r), one GEMM
 //! per step carries the gradient into `h_{t-1}`, and the weight gradients of all steps are
 //! single GEMMs at the end, written, not added to. On several threads a step's batch rows
-//! are cut into tasks, as the LSTM's are (`recurrent::task_rows`).
+//! are cut into tasks, as the LSTM's are (`recurrent::task_rows`), and the cell passes run in
+//! AVX-512 where the CPU has it, as the LSTM's do.
 //!
 //! With a recurrent mask `m [B, H]` (Keras' `recurrent_dropout=`, one mask a sequence) the
 //! product reads `h_{t-1}⊙m`, kept in the tape for backward's `dW_hh`, and the gradient it

@@ -25,6 +25,8 @@
 //!
 //! On several threads a step's batch rows are cut into tasks (`recurrent::task_rows`), each
 //! running its rows' product and cell pass, forward or back, so the threads meet once a step.
+//! The cell passes run in AVX-512 where the CPU has it (`cell_forward_on`,
+//! `cell_backward_on`), with the AVX2 passes' bits.
 //!
 //! Nothing here allocates: the tape and scratch buffers are made once per shape. The dims,
 //! inputs, input projection and weight gradients the LSTM shares with the GRU are in
