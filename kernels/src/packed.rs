@@ -62,6 +62,8 @@ pub struct PackedMat {
     data: Vec<f32>,
     /// Whether `pack` left the whole panels to be read in place from the B it was given.
     in_place: bool,
+    /// Where that B lies (its data's address and its strides), so that `with` takes no other.
+    packed_from: (usize, usize, usize),
 }
 
 /// A `PackedMat` as the products read it: with the B it was packed from, whose whole panels
@@ -81,6 +83,7 @@ impl PackedMat {
             n,
             data: vec![0.0; PackedMat::floats_for(k, n)],
             in_place: false,
+            packed_from: (0, 0, 0),
         }
     }
 
@@ -100,6 +103,7 @@ impl PackedMat {
     pub fn pack(&mut self, b: Mat) {
         self.check(b);
         self.in_place = reads_in_place(b);
+        self.packed_from = place(b);
         if self.k == 0 {
             return;
         }
@@ -129,6 +133,10 @@ impl PackedMat {
     /// This matrix with `b`, the B it was packed from, for the products.
     pub fn with<'a>(&'a self, b: Mat<'a>) -> PackedB<'a> {
         self.check(b);
+        assert!(
+            place(b) == self.packed_from,
+            "packed B: `with` takes the B that was packed"
+        );
         PackedB {
             packed: self,
             source: Some(b),
@@ -157,6 +165,11 @@ impl PackedMat {
             self.n
         );
     }
+}
+
+/// Where a B lies: its data's address and its strides.
+fn place(b: Mat) -> (usize, usize, usize) {
+    (b.data.as_ptr() as usize, b.row_stride, b.col_stride)
 }
 
 impl PackedB<'_> {

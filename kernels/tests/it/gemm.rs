@@ -185,6 +185,18 @@ proptest! {
     }
 }
 
+/// A packed B whose whole panels are read in place takes back the B it was packed from only:
+/// another of the same shape would mix the two.
+#[test]
+#[should_panic(expected = "takes the B that was packed")]
+fn packed_b_takes_back_only_its_own_b() {
+    let (k, n) = (4, 20);
+    let (first, second) = (floats(1, k * n, 1.0), floats(2, k * n, 1.0));
+    let mut packed = kernels::packed::PackedMat::new(k, n);
+    packed.pack(Mat::new(&first, k, n));
+    packed.with(Mat::new(&second, k, n));
+}
+
 #[test]
 fn packed_b_same_bits_with_one_thread_and_two() {
     let (m, k, n) = (64, 512, 1000);
