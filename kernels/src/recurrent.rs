@@ -5,9 +5,10 @@
 //! A layer has G gate columns (4H for the LSTM, 3H for the GRU): `W_ih [I, G]`,
 //! `W_hh [H, G]`, and gate pre-activations `[T, B, G]`, time-major.
 
+use rayon::prelude::*;
 use wide::f32x8;
 
-use crate::gather::{gather_rows, scatter_add_rows};
+use crate::gather::{embed_backward, gather_rows};
 use crate::gemm::{gemm, room_for, Mat, MatMut, PARALLEL_MIN_MACS, SMALL_MAX_MACS};
 use crate::lanes::{add_into, load, store, transpose_block};
 use crate::packed::{gemm_packed, gemm_packed_here, PackedMat};
@@ -352,10 +353,8 @@ pub(crate) fn input_backward(
                 gemm(&mut MatMut::new(dx, t * b, i), dz, w_ih_t, false, room);
             }
         }
-        RecurrentInput::OneHot(index) => {
-            dw_ih.fill(0.0);
-            scatter_add_rows(dz, g, index, dw_ih);
-        }
+        // A one-hot input's `W_ih` is read as an embedding's table is.
+        RecurrentInput::OneHot(index) => embed_backward(dz, g, index, dw_ih),
         RecurrentInput::Repeated(x) => {
             // The same projection fed every step, so its gradient is the sum over steps.
             work.dz_sum.fill(0.0);
@@ -394,21 +393,33 @@ pub fn transpose_into(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
 /// `sums[j] = Σ_r m[r, j]` for `m [R, width]`, summed from zero in row order. Eight vectors of
 /// columns at a time are summed down the rows in registers: eight independent chains of
 /// additions, where summing row by row into `sums` stored and reloaded every vector (the
-/// encoder-decoder's bias gradients took 2 % of its step).
+/// encoder-decoder's bias gradients took 2 % of its step). Blocks of 64 columns are spread
+/// over rayon's threads from 2^15 floats of `m`; each column is still summed by one thread in
+/// row order.
 pub fn column_sums(m: &[f32], width: usize, sums: &mut [f32]) {
     const BLOCK: usize = 8 * 8;
+    const PARALLEL_MIN_FLOATS: usize = 1 << 15;
     assert!(sums.len() >= width, "column sums: room for {width} sums");
-    for start in (0..width).step_by(BLOCK) {
-        let cols = BLOCK.min(width - start);
-        let lanes = |v: usize| (cols.saturating_sub(8 * v)).min(8);
-        let mut acc = [f32x8::ZERO; 8];
-        for row in m.chunks_exact(width) {
-            for (v, acc) in acc.iter_mut().enumerate().filter(|&(v, _)| lanes(v) > 0) {
-                *acc += load(row, start + 8 * v, lanes(v));
-            }
+    let block = |(index, out): (usize, &mut [f32])| block_sums(m, width, index * BLOCK, out);
+    let sums = &mut sums[..width];
+    if m.len() >= PARALLEL_MIN_FLOATS {
+        sums.par_chunks_mut(BLOCK).enumerate().for_each(block);
+    } else {
+        sums.chunks_mut(BLOCK).enumerate().for_each(block);
+    }
+}
+
+/// `out [cols]` (up to 64) the sums of `m [R, width]`'s columns `start..start + cols`.
+fn block_sums(m: &[f32], width: usize, start: usize, out: &mut [f32]) {
+    let cols = out.len();
+    let lanes = |v: usize| (cols.saturating_sub(8 * v)).min(8);
+    let mut acc = [f32x8::ZERO; 8];
+    for row in m.chunks_exact(width) {
+        for (v, acc) in acc.iter_mut().enumerate().filter(|&(v, _)| lanes(v) > 0) {
+            *acc += load(row, start + 8 * v, lanes(v));
         }
-        for (v, &acc) in acc.iter().enumerate().filter(|&(v, _)| lanes(v) > 0) {
-            store(sums, start + 8 * v, lanes(v), acc);
-        }
+    }
+    for (v, &acc) in acc.iter().enumerate().filter(|&(v, _)| lanes(v) > 0) {
+        store(out, 8 * v, lanes(v), acc);
     }
 }

@@ -151,15 +151,6 @@ pub fn gather_rows(table: &[f32], width: usize, index: &[u32]) -> Vec<f32> {
         .collect()
 }
 
-/// `dtable[index[r]] += dout[r]`, rows of `width`.
-pub fn scatter_add_rows(dout: &[f32], width: usize, index: &[u32], dtable: &mut [f32]) {
-    for (r, &i) in index.iter().enumerate() {
-        for j in 0..width {
-            dtable[i as usize * width + j] += dout[r * width + j];
-        }
-    }
-}
-
 /// An embedding's lookup: `table[index[r]]`, zeros for `IGNORE`.
 pub fn embed_rows(table: &[f32], width: usize, index: &[u32]) -> Vec<f32> {
     let row = |i: u32| match i {

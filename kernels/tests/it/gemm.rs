@@ -220,9 +220,10 @@ fn packed_b_same_bits_with_one_thread_and_two() {
 
 proptest! {
     /// Column sums give the bits of summing row by row from zero, in row order (the bias
-    /// gradients' sums), at widths on either side of its blocks of 8 and 64 columns.
+    /// gradients' sums), at widths on either side of its blocks of 8 and 64 columns, on one
+    /// thread and, for a matrix large enough to spread, on three.
     #[test]
-    fn column_sums_add_row_by_row(rows in 0usize..40, width in 1usize..150, seed: u64) {
+    fn column_sums_add_row_by_row(rows in prop_oneof![0usize..40, 250usize..400], width in 1usize..150, seed: u64) {
         let m = floats(seed, rows * width, 1.0);
         let mut want = vec![0.0f32; width];
         for row in m.chunks_exact(width) {
@@ -230,9 +231,11 @@ proptest! {
                 *sum += x;
             }
         }
-        let mut got = vec![f32::NAN; width];
-        kernels::lstm::column_sums(&m, width, &mut got);
-        prop_assert_eq!(bits(&got), bits(&want));
+        for threads in [1, 3] {
+            let mut got = vec![f32::NAN; width];
+            with_threads(threads, || kernels::lstm::column_sums(&m, width, &mut got));
+            prop_assert_eq!(bits(&got), bits(&want));
+        }
     }
 }
 

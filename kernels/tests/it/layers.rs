@@ -3,12 +3,12 @@
 
 use kernels::adam::{adam_update, AdamConfig, AdamStep};
 use kernels::dense::{dense_backward, dense_forward, dense_room};
-use kernels::gather::{embed_backward, embed_rows, gather_rows, scatter_add_rows};
+use kernels::gather::{embed_backward, embed_rows, gather_rows};
 use kernels::generic;
 use kernels::softmax::{softmax_xent, IGNORE};
 use proptest::prelude::*;
 
-use crate::{assert_close, bits, floats, to_f64};
+use crate::{assert_close, bits, floats, to_f64, with_threads};
 
 proptest! {
     #[test]
@@ -71,17 +71,31 @@ proptest! {
     }
 
     #[test]
-    fn gather_and_scatter_match_reference(rows in 1usize..20, width in 1usize..30, picks in prop::collection::vec(0u32..20, 0..30), seed: u64) {
+    fn gather_matches_reference(rows in 1usize..20, width in 1usize..30, picks in prop::collection::vec(0u32..20, 0..30), seed: u64) {
         let index: Vec<u32> = picks.iter().map(|&i| i % rows as u32).collect();
         let table = floats(seed, rows * width, 1.0);
         let mut out = vec![0.0; index.len() * width];
         gather_rows(&table, width, &index, &mut out);
         prop_assert_eq!(&out, &generic::gather_rows(&table, width, &index));
-        let dout = floats(seed + 1, index.len() * width, 1.0);
-        let (mut dtable, mut want) = (table.clone(), table.clone());
-        scatter_add_rows(&dout, width, &index, &mut dtable);
-        generic::scatter_add_rows(&dout, width, &index, &mut want);
-        assert_close("scatter", &dtable, &to_f64(&want), 1e-6, 0.0);
+    }
+
+    /// A table large enough to be cut among threads gets, on one thread or three, the bits of
+    /// adding the rows one by one in order of `r` (repeated indices included).
+    #[test]
+    fn embedding_gradient_on_threads_sums_in_row_order(rows in 300usize..400, width in 100usize..130, picks in prop::collection::vec(0u32..400, 0..200), seed: u64) {
+        let index: Vec<u32> = picks.iter().map(|&i| if i >= 390 { IGNORE } else { i % rows as u32 }).collect();
+        let dout = floats(seed, index.len() * width, 1.0);
+        let mut want = vec![0.0f32; rows * width];
+        for (r, &i) in index.iter().enumerate().filter(|&(_, &i)| i != IGNORE) {
+            for j in 0..width {
+                want[i as usize * width + j] += dout[r * width + j];
+            }
+        }
+        for threads in [1, 3] {
+            let mut dtable = floats(seed + 1, rows * width, 1.0);
+            with_threads(threads, || embed_backward(&dout, width, &index, &mut dtable));
+            prop_assert!(bits(&dtable) == bits(&want), "{} threads", threads);
+        }
     }
 
     /// An embedding reads zeros at padded steps and gives their gradient to no row; the
