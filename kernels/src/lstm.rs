@@ -23,8 +23,9 @@
 //! written, not added to: a caller need not zero them, and a rank-1 update at batch 1 need
 //! not read them.
 //!
-//! On several threads a step's batch rows are cut into tasks (`recurrent::task_rows`), each
-//! running its rows' product and cell pass, forward or back, so the threads meet once a step.
+//! On several threads the batch rows are cut into tasks (`recurrent::task_rows`), each running
+//! the whole sequence for its rows, products and cell passes, forward or back: a row's state
+//! depends on no other row's, so the threads meet once a pass, not once a step.
 //! The cell passes run in AVX-512 where the CPU has it (`cell_forward_on`,
 //! `cell_backward_on`), with the AVX2 passes' bits.
 //!
@@ -32,13 +33,14 @@
 //! inputs, input projection and weight gradients the LSTM shares with the GRU are in
 //! `recurrent`.
 
-use rayon::prelude::*;
-use wide::f32x8;
-
 use std::arch::x86_64::{
     __mmask16, _mm512_add_ps, _mm512_fmadd_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps,
     _mm512_mul_ps, _mm512_set1_ps, _mm512_sub_ps,
 };
+use std::ops::Range;
+
+use rayon::prelude::*;
+use wide::f32x8;
 
 use crate::activation::{sigmoid16, sigmoid8, tanh16, tanh8};
 use crate::denormal::FlushDenormals;
@@ -47,8 +49,8 @@ use crate::lanes::{add_into, load, store};
 use crate::packed::{Isa, PackedMat};
 use crate::recurrent::{
     check_mask, check_recurrent_mask, first_step_with_state, input_backward, input_room, is_padded,
-    product_state, project_input, recurrent_product, recurrent_weight_grad, task_rows, GradRoom,
-    StepMatrix,
+    project_input, recurrent_product, recurrent_weight_grad, task_rows, GradRoom, StepMatrix,
+    StepRows,
 };
 pub use crate::recurrent::{column_sums, transpose_into, InputKind, OutputGrad};
 
@@ -277,73 +279,119 @@ pub fn lstm_forward(
     check_mask(dims, mask);
     check_recurrent_mask(dims, recurrent_mask, tape.masked_h.len());
     let first = first_step_with_state(tape.initial_state().0);
-    let (n, rows, isa) = (b * h, task_rows(dims, g4), Isa::best());
+    let (rows, isa) = (task_rows(dims, g4), Isa::best());
     let packed = tape.w_hh_packed.as_ref();
-    for t in 0..dims.steps {
-        let (h_done, h_rest) = tape.h.split_at_mut((t + 1) * n);
-        let (c_prev, c_next) = tape.c[t * n..(t + 2) * n].split_at_mut(n);
-        // Masked at every step, the skipped first one too: backward's dW_hh reads them all.
-        let h_prev = &h_done[t * n..];
-        let product_in = product_state(dims, t, h_prev, recurrent_mask, &mut tape.masked_h);
-        let task = |((((z, hp), cp), cn), (hn, tc)): ForwardTask| {
+    let tape_rows = ForwardRows {
+        gates: StepRows::new(&mut tape.gates, b, g4),
+        h: StepRows::new(&mut tape.h, b, h),
+        c: StepRows::new(&mut tape.c, b, h),
+        tanh_c: StepRows::new(&mut tape.tanh_c, b, h),
+        masked_h: StepRows::new(&mut tape.masked_h, b, h),
+    };
+    // A row's state depends on no other row's, so each task runs the whole sequence for its
+    // rows and the tasks meet only at the end.
+    let task = |task: usize| {
+        let task_rows = task * rows..((task + 1) * rows).min(b);
+        for t in 0..dims.steps {
+            // SAFETY: each task reaches its own rows of each step, one step at a time.
+            let mut step = unsafe { tape_rows.step(t, task_rows.clone()) };
+            // Masked at every step, the skipped first one too: backward's dW_hh reads them all.
+            let product_in = match recurrent_mask {
+                Some(m) => {
+                    let m = &m[task_rows.start * h..task_rows.end * h];
+                    let masked = step.masked_h.as_deref_mut();
+                    let masked = masked.expect("a tape made for a recurrent mask");
+                    for (out, (&x, &m)) in masked.iter_mut().zip(step.h_prev.iter().zip(m)) {
+                        *out = x * m;
+                    }
+                    &*masked
+                }
+                None => &*step.h_prev,
+            };
             if t >= first {
-                let task_rows = hp.len() / h;
-                let c = &mut MatMut::new(z, task_rows, g4);
+                let c = &mut MatMut::new(step.gates, task_rows.len(), g4);
                 let how = (true, rows == b);
-                recurrent_product(c, Mat::new(hp, task_rows, h), w.w_hh, packed, how);
+                recurrent_product(
+                    c,
+                    Mat::new(product_in, task_rows.len(), h),
+                    w.w_hh,
+                    packed,
+                    how,
+                );
             }
-            let cells = z.chunks_mut(g4).zip(cp.chunks(h)).zip(cn.chunks_mut(h));
-            for (((z, cp), c), (hn, tc)) in cells.zip(hn.chunks_mut(h).zip(tc.chunks_mut(h))) {
+            let cells = step.gates.chunks_mut(g4).zip(step.c_prev.chunks(h));
+            let cells = cells.zip(step.c_next.chunks_mut(h));
+            let outputs = step.h_next.chunks_mut(h).zip(step.tanh_c.chunks_mut(h));
+            for (((z, cp), c), (hn, tc)) in cells.zip(outputs) {
                 cell_forward_on(isa, z, w.bias, cp, c, (hn, tc));
             }
-        };
-        let gates = &mut tape.gates[t * b * g4..(t + 1) * b * g4];
-        let (h_next, tanh_c) = (&mut h_rest[..n], &mut tape.tanh_c[t * n..(t + 1) * n]);
-        if rows == b {
-            task(((((gates, product_in), c_prev), c_next), (h_next, tanh_c)));
-        } else {
-            let outputs = h_next
-                .par_chunks_mut(rows * h)
-                .zip(tanh_c.par_chunks_mut(rows * h));
-            gates
-                .par_chunks_mut(rows * g4)
-                .zip(product_in.par_chunks(rows * h))
-                .zip(c_prev.par_chunks(rows * h))
-                .zip(c_next.par_chunks_mut(rows * h))
-                .zip(outputs)
-                .for_each(|rows| {
-                    let _ftz = FlushDenormals::new();
-                    task(rows)
-                });
+            if let Some(mask) = mask {
+                carry_padded_rows(&mask[t * b + task_rows.start..][..task_rows.len()], h, step);
+            }
         }
-        if let Some(mask) = mask {
-            carry_padded_rows(dims, &mask[t * b..][..b], t, &mut tape.h, &mut tape.c);
+    };
+    if rows == b {
+        task(0);
+    } else {
+        (0..b.div_ceil(rows)).into_par_iter().for_each(|t| {
+            let _ftz = FlushDenormals::new();
+            task(t)
+        });
+    }
+}
+
+/// The tape's buffers as the tasks of `lstm_forward` reach them, each its own rows.
+struct ForwardRows<'a> {
+    gates: StepRows<'a>,
+    h: StepRows<'a>,
+    c: StepRows<'a>,
+    tanh_c: StepRows<'a>,
+    masked_h: StepRows<'a>,
+}
+
+/// A task's rows of one step forward.
+struct ForwardStep<'a> {
+    gates: &'a mut [f32],
+    h_prev: &'a mut [f32],
+    h_next: &'a mut [f32],
+    c_prev: &'a mut [f32],
+    c_next: &'a mut [f32],
+    tanh_c: &'a mut [f32],
+    /// Where `h_prev⊙m` goes under a recurrent mask: `None` for a tape made without one.
+    masked_h: Option<&'a mut [f32]>,
+}
+
+impl<'a> ForwardRows<'a> {
+    /// Rows `rows` of step `t`: slot t of the gates, `tanh(c)` and the masked state, slots t
+    /// and t + 1 of h and c.
+    ///
+    /// # Safety
+    /// As `StepRows::rows`: no other task reaches these rows, and this task no other step
+    /// while the slices live.
+    unsafe fn step(&self, t: usize, rows: Range<usize>) -> ForwardStep<'a> {
+        // SAFETY: the caller's; slots t and t + 1 of one buffer do not overlap.
+        unsafe {
+            ForwardStep {
+                gates: self.gates.rows(t, rows.clone()),
+                h_prev: self.h.rows(t, rows.clone()),
+                h_next: self.h.rows(t + 1, rows.clone()),
+                c_prev: self.c.rows(t, rows.clone()),
+                c_next: self.c.rows(t + 1, rows.clone()),
+                tanh_c: self.tanh_c.rows(t, rows.clone()),
+                masked_h: (!self.masked_h.is_empty()).then(|| self.masked_h.rows(t, rows)),
+            }
         }
     }
 }
 
-/// One task's rows of one step forward: its gates, the state its product reads, c before and
-/// after, and h and `tanh(c)` after.
-type ForwardTask<'a> = (
-    (((&'a mut [f32], &'a [f32]), &'a [f32]), &'a mut [f32]),
-    (&'a mut [f32], &'a mut [f32]),
-);
-
-/// At step `t`, copies h and c from the previous step over the rows `step_mask [B]` marks
-/// padded. Computing a padded row and then overwriting it keeps the fused pass free of
-/// branches; its gates stay in the tape but backward sends them no gradient.
-fn carry_padded_rows(
-    dims: LstmDims,
-    step_mask: &[f32],
-    t: usize,
-    h_all: &mut [f32],
-    c_all: &mut [f32],
-) {
-    let (b, h) = (dims.batch, dims.hidden);
+/// Copies a task's h and c of the previous step over the rows `step_mask` (the task's rows of
+/// the step) marks padded. Computing a padded row and then overwriting it keeps the fused
+/// pass free of branches; its gates stay in the tape but backward sends them no gradient.
+fn carry_padded_rows(step_mask: &[f32], h: usize, step: ForwardStep) {
     for (row, _) in step_mask.iter().enumerate().filter(|(_, &m)| m == 0.0) {
-        let (prev, next) = ((t * b + row) * h, ((t + 1) * b + row) * h);
-        h_all.copy_within(prev..prev + h, next);
-        c_all.copy_within(prev..prev + h, next);
+        let at = row * h..(row + 1) * h;
+        step.h_next[at.clone()].copy_from_slice(&step.h_prev[at.clone()]);
+        step.c_next[at.clone()].copy_from_slice(&step.c_prev[at]);
     }
 }
 
@@ -574,20 +622,18 @@ pub fn lstm_backward(
     check_weights(dims, w);
     check_mask(dims, mask);
     check_recurrent_mask(dims, recurrent_mask, tape.masked_h.len());
-    let (t_len, b, h, g4) = (dims.steps, dims.batch, dims.hidden, gates(dims));
+    let (t_len, h, g4) = (dims.steps, dims.hidden, gates(dims));
     if t_len > 1 {
         // Only steps after the first pass a gradient back through W_hh.
         scratch.w_hh_t.fill_transposed(w.w_hh, h, g4);
     }
     scratch.dh_next.fill(0.0);
     scratch.dc_next.fill(0.0);
-    for t in (0..t_len).rev() {
-        let masks = Masks {
-            step: mask.map(|m| &m[t * b..][..b]),
-            recurrent: recurrent_mask,
-        };
-        step_backward(dims, t, masks, tape, dout, scratch);
-    }
+    let masks = Masks {
+        step: mask,
+        recurrent: recurrent_mask,
+    };
+    sequence_backward(dims, masks, tape, dout, scratch);
     let h_prev = match recurrent_mask {
         Some(_) => &tape.masked_h,
         None => &tape.h,
@@ -619,88 +665,89 @@ fn mask_product_gradient(
     }
 }
 
-/// A step's masks: `step [B]` (padded rows) and the recurrent mask `[B, H]`.
+/// The sequence's masks: `step [T, B]` (padded steps) and the recurrent mask `[B, H]`.
 #[derive(Clone, Copy)]
 struct Masks<'a> {
     step: Option<&'a [f32]>,
     recurrent: Option<&'a [f32]>,
 }
 
-/// Step `t` backward, each task's rows (`task_rows`) at once: the fused cell pass row by row,
-/// then, past the first step, the rows' product against `W_hhᵀ` into `dh_next`. Without a
-/// mask the cell pass only reads `dh_next`, and the product overwrites it; with one, each
-/// row leaves in `dh_next` what it passes back past the weights (all of it for a padded
-/// row, nothing for a real one), and the product is added to it.
-fn step_backward(
+/// Backprop through every step, t = T-1 down to 0, each task's rows (`task_rows`) at once
+/// for the whole sequence: a row's gradients depend on no other row's, so the tasks meet only
+/// at the end. At each step, the fused cell pass row by row, then, past the first step, the
+/// rows' product against `W_hhᵀ` into `dh_next`. Without a mask the cell pass only reads
+/// `dh_next`, and the product overwrites it; with one, each row leaves in `dh_next` what it
+/// passes back past the weights (all of it for a padded row, nothing for a real one), and the
+/// product is added to it.
+fn sequence_backward(
     dims: LstmDims,
-    t: usize,
     masks: Masks,
     tape: &LstmTape,
     dout: OutputGrad,
     scratch: &mut LstmScratch,
 ) {
-    let (b, h, g4) = (dims.batch, dims.hidden, gates(dims));
-    let (step_mask, isa) = (masks.step, Isa::best());
-    let cell = |row: usize, dz: &mut [f32], dc_next: &mut [f32], dh_next: &mut [f32]| {
-        let at = t * b + row;
-        let out = dout.row(dims, t, row);
-        if is_padded(step_mask, row) {
-            dz.fill(0.0);
-            if let Some(out) = out {
-                add_into(dh_next, out);
+    let (b, h, g4, isa) = (dims.batch, dims.hidden, gates(dims), Isa::best());
+    let cell =
+        |(t, row): (usize, usize), dz: &mut [f32], dc_next: &mut [f32], dh_next: &mut [f32]| {
+            let at = t * b + row;
+            let out = dout.row(dims, t, row);
+            let step_mask = masks.step.map(|m| &m[t * b..][..b]);
+            if is_padded(step_mask, row) {
+                dz.fill(0.0);
+                if let Some(out) = out {
+                    add_into(dh_next, out);
+                }
+                return;
             }
-            return;
-        }
-        let kept = Kept {
-            gates: &tape.gates[at * g4..][..g4],
-            c_prev: &tape.c[at * h..][..h],
-            tanh_c: &tape.tanh_c[at * h..][..h],
+            let kept = Kept {
+                gates: &tape.gates[at * g4..][..g4],
+                c_prev: &tape.c[at * h..][..h],
+                tanh_c: &tape.tanh_c[at * h..][..h],
+            };
+            cell_backward_on(isa, kept, CellDh { out, next: dh_next }, dc_next, dz);
+            if step_mask.is_some() {
+                dh_next.fill(0.0);
+            }
         };
-        cell_backward_on(isa, kept, CellDh { out, next: dh_next }, dc_next, dz);
-        if step_mask.is_some() {
-            dh_next.fill(0.0);
-        }
-    };
     let rows = task_rows(dims, g4);
     let w_hh_t = &scratch.w_hh_t;
-    let task = |(task, ((dz, dc_next), dh_next)): BackwardTask| {
-        let first = task * rows;
-        let cells = dz.chunks_mut(g4).zip(dc_next.chunks_mut(h));
-        for (row, ((dz, dc), dh)) in cells.zip(dh_next.chunks_mut(h)).enumerate() {
-            cell(first + row, dz, dc, dh);
-        }
-        if t > 0 {
-            let task_rows = dc_next.len() / h;
+    let dgates = StepRows::new(&mut scratch.dgates, b, g4);
+    let task = |(task, (dc_next, dh_next)): (usize, (&mut [f32], &mut [f32]))| {
+        let (first, task_rows) = (task * rows, dc_next.len() / h);
+        for t in (0..dims.steps).rev() {
+            // SAFETY: each task reaches its own rows of each step, one step at a time.
+            let dz = unsafe { dgates.rows(t, first..first + task_rows) };
+            let cells = dz.chunks_mut(g4).zip(dc_next.chunks_mut(h));
+            for (row, ((dz, dc), dh)) in cells.zip(dh_next.chunks_mut(h)).enumerate() {
+                cell((t, first + row), dz, dc, dh);
+            }
+            if t == 0 {
+                continue;
+            }
             let product = &mut MatMut::new(dh_next, task_rows, h);
-            let how = (step_mask.is_some(), rows == b);
+            let how = (masks.step.is_some(), rows == b);
             w_hh_t.multiply(product, Mat::new(dz, task_rows, g4), how);
             if let Some(recurrent) = masks.recurrent {
-                let step_mask = step_mask.map(|m| &m[first..first + task_rows]);
+                let step_mask = masks.step.map(|m| &m[t * b + first..][..task_rows]);
                 let recurrent = &recurrent[first * h..(first + task_rows) * h];
                 mask_product_gradient(h, step_mask, recurrent, dh_next);
             }
         }
     };
-    let dgates = &mut scratch.dgates[t * b * g4..(t + 1) * b * g4];
     let (dc_next, dh_next) = (&mut scratch.dc_next, &mut scratch.dh_next);
     if rows == b {
-        task((0, ((dgates, dc_next), dh_next)));
+        task((0, (dc_next, dh_next)));
     } else {
-        dgates
-            .par_chunks_mut(rows * g4)
-            .zip(dc_next.par_chunks_mut(rows * h))
+        dc_next
+            .par_chunks_mut(rows * h)
             .zip(dh_next.par_chunks_mut(rows * h))
             .enumerate()
-            .for_each(|rows| {
+            .for_each(|task_rows| {
                 let _ftz = FlushDenormals::new();
-                task(rows)
+                task(task_rows)
             });
     }
 }
-
-/// One task's rows of one step backward: the task's index, and the rows' `dz`, `dc_next` and
-/// `dh_next`.
-type BackwardTask<'a> = (usize, ((&'a mut [f32], &'a mut [f32]), &'a mut [f32]));
 
 /// Whether `W_hh` is packed once per pass: for every product beyond the small kernel's,
 /// which would otherwise pack it again at every step.

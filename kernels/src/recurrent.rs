@@ -5,6 +5,9 @@
 //! A layer has G gate columns (4H for the LSTM, 3H for the GRU): `W_ih [I, G]`,
 //! `W_hh [H, G]`, and gate pre-activations `[T, B, G]`, time-major.
 
+use std::marker::PhantomData;
+use std::ops::Range;
+
 use rayon::prelude::*;
 use wide::f32x8;
 
@@ -125,7 +128,8 @@ const MIN_TASK_ROWS: usize = 8;
 
 /// How many of a step's batch rows each task takes, their share of the recurrent product and
 /// their cell pass together. A row depends on no other row through a step, forward or back,
-/// so the tasks meet only when the step ends. One task for all rows on one thread, or when
+/// so the tasks meet only when the step ends (the GRU's), or the sequence does (the LSTM's,
+/// through `StepRows`). One task for all rows on one thread, or when
 /// the step's product is below `PARALLEL_MIN_MACS`; else the rows cut into as many tasks as
 /// the pool has threads, of `MIN_TASK_ROWS` or more each (but the last). Every element is
 /// computed the same way however the rows are cut, so the bits do not depend on the number
@@ -138,6 +142,55 @@ pub(crate) fn task_rows(dims: RecurrentDims, g: usize) -> usize {
     }
     let tasks = rayon::current_num_threads().min(b / MIN_TASK_ROWS).max(1);
     b.div_ceil(tasks)
+}
+
+/// A time-major buffer `[S, B, W]` handed to the tasks of `task_rows` when each runs a whole
+/// sequence for its rows: a task's rows of successive steps are not contiguous, so the tasks
+/// cannot hold `&mut` chunks of it, and reach their rows of each slot through `rows`.
+pub(crate) struct StepRows<'a> {
+    data: *mut f32,
+    len: usize,
+    batch: usize,
+    width: usize,
+    buffer: PhantomData<&'a mut [f32]>,
+}
+
+// SAFETY: the tasks sharing it reach disjoint rows (see `rows`).
+unsafe impl Send for StepRows<'_> {}
+unsafe impl Sync for StepRows<'_> {}
+
+impl<'a> StepRows<'a> {
+    pub(crate) fn new(buffer: &'a mut [f32], batch: usize, width: usize) -> StepRows<'a> {
+        StepRows {
+            data: buffer.as_mut_ptr(),
+            len: buffer.len(),
+            batch,
+            width,
+            buffer: PhantomData,
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Rows `rows` of slot `slot`.
+    ///
+    /// # Safety
+    /// While the slice lives, no other slice of this buffer may overlap it: each task asks only
+    /// for its own rows, and for each slot once at a time.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn rows(&self, slot: usize, rows: Range<usize>) -> &'a mut [f32] {
+        let start = (slot * self.batch + rows.start) * self.width;
+        let len = rows.len() * self.width;
+        assert!(
+            rows.end <= self.batch && start + len <= self.len,
+            "rows past the buffer"
+        );
+        // SAFETY: inside the buffer, borrowed mutably for 'a, and not overlapped (the
+        // caller's contract).
+        unsafe { std::slice::from_raw_parts_mut(self.data.add(start), len) }
+    }
 }
 
 /// Whether `W_hh [H, G]` is packed once per pass: for every product beyond the small
