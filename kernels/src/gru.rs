@@ -18,9 +18,9 @@
 //! Backward runs t = T-1 down to 0: the fused `cell_backward` gives the gradients of the
 //! pre-activations from x and from h (they differ in n's, which passes through r), one GEMM
 //! per step carries the gradient into `h_{t-1}`, and the weight gradients of all steps are
-//! single GEMMs at the end, written, not added to. On several threads a step's batch rows
-//! are cut into tasks, as the LSTM's are (`recurrent::task_rows`), and the cell passes run in
-//! AVX-512 where the CPU has it, as the LSTM's do.
+//! single GEMMs at the end, written, not added to. On several threads the batch rows are cut
+//! into tasks that each run the whole sequence, as the LSTM's are (`recurrent::task_rows`),
+//! and the cell passes run in AVX-512 where the CPU has it, as the LSTM's do.
 //!
 //! With a recurrent mask `m [B, H]` (Keras' `recurrent_dropout=`, one mask a sequence) the
 //! product reads `h_{t-1}⊙m`, kept in the tape for backward's `dW_hh`, and the gradient it
@@ -31,14 +31,14 @@
 //!
 //! Nothing here allocates: the tape and scratch buffers are made once per shape.
 
-use rayon::iter::Either;
-use rayon::prelude::*;
-use wide::f32x8;
-
 use std::arch::x86_64::{
     __mmask16, _mm512_add_ps, _mm512_fmadd_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps,
     _mm512_mul_ps, _mm512_set1_ps, _mm512_sub_ps,
 };
+use std::ops::Range;
+
+use rayon::prelude::*;
+use wide::f32x8;
 
 use crate::activation::{sigmoid16, sigmoid8, tanh16, tanh8};
 use crate::denormal::FlushDenormals;
@@ -47,8 +47,8 @@ use crate::lanes::{add_into, load, store};
 use crate::packed::{Isa, PackedMat};
 use crate::recurrent::{
     check_mask, check_recurrent_mask, column_sums, first_step_with_state, input_backward,
-    input_room, is_padded, product_state, project_input, recurrent_product, recurrent_weight_grad,
-    task_rows, GradRoom, InputKind, OutputGrad, RecurrentDims, RecurrentInput, StepMatrix,
+    input_room, product_state, project_input, recurrent_product, recurrent_weight_grad, task_rows,
+    GradRoom, InputKind, OutputGrad, RecurrentDims, RecurrentInput, StepMatrix, StepRows,
 };
 
 /// Gates per hidden unit: r, z, n.
@@ -286,73 +286,109 @@ pub fn gru_forward(
         packed.pack(Mat::new(w.w_hh, h, g3));
     }
     let first = first_step_with_state(tape.initial_state());
-    let (n, rows, isa) = (b * h, task_rows(dims, g3), Isa::best());
+    let (rows, isa) = (task_rows(dims, g3), Isa::best());
     let packed = tape.w_hh_packed.as_ref();
-    for t in 0..dims.steps {
-        let (h_done, h_rest) = tape.h.split_at_mut((t + 1) * n);
-        let h_prev = &h_done[t * n..];
-        // Masked at every step, the skipped first one too: backward's dW_hh reads them all.
-        let product_in = product_state(dims, t, h_prev, recurrent_mask, &mut tape.masked_h);
-        let task = |((((gates, product), p_in), hp), (hn, h_next)): ForwardTask| {
-            let task_rows = hp.len() / h;
+    let tape_rows = ForwardRows {
+        gates: StepRows::new(&mut tape.gates, b, g3),
+        product: StepRows::new(&mut tape.product, b, g3),
+        h: StepRows::new(&mut tape.h, b, h),
+        hn: StepRows::new(&mut tape.hn, b, h),
+        masked_h: StepRows::new(&mut tape.masked_h, b, h),
+    };
+    // A row's state depends on no other row's, so each task runs the whole sequence for its
+    // rows and the tasks meet only at the end.
+    let task = |task: usize| {
+        let task_rows = task * rows..((task + 1) * rows).min(b);
+        let n = task_rows.len();
+        // SAFETY: each task reaches its own rows, of each step one step at a time.
+        let product = unsafe { tape_rows.product.rows(0, task_rows.clone()) };
+        for t in 0..dims.steps {
+            // SAFETY: as above.
+            let mut step = unsafe { tape_rows.step(t, task_rows.clone()) };
+            // Masked at every step, the skipped first one too: backward's dW_hh reads them all.
+            let mask_rows = recurrent_mask.map(|m| &m[task_rows.start * h..task_rows.end * h]);
+            let product_in = product_state(step.h_prev, mask_rows, step.masked_h.as_deref_mut());
             if t >= first {
-                let c = &mut MatMut::new(product, task_rows, g3);
-                let how = (false, rows == b);
-                recurrent_product(c, Mat::new(p_in, task_rows, h), w.w_hh, packed, how);
+                let c = &mut MatMut::new(product, n, g3);
+                recurrent_product(
+                    c,
+                    Mat::new(product_in, n, h),
+                    w.w_hh,
+                    packed,
+                    (false, rows == b),
+                );
             } else {
                 product.fill(0.0);
             }
-            let cells = gates
-                .chunks_mut(g3)
-                .zip(product.chunks(g3))
-                .zip(hp.chunks(h));
-            for (((gates, product), hp), (hn, hx)) in
-                cells.zip(hn.chunks_mut(h).zip(h_next.chunks_mut(h)))
-            {
+            let cells = step.gates.chunks_mut(g3).zip(product.chunks(g3));
+            let cells = cells.zip(step.h_prev.chunks(h));
+            let outputs = step.hn.chunks_mut(h).zip(step.h_next.chunks_mut(h));
+            for (((gates, product), hp), (hn, hx)) in cells.zip(outputs) {
                 cell_forward_on(isa, gates, product, w, hp, (hn, hx));
             }
-        };
-        let gates = &mut tape.gates[t * b * g3..(t + 1) * b * g3];
-        let (hn, h_next) = (&mut tape.hn[t * n..(t + 1) * n], &mut h_rest[..n]);
-        let product = &mut tape.product;
-        if rows == b {
-            task(((((gates, product), product_in), h_prev), (hn, h_next)));
-        } else {
-            let outputs = hn
-                .par_chunks_mut(rows * h)
-                .zip(h_next.par_chunks_mut(rows * h));
-            gates
-                .par_chunks_mut(rows * g3)
-                .zip(product.par_chunks_mut(rows * g3))
-                .zip(product_in.par_chunks(rows * h))
-                .zip(h_prev.par_chunks(rows * h))
-                .zip(outputs)
-                .for_each(|rows| {
-                    let _ftz = FlushDenormals::new();
-                    task(rows)
-                });
+            if let Some(mask) = mask {
+                carry_padded_rows(&mask[t * b + task_rows.start..][..n], h, step);
+            }
         }
-        if let Some(mask) = mask {
-            carry_padded_rows(dims, &mask[t * b..][..b], t, &mut tape.h);
+    };
+    if rows == b {
+        task(0);
+    } else {
+        (0..b.div_ceil(rows)).into_par_iter().for_each(|t| {
+            let _ftz = FlushDenormals::new();
+            task(t)
+        });
+    }
+}
+
+/// The tape's buffers as the tasks of `gru_forward` reach them, each its own rows; `product`
+/// has one slot, the running step's.
+struct ForwardRows<'a> {
+    gates: StepRows<'a>,
+    product: StepRows<'a>,
+    h: StepRows<'a>,
+    hn: StepRows<'a>,
+    masked_h: StepRows<'a>,
+}
+
+/// A task's rows of one step forward.
+struct ForwardStep<'a> {
+    gates: &'a mut [f32],
+    h_prev: &'a mut [f32],
+    h_next: &'a mut [f32],
+    hn: &'a mut [f32],
+    /// Where `h_prev⊙m` goes under a recurrent mask: `None` for a tape made without one.
+    masked_h: Option<&'a mut [f32]>,
+}
+
+impl<'a> ForwardRows<'a> {
+    /// Rows `rows` of step `t`: slot t of the gates, `hn` and the masked state, slots t and
+    /// t + 1 of h.
+    ///
+    /// # Safety
+    /// As `StepRows::rows`: no other task reaches these rows, and this task no other step
+    /// while the slices live.
+    unsafe fn step(&self, t: usize, rows: Range<usize>) -> ForwardStep<'a> {
+        // SAFETY: the caller's; slots t and t + 1 of h do not overlap.
+        unsafe {
+            ForwardStep {
+                gates: self.gates.rows(t, rows.clone()),
+                h_prev: self.h.rows(t, rows.clone()),
+                h_next: self.h.rows(t + 1, rows.clone()),
+                hn: self.hn.rows(t, rows.clone()),
+                masked_h: (!self.masked_h.is_empty()).then(|| self.masked_h.rows(t, rows)),
+            }
         }
     }
 }
 
-/// One task's rows of one step forward (`task_rows`): the gates, the recurrent product, the
-/// state the product reads, `h_{t-1}`, and the `hn` and `h_t` it writes.
-type ForwardTask<'a> = (
-    (((&'a mut [f32], &'a mut [f32]), &'a [f32]), &'a [f32]),
-    (&'a mut [f32], &'a mut [f32]),
-);
-
-/// At step `t`, copies h from the previous step over the rows `step_mask [B]` marks padded,
-/// in `h_all [T+1, B, H]`. Computing a padded row and then overwriting it keeps the fused
-/// pass free of branches; backward sends its gates no gradient.
-fn carry_padded_rows(dims: RecurrentDims, step_mask: &[f32], t: usize, h_all: &mut [f32]) {
-    let (b, h) = (dims.batch, dims.hidden);
+/// Copies a task's h of the previous step over the rows `step_mask` (the task's rows of the
+/// step) marks padded. Computing a padded row and then overwriting it keeps the fused pass
+/// free of branches; backward sends its gates no gradient.
+fn carry_padded_rows(step_mask: &[f32], h: usize, step: ForwardStep) {
     for (row, _) in step_mask.iter().enumerate().filter(|(_, &m)| m == 0.0) {
-        let (prev, next) = ((t * b + row) * h, ((t + 1) * b + row) * h);
-        h_all.copy_within(prev..prev + h, next);
+        let at = row * h..(row + 1) * h;
+        step.h_next[at.clone()].copy_from_slice(&step.h_prev[at]);
     }
 }
 
@@ -604,16 +640,13 @@ pub fn gru_backward(
         let made_for_it = !scratch.d_masked.is_empty();
         assert!(made_for_it, "the scratch must be made for a recurrent mask");
     }
-    let (t_len, b, h, g3) = (dims.steps, dims.batch, dims.hidden, gates(dims));
+    let (t_len, h, g3) = (dims.steps, dims.hidden, gates(dims));
     if t_len > 1 {
         // Only steps after the first pass a gradient back through W_hh.
         scratch.w_hh_t.fill_transposed(w.w_hh, h, g3);
     }
     scratch.dh_next.fill(0.0);
-    for t in (0..t_len).rev() {
-        let step_mask = mask.map(|m| &m[t * b..][..b]);
-        step_backward(dims, t, (step_mask, recurrent_mask), tape, dout, scratch);
-    }
+    sequence_backward(dims, (mask, recurrent_mask), tape, dout, scratch);
     let h_prev = match recurrent_mask {
         Some(_) => &tape.masked_h,
         None => &tape.h,
@@ -649,84 +682,79 @@ fn product_backward(
     }
 }
 
-/// Step `t` backward, each task's rows (`task_rows`) at once: the fused cell pass row by row,
-/// then, past the first step, the rows' product against `W_hhᵀ` (`product_backward`).
-/// `masks`: the step's `[B]` and the recurrent `[B, H]`.
-fn step_backward(
+/// Backprop through every step, t = T-1 down to 0, each task's rows (`task_rows`) at once for
+/// the whole sequence, the tasks meeting only at the end: at each step the fused cell pass
+/// row by row, then, past the first step, the rows' product against `W_hhᵀ`
+/// (`product_backward`). `masks`: the steps' `[T, B]` and the recurrent `[B, H]`.
+fn sequence_backward(
     dims: RecurrentDims,
-    t: usize,
-    (step_mask, recurrent_mask): (Option<&[f32]>, Option<&[f32]>),
+    (mask, recurrent_mask): (Option<&[f32]>, Option<&[f32]>),
     tape: &GruTape,
     dout: OutputGrad,
     scratch: &mut GruScratch,
 ) {
     let (b, h, g3, isa) = (dims.batch, dims.hidden, gates(dims), Isa::best());
-    let cell = |row: usize, dpre_x: &mut [f32], dpre_h: &mut [f32], dh_next: &mut [f32]| {
-        let at = t * b + row;
-        if is_padded(step_mask, row) {
-            dpre_x.fill(0.0);
-            dpre_h.fill(0.0);
-            if let Some(out) = dout.row(dims, t, row) {
-                add_into(dh_next, out);
+    let cell =
+        |(t, row): (usize, usize), dpre_x: &mut [f32], dpre_h: &mut [f32], dh_next: &mut [f32]| {
+            let at = t * b + row;
+            if mask.is_some_and(|m| m[at] == 0.0) {
+                dpre_x.fill(0.0);
+                dpre_h.fill(0.0);
+                if let Some(out) = dout.row(dims, t, row) {
+                    add_into(dh_next, out);
+                }
+                return;
             }
-            return;
-        }
-        let kept = Kept {
-            gates: &tape.gates[at * g3..][..g3],
-            hn: &tape.hn[at * h..][..h],
-            h_prev: &tape.h[at * h..][..h],
+            let kept = Kept {
+                gates: &tape.gates[at * g3..][..g3],
+                hn: &tape.hn[at * h..][..h],
+                h_prev: &tape.h[at * h..][..h],
+            };
+            cell_backward_on(isa, kept, dout.row(dims, t, row), dh_next, (dpre_x, dpre_h));
         };
-        cell_backward_on(isa, kept, dout.row(dims, t, row), dh_next, (dpre_x, dpre_h));
-    };
     let rows = task_rows(dims, g3);
     let w_hh_t = &scratch.w_hh_t;
-    let task = |(task, (((dpre_x, dpre_h), dh_next), d_masked)): BackwardTask| {
-        let first = task * rows;
-        let cells = dpre_x.chunks_mut(g3).zip(dpre_h.chunks_mut(g3));
-        for (row, ((dx, dh), dn)) in cells.zip(dh_next.chunks_mut(h)).enumerate() {
-            cell(first + row, dx, dh, dn);
-        }
-        if t > 0 {
-            let task_rows = dh_next.len() / h;
-            let recurrent = recurrent_mask.map(|m| &m[first * h..(first + task_rows) * h]);
-            let dpre_h = Mat::new(dpre_h, task_rows, g3);
-            product_backward(w_hh_t, rows == b, dpre_h, recurrent, dh_next, d_masked);
+    let dpre_x = StepRows::new(&mut scratch.dpre_x, b, g3);
+    let dpre_h = StepRows::new(&mut scratch.dpre_h, b, g3);
+    let dh_next = StepRows::new(&mut scratch.dh_next, b, h);
+    // Empty without a recurrent mask.
+    let d_masked = StepRows::new(&mut scratch.d_masked, b, h);
+    let task = |task: usize| {
+        let task_rows = task * rows..((task + 1) * rows).min(b);
+        let (first, n) = (task_rows.start, task_rows.len());
+        // SAFETY: each task reaches its own rows, of each step one step at a time.
+        let dh_next = unsafe { dh_next.rows(0, task_rows.clone()) };
+        let mut d_masked =
+            (!d_masked.is_empty()).then(|| unsafe { d_masked.rows(0, task_rows.clone()) });
+        for t in (0..dims.steps).rev() {
+            // SAFETY: as above.
+            let (dx, dh) = unsafe {
+                (
+                    dpre_x.rows(t, task_rows.clone()),
+                    dpre_h.rows(t, task_rows.clone()),
+                )
+            };
+            let cells = dx.chunks_mut(g3).zip(dh.chunks_mut(g3));
+            for (row, ((dx, dh), dn)) in cells.zip(dh_next.chunks_mut(h)).enumerate() {
+                cell((t, first + row), dx, dh, dn);
+            }
+            if t > 0 {
+                let recurrent = recurrent_mask.map(|m| &m[first * h..(first + n) * h]);
+                let dpre_h = Mat::new(dh, n, g3);
+                let masked = d_masked.as_deref_mut();
+                product_backward(w_hh_t, rows == b, dpre_h, recurrent, dh_next, masked);
+            }
         }
     };
-    let step = t * b * g3..(t + 1) * b * g3;
-    let (dpre_x, dpre_h) = (&mut scratch.dpre_x[step.clone()], &mut scratch.dpre_h[step]);
-    let (dh_next, d_masked) = (&mut scratch.dh_next, &mut scratch.d_masked);
     if rows == b {
-        let d_masked = recurrent_mask.map(|_| d_masked.as_mut_slice());
-        return task((0, (((dpre_x, dpre_h), dh_next), d_masked)));
-    }
-    // `d_masked` is empty without a recurrent mask: its tasks then get none.
-    let d_masked = if recurrent_mask.is_some() {
-        Either::Left(d_masked.par_chunks_mut(rows * h).map(Some))
+        task(0);
     } else {
-        Either::Right((0..b.div_ceil(rows)).into_par_iter().map(|_| None))
-    };
-    dpre_x
-        .par_chunks_mut(rows * g3)
-        .zip(dpre_h.par_chunks_mut(rows * g3))
-        .zip(dh_next.par_chunks_mut(rows * h))
-        .zip(d_masked)
-        .enumerate()
-        .for_each(|rows| {
+        (0..b.div_ceil(rows)).into_par_iter().for_each(|t| {
             let _ftz = FlushDenormals::new();
-            task(rows)
+            task(t)
         });
+    }
 }
-
-/// One task's rows of one step backward: the task's index, and the rows' `dpre_x`, `dpre_h`,
-/// `dh_next`, and `d_masked` under a recurrent mask.
-type BackwardTask<'a> = (
-    usize,
-    (
-        ((&'a mut [f32], &'a mut [f32]), &'a mut [f32]),
-        Option<&'a mut [f32]>,
-    ),
-);
 
 /// Whether `W_hh` is packed once per pass: for every product beyond the small kernel's,
 /// which would otherwise pack it again at every step.

@@ -49,8 +49,8 @@ use crate::lanes::{add_into, load, store};
 use crate::packed::{Isa, PackedMat};
 use crate::recurrent::{
     check_mask, check_recurrent_mask, first_step_with_state, input_backward, input_room, is_padded,
-    project_input, recurrent_product, recurrent_weight_grad, task_rows, GradRoom, StepMatrix,
-    StepRows,
+    product_state, project_input, recurrent_product, recurrent_weight_grad, task_rows, GradRoom,
+    StepMatrix, StepRows,
 };
 pub use crate::recurrent::{column_sums, transpose_into, InputKind, OutputGrad};
 
@@ -296,18 +296,9 @@ pub fn lstm_forward(
             // SAFETY: each task reaches its own rows of each step, one step at a time.
             let mut step = unsafe { tape_rows.step(t, task_rows.clone()) };
             // Masked at every step, the skipped first one too: backward's dW_hh reads them all.
-            let product_in = match recurrent_mask {
-                Some(m) => {
-                    let m = &m[task_rows.start * h..task_rows.end * h];
-                    let masked = step.masked_h.as_deref_mut();
-                    let masked = masked.expect("a tape made for a recurrent mask");
-                    for (out, (&x, &m)) in masked.iter_mut().zip(step.h_prev.iter().zip(m)) {
-                        *out = x * m;
-                    }
-                    &*masked
-                }
-                None => &*step.h_prev,
-            };
+            let mask_rows = recurrent_mask.map(|m| &m[task_rows.start * h..task_rows.end * h]);
+            let masked = step.masked_h.as_deref_mut();
+            let product_in = product_state(step.h_prev, mask_rows, masked);
             if t >= first {
                 let c = &mut MatMut::new(step.gates, task_rows.len(), g4);
                 let how = (true, rows == b);

@@ -88,22 +88,20 @@ pub(crate) fn check_recurrent_mask(dims: RecurrentDims, mask: Option<&[f32]>, ma
     }
 }
 
-/// The state step `t`'s recurrent product reads, from `h_prev [B, H]`, the state before the
-/// step: `h_prev` itself, or with a recurrent mask `m [B, H]` (Keras' `recurrent_dropout=`)
-/// `h_prev⊙m`, written into slot `t` of `masked [T, B, H]`, where backward's `dW_hh` reads
-/// it. The state update reads `h_prev` unmasked, as Keras does.
+/// The state a task's recurrent product reads at a step, from its rows of `h_prev`, the state
+/// before the step: `h_prev` itself, or with a recurrent mask (Keras' `recurrent_dropout=`;
+/// `mask` the task's rows of it) `h_prev⊙m`, written into `masked`, the task's rows of the
+/// step's slot of the tape's `[T, B, H]`, where backward's `dW_hh` reads it. The state update
+/// reads `h_prev` unmasked, as Keras does.
 pub(crate) fn product_state<'a>(
-    dims: RecurrentDims,
-    t: usize,
     h_prev: &'a [f32],
     mask: Option<&[f32]>,
-    masked: &'a mut [f32],
+    masked: Option<&'a mut [f32]>,
 ) -> &'a [f32] {
-    let n = dims.batch * dims.hidden;
     let Some(mask) = mask else {
         return h_prev;
     };
-    let out = &mut masked[t * n..(t + 1) * n];
+    let out = masked.expect("a tape made for a recurrent mask");
     for (out, (&h, &m)) in out.iter_mut().zip(h_prev.iter().zip(mask)) {
         *out = h * m;
     }
@@ -126,10 +124,10 @@ pub(crate) fn first_step_with_state(h0: &[f32]) -> usize {
 /// to hide the FMA latency.
 const MIN_TASK_ROWS: usize = 8;
 
-/// How many of a step's batch rows each task takes, their share of the recurrent product and
-/// their cell pass together. A row depends on no other row through a step, forward or back,
-/// so the tasks meet only when the step ends (the GRU's), or the sequence does (the LSTM's,
-/// through `StepRows`). One task for all rows on one thread, or when
+/// How many of the batch rows each task takes, their share of every step's recurrent product
+/// and their cell passes together. A row depends on no other row through the sequence,
+/// forward or back, so the tasks meet only when it ends (each reaching its rows of the
+/// time-major buffers through `StepRows`). One task for all rows on one thread, or when
 /// the step's product is below `PARALLEL_MIN_MACS`; else the rows cut into as many tasks as
 /// the pool has threads, of `MIN_TASK_ROWS` or more each (but the last). Every element is
 /// computed the same way however the rows are cut, so the bits do not depend on the number
