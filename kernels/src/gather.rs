@@ -3,6 +3,7 @@
 
 use rayon::prelude::*;
 
+use crate::denormal::FlushDenormals;
 use crate::lanes::add_into;
 use crate::softmax::IGNORE;
 
@@ -54,7 +55,10 @@ pub fn embed_backward(dout: &[f32], width: usize, index: &[u32], dtable: &mut [f
     dtable
         .par_chunks_mut(task_rows * width)
         .enumerate()
-        .for_each(|(task, part)| scatter_into(dout, width, index, (task * task_rows, part)));
+        .for_each(|(task, part)| {
+            let _ftz = FlushDenormals::new();
+            scatter_into(dout, width, index, (task * task_rows, part))
+        });
 }
 
 /// Rows `first..` of a table gradient, `part`: zeros, then each `dout[r]` whose index falls in

@@ -37,7 +37,6 @@ use std::arch::x86_64::{
 };
 use std::ops::Range;
 
-use rayon::prelude::*;
 use wide::f32x8;
 
 use crate::activation::{sigmoid16, sigmoid8, tanh16, tanh8};
@@ -47,8 +46,9 @@ use crate::lanes::{add_into, load, store};
 use crate::packed::{Isa, PackedMat};
 use crate::recurrent::{
     check_mask, check_recurrent_mask, column_sums, first_step_with_state, input_backward,
-    input_room, product_state, project_input, recurrent_product, recurrent_weight_grad, task_rows,
-    GradRoom, InputKind, OutputGrad, RecurrentDims, RecurrentInput, StepMatrix, StepRows,
+    input_room, join_if, product_state, project_input, recurrent_product, recurrent_weight_grad,
+    run_row_tasks, task_rows, GradRoom, InputKind, OutputGrad, RecurrentDims, RecurrentInput,
+    StepMatrix, StepRows, SIDE_BY_SIDE_MIN_FLOATS,
 };
 
 /// Gates per hidden unit: r, z, n.
@@ -297,14 +297,15 @@ pub fn gru_forward(
     };
     // A row's state depends on no other row's, so each task runs the whole sequence for its
     // rows and the tasks meet only at the end.
-    let task = |task: usize| {
-        let task_rows = task * rows..((task + 1) * rows).min(b);
+    run_row_tasks(b, rows, |task_rows| {
         let n = task_rows.len();
-        // SAFETY: each task reaches its own rows, of each step one step at a time.
+        // SAFETY: each task reaches its own rows: of the product's one slot for the whole
+        // sequence, of each step's buffers one step at a time.
         let product = unsafe { tape_rows.product.rows(0, task_rows.clone()) };
         for t in 0..dims.steps {
             // SAFETY: as above.
-            let mut step = unsafe { tape_rows.step(t, task_rows.clone()) };
+            let masked = recurrent_mask.is_some();
+            let mut step = unsafe { tape_rows.step(t, task_rows.clone(), masked) };
             // Masked at every step, the skipped first one too: backward's dW_hh reads them all.
             let mask_rows = recurrent_mask.map(|m| &m[task_rows.start * h..task_rows.end * h]);
             let product_in = product_state(step.h_prev, mask_rows, step.masked_h.as_deref_mut());
@@ -330,15 +331,7 @@ pub fn gru_forward(
                 carry_padded_rows(&mask[t * b + task_rows.start..][..n], h, step);
             }
         }
-    };
-    if rows == b {
-        task(0);
-    } else {
-        (0..b.div_ceil(rows)).into_par_iter().for_each(|t| {
-            let _ftz = FlushDenormals::new();
-            task(t)
-        });
-    }
+    });
 }
 
 /// The tape's buffers as the tasks of `gru_forward` reach them, each its own rows; `product`
@@ -357,18 +350,18 @@ struct ForwardStep<'a> {
     h_prev: &'a mut [f32],
     h_next: &'a mut [f32],
     hn: &'a mut [f32],
-    /// Where `h_prev⊙m` goes under a recurrent mask: `None` for a tape made without one.
+    /// Where `h_prev⊙m` goes under a recurrent mask: `None` without one.
     masked_h: Option<&'a mut [f32]>,
 }
 
 impl<'a> ForwardRows<'a> {
-    /// Rows `rows` of step `t`: slot t of the gates, `hn` and the masked state, slots t and
-    /// t + 1 of h.
+    /// Rows `rows` of step `t`: slot t of the gates, `hn` and, when `masked` (a recurrent mask
+    /// is given), the masked state; slots t and t + 1 of h.
     ///
     /// # Safety
     /// As `StepRows::rows`: no other task reaches these rows, and this task no other step
     /// while the slices live.
-    unsafe fn step(&self, t: usize, rows: Range<usize>) -> ForwardStep<'a> {
+    unsafe fn step(&self, t: usize, rows: Range<usize>, masked: bool) -> ForwardStep<'a> {
         // SAFETY: the caller's; slots t and t + 1 of h do not overlap.
         unsafe {
             ForwardStep {
@@ -376,7 +369,7 @@ impl<'a> ForwardRows<'a> {
                 h_prev: self.h.rows(t, rows.clone()),
                 h_next: self.h.rows(t + 1, rows.clone()),
                 hn: self.hn.rows(t, rows.clone()),
-                masked_h: (!self.masked_h.is_empty()).then(|| self.masked_h.rows(t, rows)),
+                masked_h: masked.then(|| self.masked_h.rows(t, rows)),
             }
         }
     }
@@ -651,10 +644,17 @@ pub fn gru_backward(
         Some(_) => &tape.masked_h,
         None => &tape.h,
     };
-    let room = &mut scratch.grad_room;
-    recurrent_weight_grad(dims, g3, h_prev, &scratch.dpre_h, grads.w_hh, room);
-    column_sums(&scratch.dpre_h, g3, grads.bias_hh);
-    column_sums(&scratch.dpre_x, g3, grads.bias_ih);
+    let (room, dpre_h, dpre_x) = (&mut scratch.grad_room, &scratch.dpre_h, &scratch.dpre_x);
+    // Side by side, so that the sums need not wait for the product's threads to finish.
+    join_if(
+        dpre_h.len() >= SIDE_BY_SIDE_MIN_FLOATS,
+        || recurrent_weight_grad(dims, g3, h_prev, dpre_h, grads.w_hh, room),
+        || {
+            let _ftz = FlushDenormals::new();
+            column_sums(dpre_h, g3, grads.bias_hh);
+            column_sums(dpre_x, g3, grads.bias_ih);
+        },
+    );
     let w_ih = Mat::new(w.w_ih, dims.input, g3);
     input_backward(dims, input, w_ih, &scratch.dpre_x, room, grads.w_ih, dx);
 }
@@ -719,13 +719,12 @@ fn sequence_backward(
     let dh_next = StepRows::new(&mut scratch.dh_next, b, h);
     // Empty without a recurrent mask.
     let d_masked = StepRows::new(&mut scratch.d_masked, b, h);
-    let task = |task: usize| {
-        let task_rows = task * rows..((task + 1) * rows).min(b);
+    run_row_tasks(b, rows, |task_rows| {
         let (first, n) = (task_rows.start, task_rows.len());
-        // SAFETY: each task reaches its own rows, of each step one step at a time.
+        // SAFETY: each task reaches its own rows: of dh_next's and d_masked's one slot for the
+        // whole sequence, of each step's gradients one step at a time.
         let dh_next = unsafe { dh_next.rows(0, task_rows.clone()) };
-        let mut d_masked =
-            (!d_masked.is_empty()).then(|| unsafe { d_masked.rows(0, task_rows.clone()) });
+        let mut d_masked = recurrent_mask.map(|_| unsafe { d_masked.rows(0, task_rows.clone()) });
         for t in (0..dims.steps).rev() {
             // SAFETY: as above.
             let (dx, dh) = unsafe {
@@ -745,15 +744,7 @@ fn sequence_backward(
                 product_backward(w_hh_t, rows == b, dpre_h, recurrent, dh_next, masked);
             }
         }
-    };
-    if rows == b {
-        task(0);
-    } else {
-        (0..b.div_ceil(rows)).into_par_iter().for_each(|t| {
-            let _ftz = FlushDenormals::new();
-            task(t)
-        });
-    }
+    });
 }
 
 /// Whether `W_hh` is packed once per pass: for every product beyond the small kernel's,

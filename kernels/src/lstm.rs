@@ -39,7 +39,6 @@ use std::arch::x86_64::{
 };
 use std::ops::Range;
 
-use rayon::prelude::*;
 use wide::f32x8;
 
 use crate::activation::{sigmoid16, sigmoid8, tanh16, tanh8};
@@ -49,8 +48,8 @@ use crate::lanes::{add_into, load, store};
 use crate::packed::{Isa, PackedMat};
 use crate::recurrent::{
     check_mask, check_recurrent_mask, first_step_with_state, input_backward, input_room, is_padded,
-    product_state, project_input, recurrent_product, recurrent_weight_grad, task_rows, GradRoom,
-    StepMatrix, StepRows,
+    join_if, product_state, project_input, recurrent_product, recurrent_weight_grad, run_row_tasks,
+    task_rows, GradRoom, StepMatrix, StepRows, SIDE_BY_SIDE_MIN_FLOATS,
 };
 pub use crate::recurrent::{column_sums, transpose_into, InputKind, OutputGrad};
 
@@ -290,11 +289,11 @@ pub fn lstm_forward(
     };
     // A row's state depends on no other row's, so each task runs the whole sequence for its
     // rows and the tasks meet only at the end.
-    let task = |task: usize| {
-        let task_rows = task * rows..((task + 1) * rows).min(b);
+    run_row_tasks(b, rows, |task_rows| {
         for t in 0..dims.steps {
             // SAFETY: each task reaches its own rows of each step, one step at a time.
-            let mut step = unsafe { tape_rows.step(t, task_rows.clone()) };
+            let masked = recurrent_mask.is_some();
+            let mut step = unsafe { tape_rows.step(t, task_rows.clone(), masked) };
             // Masked at every step, the skipped first one too: backward's dW_hh reads them all.
             let mask_rows = recurrent_mask.map(|m| &m[task_rows.start * h..task_rows.end * h]);
             let masked = step.masked_h.as_deref_mut();
@@ -320,15 +319,7 @@ pub fn lstm_forward(
                 carry_padded_rows(&mask[t * b + task_rows.start..][..task_rows.len()], h, step);
             }
         }
-    };
-    if rows == b {
-        task(0);
-    } else {
-        (0..b.div_ceil(rows)).into_par_iter().for_each(|t| {
-            let _ftz = FlushDenormals::new();
-            task(t)
-        });
-    }
+    });
 }
 
 /// The tape's buffers as the tasks of `lstm_forward` reach them, each its own rows.
@@ -348,18 +339,18 @@ struct ForwardStep<'a> {
     c_prev: &'a mut [f32],
     c_next: &'a mut [f32],
     tanh_c: &'a mut [f32],
-    /// Where `h_prev⊙m` goes under a recurrent mask: `None` for a tape made without one.
+    /// Where `h_prev⊙m` goes under a recurrent mask: `None` without one.
     masked_h: Option<&'a mut [f32]>,
 }
 
 impl<'a> ForwardRows<'a> {
-    /// Rows `rows` of step `t`: slot t of the gates, `tanh(c)` and the masked state, slots t
-    /// and t + 1 of h and c.
+    /// Rows `rows` of step `t`: slot t of the gates, `tanh(c)` and, when `masked` (a recurrent
+    /// mask is given), the masked state; slots t and t + 1 of h and c.
     ///
     /// # Safety
     /// As `StepRows::rows`: no other task reaches these rows, and this task no other step
     /// while the slices live.
-    unsafe fn step(&self, t: usize, rows: Range<usize>) -> ForwardStep<'a> {
+    unsafe fn step(&self, t: usize, rows: Range<usize>, masked: bool) -> ForwardStep<'a> {
         // SAFETY: the caller's; slots t and t + 1 of one buffer do not overlap.
         unsafe {
             ForwardStep {
@@ -369,7 +360,7 @@ impl<'a> ForwardRows<'a> {
                 c_prev: self.c.rows(t, rows.clone()),
                 c_next: self.c.rows(t + 1, rows.clone()),
                 tanh_c: self.tanh_c.rows(t, rows.clone()),
-                masked_h: (!self.masked_h.is_empty()).then(|| self.masked_h.rows(t, rows)),
+                masked_h: masked.then(|| self.masked_h.rows(t, rows)),
             }
         }
     }
@@ -629,9 +620,16 @@ pub fn lstm_backward(
         Some(_) => &tape.masked_h,
         None => &tape.h,
     };
-    let room = &mut scratch.grad_room;
-    recurrent_weight_grad(dims, g4, h_prev, &scratch.dgates, grads.w_hh, room);
-    column_sums(&scratch.dgates, g4, grads.bias);
+    let (room, dgates) = (&mut scratch.grad_room, &scratch.dgates);
+    // Side by side, so that the sums need not wait for the product's threads to finish.
+    join_if(
+        dgates.len() >= SIDE_BY_SIDE_MIN_FLOATS,
+        || recurrent_weight_grad(dims, g4, h_prev, dgates, grads.w_hh, room),
+        || {
+            let _ftz = FlushDenormals::new();
+            column_sums(dgates, g4, grads.bias)
+        },
+    );
     let w_ih = Mat::new(w.w_ih, dims.input, g4);
     input_backward(dims, input, w_ih, &scratch.dgates, room, grads.w_ih, dx);
 }
@@ -703,11 +701,21 @@ fn sequence_backward(
     let rows = task_rows(dims, g4);
     let w_hh_t = &scratch.w_hh_t;
     let dgates = StepRows::new(&mut scratch.dgates, b, g4);
-    let task = |(task, (dc_next, dh_next)): (usize, (&mut [f32], &mut [f32]))| {
-        let (first, task_rows) = (task * rows, dc_next.len() / h);
+    let dc_next = StepRows::new(&mut scratch.dc_next, b, h);
+    let dh_next = StepRows::new(&mut scratch.dh_next, b, h);
+    run_row_tasks(b, rows, |task_rows| {
+        let (first, n) = (task_rows.start, task_rows.len());
+        // SAFETY: each task reaches its own rows: of dc_next and dh_next's one slot for the
+        // whole sequence, of each step's dz one step at a time.
+        let (dc_next, dh_next) = unsafe {
+            (
+                dc_next.rows(0, task_rows.clone()),
+                dh_next.rows(0, task_rows.clone()),
+            )
+        };
         for t in (0..dims.steps).rev() {
-            // SAFETY: each task reaches its own rows of each step, one step at a time.
-            let dz = unsafe { dgates.rows(t, first..first + task_rows) };
+            // SAFETY: as above.
+            let dz = unsafe { dgates.rows(t, task_rows.clone()) };
             let cells = dz.chunks_mut(g4).zip(dc_next.chunks_mut(h));
             for (row, ((dz, dc), dh)) in cells.zip(dh_next.chunks_mut(h)).enumerate() {
                 cell((t, first + row), dz, dc, dh);
@@ -715,29 +723,16 @@ fn sequence_backward(
             if t == 0 {
                 continue;
             }
-            let product = &mut MatMut::new(dh_next, task_rows, h);
+            let product = &mut MatMut::new(dh_next, n, h);
             let how = (masks.step.is_some(), rows == b);
-            w_hh_t.multiply(product, Mat::new(dz, task_rows, g4), how);
+            w_hh_t.multiply(product, Mat::new(dz, n, g4), how);
             if let Some(recurrent) = masks.recurrent {
-                let step_mask = masks.step.map(|m| &m[t * b + first..][..task_rows]);
-                let recurrent = &recurrent[first * h..(first + task_rows) * h];
+                let step_mask = masks.step.map(|m| &m[t * b + first..][..n]);
+                let recurrent = &recurrent[first * h..(first + n) * h];
                 mask_product_gradient(h, step_mask, recurrent, dh_next);
             }
         }
-    };
-    let (dc_next, dh_next) = (&mut scratch.dc_next, &mut scratch.dh_next);
-    if rows == b {
-        task((0, (dc_next, dh_next)));
-    } else {
-        dc_next
-            .par_chunks_mut(rows * h)
-            .zip(dh_next.par_chunks_mut(rows * h))
-            .enumerate()
-            .for_each(|task_rows| {
-                let _ftz = FlushDenormals::new();
-                task(task_rows)
-            });
-    }
+    });
 }
 
 /// Whether `W_hh` is packed once per pass: for every product beyond the small kernel's,

@@ -11,6 +11,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 use wide::f32x8;
 
+use crate::denormal::FlushDenormals;
 use crate::gather::{embed_backward, gather_rows};
 use crate::gemm::{gemm, room_for, Mat, MatMut, PARALLEL_MIN_MACS, SMALL_MAX_MACS};
 use crate::lanes::{add_into, load, store, transpose_block};
@@ -142,9 +143,39 @@ pub(crate) fn task_rows(dims: RecurrentDims, g: usize) -> usize {
     b.div_ceil(tasks)
 }
 
-/// A time-major buffer `[S, B, W]` handed to the tasks of `task_rows` when each runs a whole
-/// sequence for its rows: a task's rows of successive steps are not contiguous, so the tasks
-/// cannot hold `&mut` chunks of it, and reach their rows of each slot through `rows`.
+/// Runs `task` on each task's rows, `rows` a task (`task_rows`) of the batch's `b`: on the
+/// calling thread when one task holds them all, else on rayon's threads.
+pub(crate) fn run_row_tasks(b: usize, rows: usize, task: impl Fn(Range<usize>) + Sync) {
+    let task_rows = |task: usize| task * rows..((task + 1) * rows).min(b);
+    if rows >= b {
+        task(0..b);
+    } else {
+        (0..b.div_ceil(rows)).into_par_iter().for_each(|index| {
+            let _ftz = FlushDenormals::new();
+            task(task_rows(index))
+        });
+    }
+}
+
+/// From this many floats of gate gradients, a layer's `dW_hh` and bias sums run side by side
+/// (`join_if`); below, a second thread's wake-up cost more than it saved (index, two threads:
+/// 3 % slower).
+pub(crate) const SIDE_BY_SIDE_MIN_FLOATS: usize = 1 << 15;
+
+/// `a` and `b` side by side on rayon's threads when `parallel`, else one after the other.
+pub(crate) fn join_if(parallel: bool, a: impl FnOnce() + Send, b: impl FnOnce() + Send) {
+    if parallel {
+        rayon::join(a, b);
+    } else {
+        a();
+        b();
+    }
+}
+
+/// A buffer of slots of `[B, W]` (the steps of a time-major `[T, B, W]`, or one slot of a
+/// `[B, W]` carried from step to step) handed to the tasks of `task_rows` when each runs a
+/// whole sequence for its rows: a task's rows of successive steps are not contiguous, so the
+/// tasks cannot hold `&mut` chunks of it, and reach their rows of a slot through `rows`.
 pub(crate) struct StepRows<'a> {
     data: *mut f32,
     len: usize,
@@ -168,10 +199,6 @@ impl<'a> StepRows<'a> {
         }
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// Rows `rows` of slot `slot`.
     ///
     /// # Safety
@@ -179,12 +206,13 @@ impl<'a> StepRows<'a> {
     /// for its own rows, and for each slot once at a time.
     #[allow(clippy::mut_from_ref)]
     pub(crate) unsafe fn rows(&self, slot: usize, rows: Range<usize>) -> &'a mut [f32] {
-        let start = (slot * self.batch + rows.start) * self.width;
+        let start = slot
+            .checked_mul(self.batch)
+            .and_then(|row| (row + rows.start).checked_mul(self.width));
         let len = rows.len() * self.width;
-        assert!(
-            rows.end <= self.batch && start + len <= self.len,
-            "rows past the buffer"
-        );
+        let inside = start.is_some_and(|start| start + len <= self.len);
+        assert!(rows.end <= self.batch && inside, "rows past the buffer");
+        let start = start.unwrap_or_default();
         // SAFETY: inside the buffer, borrowed mutably for 'a, and not overlapped (the
         // caller's contract).
         unsafe { std::slice::from_raw_parts_mut(self.data.add(start), len) }
@@ -454,7 +482,10 @@ pub fn column_sums(m: &[f32], width: usize, sums: &mut [f32]) {
     let block = |(index, out): (usize, &mut [f32])| block_sums(m, width, index * BLOCK, out);
     let sums = &mut sums[..width];
     if m.len() >= PARALLEL_MIN_FLOATS {
-        sums.par_chunks_mut(BLOCK).enumerate().for_each(block);
+        sums.par_chunks_mut(BLOCK).enumerate().for_each(|task| {
+            let _ftz = FlushDenormals::new();
+            block(task)
+        });
     } else {
         sums.chunks_mut(BLOCK).enumerate().for_each(block);
     }

@@ -506,3 +506,46 @@ proptest! {
         }
     }
 }
+
+/// An empty batch runs, with a recurrent mask and padded steps, and leaves nothing to write.
+#[test]
+fn an_empty_batch_runs_with_masks() {
+    let c = case(3, 0, 4, 5, 8);
+    let d = c.dims;
+    let w = LstmWeights {
+        w_ih: &c.w_ih,
+        w_hh: &c.w_hh,
+        bias: &c.bias,
+    };
+    let mut tape = LstmTape::new(d, InputKind::Dense, true);
+    let masks = (Some(&[][..]), Some(&[][..]));
+    lstm_forward(LstmInput::Dense(&[]), masks.0, masks.1, &w, &mut tape);
+    let g4 = 4 * d.hidden;
+    let (mut dw_ih, mut dw_hh, mut dbias) = (
+        vec![1.0; d.input * g4],
+        vec![1.0; d.hidden * g4],
+        vec![1.0; g4],
+    );
+    let grads = LstmGrads {
+        w_ih: &mut dw_ih,
+        w_hh: &mut dw_hh,
+        bias: &mut dbias,
+    };
+    let mut scratch = LstmScratch::new(d, InputKind::Dense);
+    let dout = OutputGrad::Sequence(&[]);
+    lstm_backward(
+        LstmInput::Dense(&[]),
+        masks.0,
+        masks.1,
+        &w,
+        &tape,
+        dout,
+        &mut scratch,
+        grads,
+        None,
+    );
+    assert!(
+        dw_hh.iter().chain(&dbias).all(|&x| x == 0.0),
+        "no rows, no gradient"
+    );
+}
