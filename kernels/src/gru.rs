@@ -46,9 +46,9 @@ use crate::lanes::{add_into, load, store};
 use crate::packed::{Isa, PackedMat};
 use crate::recurrent::{
     check_mask, check_recurrent_mask, column_sums, first_step_with_state, input_backward,
-    input_room, join_if, product_state, project_input, recurrent_product, recurrent_weight_grad,
-    run_row_tasks, task_rows, GradRoom, InputKind, OutputGrad, RecurrentDims, RecurrentInput,
-    StepMatrix, StepRows, SIDE_BY_SIDE_MIN_FLOATS,
+    input_room, is_padded, join_if, product_state, project_input, recurrent_product,
+    recurrent_weight_grad, run_row_tasks, task_rows, GradRoom, InputKind, OutputGrad,
+    RecurrentDims, RecurrentInput, StepMatrix, StepRows, SIDE_BY_SIDE_MIN_FLOATS,
 };
 
 /// Gates per hidden unit: r, z, n.
@@ -697,7 +697,7 @@ fn sequence_backward(
     let cell =
         |(t, row): (usize, usize), dpre_x: &mut [f32], dpre_h: &mut [f32], dh_next: &mut [f32]| {
             let at = t * b + row;
-            if mask.is_some_and(|m| m[at] == 0.0) {
+            if is_padded(mask, at) {
                 dpre_x.fill(0.0);
                 dpre_h.fill(0.0);
                 if let Some(out) = dout.row(dims, t, row) {

@@ -109,7 +109,8 @@ pub(crate) fn product_state<'a>(
     out
 }
 
-/// Whether row `row` of a step is padded, by the step's mask `[B]`.
+/// Whether row `row` is padded, by a mask of rows: a step's `[B]`, or all steps' `[T, B]`
+/// with `row` = t·B + r.
 pub(crate) fn is_padded(step_mask: Option<&[f32]>, row: usize) -> bool {
     step_mask.is_some_and(|m| m[row] == 0.0)
 }
