@@ -158,6 +158,25 @@ fn adam_avx2(params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32], st
     }
 }
 
+/// How far ahead (in floats) the update asks for the lines it will write.
+const WRITE_AHEAD: usize = 256;
+
+/// Asks for the lines `WRITE_AHEAD` floats past `j` of the three buffers the update writes, to
+/// be written. Every thread's forward pass read the parameters, so each line written here
+/// waits until the other cores have dropped their copies; asked for ahead, those waits run
+/// beside the division and square root instead of stalling the stores (encdec on two threads:
+/// Adam a third faster, the whole step 7 %; the AVX2 version, whose narrower stores stall less,
+/// gained nothing from it). A prefetch never faults, past the end included.
+#[inline(always)]
+fn ask_to_write(buffers: [*const f32; 3], j: usize) {
+    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_ET0};
+    for buffer in buffers {
+        // SAFETY: a prefetch is a hint: it reads nothing the program sees and never faults;
+        // `wrapping_add` keeps the address arithmetic defined past the end.
+        unsafe { _mm_prefetch::<_MM_HINT_ET0>(buffer.wrapping_add(j + WRITE_AHEAD).cast()) };
+    }
+}
+
 /// `adam_avx2` 16 lanes at a time: the same operations, each rounded once, in the same order.
 ///
 /// # Safety
@@ -183,6 +202,10 @@ unsafe fn adam_avx512(
     for j in (0..len).step_by(16) {
         let n = 16.min(len - j);
         let mask = if n == 16 { u16::MAX } else { (1 << n) - 1 };
+        ask_to_write(
+            [p_ptr.cast_const(), m_ptr.cast_const(), v_ptr.cast_const()],
+            j,
+        );
         // SAFETY: lanes j..j + n lie in each buffer; masked lanes are neither read nor
         // written.
         unsafe {
