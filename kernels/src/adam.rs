@@ -13,7 +13,7 @@ use wide::f32x8;
 
 use crate::denormal::FlushDenormals;
 use crate::isa::Isa;
-use crate::lanes::{load, store};
+use crate::lanes::{ask_to_write, load, store};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AdamConfig {
@@ -166,14 +166,11 @@ const WRITE_AHEAD: usize = 256;
 /// waits until the other cores have dropped their copies; asked for ahead, those waits run
 /// beside the division and square root instead of stalling the stores (encdec on two threads:
 /// Adam a third faster, the whole step 7 %; the AVX2 version, whose narrower stores stall less,
-/// gained nothing from it). A prefetch never faults, past the end included.
+/// gained nothing from it).
 #[inline(always)]
-fn ask_to_write(buffers: [*const f32; 3], j: usize) {
-    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_ET0};
+fn ask_ahead(buffers: [*const f32; 3], j: usize) {
     for buffer in buffers {
-        // SAFETY: a prefetch is a hint: it reads nothing the program sees and never faults;
-        // `wrapping_add` keeps the address arithmetic defined past the end.
-        unsafe { _mm_prefetch::<_MM_HINT_ET0>(buffer.wrapping_add(j + WRITE_AHEAD).cast()) };
+        ask_to_write(buffer.wrapping_add(j + WRITE_AHEAD));
     }
 }
 
@@ -202,7 +199,7 @@ unsafe fn adam_avx512(
     for j in (0..len).step_by(16) {
         let n = 16.min(len - j);
         let mask = if n == 16 { u16::MAX } else { (1 << n) - 1 };
-        ask_to_write(
+        ask_ahead(
             [p_ptr.cast_const(), m_ptr.cast_const(), v_ptr.cast_const()],
             j,
         );
