@@ -4,7 +4,7 @@
 //! Shapes: `x [N, K]`, `W [K, O]`, `b [O]`, `y [N, O]`.
 
 use crate::denormal::FlushDenormals;
-use crate::gemm::{gemm, room_for, Mat, MatMut};
+use crate::gemm::{gemm, room_for, room_for_transposed_a, Mat, MatMut};
 use crate::lanes::add_into;
 use crate::lstm::{column_sums, transpose_into};
 
@@ -13,7 +13,7 @@ use crate::lstm::{column_sums, transpose_into};
 pub fn dense_room(n: usize, k: usize, o: usize) -> usize {
     let forward = room_for(n, k, o, true);
     forward
-        .max(room_for(k, n, o, true))
+        .max(room_for_transposed_a(k, n, o, true))
         .max(room_for(n, o, k, true))
 }
 

@@ -18,7 +18,7 @@
 use wide::f32x8;
 
 use crate::lanes::{load, read8, store};
-use crate::packed::{gemm_packing, packing_room};
+use crate::packed::{copy_room, gemm_packing, packing_room};
 
 /// A read-only matrix view: element `(r, c)` at `data[r * row_stride + c * col_stride]`.
 #[derive(Clone, Copy, Debug)]
@@ -125,6 +125,16 @@ fn choose_path(m: usize, k: usize, n: usize, b_unit_cols: bool) -> GemmPath {
 pub fn room_for(m: usize, k: usize, n: usize, b_unit_cols: bool) -> usize {
     match choose_path(m, k, n, b_unit_cols) {
         GemmPath::Small => 0,
+        GemmPath::Packed => packing_room(k, n),
+    }
+}
+
+/// `room_for` a product whose A is the transposed view of a row-major `[k, m]` (the weight
+/// gradients' `xᵀ·dz`), whose blocks `gemm` may copy into the room (`packed::copies_a`).
+pub fn room_for_transposed_a(m: usize, k: usize, n: usize, b_unit_cols: bool) -> usize {
+    match choose_path(m, k, n, b_unit_cols) {
+        GemmPath::Small => 0,
+        GemmPath::Packed if m.is_multiple_of(64) => packing_room(k, n) + copy_room(m, k),
         GemmPath::Packed => packing_room(k, n),
     }
 }

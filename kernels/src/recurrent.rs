@@ -13,7 +13,9 @@ use wide::f32x8;
 
 use crate::denormal::FlushDenormals;
 use crate::gather::{embed_backward, gather_rows};
-use crate::gemm::{gemm, room_for, Mat, MatMut, PARALLEL_MIN_MACS, SMALL_MAX_MACS};
+use crate::gemm::{
+    gemm, room_for, room_for_transposed_a, Mat, MatMut, PARALLEL_MIN_MACS, SMALL_MAX_MACS,
+};
 use crate::lanes::{add_into, load, store, transpose_block};
 use crate::packed::{gemm_packed, gemm_packed_here, PackedMat};
 
@@ -380,11 +382,15 @@ impl GradRoom {
     fn room_len(dims: RecurrentDims, g: usize, input: InputKind) -> usize {
         let (t, b, i, h) = (dims.steps, dims.batch, dims.input, dims.hidden);
         let input_room = match input {
-            InputKind::Dense => room_for(i, t * b, g, true).max(room_for(t * b, g, i, false)),
+            InputKind::Dense => {
+                room_for_transposed_a(i, t * b, g, true).max(room_for(t * b, g, i, false))
+            }
             InputKind::OneHot => 0,
-            InputKind::Repeated => room_for(i, b, g, true).max(room_for(b, g, i, false)),
+            InputKind::Repeated => {
+                room_for_transposed_a(i, b, g, true).max(room_for(b, g, i, false))
+            }
         };
-        input_room.max(room_for(h, t * b, g, true))
+        input_room.max(room_for_transposed_a(h, t * b, g, true))
     }
 }
 

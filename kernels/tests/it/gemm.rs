@@ -2,9 +2,11 @@
 //! whatever the number of threads.
 
 use kernels::gemm::{
-    gemm, gemm_via, room_for, GemmPath, Mat, MatMut, PARALLEL_MIN_MACS, SMALL_MAX_MACS,
+    gemm, gemm_via, room_for, room_for_transposed_a, GemmPath, Mat, MatMut, PARALLEL_MIN_MACS,
+    SMALL_MAX_MACS,
 };
 use kernels::generic::matmul;
+use kernels::packed::{copy_room, packing_room};
 use proptest::prelude::*;
 
 use crate::{assert_close, bits, floats, to_f64, with_threads};
@@ -37,8 +39,18 @@ fn check(m: usize, k: usize, n: usize, ta: bool, tb: bool, accumulate: bool, see
     let (a_store, b_store) = (stored(&a, m, k, ta), stored(&b, k, n, tb));
     let tolerance = 1e-6 * (k as f64 + 1.0);
     let (a_view, b_view) = (view(&a_store, m, k, ta), view(&b_store, k, n, tb));
-    let mut room = vec![0.0; room_for(m, k, n, b_view.col_stride == 1)];
-    let mut packing_room = vec![f32::NAN; kernels::packed::packing_room(k, n)];
+    let b_unit_cols = b_view.col_stride == 1;
+    let mut room = match ta {
+        true => vec![0.0; room_for_transposed_a(m, k, n, b_unit_cols)],
+        false => vec![0.0; room_for(m, k, n, b_unit_cols)],
+    };
+    // A transposed A whose stride aliases is copied, block by block, into the room.
+    let copied = if ta && m.is_multiple_of(64) {
+        copy_room(m, k)
+    } else {
+        0
+    };
+    let mut packed_room = vec![f32::NAN; packing_room(k, n) + copied];
     // Both paths, whatever `gemm` would pick: the small kernel needs B's columns adjacent.
     let mut paths = vec![GemmPath::Packed];
     if b_view.col_stride == 1 {
@@ -52,7 +64,7 @@ fn check(m: usize, k: usize, n: usize, ta: bool, tb: bool, accumulate: bool, see
             a_view,
             b_view,
             accumulate,
-            &mut packing_room,
+            &mut packed_room,
         );
         let what = format!("{path:?} {m}x{k}x{n} ta={ta} tb={tb} acc={accumulate}");
         assert_close(&what, &got, &to_f64(&want), tolerance, tolerance);
@@ -83,14 +95,18 @@ proptest! {
 
 #[test]
 fn large_shapes_use_the_packed_path() {
-    // The last two run on threads; (1, 4096, 129) reads B in four blocks of k. B's whole
-    // panels are read in place but at (40, 300, 128), whose stride aliases in L1.
+    // (257, 257, 257) and (1001, 300, 40) run on threads; (1, 4096, 129) reads B in four
+    // blocks of k. B's whole panels are read in place but at (40, 300, 128), whose stride
+    // aliases in L1. At m = 64 and 128 a transposed A's stride aliases, so its blocks are
+    // copied: (128, 2100, 33) in three.
     for (m, k, n) in [
         (65, 130, 300),
         (40, 300, 128),
         (1, 4096, 129),
         (257, 257, 257),
         (1001, 300, 40),
+        (64, 300, 129),
+        (128, 2100, 33),
     ] {
         assert!(m * k * n > SMALL_MAX_MACS);
         for (ta, tb) in [(false, false), (true, false), (false, true)] {
@@ -101,23 +117,28 @@ fn large_shapes_use_the_packed_path() {
 
 #[test]
 fn same_bits_with_one_thread_and_two() {
-    for (m, k, n) in [(64, 512, 1000), (1000, 512, 64)] {
-        same_bits_at(m, k, n);
+    for (m, k, n, ta) in [
+        (64, 512, 1000, false),
+        (1000, 512, 64, false),
+        (128, 1500, 200, true),
+    ] {
+        same_bits_at(m, k, n, ta);
     }
 }
 
-/// A product wide (panels for every thread) or narrow (four panels) on threads.
-fn same_bits_at(m: usize, k: usize, n: usize) {
+/// A product wide (panels for every thread) or narrow (four panels) on threads; with `ta`, A
+/// transposed (at m = 128, copied block by block).
+fn same_bits_at(m: usize, k: usize, n: usize, ta: bool) {
     assert!(m * k * n >= PARALLEL_MIN_MACS);
     let a = floats(3, m * k, 1.0);
     let b = floats(4, k * n, 1.0);
     let run = |threads: usize| {
         let mut c = vec![0.0f32; m * n];
-        let mut room = vec![0.0; room_for(m, k, n, true)];
+        let mut room = vec![0.0; room_for_transposed_a(m, k, n, true)];
         with_threads(threads, || {
             gemm(
                 &mut MatMut::new(&mut c, m, n),
-                Mat::new(&a, m, k),
+                view(&a, m, k, ta),
                 Mat::new(&b, k, n),
                 false,
                 &mut room,
@@ -152,10 +173,12 @@ proptest! {
 proptest! {
     /// The AVX-512 micro-kernel (where this CPU has it) gives the AVX2 kernel's bits, with B
     /// packed once or per call: rows from 1 to past two of its 12-row tiles (the short last
-    /// tiles it merges), partial panels, strided A and B, several blocks of k. Each result is
-    /// also checked against the reference, so a CPU without AVX-512 still tests the AVX2 one.
+    /// tiles it merges), partial panels, strided A and B, several blocks of k; and at 64 rows
+    /// a transposed A, which the per-call path copies block by block and the packed-once path
+    /// reads in place. Each result is also checked against the reference, so a CPU without
+    /// AVX-512 still tests the AVX2 one.
     #[test]
-    fn packed_kernels_give_the_same_bits_on_every_instruction_set(m in 1usize..30, k in 0usize..1100, n in 1usize..40, ta: bool, tb: bool, accumulate: bool, seed: u64) {
+    fn packed_kernels_give_the_same_bits_on_every_instruction_set(m in prop_oneof![1usize..30, Just(64)], k in 0usize..1100, n in 1usize..40, ta: bool, tb: bool, accumulate: bool, seed: u64) {
         use kernels::packed::{gemm_packed_on, gemm_packing_on, packing_room, Isa, PackedMat};
         let a = floats(seed, m * k, 1.0);
         let b = floats(seed + 1, k * n, 1.0);
@@ -166,7 +189,8 @@ proptest! {
         let (a_view, b_view) = (view(&a_store, m, k, ta), view(&b_store, k, n, tb));
         let mut packed = PackedMat::new(k, n);
         packed.pack(b_view);
-        let mut room = vec![f32::NAN; packing_room(k, n)];
+        let copied = if ta { kernels::packed::copy_room(m, k) } else { 0 };
+        let mut room = vec![f32::NAN; packing_room(k, n) + copied];
         let tolerance = 1e-6 * (k as f64 + 1.0);
         let mut results = Vec::new();
         for isa in Isa::available() {
