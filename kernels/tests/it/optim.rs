@@ -56,8 +56,16 @@ fn check_sgd(len: usize, seed: u64, config: SgdConfig) {
 fn check_rmsprop(len: usize, seed: u64, config: RmspropConfig) {
     let buffer = |wanted: bool, values: Vec<f32>| if wanted { values } else { Vec::new() };
     let mut p = floats(seed, len, 1.0);
-    let mut v = squares(seed + 1, len);
-    let mut a = buffer(config.centered, floats(seed + 2, len, 0.01));
+    let a = floats(seed + 2, len, 0.01);
+    // A velocity at least the average gradient's square, as RMSprop's own updates keep them
+    // (the variance `v - a²` is not negative): drawn independently, `v - a²` could cancel to
+    // nothing, where float32 and the float64 reference part by far more than rounding.
+    let mut v: Vec<f32> = squares(seed + 1, len)
+        .iter()
+        .zip(&a)
+        .map(|(spread, a)| spread + a * a)
+        .collect();
+    let mut a = buffer(config.centered, a);
     let mut mom = buffer(config.momentum > 0.0, floats(seed + 3, len, 0.001));
     let (mut p_ref, mut v_ref, mut a_ref, mut mom_ref) =
         (p.clone(), v.clone(), a.clone(), mom.clone());
