@@ -16,14 +16,16 @@
 //!
 //! `gemm_packing` does the same for a B used once, packing it into the caller's room one
 //! block of k at a time, each panel by the task that then multiplies it, or reading its whole
-//! panels in place.
+//! panels in place. A is read in place, but for a transposed A whose stride along k aliases
+//! in L1 (`copies_a`), which it copies into the room block by block first.
 //!
 //! Where the CPU has AVX-512 (found at run time: the binary itself targets AVX2), a
 //! second micro-kernel holds a panel's 16 columns in one 512-bit register and up to `MR_512`
 //! = 12 rows of C, twice the FMAs an instruction of the AVX2 kernel's, and takes two panels a
 //! task (24 accumulators), so that each broadcast of A feeds two FMAs. Both compute every
 //! element of C as the same chain of fused multiply-adds over k, from zero, then added to C,
-//! so they give the same bits; which one runs changes the speed only.
+//! so they give the same bits; which one runs changes the speed only. Each of its tiles asks
+//! for its lines of C before the loop over k (`Tile::ask_for_rows`).
 //!
 //! Large products spread whole panels over rayon's threads; each element of C is computed by
 //! one thread in the same order whatever the number of threads.
