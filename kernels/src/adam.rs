@@ -13,7 +13,7 @@ use wide::f32x8;
 
 use crate::denormal::FlushDenormals;
 use crate::isa::Isa;
-use crate::lanes::{ask_to_write, load, store};
+use crate::lanes::{load, prefetch, store};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AdamConfig {
@@ -158,19 +158,19 @@ fn adam_avx2(params: &mut [f32], grads: &[f32], m: &mut [f32], v: &mut [f32], st
     }
 }
 
-/// How far ahead (in floats) the update asks for the lines it will write.
-const WRITE_AHEAD: usize = 256;
+/// How far ahead (in floats) the update prefetches the lines it will write.
+const AHEAD: usize = 256;
 
-/// Asks for the lines `WRITE_AHEAD` floats past `j` of the three buffers the update writes, to
-/// be written. Every thread's forward pass read the parameters, so each line written here
-/// waits until the other cores have dropped their copies; asked for ahead, those waits run
-/// beside the division and square root instead of stalling the stores (encdec on two threads:
-/// Adam a third faster, the whole step 7 %; the AVX2 version, whose narrower stores stall less,
-/// gained nothing from it).
+/// Prefetches the lines `AHEAD` floats past `j` of the three buffers the update writes. On two
+/// threads the parameters' lines were last in the other core's cache (every thread's forward
+/// pass reads all of them, and the pieces go to either thread), and fetching them stalled the
+/// stores; fetched ahead, they arrive while the division and square root run (encdec on two
+/// threads: Adam a third faster, the whole step 7 %; the AVX2 version, whose narrower stores
+/// stall less, gained nothing from it).
 #[inline(always)]
-fn ask_ahead(buffers: [*const f32; 3], j: usize) {
+fn prefetch_ahead(buffers: [*const f32; 3], j: usize) {
     for buffer in buffers {
-        ask_to_write(buffer.wrapping_add(j + WRITE_AHEAD));
+        prefetch(buffer.wrapping_add(j + AHEAD));
     }
 }
 
@@ -199,7 +199,7 @@ unsafe fn adam_avx512(
     for j in (0..len).step_by(16) {
         let n = 16.min(len - j);
         let mask = if n == 16 { u16::MAX } else { (1 << n) - 1 };
-        ask_ahead(
+        prefetch_ahead(
             [p_ptr.cast_const(), m_ptr.cast_const(), v_ptr.cast_const()],
             j,
         );

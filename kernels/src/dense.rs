@@ -9,7 +9,7 @@ use crate::lanes::add_into;
 use crate::lstm::{column_sums, transpose_into};
 
 /// Floats of room `dense_forward` and `dense_backward` need on `n` rows (`gemm::room_for`
-/// their products).
+/// their products; `room_for_transposed_a` the weight gradient's `xᵀ·dy`).
 pub fn dense_room(n: usize, k: usize, o: usize) -> usize {
     let forward = room_for(n, k, o, true);
     forward

@@ -7,8 +7,10 @@
 //!   allocation: at these sizes the packing and dispatch of a general GEMM cost more than the
 //!   arithmetic;
 //! - larger products, and those whose B is a transposed view, go through
-//!   `packed::gemm_packing`, which packs B into the caller's room one block of k at a time.
-//!   The room is sized once per shape (`room_for`), so no call allocates.
+//!   `packed::gemm_packing`, which packs B into the caller's room one block of k at a time
+//!   (and copies a transposed A whose stride aliases, when the room holds it). The room is
+//!   sized once per shape (`room_for`, or `room_for_transposed_a` to let A be copied), so no
+//!   call allocates.
 //!
 //! Products big enough to pay for threads (`PARALLEL_MIN_MACS`) spread the packed path's
 //! 16-column panels of C over rayon's threads. Each element of C is computed by one thread,
@@ -130,7 +132,8 @@ pub fn room_for(m: usize, k: usize, n: usize, b_unit_cols: bool) -> usize {
 }
 
 /// `room_for` a product whose A is the transposed view of a row-major `[k, m]` (the weight
-/// gradients' `xᵀ·dz`), whose blocks `gemm` may copy into the room (`packed::copies_a`).
+/// gradients' `xᵀ·dz`), with room for `gemm` to copy A's blocks (`packed::copies_a`), for this
+/// k and every shorter one.
 pub fn room_for_transposed_a(m: usize, k: usize, n: usize, b_unit_cols: bool) -> usize {
     match choose_path(m, k, n, b_unit_cols) {
         GemmPath::Small => 0,
@@ -140,7 +143,8 @@ pub fn room_for_transposed_a(m: usize, k: usize, n: usize, b_unit_cols: bool) ->
 }
 
 /// `C = A·B`, or `C += A·B` when `accumulate`. Shapes `A [m, k]`, `B [k, n]`, `C [m, n]`;
-/// `room` holds at least `room_for` the shapes.
+/// `room` holds at least `room_for` the shapes (`room_for_transposed_a` for the room in which
+/// a transposed A may be copied too).
 ///
 /// Panics if the shapes disagree, a view reaches past its slice or the room is too small:
 /// these are the caller's contract, checked once per call, not per element.

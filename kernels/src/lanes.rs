@@ -137,13 +137,14 @@ pub unsafe fn read8(ptr: *const f32) -> f32x8 {
     f32x8::from(ptr.cast::<[f32; 8]>().read_unaligned())
 }
 
-/// Asks for the cache line holding `at`, to be written: a prefetch, a hint that reads nothing
-/// the program sees and never faults, so `at` may lie past the end of its buffer.
+/// Asks for the cache line holding `at` to be brought into this core's caches (`prefetcht0`):
+/// a hint, which reads nothing the program sees and never faults, so `at` may lie past the end
+/// of its buffer. (`prefetchw`, which asks for the line to write, measured the same.)
 #[inline(always)]
-pub fn ask_to_write(at: *const f32) {
-    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_ET0};
+pub fn prefetch(at: *const f32) {
+    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
     // SAFETY: a prefetch accesses no memory architecturally, at any address.
-    unsafe { _mm_prefetch::<_MM_HINT_ET0>(at.cast()) };
+    unsafe { _mm_prefetch::<_MM_HINT_T0>(at.cast()) };
 }
 
 /// An output matrix's data pointer, shared by tasks that write disjoint columns of it: no
@@ -167,15 +168,16 @@ impl SharedOut {
         self.0.add(offset)
     }
 
-    /// Asks for the lines of the first and the last of the `floats` floats from `offset` on,
-    /// to be written (`ask_to_write`): every line of up to 16 floats, or of 32 aligned to a
-    /// line; the range may reach past the slice. (Asking for each line of the range by a loop
-    /// made the packed GEMM's tiles 8 % slower at large, one thread.)
+    /// Prefetches the lines of the first and the last of the `floats` floats from `offset` on
+    /// (`prefetch`): every line of up to 16 floats, or of 32 aligned to a line (of 32 that are
+    /// not, the middle line is left out); the range may reach past the slice. (Prefetching
+    /// each line of the range by a loop made the packed GEMM's tiles 8 % slower at large, one
+    /// thread.)
     #[inline(always)]
-    pub fn ask_to_write(self, offset: usize, floats: usize) {
+    pub fn prefetch(self, offset: usize, floats: usize) {
         let start = self.0.wrapping_add(offset).cast_const();
-        ask_to_write(start);
-        ask_to_write(start.wrapping_add(floats.saturating_sub(1)));
+        prefetch(start);
+        prefetch(start.wrapping_add(floats.saturating_sub(1)));
     }
 }
 

@@ -24,8 +24,8 @@
 //! = 12 rows of C, twice the FMAs an instruction of the AVX2 kernel's, and takes two panels a
 //! task (24 accumulators), so that each broadcast of A feeds two FMAs. Both compute every
 //! element of C as the same chain of fused multiply-adds over k, from zero, then added to C,
-//! so they give the same bits; which one runs changes the speed only. Each of its tiles asks
-//! for its lines of C before the loop over k (`Tile::ask_for_rows`).
+//! so they give the same bits; which one runs changes the speed only. Each of its tiles
+//! prefetches its lines of C before the loop over k (`Tile::prefetch_rows`).
 //!
 //! Large products spread whole panels over rayon's threads; each element of C is computed by
 //! one thread in the same order whatever the number of threads.
@@ -215,21 +215,28 @@ fn reads_in_place(b: Mat) -> bool {
     b.col_stride == 1 && !b.row_stride.is_multiple_of(64)
 }
 
-/// Whether `gemm_packing` copies A's blocks of k before multiplying: when A is a transposed
-/// view (the weight gradients' `xᵀ` and `h_prevᵀ`) whose stride along k is a multiple of 64
-/// floats. A micro-tile reads one line of A at each k, so at such a stride its lines fall into
-/// a few of L1's and L2's sets and evict each other; copied at a stride 16 floats longer, they
+/// Whether `gemm_packing` copies A's blocks of k before multiplying, when its room holds them
+/// (`gemm::room_for_transposed_a` sizes it so): when A is a transposed view (the weight
+/// gradients' `xᵀ` and `h_prevᵀ`) of `m` rows whose stride along k, like `m`, is a multiple of
+/// 64 floats. A micro-tile reads one line of A at each k, so at such a stride its lines fall
+/// into a few of L1's and L2's sets and evict each other; copied at a stride of `m + 16`, they
 /// do not (one thread: `dW_hh` at large 195 -> 213 GFLOP/s, `dW_ih` 180 -> 193, large's step
-/// 262 -> 251 ms; the copy is a pass over A for `n / 16` passes of the micro-kernel over it).
-/// The room must hold the copy (`gemm::room_for_transposed_a`).
+/// 262 -> 251 ms; the copy is one pass over A against the micro-kernel's `n / 32`).
 fn copies_a(a: Mat) -> bool {
-    a.row_stride == 1 && a.col_stride.is_multiple_of(64)
+    a.row_stride == 1 && a.rows.is_multiple_of(64) && a.col_stride.is_multiple_of(64)
 }
 
-/// Floats a block of k of a transposed A `[m, k]` takes in `gemm_packing`'s room, copied at
-/// a stride of `m + 16` (`copies_a`).
+/// Floats of room that the copies of a transposed A `[m, k']` take for any `k'` up to `k`
+/// (`copies_a`): one block of k at a stride of `m + 16`.
 pub fn copy_room(m: usize, k: usize) -> usize {
-    block_len(k) * (m + 16)
+    k.min(KC) * (m + 16)
+}
+
+/// Floats of room `gemm_packing` uses for `A [m, k]·B [k, n]`: B's panels for one block of
+/// k, and when A is copied (`copies_a`) its block after them.
+fn room_used(m: usize, k: usize, n: usize, copied: bool) -> usize {
+    let a_block = if copied { block_len(k) * (m + 16) } else { 0 };
+    n.div_ceil(NR) * block_len(k) * NR + a_block
 }
 
 /// Columns `k0..k1` of a transposed A (`copies_a`), copied into `room` at a stride of
@@ -407,14 +414,13 @@ pub fn gemm_packing_on(
     assert!(isa.runs_here(), "{isa:?} is not available");
     let (k, n) = (b.rows, b.cols);
     check_product(c, a, k, n);
-    let panels_len = n.div_ceil(NR) * block_len(k) * NR;
-    let copy_len = if copies_a(a) { copy_room(a.rows, k) } else { 0 };
-    let needed = panels_len + copy_len;
+    let panels_len = room_used(a.rows, k, n, false);
     assert!(
-        room.len() >= needed,
-        "packing room: {} floats, {needed} needed",
+        room.len() >= panels_len,
+        "packing room: {} floats, {panels_len} needed",
         room.len()
     );
+    let copies = copies_a(a) && room.len() >= room_used(a.rows, k, n, true);
     if k == 0 {
         clear_unless(c, accumulate);
         return;
@@ -428,7 +434,7 @@ pub fn gemm_packing_on(
     for (k0, k1) in k_blocks(k) {
         let panel_len = (k1 - k0) * NR;
         // A copied holds only the block, so the tiles index its k from 0.
-        let (a, a_k) = if copy_len > 0 {
+        let (a, a_k) = if copies {
             (copy_a_block(a, (k0, k1), a_room, parallel), (0, k1 - k0))
         } else {
             (a, (k0, k1))
@@ -597,16 +603,16 @@ impl Tile {
         }
     }
 
-    /// Asks for the lines of C the tile will write, `width` floats from its column in each of
+    /// Prefetches the lines of C the tile will write, `width` floats from its column in each of
     /// `rows`, before its loop over k, which then hides their wait: C's lines are mostly in no
     /// core's cache (a product's C is larger than L2, or another core read it last), and the
     /// AVX-512 kernels' stores at the tile's end stalled on them (one thread: x·W_ih at large
     /// 190 -> 240 GFLOP/s, the recurrent product 216 -> 225, large's step 283 -> 265 ms). The
     /// AVX2 kernel, at half the FMAs a cycle, gained nothing (125 -> 127 GFLOP/s).
     #[inline(always)]
-    fn ask_for_rows(&self, c: SharedOut, rows: Range<usize>, width: usize) {
+    fn prefetch_rows(&self, c: SharedOut, rows: Range<usize>, width: usize) {
         for row in rows {
-            c.ask_to_write(row * self.c_row_stride + self.col, width);
+            c.prefetch(row * self.c_row_stride + self.col, width);
         }
     }
 
@@ -753,7 +759,7 @@ impl Tile {
             right_block.data.as_ptr(),
         );
         let (stride, right_stride) = (block.stride, right_block.stride);
-        self.ask_for_rows(c, row..row + R, NR + right.width);
+        self.prefetch_rows(c, row..row + R, NR + right.width);
         for p in 0..len {
             // SAFETY: p < len and the asserts above bound every read.
             let (b0, b1) = unsafe {
@@ -820,7 +826,7 @@ impl Tile {
         let len = self.k1 - self.k0;
         assert!(block.holds(len) && row + R <= a.rows && self.k1 <= a.cols);
         let (a_ptr, b_ptr, stride) = (a.data.as_ptr(), block.data.as_ptr(), block.stride);
-        self.ask_for_rows(c, row..row + R, self.width);
+        self.prefetch_rows(c, row..row + R, self.width);
         for p in 0..len {
             // SAFETY: p < len and the assert above bound both reads.
             let b = unsafe { _mm512_loadu_ps(b_ptr.add(p * stride)) };
@@ -834,5 +840,47 @@ impl Tile {
             // SAFETY: the caller's AVX-512F; the row lies in C (see `run`).
             unsafe { self.store_avx512(c, row + r, sum) };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gemm::{room_for, room_for_transposed_a};
+
+    /// The room sized for k holds what every product up to k uses, A's copy included: a
+    /// recurrent layer's `dW_hh` runs on fewer rows than its room was sized for (its first
+    /// step skipped from a zero state), and blocks of k are not longer for a longer k (1088
+    /// is cut as 544 and 544, 1024 is one block).
+    #[test]
+    fn the_room_for_k_holds_every_shorter_product() {
+        for (m, n) in [(64, 3), (128, 512), (256, 2048)] {
+            for k in (1..3200).step_by(7) {
+                let room = room_for_transposed_a(m, k, n, true);
+                let rows_room = room_for(m, k, n, true);
+                for shorter in [k / 2, k.saturating_sub(64), k.saturating_sub(1), k] {
+                    if room_for(m, shorter, n, true) > 0 {
+                        assert!(
+                            room_used(m, shorter, n, true) <= room,
+                            "{m}x{shorter}x{n} in {k}"
+                        );
+                        assert!(
+                            room_used(m, shorter, n, false) <= rows_room,
+                            "{m}x{shorter}x{n}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// A weight gradient's transposed A is copied at widths of multiples of 64, and read in
+    /// place elsewhere.
+    #[test]
+    fn transposed_a_is_copied_where_its_stride_aliases() {
+        let data = vec![0.0; 1000 * 256];
+        let copied = |rows: usize| copies_a(Mat::new(&data, 1000, rows).t());
+        assert!(copied(64) && copied(128) && copied(256));
+        assert!(!copied(150) && !copied(100) && !copies_a(Mat::new(&data, 256, 1000)));
     }
 }

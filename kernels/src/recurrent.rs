@@ -358,7 +358,7 @@ impl StepMatrix {
 pub(crate) struct GradRoom {
     /// `[B, G]` gate gradients summed over steps, for a repeated input.
     dz_sum: Vec<f32>,
-    /// Room for packing (`gemm::room_for`).
+    /// Room for packing B and copying A (`gemm::room_for_transposed_a`).
     room: Vec<f32>,
 }
 

@@ -179,33 +179,68 @@ proptest! {
     /// AVX-512 still tests the AVX2 one.
     #[test]
     fn packed_kernels_give_the_same_bits_on_every_instruction_set(m in prop_oneof![1usize..30, Just(64)], k in 0usize..1100, n in 1usize..40, ta: bool, tb: bool, accumulate: bool, seed: u64) {
-        use kernels::packed::{gemm_packed_on, gemm_packing_on, packing_room, Isa, PackedMat};
-        let a = floats(seed, m * k, 1.0);
-        let b = floats(seed + 1, k * n, 1.0);
-        let c0 = floats(seed + 2, m * n, 1.0);
-        let mut want = c0.clone();
-        matmul(&mut want, &a, &b, m, k, n, accumulate);
-        let (a_store, b_store) = (stored(&a, m, k, ta), stored(&b, k, n, tb));
-        let (a_view, b_view) = (view(&a_store, m, k, ta), view(&b_store, k, n, tb));
-        let mut packed = PackedMat::new(k, n);
-        packed.pack(b_view);
-        let copied = if ta { kernels::packed::copy_room(m, k) } else { 0 };
-        let mut room = vec![f32::NAN; packing_room(k, n) + copied];
-        let tolerance = 1e-6 * (k as f64 + 1.0);
-        let mut results = Vec::new();
-        for isa in Isa::available() {
-            let mut once = c0.clone();
-            gemm_packed_on(isa, &mut MatMut::new(&mut once, m, n), a_view, packed.with(b_view), accumulate);
-            let mut per_call = c0.clone();
-            gemm_packing_on(isa, &mut MatMut::new(&mut per_call, m, n), a_view, b_view, accumulate, &mut room);
-            let what = format!("{isa:?} {m}x{k}x{n} ta={ta} tb={tb} acc={accumulate}");
-            assert_close(&what, &once, &to_f64(&want), tolerance, tolerance);
-            prop_assert!(bits(&once) == bits(&per_call), "{what}: packed once and per call differ");
-            results.push((isa, bits(&once)));
-        }
-        for (isa, result) in &results[1..] {
-            prop_assert!(*result == results[0].1, "{isa:?} differs from {:?} at {m}x{k}x{n}", results[0].0);
-        }
+        same_bits_on_every_instruction_set(m, k, n, (ta, tb), accumulate, seed);
+    }
+}
+
+/// A transposed A copied in three blocks of k, on every instruction set, against the same A
+/// read in place.
+#[test]
+fn a_copied_block_by_block_gives_the_bits_of_a_read_in_place() {
+    for accumulate in [false, true] {
+        same_bits_on_every_instruction_set(128, 2100, 40, (true, false), accumulate, 11);
+    }
+}
+
+fn same_bits_on_every_instruction_set(
+    m: usize,
+    k: usize,
+    n: usize,
+    (ta, tb): (bool, bool),
+    accumulate: bool,
+    seed: u64,
+) {
+    use kernels::packed::{gemm_packed_on, gemm_packing_on, Isa, PackedMat};
+    let a = floats(seed, m * k, 1.0);
+    let b = floats(seed + 1, k * n, 1.0);
+    let c0 = floats(seed + 2, m * n, 1.0);
+    let mut want = c0.clone();
+    matmul(&mut want, &a, &b, m, k, n, accumulate);
+    let (a_store, b_store) = (stored(&a, m, k, ta), stored(&b, k, n, tb));
+    let (a_view, b_view) = (view(&a_store, m, k, ta), view(&b_store, k, n, tb));
+    let mut packed = PackedMat::new(k, n);
+    packed.pack(b_view);
+    let copied = if ta { copy_room(m, k) } else { 0 };
+    let mut room = vec![f32::NAN; packing_room(k, n) + copied];
+    let tolerance = 1e-6 * (k as f64 + 1.0);
+    let mut results = Vec::new();
+    for isa in Isa::available() {
+        let mut once = c0.clone();
+        let b_once = packed.with(b_view);
+        gemm_packed_on(
+            isa,
+            &mut MatMut::new(&mut once, m, n),
+            a_view,
+            b_once,
+            accumulate,
+        );
+        let mut per_call = c0.clone();
+        let c = &mut MatMut::new(&mut per_call, m, n);
+        gemm_packing_on(isa, c, a_view, b_view, accumulate, &mut room);
+        let what = format!("{isa:?} {m}x{k}x{n} ta={ta} tb={tb} acc={accumulate}");
+        assert_close(&what, &once, &to_f64(&want), tolerance, tolerance);
+        assert!(
+            bits(&once) == bits(&per_call),
+            "{what}: packed once and per call differ"
+        );
+        results.push((isa, bits(&once)));
+    }
+    for (isa, result) in &results[1..] {
+        assert!(
+            *result == results[0].1,
+            "{isa:?} differs from {:?} at {m}x{k}x{n}",
+            results[0].0
+        );
     }
 }
 

@@ -377,6 +377,14 @@ fn tutorial_shapes_match_reference() {
 }
 
 #[test]
+fn weight_gradients_over_more_than_one_block_of_k() {
+    // As the LSTM's: from a zero state dW_hh's k is 1024 in a room sized for 1088.
+    let mut c = keras_like_case(17, 64, 8, 64, 9);
+    c.h0.fill(0.0);
+    check_against_reference(&c, InputKind::Dense, false);
+}
+
+#[test]
 fn same_bits_on_any_number_of_threads() {
     // An odd batch, cut into tasks of 19 and 18 rows on two threads and of 13, 13 and 11 on
     // three; and a batch too small to cut, whose products spread by panels instead. With

@@ -361,6 +361,15 @@ fn tutorial_shapes_match_reference() {
 }
 
 #[test]
+fn weight_gradients_over_more_than_one_block_of_k() {
+    // From a zero state dW_hh's product skips the first step's rows: k = 16·64 = 1024 where
+    // the layer's room was sized for 17·64 = 1088, with h_prevᵀ and xᵀ (64 and 8 wide) as
+    // transposed A, the first copied block by block into that room.
+    let c = from_zero_state(case(17, 64, 8, 64, 9));
+    check_against_reference(&c, InputKind::Dense, false);
+}
+
+#[test]
 fn same_bits_on_any_number_of_threads() {
     // An odd batch, cut into tasks of 19 and 18 rows on two threads and of 13, 13 and 11 on
     // three; and a batch too small to cut, whose products spread by panels instead. With

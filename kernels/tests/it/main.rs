@@ -9,12 +9,18 @@ mod lstm;
 mod optim;
 mod regression;
 
-/// Checks `|got - want| <= atol + rtol·|want|` elementwise; the message names the worst.
+/// Checks `|got - want| <= atol + rtol·|want|` elementwise; the message names the worst. A NaN
+/// or an infinity passes only where the reference has the same.
 pub fn assert_close(what: &str, got: &[f32], want: &[f64], atol: f64, rtol: f64) {
     assert_eq!(got.len(), want.len(), "{what}: lengths differ");
     let mut worst: Option<(usize, f64)> = None;
     for (index, (&g, &w)) in got.iter().zip(want).enumerate() {
-        let excess = (f64::from(g) - w).abs() - (atol + rtol * w.abs());
+        let g = f64::from(g);
+        let excess = match (g - w).abs() - (atol + rtol * w.abs()) {
+            _ if g == w || (g.is_nan() && w.is_nan()) => 0.0,
+            excess if excess.is_nan() => f64::INFINITY,
+            excess => excess,
+        };
         if excess > 0.0 && worst.is_none_or(|(_, e)| excess > e) {
             worst = Some((index, excess));
         }
