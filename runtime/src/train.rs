@@ -67,6 +67,10 @@ pub struct Trainer {
     /// The validation part and the runners that score it after every epoch.
     validation: Option<(Dataset, Runners)>,
     best: Option<Best>,
+    /// The weights training had reached when early stopping put the best epoch's back at its
+    /// end: what a checkpoint holds, so that a run given more epochs goes on from them, as an
+    /// unbroken run does (it puts the best back only at its own end).
+    reached: Option<Vec<Vec<f32>>>,
     encoding: Encoding,
     runners: Runners,
     order: Vec<usize>,
@@ -80,7 +84,8 @@ pub struct Trainer {
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainState {
     pub epoch: usize,
-    /// Every parameter tensor's values, in the model's order: the sidecar is a whole
+    /// Every parameter tensor's values, in the model's order, as training reached them (not
+    /// the best epoch's that early stopping puts back at the end): the sidecar is a whole
     /// checkpoint even when the weight file beside it is from an earlier epoch.
     pub params: Vec<Vec<f32>>,
     /// The optimizer's step count and slots.
@@ -281,6 +286,7 @@ impl Trainer {
             held_out,
             scaler,
             best: None,
+            reached: None,
             encoding,
             runners,
             order: (0..samples).collect(),
@@ -293,7 +299,10 @@ impl Trainer {
     pub fn state(&self) -> TrainState {
         TrainState {
             epoch: self.epochs_done,
-            params: self.model.tensors.iter().map(|t| t.value.clone()).collect(),
+            params: match &self.reached {
+                Some(reached) => reached.clone(),
+                None => self.model.tensors.iter().map(|t| t.value.clone()).collect(),
+            },
             optimizer: self.update.optimizer.state().clone(),
             carried: self.runners.full.workspace.carried_state(),
             best: self.best.clone(),
@@ -302,7 +311,8 @@ impl Trainer {
     }
 
     /// Continues from a checkpoint's state, its parameters included. A checkpoint at or past
-    /// the plan's epochs leaves nothing to train: the run only evaluates.
+    /// the plan's epochs, or stopped early, leaves nothing to train: the run only evaluates,
+    /// with early stopping's best weights put back as the run that saved it did.
     pub fn resume(&mut self, state: TrainState) -> Result<(), String> {
         self.model.set_values(state.params)?;
         self.update.optimizer.restore(state.optimizer)?;
@@ -316,6 +326,10 @@ impl Trainer {
         }
         self.epochs_done = state.epoch;
         self.best = state.best;
+        let stopped = self.best.as_ref().is_some_and(|best| best.stopped);
+        if stopped || self.epochs_done >= self.plan.train.epochs {
+            self.put_back_best();
+        }
         Ok(())
     }
 
@@ -432,9 +446,7 @@ impl Trainer {
             Some(best) if !improves(val_loss, best.val_loss, early.min_delta) => {
                 best.stopped = epoch - best.epoch >= early.patience;
                 if best.stopped || last_epoch {
-                    for (tensor, saved) in tensors.iter_mut().zip(&best.params) {
-                        tensor.value.copy_from_slice(saved);
-                    }
+                    self.put_back_best();
                 }
             }
             Some(best) => {
@@ -452,6 +464,19 @@ impl Trainer {
                     stopped: false,
                 })
             }
+        }
+    }
+
+    /// Puts early stopping's best weights back into the model, keeping those training reached
+    /// for a checkpoint (`reached`).
+    fn put_back_best(&mut self) {
+        let Some(best) = &self.best else {
+            return;
+        };
+        let tensors = &mut self.model.tensors;
+        self.reached = Some(tensors.iter().map(|t| t.value.clone()).collect());
+        for (tensor, saved) in tensors.iter_mut().zip(&best.params) {
+            tensor.value.copy_from_slice(saved);
         }
     }
 

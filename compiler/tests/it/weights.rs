@@ -275,9 +275,12 @@ fn resuming_a_checkpoint_gives_the_same_bits_as_one_run() {
     // Shuffled batches; fresh data with stateful layers; stateful layers never reset, so
     // that the checkpoint's carried state is not zero; and the other optimizers, clipped,
     // their rates lowered by a schedule of the step or by a plateau; and dropout's masks,
-    // drawn from the optimizer's step, with the other new layers and binary cross-entropy.
+    // drawn from the optimizer's step, with the other new layers and binary cross-entropy;
+    // and early stopping whose best epoch came before the checkpoint's, whose weights the
+    // shorter run put back at its end while training goes on from where it was.
     for path in [
         "specs/alphabet_naive.lstm",
+        "specs/airline_early.lstm",
         "specs/echo_whole.lstm",
         "compiler/test_data/run/stateful_never_reset.lstm",
         "compiler/test_data/run/plateau_series.lstm",
