@@ -1,6 +1,7 @@
 //! `lstmc predict` through the binary: negative integers after `--input`, an alphabet that
 //! holds a space, labelled probabilities, and input files whose bad lines are named by
-//! `FILE:LINE` with nothing printed on stdout.
+//! `FILE:LINE` with nothing printed on stdout; a model of a text or of items sent to what
+//! generates from it.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -211,4 +212,46 @@ fn an_input_file_skips_blank_lines_and_predicts_the_others_in_order() {
         .map(|l| l.split(" -> ").next().unwrap())
         .collect();
     assert_eq!(inputs, ["[A, B, C]", "[X, Y, Z]", "[K, L, M]"], "{out}");
+}
+
+#[test]
+fn a_model_of_items_points_to_show_items_and_one_of_a_text_to_sample() {
+    let names = temp("names.txt");
+    std::fs::write(&names, "ann\nbob\ncy\n").unwrap();
+    let text = temp("story.txt");
+    std::fs::write(&text, "a cat sat on a mat\n").unwrap();
+    let items = temp("items.lstm");
+    let story = temp("story.lstm");
+    let model = |features: usize, stateful: &str| {
+        format!(
+            "model m {{\n  input steps=4 features={features}\n  lstm 8 {stateful}sequences\n  dense {features} softmax per_step\n}}\n"
+        )
+    };
+    let train =
+        "train loss=crossentropy optimizer=adam(lr=0.01) epochs=1 batch=2 shuffle=false seed=1\n";
+    let items_data = format!(
+        "data source=lines({:?}) frame=items encode=one_hot\n",
+        names.to_str().unwrap()
+    );
+    let story_data = format!(
+        "data source=text({:?}) frame=streams(steps=4) encode=one_hot\n",
+        text.to_str().unwrap()
+    );
+    std::fs::write(&items, model(7, "") + &items_data + train).unwrap();
+    std::fs::write(&story, model(9, "stateful ") + &story_data + train).unwrap();
+    // Refused before any weights are read: the file need not exist.
+    let absent = temp("absent.safetensors");
+    let for_items = predict(&items, &absent, &["--input", "ann"]);
+    let for_story = predict(&story, &absent, &["--input", "cat"]);
+    for file in [&names, &text, &items, &story] {
+        std::fs::remove_file(file).unwrap();
+    }
+    for (out, wanted) in [
+        (for_items, "`show items(...)`"),
+        (for_story, "`lstmc sample`"),
+    ] {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(wanted), "{stderr}");
+    }
 }

@@ -35,11 +35,13 @@ pub fn predict(spec: &Path, weights: &Path, inputs: Inputs) -> u8 {
     if let SourcePlan::Series { .. } = plan.data.source {
         return predict_series(typed, &plan, weights, &inputs);
     }
-    if let SourcePlan::Text { .. } | SourcePlan::Lines { .. } = plan.data.source {
-        eprintln!(
-            "error: {} models a text: sample from it with `lstmc sample` or `show`",
-            spec.display()
-        );
+    let generates = match plan.data.source {
+        SourcePlan::Text { .. } => Some("a text: sample from it with `lstmc sample` or `show sample(...)`"),
+        SourcePlan::Lines { .. } => Some("the items of a lines source: draw new ones with `show items(...)` in the spec and `lstmc run SPEC --load WEIGHTS --epochs 0`"),
+        _ => None,
+    };
+    if let Some(what) = generates {
+        eprintln!("error: {} models {what}", spec.display());
         return EXIT_USAGE_OR_IO;
     }
     if inputs.output.is_some() || inputs.forecast.is_some() {
