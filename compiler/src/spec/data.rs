@@ -57,9 +57,15 @@ pub fn resolve(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Option<Data> {
     let scale = optional(slots[5], Scale::None, stmt.span, diagnostics, |v| {
         choice(v, "scale", &scales)
     });
-    let split = slots[6].and_then(|v| split(v, diagnostics));
+    let split = slots[6].map(|v| split(v, diagnostics));
     let (source, frame) = (source?, frame?);
     let encode = check_encode(&source, encode, stmt, diagnostics)?;
+    // A split written wrong was reported; the checks that read it (does early stopping have
+    // a validation part?) would take it for no split at all.
+    let split = match split {
+        Some(parsed) => Some(parsed?),
+        None => None,
+    };
     Some(Data {
         source,
         frame,
