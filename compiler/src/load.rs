@@ -315,15 +315,16 @@ pub fn series(spec: &Spec, files: &dyn Files, diagnostics: &mut Vec<Diagnostic>)
     })
 }
 
-/// The first value that f32, in which lstmc trains, cannot hold.
-fn beyond_f32(columns: &[Vec<f64>], chosen: &[usize], lines: &[usize]) -> Option<TableError> {
+/// The first value that f32, in which lstmc trains and predicts, cannot hold: `columns` the
+/// file's columns `chosen`, their rows on `lines`.
+pub fn beyond_f32(columns: &[Vec<f64>], chosen: &[usize], lines: &[usize]) -> Option<TableError> {
     for (column, &index) in columns.iter().zip(chosen) {
         if let Some(row) = column.iter().position(|v| v.abs() > f64::from(f32::MAX)) {
             return Some(TableError {
                 line: lines[row],
                 column: Some(index + 1),
                 message: format!(
-                    "{} is beyond the range lstmc computes in (f32, about ±3.4e38)",
+                    "{:e} is beyond the range lstmc computes in (f32, about ±3.4e38)",
                     column[row]
                 ),
                 help: Some(

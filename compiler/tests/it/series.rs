@@ -165,6 +165,27 @@ fn saved_then_predicted_matches_the_run() {
         (rmse - printed).abs() < 1e-3,
         "predict gives {rmse}, the run printed {printed}"
     );
+    // A value past f32's range is refused as training refuses it, not read as infinity.
+    let file = std::fs::read_to_string(repo_root().join("data/airline_passengers.csv")).unwrap();
+    let mut lines: Vec<String> = file.lines().map(str::to_string).collect();
+    lines[5] = format!("{},1e39", lines[5].split(',').next().unwrap());
+    let huge = dir.join("huge.csv");
+    std::fs::write(&huge, lines.join("\n")).unwrap();
+    let refused = lstmc(&[
+        "predict",
+        "specs/airline.lstm",
+        "--load",
+        weights.to_str().unwrap(),
+        "--input-file",
+        huge.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("huge.csv: line 6, column 2: 1e39 is beyond the range"),
+        "{stderr}"
+    );
+    assert!(refused.stdout.is_empty());
     std::fs::remove_dir_all(dir).unwrap();
 }
 

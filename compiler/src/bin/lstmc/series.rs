@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use compiler::graph::MEMORY_LIMIT;
-use compiler::load::{table_missing, Files, Folder};
+use compiler::load::{beyond_f32, table_missing, Files, Folder};
 use compiler::spec::Spec;
 use compiler::table;
 use runtime::plan::{FramePlan, Plan, SourcePlan};
@@ -65,6 +65,10 @@ fn read_rows(spec: &Spec, plan: &Plan, path: &Path) -> Result<Rows, String> {
     let columns = input_columns(&table, plan, path)?;
     let (filled, lines) =
         table::fill_missing(&table, &columns, table_missing(csv.missing)).map_err(in_file)?;
+    // A finite f64 past f32's range would turn into an infinity here, as training refuses.
+    if let Some(error) = beyond_f32(&filled, &columns, &lines) {
+        return Err(in_file(error));
+    }
     let mut values = Vec::with_capacity(lines.len() * columns.len());
     for row in 0..lines.len() {
         values.extend(filled.iter().map(|column| column[row] as f32));
