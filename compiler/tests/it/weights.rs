@@ -39,6 +39,21 @@ fn saved_from(spec_path: &str, epochs: &str, name: &str) -> (PathBuf, String) {
 }
 
 #[test]
+fn the_same_run_saves_the_same_bytes() {
+    // Two processes, so two orders of the metadata's hash map, and a spec that records its
+    // scaling and early stopping in the files.
+    let (first, _) = saved("airline_early", "3", "bytes_first.safetensors");
+    let (second, _) = saved("airline_early", "3", "bytes_second.safetensors");
+    for file in ["", ".state"] {
+        let read = |path: &PathBuf| std::fs::read(format!("{}{file}", path.display())).unwrap();
+        assert!(read(&first) == read(&second), "the {file:?} files differ");
+    }
+    for file in [first, second] {
+        remove_checkpoint(&file);
+    }
+}
+
+#[test]
 fn saved_file_has_pytorch_names_dtypes_and_shapes() {
     let (path, _) = saved("encoder_decoder", "1", "encdec.safetensors");
     let bytes = std::fs::read(&path).unwrap();

@@ -402,7 +402,33 @@ pub(crate) fn write_file(
         .collect();
     info.insert("format".into(), "pt".into());
     info.insert("lstmc_version".into(), env!("CARGO_PKG_VERSION").into());
-    let file = safetensors::serialize(views, Some(info)).map_err(|error| error.to_string())?;
+    let mut file = safetensors::serialize(views, Some(info)).map_err(|error| error.to_string())?;
+    sort_header(&mut file);
     write_atomically(path, &file)
         .map_err(|error| format!("cannot write {}: {error}", path.display()))
+}
+
+/// Rewrites a safetensors file's JSON header with its keys in sorted order. The crate writes
+/// the metadata from a `HashMap`, whose order changes from process to process, so the same
+/// run saved twice gave files that differ byte for byte. The sorted header holds the same
+/// keys and values, so it has the same length and the tensors' offsets stand.
+fn sort_header(file: &mut [u8]) {
+    let Some(length) = file
+        .get(..8)
+        .map(|n| u64::from_le_bytes(n.try_into().unwrap()))
+    else {
+        return;
+    };
+    let Some(header) = file.get_mut(8..8 + length as usize) else {
+        return;
+    };
+    // The crate pads the header with spaces to a multiple of 8 bytes.
+    let json_len = header.len() - header.iter().rev().take_while(|&&b| b == b' ').count();
+    let sorted = serde_json::from_slice::<serde_json::Value>(&header[..json_len])
+        .and_then(|value| serde_json::to_vec(&value));
+    if let Ok(sorted) = sorted {
+        if sorted.len() == json_len {
+            header[..json_len].copy_from_slice(&sorted);
+        }
+    }
 }
