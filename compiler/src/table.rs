@@ -119,6 +119,15 @@ impl Table {
             return Ok(None);
         }
         let name = &self.header[index];
+        if cell.contains('\n') {
+            // A quote opened in this cell and not closed takes the lines after it in.
+            return Err(TableError::new(
+                line,
+                Some(index + 1),
+                format!("expected a number in column `{name}`, found a quoted cell that runs over several lines"),
+                "a quote opened here is not closed on its line: close it, or drop it (numbers need no quotes)",
+            ));
+        }
         match cell.parse::<f64>() {
             Ok(value) if value.is_finite() => Ok(Some(value)),
             Ok(_) => Err(TableError::new(
