@@ -7,11 +7,16 @@ use crate::syntax::ast::{File, Stmt};
 
 const SECTIONS: [&str; 5] = ["model", "data", "train", "eval", "show"];
 
-/// What a section looks like, for "missing section" hints.
-const EXAMPLES: [&str; 3] = [
+/// What a section looks like, for "missing section" hints: `[symbols, csv series]`, a
+/// series' model ending in one value a target and its loss written out.
+const MODEL_EXAMPLES: [&str; 2] = [
     "model NAME { input steps=1 features=1\n  lstm 32\n  dense 26 softmax }",
-    "data source=alphabet frame=windows(1) encode=normalize",
+    "model NAME { input steps=1 features=1\n  lstm 32\n  dense 1 }",
+];
+const DATA_EXAMPLE: &str = "data source=alphabet frame=windows(1) encode=normalize";
+const TRAIN_EXAMPLES: [&str; 2] = [
     "train epochs=500 batch=1",
+    "train loss=mse epochs=100 batch=1",
 ];
 
 /// Builds the typed spec. Returns `None` when a required part could not be read; the
@@ -30,12 +35,32 @@ pub fn resolve(file: &File, source_len: usize) -> (Option<Spec>, Vec<Diagnostic>
     }
     let sections = sections(file, &mut diagnostics);
     let end = Span::point(source_len);
-    let model = required(sections[0], 0, end, &mut diagnostics)
-        .and_then(|s| model::resolve(s, &mut diagnostics));
-    let data = required(sections[1], 1, end, &mut diagnostics)
-        .and_then(|s| data::resolve(s, &mut diagnostics));
-    let mut train = required(sections[2], 2, end, &mut diagnostics)
-        .map(|s| train::resolve(s, &mut diagnostics));
+    // The data first, so that a missing section's example fits it; its errors after the
+    // model's, in the file's order.
+    let mut data_diagnostics = Vec::new();
+    let data = required(sections[1], 1, end, DATA_EXAMPLE, &mut data_diagnostics)
+        .and_then(|s| data::resolve(s, &mut data_diagnostics));
+    let series = data
+        .as_ref()
+        .is_some_and(|data| matches!(data.source.value, Source::Csv(_)));
+    let example = usize::from(series);
+    let model = required(
+        sections[0],
+        0,
+        end,
+        MODEL_EXAMPLES[example],
+        &mut diagnostics,
+    )
+    .and_then(|s| model::resolve(s, &mut diagnostics));
+    diagnostics.append(&mut data_diagnostics);
+    let mut train = required(
+        sections[2],
+        2,
+        end,
+        TRAIN_EXAMPLES[example],
+        &mut diagnostics,
+    )
+    .map(|s| train::resolve(s, &mut diagnostics));
     if let (Some(train), Some(data), Some(stmt)) = (&mut train, &data, sections[2]) {
         series_loss_written_wrong(train, data, stmt);
     }
@@ -120,6 +145,7 @@ fn required<'a>(
     stmt: Option<&'a Stmt>,
     index: usize,
     end: Span,
+    example: &str,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<&'a Stmt> {
     if stmt.is_none() {
@@ -130,7 +156,7 @@ fn required<'a>(
                 end,
                 format!("expected a `{name}` section in this file"),
             )
-            .with_help(format!("add one, e.g.\n{}", EXAMPLES[index])),
+            .with_help(format!("add one, e.g.\n{example}")),
         );
     }
     stmt
