@@ -177,6 +177,13 @@ fn check_random_split_shares_no_rows(spec: &Spec, diagnostics: &mut Vec<Diagnost
         return;
     };
     if split.value.random && super::framing::sample_rows(*window, *ahead, *out) > 1 {
+        // A row that is its own sample cannot hold a target that is also an input.
+        let forecasts_itself = matches!(&spec.data.source.value, Source::Csv(csv)
+            if csv.targets.iter().any(|t| csv.inputs.iter().any(|i| i.value == t.value)));
+        let help = match forecasts_itself {
+            true => "use `split=ordered(...)`: a series that forecasts its own column is read in time order",
+            false => "use `frame=forecast(window=1, ahead=0)` for rows that are samples of their own, or `split=ordered(...)` for a series",
+        };
         diagnostics.push(
             Diagnostic::error(
                 "a random split needs samples that share no rows",
@@ -184,7 +191,7 @@ fn check_random_split_shares_no_rows(spec: &Spec, diagnostics: &mut Vec<Diagnost
                 "would read test rows in training",
             )
             .with_note_at(spec.data.frame.span, "each sample reads several rows")
-            .with_help("use `frame=forecast(window=1, ahead=0)` for rows that are samples of their own, or `split=ordered(...)` for a series"),
+            .with_help(help),
         );
     }
 }
