@@ -255,3 +255,19 @@ fn a_model_of_items_points_to_show_items_and_one_of_a_text_to_sample() {
         assert!(stderr.contains(wanted), "{stderr}");
     }
 }
+
+#[test]
+fn predict_without_an_input_names_both_ways_to_give_one() {
+    let out = lstmc(&[
+        "predict",
+        "specs/airline.lstm",
+        "--load",
+        "absent.safetensors",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--input <INPUT>|--input-file <FILE>"),
+        "{stderr}"
+    );
+}

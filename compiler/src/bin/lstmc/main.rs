@@ -64,6 +64,8 @@ enum Command {
         options: sample::Options,
     },
     /// Predict with saved weights for new inputs, encoded as the spec encodes its data.
+    // One of the two inputs, so that a command with neither names both.
+    #[command(group(clap::ArgGroup::new("inputs").required(true).args(["input", "input_file"])))]
     Predict {
         /// The spec the weights were trained with.
         file: PathBuf,
@@ -72,12 +74,7 @@ enum Command {
         load: PathBuf,
         /// One input sequence: letters, each character one ("ABC"), or integers separated by
         /// spaces or commas ("3 6 0 3 1", "-5 -4").
-        #[arg(
-            long,
-            required_unless_present = "input_file",
-            conflicts_with = "input_file",
-            allow_hyphen_values = true
-        )]
+        #[arg(long, allow_hyphen_values = true)]
         input: Option<String>,
         /// A file of input sequences, one a line; blank lines are skipped. For a csv series,
         /// a CSV with the spec's input columns.
