@@ -30,15 +30,38 @@ fn view(data: &[f32], rows: usize, cols: usize, transposed: bool) -> Mat<'_> {
     }
 }
 
-fn check(m: usize, k: usize, n: usize, ta: bool, tb: bool, accumulate: bool, seed: u64) {
+/// A product's operands drawn from `seed`, A and B stored as `ta` and `tb` say, C's values
+/// before it, and the reference's C after it.
+struct Operands {
+    a: Vec<f32>,
+    b: Vec<f32>,
+    c0: Vec<f32>,
+    want: Vec<f32>,
+}
+
+fn operands(
+    (m, k, n): (usize, usize, usize),
+    (ta, tb): (bool, bool),
+    accumulate: bool,
+    seed: u64,
+) -> Operands {
     let a = floats(seed, m * k, 1.0);
     let b = floats(seed + 1, k * n, 1.0);
     let c0 = floats(seed + 2, m * n, 1.0);
     let mut want = c0.clone();
     matmul(&mut want, &a, &b, m, k, n, accumulate);
-    let (a_store, b_store) = (stored(&a, m, k, ta), stored(&b, k, n, tb));
+    Operands {
+        a: stored(&a, m, k, ta),
+        b: stored(&b, k, n, tb),
+        c0,
+        want,
+    }
+}
+
+fn check(m: usize, k: usize, n: usize, ta: bool, tb: bool, accumulate: bool, seed: u64) {
+    let Operands { a, b, c0, want } = operands((m, k, n), (ta, tb), accumulate, seed);
     let tolerance = 1e-6 * (k as f64 + 1.0);
-    let (a_view, b_view) = (view(&a_store, m, k, ta), view(&b_store, k, n, tb));
+    let (a_view, b_view) = (view(&a, m, k, ta), view(&b, k, n, tb));
     let b_unit_cols = b_view.col_stride == 1;
     let mut room = match ta {
         true => vec![0.0; room_for_transposed_a(m, k, n, b_unit_cols)],
@@ -201,13 +224,8 @@ fn same_bits_on_every_instruction_set(
     seed: u64,
 ) {
     use kernels::packed::{gemm_packed_on, gemm_packing_on, Isa, PackedMat};
-    let a = floats(seed, m * k, 1.0);
-    let b = floats(seed + 1, k * n, 1.0);
-    let c0 = floats(seed + 2, m * n, 1.0);
-    let mut want = c0.clone();
-    matmul(&mut want, &a, &b, m, k, n, accumulate);
-    let (a_store, b_store) = (stored(&a, m, k, ta), stored(&b, k, n, tb));
-    let (a_view, b_view) = (view(&a_store, m, k, ta), view(&b_store, k, n, tb));
+    let Operands { a, b, c0, want } = operands((m, k, n), (ta, tb), accumulate, seed);
+    let (a_view, b_view) = (view(&a, m, k, ta), view(&b, k, n, tb));
     let mut packed = PackedMat::new(k, n);
     packed.pack(b_view);
     let copied = if ta { copy_room(m, k) } else { 0 };
