@@ -144,3 +144,14 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
     };
     resolved(a) == resolved(b)
 }
+
+/// `cannot read PATH: WHY`, in the words the spec's data files are reported in for the common
+/// cases (`no such file`, `permission denied`), not the platform's.
+pub fn cannot_read(path: &Path, error: &std::io::Error) -> String {
+    let why = match error.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        _ => error.to_string(),
+    };
+    format!("cannot read {}: {why}", path.display())
+}

@@ -8,7 +8,7 @@ use std::path::Path;
 use compiler::syntax::format;
 use similar::TextDiff;
 
-use crate::files::{file_to_rewrite, write_atomically};
+use crate::files::{cannot_read, file_to_rewrite, write_atomically};
 use crate::{report_errors, EXIT_SPEC_ERRORS, EXIT_USAGE_OR_IO};
 
 pub fn fmt(files: &[std::path::PathBuf], check: bool) -> u8 {
@@ -23,7 +23,7 @@ fn fmt_one(path: &Path, check: bool) -> u8 {
     let source = match std::fs::read_to_string(path) {
         Ok(source) => source,
         Err(error) => {
-            eprintln!("error: cannot read {}: {error}", path.display());
+            eprintln!("error: {}", cannot_read(path, &error));
             return EXIT_USAGE_OR_IO;
         }
     };

@@ -191,7 +191,7 @@ pub(crate) fn read_and_compile(path: &Path) -> Result<Compiled, u8> {
     match std::fs::read(path) {
         Ok(bytes) => Ok(compile_with(&bytes, &Folder::of(path))),
         Err(error) => {
-            eprintln!("error: cannot read {}: {error}", path.display());
+            eprintln!("error: {}", files::cannot_read(path, &error));
             Err(EXIT_USAGE_OR_IO)
         }
     }

@@ -7,6 +7,7 @@ use runtime::data::PAD;
 use runtime::plan::{FramePlan, Plan, SourcePlan};
 use runtime::train::{argmax, Trainer};
 
+use crate::files::cannot_read;
 use crate::run::load_into;
 use crate::series;
 use crate::weights;
@@ -126,8 +127,7 @@ fn read_inputs(
         (None, Some(path)) => path,
         (None, None) => unreachable!("clap requires --input or --input-file"),
     };
-    let text = std::fs::read_to_string(path)
-        .map_err(|error| vec![format!("cannot read {}: {error}", path.display())])?;
+    let text = std::fs::read_to_string(path).map_err(|error| vec![cannot_read(path, &error)])?;
     let (mut samples, mut errors) = (Vec::new(), Vec::new());
     for (index, line) in text.lines().enumerate() {
         if is_blank(&plan.data.source, line) {

@@ -12,12 +12,11 @@ use runtime::optimizer::OptimizerState;
 use runtime::train::{Best, TrainState, Trainer};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
-use crate::files::write_atomically;
+use crate::files::{cannot_read, write_atomically};
 
 /// Reads every tensor of a safetensors file as f32, or says what is wrong with the file.
 pub fn load(path: &Path) -> Result<Vec<NamedTensor>, String> {
-    let file =
-        std::fs::read(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+    let file = std::fs::read(path).map_err(|error| cannot_read(path, &error))?;
     let tensors = SafeTensors::deserialize(&file).map_err(|error| {
         format!(
             "{} is not a readable safetensors file: {error}",
@@ -355,8 +354,7 @@ fn numbered(tensors: &mut Vec<NamedTensor>, prefix: &str) -> Vec<Vec<f32>> {
 }
 
 fn read_metadata(path: &Path) -> Result<HashMap<String, String>, String> {
-    let bytes =
-        std::fs::read(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+    let bytes = std::fs::read(path).map_err(|error| cannot_read(path, &error))?;
     let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|error| {
         format!(
             "{} is not a readable safetensors file: {error}",
