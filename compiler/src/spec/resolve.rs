@@ -1,6 +1,8 @@
 //! The top level of a spec: which sections there are, each once, and the required ones.
 
-use super::{data, model, train, Data, Eval, EvalOn, Loss, Show, Source, Spec, Train};
+use super::{
+    data, model, train, Data, Eval, EvalOn, LayerKind, Loss, Model, Show, Source, Spec, Train,
+};
 use crate::diagnostic::Diagnostic;
 use crate::span::{Span, Spanned};
 use crate::syntax::ast::{File, Stmt};
@@ -13,7 +15,10 @@ const MODEL_EXAMPLES: [&str; 2] = [
     "model NAME { input steps=1 features=1\n  lstm 32\n  dense 26 softmax }",
     "model NAME { input steps=1 features=1\n  lstm 32\n  dense 1 }",
 ];
-const DATA_EXAMPLE: &str = "data source=alphabet frame=windows(1) encode=normalize";
+const DATA_EXAMPLES: [&str; 2] = [
+    "data source=alphabet frame=windows(1) encode=normalize",
+    "data source=csv(\"FILE.csv\", inputs=COLUMN, targets=COLUMN) frame=forecast(window=1) scale=minmax",
+];
 const TRAIN_EXAMPLES: [&str; 2] = [
     "train epochs=500 batch=1",
     "train loss=mse epochs=100 batch=1",
@@ -35,24 +40,32 @@ pub fn resolve(file: &File, source_len: usize) -> (Option<Spec>, Vec<Diagnostic>
     }
     let sections = sections(file, &mut diagnostics);
     let end = Span::point(source_len);
-    // The data first, so that a missing section's example fits it; its errors after the
-    // model's, in the file's order.
+    // A missing section's example fits what the others say: a model for the data, or, with
+    // no data section, data for the model. The data's errors come after the model's, in the
+    // file's order.
     let mut data_diagnostics = Vec::new();
-    let data = required(sections[1], 1, end, DATA_EXAMPLE, &mut data_diagnostics)
-        .and_then(|s| data::resolve(s, &mut data_diagnostics));
-    let series = data
-        .as_ref()
-        .is_some_and(|data| matches!(data.source.value, Source::Csv(_)));
-    let example = usize::from(series);
-    let model = required(
-        sections[0],
-        0,
-        end,
-        MODEL_EXAMPLES[example],
-        &mut diagnostics,
-    )
-    .and_then(|s| model::resolve(s, &mut diagnostics));
+    let (model, data, series) = match sections[1] {
+        Some(stmt) => {
+            let data = data::resolve(stmt, &mut data_diagnostics);
+            let series = data
+                .as_ref()
+                .is_some_and(|data| matches!(data.source.value, Source::Csv(_)));
+            let example = MODEL_EXAMPLES[usize::from(series)];
+            let model = required(sections[0], 0, end, example, &mut diagnostics)
+                .and_then(|s| model::resolve(s, &mut diagnostics));
+            (model, data, series)
+        }
+        None => {
+            let model = required(sections[0], 0, end, MODEL_EXAMPLES[0], &mut diagnostics)
+                .and_then(|s| model::resolve(s, &mut diagnostics));
+            let series = model.as_ref().is_some_and(ends_in_values);
+            let example = DATA_EXAMPLES[usize::from(series)];
+            required(None, 1, end, example, &mut data_diagnostics);
+            (model, None, series)
+        }
+    };
     diagnostics.append(&mut data_diagnostics);
+    let example = usize::from(series);
     let mut train = required(
         sections[2],
         2,
@@ -86,6 +99,17 @@ pub fn resolve(file: &File, source_len: usize) -> (Option<Spec>, Vec<Diagnostic>
         _ => None,
     };
     (spec, diagnostics)
+}
+
+/// Whether a model ends in a dense layer without an activation: values, a regression's.
+fn ends_in_values(model: &Model) -> bool {
+    matches!(
+        model.layers.last().map(|layer| &layer.kind),
+        Some(LayerKind::Dense {
+            activation: None,
+            ..
+        })
+    )
 }
 
 /// A loss written wrong has been reported, and stands in as the default, crossentropy; for a
