@@ -415,8 +415,10 @@ fn check_input_sizes(spec: &Spec, framed: Framed, diagnostics: &mut Vec<Diagnost
             .with_help(steps_help(spec, framed)),
         );
     }
-    // Ids without an embedding are reported as the one mistake.
-    if input.features.value != framed.features && !super::task::ids_without_embedding(spec) {
+    // Ids without an embedding, or an embedding without ids, is reported as the one mistake.
+    let ids_mismatch =
+        super::task::ids_without_embedding(spec) || super::task::embedding_without_ids(spec);
+    if input.features.value != framed.features && !ids_mismatch {
         let (what, at, label) = match (&data.encode, data.layout.value) {
             (_, Layout::Features) => ("layout", data.layout.span, "side by side here"),
             (Some(encode), Layout::Steps) => ("encoding", encode.span, "encoded here"),

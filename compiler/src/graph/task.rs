@@ -76,8 +76,31 @@ pub fn ids_without_embedding(spec: &Spec) -> bool {
     ids && !spec.model.layers.iter().any(embedding)
 }
 
+/// An embedding first in a model whose data are not encoded as ids (`check_embedding`'s
+/// one mistake, which the input's features are not checked against again).
+pub fn embedding_without_ids(spec: &Spec) -> bool {
+    let ids = spec
+        .data
+        .encode
+        .as_ref()
+        .is_some_and(|e| e.value == Encode::Ids);
+    let first = spec.model.layers.iter().find(|l| !is_dropout(l));
+    !ids && first.is_some_and(|l| matches!(l.kind, LayerKind::Embedding { .. }))
+}
+
+/// A dropout first or last, which `check_dropout_between_layers` reports: the layers around
+/// it are read as if it were not there, and the output's checks wait for it to move.
+pub fn dropout_misplaced(spec: &Spec) -> bool {
+    let layers = &spec.model.layers;
+    layers.first().is_some_and(is_dropout) || layers.last().is_some_and(is_dropout)
+}
+
+fn is_dropout(layer: &crate::spec::Layer) -> bool {
+    matches!(layer.kind, LayerKind::Dropout { .. })
+}
+
 /// An embedding looks up the input's symbol ids, so it comes first and reads `encode=ids`;
-/// ids mean nothing to any other layer.
+/// ids mean nothing to any other layer. A dropout before it is reported on its own.
 fn check_embedding(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
     let layers = &spec.model.layers;
     let ids = spec.data.encode.as_ref().filter(|e| e.value == Encode::Ids);
@@ -85,7 +108,7 @@ fn check_embedding(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
         if !matches!(layer.kind, LayerKind::Embedding { .. }) {
             continue;
         }
-        if index > 0 {
+        if layers[..index].iter().any(|l| !is_dropout(l)) {
             diagnostics.push(
                 Diagnostic::error(
                     "an embedding reads the input's symbols",
@@ -484,6 +507,15 @@ pub fn check_streams(spec: &Spec, ranks_hold: bool, diagnostics: &mut Vec<Diagno
     // first layer that reads further is the mistake, the layers after it follow from it.
     let mut read_ahead_reported = !ranks_hold;
     for layer in &spec.model.layers {
+        if let LayerKind::Recurrent {
+            bidirectional: Some(_),
+            stateful: Some(_),
+            ..
+        } = layer.kind
+        {
+            // Reported as a bidirectional layer that cannot be stateful: the one mistake.
+            read_ahead_reported = true;
+        }
         let reads_ahead = match layer.kind {
             LayerKind::Repeat { .. } => Some("`repeat` copies a state that read the whole chunk"),
             LayerKind::Recurrent {

@@ -289,8 +289,9 @@ fn stateful_bidirectional(stateful: Span, bidirectional: Span) -> Diagnostic {
     )
     .with_note_at(bidirectional, "reads each sequence from its end too")
     .with_help(
-        "remove `stateful` or `bidirectional`: the backward direction ends at a batch's first \
-         step, which the next batch does not continue",
+        "remove `bidirectional`, or `stateful` where no batch continues the one before (streams \
+         do): the backward direction ends at a batch's first step, which the next batch does \
+         not continue",
     )
 }
 
