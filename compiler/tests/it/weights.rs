@@ -341,6 +341,38 @@ fn resuming_a_checkpoint_gives_the_same_bits_as_one_run() {
 }
 
 #[test]
+fn a_checkpoint_with_nothing_left_to_train_is_evaluated_and_says_so() {
+    let (path, trained) = saved("airline_early", "12", "nothing_left.safetensors");
+    let run = |epochs: &str| {
+        let args = [
+            "run",
+            "specs/airline_early.lstm",
+            "--epochs",
+            epochs,
+            "--load",
+        ];
+        let out = lstmc(&[&args[..], &[path.to_str().unwrap()]].concat());
+        assert_eq!(out.status.code(), Some(0));
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        (String::from_utf8(out.stdout).unwrap(), stderr)
+    };
+    let (past, note) = run("5");
+    assert_eq!(
+        past, trained,
+        "the best epoch's weights, evaluated as the run ended"
+    );
+    assert!(
+        note.contains("a checkpoint at epoch 12, and 5 epochs were asked for: nothing is left"),
+        "{note}"
+    );
+    // Asked to evaluate only, it needs no note.
+    let (evaluated, quiet) = run("0");
+    assert_eq!(evaluated, trained);
+    assert!(!quiet.contains("note:"), "{quiet}");
+    remove_checkpoint(&path);
+}
+
+#[test]
 fn checkpoints_survive_a_kill_between_their_two_writes() {
     let path = temp("every.safetensors");
     let arguments = [

@@ -268,6 +268,20 @@ fn load_checkpoint(trainer: &mut Trainer, path: &Path) -> Result<(), String> {
         trainer
             .resume(state)
             .map_err(|error| format!("{}: {error}", path.display()))?;
+        // `--epochs 0` asks to evaluate; a plan of more epochs expected some training.
+        let (done, planned) = trainer.epochs();
+        let stopped = trainer.best().is_some_and(|best| best.stopped);
+        let why = match stopped {
+            true => "early stopping ended the run that saved it".to_string(),
+            false => format!("{planned} epochs were asked for"),
+        };
+        if planned > 0 && (done >= planned || stopped) {
+            eprintln!(
+                "note: {} is a checkpoint at epoch {done}, and {why}: nothing is left to \
+                 train; the weights are evaluated",
+                path.display()
+            );
+        }
     }
     Ok(())
 }
