@@ -410,7 +410,9 @@ fn strip_title(
             )
         }
         TraceOf::Evaluation => {
-            let samples: Vec<usize> = strip.segments.iter().filter_map(|s| s.sample).collect();
+            // The samples drawn, not those recorded past the cut.
+            let drawn = &strip.segments[..cut.segments.min(strip.segments.len())];
+            let samples: Vec<usize> = drawn.iter().filter_map(|s| s.sample).collect();
             match (strip.carried, &samples[..]) {
                 (true, [_, _, ..]) => format!(
                     "Evaluation, batch row {}: {}, the state carried from batch to batch",
@@ -425,7 +427,7 @@ fn strip_title(
     if cut.segments < strip.segments.len() {
         write!(
             title,
-            " (its first {} of {})",
+            " (the first {} of the {} recorded, as many as the page holds)",
             cut.segments,
             strip.segments.len()
         )
