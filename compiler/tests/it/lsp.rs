@@ -313,12 +313,31 @@ fn a_bad_message_ends_nothing() {
         json!({"textDocument": {"uri": uri, "version": 2}, "contentChanges": ranged}),
     );
     let hints = json!({"textDocument": document, "range": range});
+    let hints_asked = hints.clone();
     let hints = client.request("textDocument/inlayHint", hints);
     assert_eq!(hints.as_array().unwrap().len(), 3, "{hints}");
     assert!(
         client.notifications.is_empty(),
         "{:?}",
         client.notifications
+    );
+
+    // Nor does a message that is not JSON, nor one without its length: each is answered
+    // with JSON-RPC's parse error, and the session goes on.
+    const PARSE_ERROR: i64 = -32700;
+    write!(client.stdin, "Content-Length: 9\r\n\r\n{{not json").unwrap();
+    client.stdin.flush().unwrap();
+    assert_eq!(client.receive()["error"]["code"], json!(PARSE_ERROR));
+    write!(client.stdin, "Content-Type: utf-8\r\n\r\n").unwrap();
+    client.stdin.flush().unwrap();
+    assert_eq!(client.receive()["error"]["code"], json!(PARSE_ERROR));
+    assert_eq!(
+        client
+            .request("textDocument/inlayHint", hints_asked)
+            .as_array()
+            .unwrap()
+            .len(),
+        3
     );
 
     let (status, stderr) = client.finish(true);

@@ -2,11 +2,14 @@
 //! with `lsp-types`). It holds each open spec's text, and answers from `compiler::ide`:
 //! diagnostics published on open and on every change (and cleared on close), inlay hints,
 //! hover, completion and formatting. Positions are UTF-16, LSP's default. A request it
-//! cannot read is answered with an error and a notification it cannot read is skipped,
-//! so that one bad message does not end the session.
+//! cannot read is answered with an error, a notification it cannot read is skipped, and a
+//! message that is not JSON-RPC at all is answered with a parse error, so that one bad
+//! message does not end the session.
 
 use std::collections::HashMap;
+use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
 
 use compiler::ide::{self, LineIndex, Position};
 use compiler::load::{Files, Folder, Unreadable};
@@ -46,7 +49,7 @@ pub fn lsp() -> u8 {
 
 /// Serves until `exit` or the end of the input; whether `shutdown` came first.
 fn serve() -> Result<bool, Failure> {
-    let (connection, io_threads) = Connection::stdio();
+    let (connection, io_threads) = stdio();
     let completion = CompletionOptions {
         // A word's place is known once its `=`, the space before it or its call's `(` is.
         trigger_characters: Some(["=", " ", "("].map(String::from).to_vec()),
@@ -80,8 +83,59 @@ fn serve() -> Result<bool, Failure> {
     let shut_down = server.shut_down;
     drop(server);
     drop(connection);
-    io_threads.join()?;
+    for thread in io_threads {
+        thread.join().map_err(|_| "an LSP I/O thread panicked")??;
+    }
     Ok(shut_down)
+}
+
+/// `Connection::stdio`, but a message that is not JSON-RPC (not JSON, or without a
+/// `Content-Length`) is answered with a parse error and skipped: lsp-server's own reader
+/// ends the session on it. Its two threads, reading stdin and writing stdout, end with the
+/// input (or after `exit`) and with the connection.
+fn stdio() -> (Connection, [JoinHandle<io::Result<()>>; 2]) {
+    let (server, client) = Connection::memory();
+    let Connection {
+        sender: to_server,
+        receiver: from_server,
+    } = client;
+    let reader = std::thread::spawn(move || {
+        let mut input = io::stdin().lock();
+        loop {
+            match Message::read(&mut input) {
+                Ok(Some(message)) => {
+                    let exit =
+                        matches!(&message, Message::Notification(n) if n.method == Exit::METHOD);
+                    if to_server.send(message).is_err() || exit {
+                        return Ok(());
+                    }
+                }
+                Ok(None) => return Ok(()),
+                Err(error) if error.kind() == io::ErrorKind::InvalidData => parse_error(&error)?,
+                Err(error) => return Err(error),
+            }
+        }
+    });
+    let writer = std::thread::spawn(move || {
+        for message in from_server {
+            message.write(&mut io::stdout().lock())?;
+        }
+        Ok(())
+    });
+    (server, [reader, writer])
+}
+
+/// JSON-RPC's answer to a message it cannot read: a parse error, with no id to answer.
+fn parse_error(error: &io::Error) -> io::Result<()> {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": { "code": -32700, "message": format!("not a JSON-RPC message: {error}") },
+    })
+    .to_string();
+    let mut out = io::stdout().lock();
+    write!(out, "Content-Length: {}\r\n\r\n{body}", body.len())?;
+    out.flush()
 }
 
 struct Server<'a> {
