@@ -25,27 +25,37 @@ pub fn render(spec: &Spec, checked: &Checked) -> String {
         checked.batch
     )
     .unwrap();
-    let rule = "-".repeat(62);
+    let rows: Vec<[String; 3]> = checked
+        .graph
+        .chain()
+        .into_iter()
+        .filter(|node| !matches!(node.op, Op::Loss(_)))
+        .map(|node| {
+            [
+                node.op.to_string(),
+                node.output.to_string(),
+                group(node.params),
+            ]
+        })
+        .collect();
+    // A layer written longer than the column (`lstm 128 stateful sequences bidirectional
+    // merge=ave`) widens it for every line, so that the shapes and counts stay aligned.
+    let width = rows
+        .iter()
+        .map(|[layer, ..]| layer.chars().count())
+        .fold(31, usize::max);
+    let rule = "-".repeat(width + 31);
     writeln!(
         out,
-        "{rule}\n{:<32}{:<18}{:>12}\n{rule}",
-        "layer", "output shape", "params"
+        "{rule}\n{:<w$}{:<18}{:>12}\n{rule}",
+        "layer",
+        "output shape",
+        "params",
+        w = width + 1
     )
     .unwrap();
-    for node in checked.graph.chain() {
-        if matches!(node.op, Op::Loss(_)) {
-            continue;
-        }
-        // A layer written longer than its column (`lstm 128 stateful sequences bidirectional
-        // merge=ave`) pushes the rest of its line right, still a space apart.
-        writeln!(
-            out,
-            "{:<31} {:<18}{:>12}",
-            node.op.to_string(),
-            node.output.to_string(),
-            group(node.params)
-        )
-        .unwrap();
+    for [layer, output, params] in &rows {
+        writeln!(out, "{layer:<width$} {output:<18}{params:>12}").unwrap();
     }
     writeln!(out, "{rule}").unwrap();
     writeln!(out, "total params: {}", group(checked.graph.total_params())).unwrap();

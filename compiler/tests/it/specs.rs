@@ -210,10 +210,11 @@ fn bidirectional_layers_in_every_place() {
     let (spec, checked) = compile(text.as_bytes()).result.unwrap();
     let summary = summary::render(&spec, &checked);
     for line in [
-        "gru 6 sequences bidirectional merge=mul [4, 5, 6]                  324",
-        "lstm 4 bidirectional merge=sum  [4, 4]                     352",
+        // The layer column widened to the longest layer's 40 characters, for every line.
+        "gru 6 sequences bidirectional merge=mul  [4, 5, 6]                  324",
+        "lstm 4 bidirectional merge=sum           [4, 4]                     352",
         "lstm 3 sequences bidirectional merge=ave [4, 2, 3]                  192",
-        "gru 5 sequences bidirectional   [4, 2, 10]                 300",
+        "gru 5 sequences bidirectional            [4, 2, 10]                 300",
     ] {
         assert!(summary.contains(line), "no line {line:?} in\n{summary}");
     }
