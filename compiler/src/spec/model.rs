@@ -158,7 +158,7 @@ fn resolve_layer(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Option<Layer
     let kind = match keyword.text.as_str() {
         "lstm" | "gru" => recurrent(stmt, diagnostics)?,
         "embedding" => {
-            let (units, _) = size_and_flags(stmt, "units", &[], &[], diagnostics);
+            let (units, _) = size_and_flags(stmt, "output_dim", &[], &[], diagnostics);
             LayerKind::Embedding { units: units? }
         }
         "dropout" => LayerKind::Dropout {
@@ -377,6 +377,18 @@ fn size_and_flags(
                     "not a flag",
                 )
                 .with_help(layer_help(layer, flags, options)),
+            ),
+            // An option written without its value (`gru 16 dropout`) is not a flag to guess.
+            None if options.contains(&word.as_str()) => diagnostics.push(
+                Diagnostic::error(
+                    format!("`{word}` takes a value in `{layer}`"),
+                    item.span,
+                    "written without one",
+                )
+                .with_help(match word.as_str() {
+                    "merge" => "write `merge=` with concat, sum, mul or ave".to_string(),
+                    _ => format!("write `{word}=R`, a rate of 0 or more, below 1"),
+                }),
             ),
             None => diagnostics.push(args::unknown_for("flag", layer, word, item.span, flags)),
         }
