@@ -5,14 +5,19 @@ use std::fmt::Write;
 
 use crate::format::{group, human};
 use crate::graph::{Checked, Op};
-use crate::spec::Spec;
+use crate::spec::{Loss, Spec};
 
 pub fn render(spec: &Spec, checked: &Checked) -> String {
     let framed = checked.framed;
     let mut out = String::new();
+    // Binary cross-entropy's output is one probability for its two classes.
+    let width = match spec.train.loss.value {
+        Loss::BinaryCrossEntropy => 1,
+        _ => framed.classes,
+    };
     let target = match framed.target_steps {
-        Some(steps) => format!("[{steps}, {}]", framed.classes),
-        None => format!("[{}]", framed.classes),
+        Some(steps) => format!("[{steps}, {width}]"),
+        None => format!("[{width}]"),
     };
     writeln!(
         out,

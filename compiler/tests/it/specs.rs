@@ -220,3 +220,14 @@ fn bidirectional_layers_in_every_place() {
     }
     assert_counts(&spec, &checked, "bidirectional layers");
 }
+
+/// A binary model's summary gives its output as it is, one probability a target, not its
+/// two classes.
+#[test]
+fn a_binary_summary_shows_one_probability() {
+    let path = repo_root().join("compiler/test_data/run/binary_dropout.lstm");
+    let (spec, checked) = compile_spec(&path).result.unwrap();
+    let summary = summary::render(&spec, &checked);
+    let header = summary.lines().next().unwrap();
+    assert!(header.ends_with("of [5, 2] -> [1], batch 1"), "{header}");
+}
