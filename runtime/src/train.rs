@@ -791,12 +791,12 @@ impl Trainer {
         })
     }
 
-    /// The seed the run draws from: a random split's parts depend on it.
     /// The epochs trained so far (a resumed checkpoint's included) and the plan's.
     pub fn epochs(&self) -> (usize, usize) {
         (self.epochs_done, self.plan.train.epochs)
     }
 
+    /// The seed the run draws from: a random split's parts depend on it.
     pub fn seed(&self) -> u64 {
         self.plan.train.seed
     }

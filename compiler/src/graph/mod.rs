@@ -143,9 +143,8 @@ pub fn check(
     let graph = shapes::build(spec, batch, targets, &mut diagnostics);
     // A layer that received the wrong rank was taken as declared, so the output's steps
     // follow from that mistake and are not checked again; nor is the last layer read as
-    // the output (its activation, its kind), since the layers are out of order. A dropout
-    // first or last puts the layers out of order the same way (it is reported on its own).
-    let ranks_hold = diagnostics.len() == before && !task::dropout_misplaced(spec);
+    // the output (its activation, its kind), since the layers are out of order.
+    let ranks_hold = diagnostics.len() == before;
     if let Some(framed) = framed {
         shapes::check_against_data(spec, &graph, framed, ranks_hold, &mut diagnostics);
         training::check_batch(spec, framed, &mut diagnostics);

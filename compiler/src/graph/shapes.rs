@@ -415,9 +415,13 @@ fn check_input_sizes(spec: &Spec, framed: Framed, diagnostics: &mut Vec<Diagnost
             .with_help(steps_help(spec, framed)),
         );
     }
-    // Ids without an embedding, or an embedding without ids, is reported as the one mistake.
-    let ids_mismatch =
-        super::task::ids_without_embedding(spec) || super::task::embedding_without_ids(spec);
+    // Ids without an embedding is reported as the one mistake; so is an embedding without
+    // ids when the input's features are what ids give (one a symbol of the vocabulary), so
+    // that `encode=ids` fixes both.
+    let ids_fix_both = super::task::embedding_without_ids(spec)
+        && !matches!(data.source.value, Source::Csv(_))
+        && input.features.value == framed.classes;
+    let ids_mismatch = super::task::ids_without_embedding(spec) || ids_fix_both;
     if input.features.value != framed.features && !ids_mismatch {
         let (what, at, label) = match (&data.encode, data.layout.value) {
             (_, Layout::Features) => ("layout", data.layout.span, "side by side here"),
@@ -865,7 +869,7 @@ pub fn check_softmax(spec: &Spec, ranks_hold: bool, diagnostics: &mut Vec<Diagno
     if !ranks_hold {
         return;
     }
-    let layers = &spec.model.layers;
+    let layers = super::task::up_to_output(spec);
     for (index, layer) in layers.iter().enumerate() {
         let Some(flag) = layer.kind.softmax() else {
             continue;
@@ -925,7 +929,7 @@ fn per_step_after(layer: &crate::spec::Layer) -> &'static str {
 /// The index of a softmax layer written before other layers while the last layer has none:
 /// the output out of its place, reported once as such.
 pub fn misplaced_output(spec: &Spec) -> Option<usize> {
-    let layers = &spec.model.layers;
+    let layers = super::task::up_to_output(spec);
     let last = layers.len().checked_sub(1)?;
     if layers[last].kind.softmax().is_some() {
         return None;
@@ -948,7 +952,7 @@ fn check_sigmoid_output(spec: &Spec, ranks_hold: bool, diagnostics: &mut Vec<Dia
             return;
         }
     }
-    let Some(last) = spec.model.layers.last() else {
+    let Some(last) = super::task::up_to_output(spec).last() else {
         return;
     };
     let sigmoid = matches!(

@@ -88,11 +88,16 @@ pub fn embedding_without_ids(spec: &Spec) -> bool {
     !ids && first.is_some_and(|l| matches!(l.kind, LayerKind::Embedding { .. }))
 }
 
-/// A dropout first or last, which `check_dropout_between_layers` reports: the layers around
-/// it are read as if it were not there, and the output's checks wait for it to move.
-pub fn dropout_misplaced(spec: &Spec) -> bool {
+/// The layers up to the output: all but a dropout written after it, which
+/// `check_dropout_between_layers` reports on its own, so that the output's checks read the
+/// layer before it as the output.
+pub fn up_to_output(spec: &Spec) -> &[crate::spec::Layer] {
     let layers = &spec.model.layers;
-    layers.first().is_some_and(is_dropout) || layers.last().is_some_and(is_dropout)
+    let kept = layers
+        .iter()
+        .rposition(|l| !is_dropout(l))
+        .map_or(0, |last| last + 1);
+    &layers[..kept]
 }
 
 fn is_dropout(layer: &crate::spec::Layer) -> bool {
@@ -175,7 +180,7 @@ fn ends_in_dense_help(spec: &Spec) -> String {
 
 /// A regression's values come out of a `dense` layer.
 fn check_ends_in_dense(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
-    let Some(last) = spec.model.layers.last() else {
+    let Some(last) = up_to_output(spec).last() else {
         return;
     };
     if !matches!(last.kind, LayerKind::Dense { .. }) {
@@ -257,7 +262,7 @@ fn check_watches_validation(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) {
         .split
         .as_ref()
         .is_some_and(|split| split.value.val > 0.0);
-    if has_validation {
+    if has_validation || spec.data.split_wrong {
         return;
     }
     // A symbol source draws its samples afresh and has no part to hold out.

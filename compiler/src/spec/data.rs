@@ -60,12 +60,6 @@ pub fn resolve(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Option<Data> {
     let split = slots[6].map(|v| split(v, diagnostics));
     let (source, frame) = (source?, frame?);
     let encode = check_encode(&source, encode, stmt, diagnostics)?;
-    // A split written wrong was reported; the checks that read it (does early stopping have
-    // a validation part?) would take it for no split at all.
-    let split = match split {
-        Some(parsed) => Some(parsed?),
-        None => None,
-    };
     Some(Data {
         source,
         frame,
@@ -73,7 +67,8 @@ pub fn resolve(stmt: &Stmt, diagnostics: &mut Vec<Diagnostic>) -> Option<Data> {
         layout,
         fresh,
         scale,
-        split,
+        split_wrong: split.as_ref().is_some_and(Option::is_none),
+        split: split.flatten(),
         span: stmt.span,
     })
 }

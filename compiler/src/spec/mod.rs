@@ -193,6 +193,9 @@ pub struct Data {
     pub scale: Spanned<Scale>,
     /// Ordered training and validation fractions of a series' rows; the rest is the test.
     pub split: Option<Spanned<Split>>,
+    /// A `split=` written wrong (and reported): the checks that ask whether there is a
+    /// validation part do not take it for no split at all.
+    pub split_wrong: bool,
     pub span: Span,
 }
 

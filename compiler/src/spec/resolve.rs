@@ -41,8 +41,8 @@ pub fn resolve(file: &File, source_len: usize) -> (Option<Spec>, Vec<Diagnostic>
     let sections = sections(file, &mut diagnostics);
     let end = Span::point(source_len);
     // A missing section's example fits what the others say: a model for the data, or, with
-    // no data section, data for the model. The data's errors come after the model's, in the
-    // file's order.
+    // no data section, data for the model. The data's errors come after the model's, as
+    // before the data was read first.
     let mut data_diagnostics = Vec::new();
     let (model, data, series) = match sections[1] {
         Some(stmt) => {
