@@ -322,23 +322,17 @@ fn a_bad_message_ends_nothing() {
         client.notifications
     );
 
-    // Nor does a message that is not JSON, nor one without its length: each is answered
-    // with JSON-RPC's parse error, and the session goes on.
+    // Nor does a body that is not JSON, nor JSON that is not a message: each is answered
+    // with JSON-RPC's error for it, and the session goes on.
     const PARSE_ERROR: i64 = -32700;
-    write!(client.stdin, "Content-Length: 9\r\n\r\n{{not json").unwrap();
-    client.stdin.flush().unwrap();
-    assert_eq!(client.receive()["error"]["code"], json!(PARSE_ERROR));
-    write!(client.stdin, "Content-Type: utf-8\r\n\r\n").unwrap();
-    client.stdin.flush().unwrap();
-    assert_eq!(client.receive()["error"]["code"], json!(PARSE_ERROR));
-    assert_eq!(
-        client
-            .request("textDocument/inlayHint", hints_asked)
-            .as_array()
-            .unwrap()
-            .len(),
-        3
-    );
+    const INVALID_REQUEST: i64 = -32600;
+    for (body, code) in [("{not json", PARSE_ERROR), ("{}", INVALID_REQUEST)] {
+        write!(client.stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+        client.stdin.flush().unwrap();
+        assert_eq!(client.receive()["error"]["code"], json!(code), "{body}");
+    }
+    let hints = client.request("textDocument/inlayHint", hints_asked);
+    assert_eq!(hints.as_array().unwrap().len(), 3);
 
     let (status, stderr) = client.finish(true);
     assert!(status.success(), "{status}: {stderr}");
@@ -663,4 +657,27 @@ fn hover_knows_where_it_is() {
     }
     let (status, stderr) = client.finish(true);
     assert!(status.success(), "{status}: {stderr}");
+}
+
+/// Headers that cannot be read lose the framing: they are answered with a parse error, and
+/// the session ends with an error, where a length too large would have made the server
+/// wait for, and allocate, what never comes.
+#[test]
+fn unreadable_headers_end_the_session_with_an_answer() {
+    for headers in [
+        "Content-Type: utf-8\r\n\r\n",
+        "Content-Length: abc\r\n\r\n",
+        "Content-Length: 99999999999999999\r\n\r\n",
+    ] {
+        let (mut client, _) = Client::start();
+        write!(client.stdin, "{headers}").unwrap();
+        client.stdin.flush().unwrap();
+        assert_eq!(
+            client.receive()["error"]["code"],
+            json!(-32700),
+            "{headers:?}"
+        );
+        let status = client.child.wait().unwrap();
+        assert_eq!(status.code(), Some(2), "{headers:?}");
+    }
 }

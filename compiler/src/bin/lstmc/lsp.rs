@@ -3,8 +3,8 @@
 //! diagnostics published on open and on every change (and cleared on close), inlay hints,
 //! hover, completion and formatting. Positions are UTF-16, LSP's default. A request it
 //! cannot read is answered with an error, a notification it cannot read is skipped, and a
-//! message that is not JSON-RPC at all is answered with a parse error, so that one bad
-//! message does not end the session.
+//! body that is not a JSON-RPC message is answered with JSON-RPC's error, so that one bad
+//! message does not end the session (`stdio`).
 
 use std::collections::HashMap;
 use std::io::{self, Write as _};
@@ -89,10 +89,15 @@ fn serve() -> Result<bool, Failure> {
     Ok(shut_down)
 }
 
-/// `Connection::stdio`, but a message that is not JSON-RPC (not JSON, or without a
-/// `Content-Length`) is answered with a parse error and skipped: lsp-server's own reader
-/// ends the session on it. Its two threads, reading stdin and writing stdout, end with the
-/// input (or after `exit`) and with the connection.
+/// The most a message may hold: far beyond any spec, and a bound on what a wrong
+/// `Content-Length` makes the server wait for and allocate.
+const MESSAGE_LIMIT: usize = 64 << 20;
+
+/// `Connection::stdio`, but a body that is not JSON (-32700) or not a JSON-RPC message
+/// (-32600) is answered with an error and skipped, where lsp-server's own reader ends the
+/// session. Headers that cannot be read lose the framing: they are answered too, and end
+/// the session. Its two threads, reading stdin and writing stdout, end with the input (or
+/// after `exit`) and with the connection.
 fn stdio() -> (Connection, [JoinHandle<io::Result<()>>; 2]) {
     let (server, client) = Connection::memory();
     let Connection {
@@ -102,16 +107,20 @@ fn stdio() -> (Connection, [JoinHandle<io::Result<()>>; 2]) {
     let reader = std::thread::spawn(move || {
         let mut input = io::stdin().lock();
         loop {
-            match Message::read(&mut input) {
-                Ok(Some(message)) => {
+            match read_frame(&mut input) {
+                Ok(Some(Ok(message))) => {
                     let exit =
                         matches!(&message, Message::Notification(n) if n.method == Exit::METHOD);
                     if to_server.send(message).is_err() || exit {
                         return Ok(());
                     }
                 }
+                Ok(Some(Err((code, why)))) => refuse(code, &why)?,
                 Ok(None) => return Ok(()),
-                Err(error) if error.kind() == io::ErrorKind::InvalidData => parse_error(&error)?,
+                Err(error) if error.kind() == io::ErrorKind::InvalidData => {
+                    refuse(PARSE_ERROR, &error.to_string())?;
+                    return Err(error);
+                }
                 Err(error) => return Err(error),
             }
         }
@@ -125,12 +134,54 @@ fn stdio() -> (Connection, [JoinHandle<io::Result<()>>; 2]) {
     (server, [reader, writer])
 }
 
-/// JSON-RPC's answer to a message it cannot read: a parse error, with no id to answer.
-fn parse_error(error: &io::Error) -> io::Result<()> {
+const PARSE_ERROR: i64 = -32700;
+const INVALID_REQUEST: i64 = -32600;
+
+/// One message from the input, `None` at its end: `Err((code, why))` for a body that is not
+/// one (its length known, so the next message is found); an `InvalidData` error for headers
+/// that cannot be read or a length past `MESSAGE_LIMIT`.
+type Frame = Option<Result<Message, (i64, String)>>;
+
+fn read_frame(input: &mut impl io::BufRead) -> io::Result<Frame> {
+    let invalid = |why: String| io::Error::new(io::ErrorKind::InvalidData, why);
+    let mut length = None;
+    loop {
+        let mut line = String::new();
+        if input.read_line(&mut line)? == 0 {
+            return Ok(None);
+        }
+        let Some(header) = line.strip_suffix("\r\n") else {
+            return Err(invalid(format!("a header line without CRLF: {line:?}")));
+        };
+        if header.is_empty() {
+            break;
+        }
+        let Some((name, value)) = header.split_once(": ") else {
+            return Err(invalid(format!("a header without `: `: {header:?}")));
+        };
+        if name.eq_ignore_ascii_case("Content-Length") {
+            let size = value.parse::<usize>().ok().filter(|&n| n <= MESSAGE_LIMIT);
+            length = Some(size.ok_or_else(|| invalid(format!("a Content-Length of {value:?}")))?);
+        }
+    }
+    let length = length.ok_or_else(|| invalid("a message without Content-Length".into()))?;
+    let mut body = vec![0; length];
+    input.read_exact(&mut body)?;
+    let value: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(value) => value,
+        Err(error) => return Ok(Some(Err((PARSE_ERROR, format!("not JSON: {error}"))))),
+    };
+    Ok(Some(serde_json::from_value(value).map_err(|error| {
+        (INVALID_REQUEST, format!("not a JSON-RPC message: {error}"))
+    })))
+}
+
+/// JSON-RPC's answer to a message it cannot read, with no id to answer.
+fn refuse(code: i64, why: &str) -> io::Result<()> {
     let body = serde_json::json!({
         "jsonrpc": "2.0",
         "id": null,
-        "error": { "code": -32700, "message": format!("not a JSON-RPC message: {error}") },
+        "error": { "code": code, "message": why },
     })
     .to_string();
     let mut out = io::stdout().lock();
