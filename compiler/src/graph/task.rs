@@ -65,27 +65,22 @@ fn check_dropout_between_layers(spec: &Spec, diagnostics: &mut Vec<Diagnostic>) 
     }
 }
 
+fn encoded_as_ids(spec: &Spec) -> bool {
+    let encode = spec.data.encode.as_ref();
+    encode.is_some_and(|e| e.value == Encode::Ids)
+}
+
 /// `encode=ids` written for a model with no embedding to look them up.
 pub fn ids_without_embedding(spec: &Spec) -> bool {
-    let ids = spec
-        .data
-        .encode
-        .as_ref()
-        .is_some_and(|e| e.value == Encode::Ids);
     let embedding = |layer: &crate::spec::Layer| matches!(layer.kind, LayerKind::Embedding { .. });
-    ids && !spec.model.layers.iter().any(embedding)
+    encoded_as_ids(spec) && !spec.model.layers.iter().any(embedding)
 }
 
 /// An embedding first in a model whose data are not encoded as ids (`check_embedding`'s
 /// one mistake, which the input's features are not checked against again).
 pub fn embedding_without_ids(spec: &Spec) -> bool {
-    let ids = spec
-        .data
-        .encode
-        .as_ref()
-        .is_some_and(|e| e.value == Encode::Ids);
     let first = spec.model.layers.iter().find(|l| !is_dropout(l));
-    !ids && first.is_some_and(|l| matches!(l.kind, LayerKind::Embedding { .. }))
+    !encoded_as_ids(spec) && first.is_some_and(|l| matches!(l.kind, LayerKind::Embedding { .. }))
 }
 
 /// The layers up to the output: all but a dropout written after it, which
