@@ -17,7 +17,8 @@
 //! `gemm_packing` does the same for a B used once, packing it into the caller's room one
 //! block of k at a time, each panel by the task that then multiplies it, or reading its whole
 //! panels in place. A is read in place, but for a transposed A whose stride along k aliases
-//! in L1 (`copies_a`), which it copies into the room block by block first.
+//! in L1 (`copies_a`), which it copies block by block into the room first, when the room
+//! holds the copy (`gemm::room_for_transposed_a` sizes it so).
 //!
 //! Where the CPU has AVX-512 (found at run time: the binary itself targets AVX2), a
 //! second micro-kernel holds a panel's 16 columns in one 512-bit register and up to `MR_512`
